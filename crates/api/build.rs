@@ -1,0 +1,21 @@
+//! Compiles our `.proto` files with protox, so no system `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/types.proto",
+        "proto/control.proto",
+        "proto/dispatcher.proto",
+        "proto/ca.proto",
+        "proto/raft.proto",
+        "proto/health.proto",
+    ];
+    for f in &files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let fds = protox::compile(files, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Object IDs: 128 random bits written in base36, always 25 characters (as SwarmKit's).
+
+use rand::RngCore;
+
+const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// Writes `bytes` (big-endian) in base36, left-padded with '0' to `width` characters.
+pub fn base36(bytes: &[u8], width: usize) -> String {
+    let mut digits: Vec<u8> = bytes.to_vec();
+    let mut out = Vec::new();
+    while digits.iter().any(|&d| d != 0) {
+        let mut rem: u32 = 0;
+        for d in digits.iter_mut() {
+            let acc = (rem << 8) | u32::from(*d);
+            *d = (acc / 36) as u8;
+            rem = acc % 36;
+        }
+        out.push(ALPHABET[rem as usize]);
+    }
+    while out.len() < width {
+        out.push(b'0');
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A new random object ID.
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    base36(&b, 25)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_25_base36_chars_and_differ() {
+        let a = new_id();
+        let b = new_id();
+        assert_eq!(a.len(), 25);
+        assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn base36_of_known_values() {
+        assert_eq!(base36(&[0], 3), "000");
+        assert_eq!(base36(&[35], 1), "z");
+        assert_eq!(base36(&[1, 0], 1), "74"); // 256 = 7*36 + 4
+        assert_eq!(base36(&[0xff; 16], 0).len(), 25);
+    }
+}

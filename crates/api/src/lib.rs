@@ -1,0 +1,48 @@
+//! The wire and object model shared by every crate: generated protobuf types and gRPC stubs,
+//! object IDs, task-state ordering and spec validation. No I/O lives here.
+
+#[allow(clippy::all, clippy::unwrap_used, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("swarm.v1");
+}
+
+pub mod ids;
+pub mod state;
+pub mod validate;
+
+pub use v1::*;
+
+/// Organizational unit of a manager's certificate.
+pub const MANAGER_OU: &str = "swarm-manager";
+/// Organizational unit of a worker's certificate.
+pub const WORKER_OU: &str = "swarm-worker";
+/// TLS server name every manager certificate carries, so clients need no per-host names.
+pub const MANAGER_SERVER_NAME: &str = "swarm-manager";
+/// The one cluster object's name.
+pub const DEFAULT_CLUSTER_NAME: &str = "default";
+
+/// Defaults of SwarmKit (DESIGN.md §4).
+pub mod defaults {
+    pub const HEARTBEAT_PERIOD_MS: i64 = 5_000;
+    /// A node is DOWN after this many missed heartbeat periods.
+    pub const HEARTBEAT_GRACE_MULTIPLIER: i64 = 3;
+    pub const RESTART_DELAY_MS: i64 = 5_000;
+    pub const STOP_GRACE_PERIOD_MS: i64 = 10_000;
+    pub const TASK_HISTORY_RETENTION: i64 = 5;
+    pub const SNAPSHOT_INTERVAL: u64 = 10_000;
+    pub const LOG_ENTRIES_FOR_SLOW_FOLLOWERS: u64 = 500;
+    pub const HEARTBEAT_TICK: u32 = 1;
+    pub const ELECTION_TICK: u32 = 10;
+    pub const NODE_CERT_EXPIRY_MS: i64 = 90 * 24 * 3600 * 1000;
+    pub const REMOTE_API_ADDR: &str = "0.0.0.0:4242";
+    pub const CONTROL_SOCKET: &str = "/var/run/swarmd.sock";
+    pub const STATE_DIR: &str = "/var/lib/swarmd";
+}
+
+/// Milliseconds since the unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

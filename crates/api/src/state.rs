@@ -1,0 +1,65 @@
+//! Task-state ordering and names as the CLI prints them.
+
+use crate::v1::{NodeAvailability, NodeState, TaskState};
+
+/// States only move forward: an update to an earlier state is ignored.
+pub fn can_advance(from: TaskState, to: TaskState) -> bool {
+    (to as i32) > (from as i32)
+}
+
+/// A task in this observed state will not run again.
+pub fn is_terminal(s: TaskState) -> bool {
+    (s as i32) > (TaskState::Running as i32)
+}
+
+/// Upper-case state name as the walkthrough's tables show it ("RUNNING").
+pub fn task_state_name(s: TaskState) -> &'static str {
+    match s {
+        TaskState::New => "NEW",
+        TaskState::Pending => "PENDING",
+        TaskState::Assigned => "ASSIGNED",
+        TaskState::Accepted => "ACCEPTED",
+        TaskState::Preparing => "PREPARING",
+        TaskState::Ready => "READY",
+        TaskState::Starting => "STARTING",
+        TaskState::Running => "RUNNING",
+        TaskState::Complete => "COMPLETE",
+        TaskState::Shutdown => "SHUTDOWN",
+        TaskState::Failed => "FAILED",
+        TaskState::Rejected => "REJECTED",
+        TaskState::Remove => "REMOVE",
+        TaskState::Orphaned => "ORPHANED",
+    }
+}
+
+pub fn node_state_name(s: NodeState) -> &'static str {
+    match s {
+        NodeState::Unknown => "UNKNOWN",
+        NodeState::Down => "DOWN",
+        NodeState::Ready => "READY",
+        NodeState::Disconnected => "DISCONNECTED",
+    }
+}
+
+pub fn availability_name(a: NodeAvailability) -> &'static str {
+    match a {
+        NodeAvailability::Active => "ACTIVE",
+        NodeAvailability::Pause => "PAUSE",
+        NodeAvailability::Drain => "DRAIN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordering_matches_lifecycle() {
+        assert!(can_advance(TaskState::New, TaskState::Pending));
+        assert!(can_advance(TaskState::Running, TaskState::Failed));
+        assert!(!can_advance(TaskState::Failed, TaskState::Running));
+        assert!(!can_advance(TaskState::Running, TaskState::Running));
+        assert!(is_terminal(TaskState::Complete));
+        assert!(!is_terminal(TaskState::Running));
+    }
+}

@@ -1,1 +1,105 @@
-//! placeholder
+//! The cluster state machine: typed tables of nodes, services, tasks, clusters, secrets and
+//! configs, with indexes, atomic multi-object transactions, a watch stream of changes, and
+//! snapshot/restore.
+//!
+//! The store knows nothing of Raft or the network: the `raft` crate feeds it committed
+//! transactions in log order through [`Store::apply`], which must stay deterministic (no clock,
+//! no randomness) so every manager ends with the same state. Everyone else only reads, and
+//! writes by proposing transactions to Raft.
+
+mod apply;
+mod item;
+mod tables;
+mod txn;
+mod watch;
+
+pub use apply::ApplyError;
+pub use item::{Kind, StoreItem};
+pub use tables::{Table, Tables};
+pub use txn::Txn;
+pub use watch::{Change, Event, EventKind};
+
+use parking_lot::RwLock;
+use std::sync::Arc;
+use swarm_api::{StoreBatch, StoreObject, StoreSnapshot};
+use tokio::sync::broadcast;
+
+/// Capacity of the watch stream; a subscriber that falls further behind sees `Lagged` and must
+/// re-read the tables (every consumer can: they all reconcile from full state).
+const WATCH_CAPACITY: usize = 4096;
+
+/// The shared, cheaply cloned handle to one manager's copy of the cluster state.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tables: RwLock<Tables>,
+    events: broadcast::Sender<Arc<Change>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    pub fn new() -> Store {
+        let (events, _) = broadcast::channel(WATCH_CAPACITY);
+        Store {
+            inner: Arc::new(Inner {
+                tables: RwLock::new(Tables::default()),
+                events,
+            }),
+        }
+    }
+
+    /// Applies one committed transaction at Raft log `index`: every action or none. Written
+    /// objects get `meta.version = index` and the batch's timestamp.
+    pub fn apply(&self, index: u64, batch: &StoreBatch) -> Result<Vec<StoreObject>, ApplyError> {
+        let mut tables = self.inner.tables.write();
+        let (written, events) = apply::apply_batch(&mut tables, index, batch)?;
+        if !events.is_empty() {
+            // No receiver is not an error: nobody watches on a fresh follower.
+            let _ = self
+                .inner
+                .events
+                .send(Arc::new(Change::Batch { index, events }));
+        }
+        Ok(written)
+    }
+
+    /// A full copy of every table.
+    pub fn snapshot(&self) -> StoreSnapshot {
+        self.inner.tables.read().to_snapshot()
+    }
+
+    /// Replaces every table with the snapshot's content.
+    pub fn restore(&self, snap: StoreSnapshot) {
+        let mut tables = self.inner.tables.write();
+        *tables = Tables::from_snapshot(snap);
+        let _ = self.inner.events.send(Arc::new(Change::Restored));
+    }
+
+    /// Reads under one consistent view.
+    pub fn view<R>(&self, f: impl FnOnce(&Tables) -> R) -> R {
+        f(&self.inner.tables.read())
+    }
+
+    /// Subscribes to changes, reading the current state in the same instant so no change falls
+    /// between the read and the subscription.
+    pub fn view_and_watch<R>(
+        &self,
+        f: impl FnOnce(&Tables) -> R,
+    ) -> (R, broadcast::Receiver<Arc<Change>>) {
+        let tables = self.inner.tables.read();
+        let rx = self.inner.events.subscribe();
+        (f(&tables), rx)
+    }
+
+    pub fn watch(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.inner.events.subscribe()
+    }
+}

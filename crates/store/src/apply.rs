@@ -1,0 +1,229 @@
+//! Applying one transaction: checks every action's preconditions (existence, optimistic
+//! version, unique names), writes, and on any refusal undoes what the batch already wrote, so a
+//! batch lands whole or not at all. Deterministic: the only inputs are the tables, the log
+//! index and the batch.
+
+use crate::item::{object_key, Kind, StoreItem};
+use crate::tables::Tables;
+use crate::watch::{Event, EventKind};
+use swarm_api::{store_object::Object, Meta, StoreActionKind, StoreBatch, StoreObject};
+
+/// Why a transaction was refused. Carried back to the proposer through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum ApplyError {
+    #[error("{kind} {id} was changed by someone else (version {expected} is stale, now {actual}); read it again and retry")]
+    Conflict {
+        kind: Kind,
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{kind} {id} not found")]
+    NotFound { kind: Kind, id: String },
+    #[error("{kind} {id} already exists")]
+    AlreadyExists { kind: Kind, id: String },
+    #[error("{kind} name {name:?} is already in use")]
+    NameConflict { kind: Kind, name: String },
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
+}
+
+pub(crate) fn apply_batch(
+    tables: &mut Tables,
+    index: u64,
+    batch: &StoreBatch,
+) -> Result<(Vec<StoreObject>, Vec<Event>), ApplyError> {
+    let mut undo: Vec<(Kind, String, Option<StoreObject>)> =
+        Vec::with_capacity(batch.actions.len());
+    let mut written = Vec::with_capacity(batch.actions.len());
+    let mut events = Vec::with_capacity(batch.actions.len());
+    for action in &batch.actions {
+        let kind = StoreActionKind::try_from(action.kind)
+            .map_err(|_| ApplyError::Invalid(format!("unknown action kind {}", action.kind)));
+        let result = kind.and_then(|kind| match &action.object {
+            Some(obj) => apply_one(tables, index, batch.timestamp, kind, obj.clone(), &mut undo),
+            None => Err(ApplyError::Invalid("action without object".into())),
+        });
+        match result {
+            Ok((ev, obj)) => {
+                events.push(Event {
+                    kind: ev,
+                    object: obj.clone(),
+                });
+                written.push(obj);
+            }
+            Err(e) => {
+                for (kind, id, old) in undo.into_iter().rev() {
+                    match old {
+                        Some(o) => put(tables, o),
+                        None => {
+                            remove(tables, kind, &id);
+                        }
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok((written, events))
+}
+
+fn apply_one(
+    tables: &mut Tables,
+    index: u64,
+    ts: i64,
+    action: StoreActionKind,
+    mut obj: StoreObject,
+    undo: &mut Vec<(Kind, String, Option<StoreObject>)>,
+) -> Result<(EventKind, StoreObject), ApplyError> {
+    let (kind, id) = object_key(&obj)
+        .map(|(k, id)| (k, id.to_string()))
+        .ok_or_else(|| ApplyError::Invalid("empty object".into()))?;
+    if id.is_empty() {
+        return Err(ApplyError::Invalid(format!("{kind} without an ID")));
+    }
+    let existing = get(tables, kind, &id);
+    let given_version = meta_of(&obj).map(|m| m.version).unwrap_or(0);
+    match action {
+        StoreActionKind::Create => {
+            if existing.is_some() {
+                return Err(ApplyError::AlreadyExists { kind, id });
+            }
+            check_name(tables, kind, &obj, &id)?;
+            *meta_mut(&mut obj) = Meta {
+                version: index,
+                created_at: ts,
+                updated_at: ts,
+            };
+            undo.push((kind, id, None));
+            put(tables, obj.clone());
+            Ok((EventKind::Create, obj))
+        }
+        StoreActionKind::Update => {
+            let old = existing.ok_or_else(|| ApplyError::NotFound {
+                kind,
+                id: id.clone(),
+            })?;
+            let old_meta = meta_of(&old).cloned().unwrap_or_default();
+            if given_version != old_meta.version {
+                return Err(ApplyError::Conflict {
+                    kind,
+                    id,
+                    expected: given_version,
+                    actual: old_meta.version,
+                });
+            }
+            check_name(tables, kind, &obj, &id)?;
+            *meta_mut(&mut obj) = Meta {
+                version: index,
+                created_at: old_meta.created_at,
+                updated_at: ts,
+            };
+            undo.push((kind, id, Some(old)));
+            put(tables, obj.clone());
+            Ok((EventKind::Update, obj))
+        }
+        StoreActionKind::Remove => {
+            let old = existing.ok_or_else(|| ApplyError::NotFound {
+                kind,
+                id: id.clone(),
+            })?;
+            let actual = meta_of(&old).map(|m| m.version).unwrap_or(0);
+            if given_version != 0 && given_version != actual {
+                return Err(ApplyError::Conflict {
+                    kind,
+                    id,
+                    expected: given_version,
+                    actual,
+                });
+            }
+            remove(tables, kind, &id);
+            undo.push((kind, id, Some(old.clone())));
+            Ok((EventKind::Remove, old))
+        }
+    }
+}
+
+fn check_name(tables: &Tables, kind: Kind, obj: &StoreObject, id: &str) -> Result<(), ApplyError> {
+    let name = match obj.object.as_ref() {
+        Some(Object::Service(x)) => x.unique_name(),
+        Some(Object::Cluster(x)) => x.unique_name(),
+        Some(Object::Secret(x)) => x.unique_name(),
+        Some(Object::Config(x)) => x.unique_name(),
+        _ => None,
+    };
+    let Some(name) = name else { return Ok(()) };
+    let owner = match kind {
+        Kind::Service => tables.services.name_owner(name),
+        Kind::Cluster => tables.clusters.name_owner(name),
+        Kind::Secret => tables.secrets.name_owner(name),
+        Kind::Config => tables.configs.name_owner(name),
+        Kind::Node | Kind::Task => None,
+    };
+    match owner {
+        Some(o) if o != id => Err(ApplyError::NameConflict {
+            kind,
+            name: name.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn get(tables: &Tables, kind: Kind, id: &str) -> Option<StoreObject> {
+    match kind {
+        Kind::Node => tables.nodes.get(id).cloned().map(StoreItem::into_object),
+        Kind::Service => tables.services.get(id).cloned().map(StoreItem::into_object),
+        Kind::Task => tables.tasks.get(id).cloned().map(StoreItem::into_object),
+        Kind::Cluster => tables.clusters.get(id).cloned().map(StoreItem::into_object),
+        Kind::Secret => tables.secrets.get(id).cloned().map(StoreItem::into_object),
+        Kind::Config => tables.configs.get(id).cloned().map(StoreItem::into_object),
+    }
+}
+
+fn put(tables: &mut Tables, obj: StoreObject) {
+    match obj.object {
+        Some(Object::Node(x)) => drop(tables.nodes.put(x)),
+        Some(Object::Service(x)) => drop(tables.services.put(x)),
+        Some(Object::Task(x)) => drop(tables.put_task(x)),
+        Some(Object::Cluster(x)) => drop(tables.clusters.put(x)),
+        Some(Object::Secret(x)) => drop(tables.secrets.put(x)),
+        Some(Object::Config(x)) => drop(tables.configs.put(x)),
+        None => {}
+    }
+}
+
+fn remove(tables: &mut Tables, kind: Kind, id: &str) -> bool {
+    match kind {
+        Kind::Node => tables.nodes.remove(id).is_some(),
+        Kind::Service => tables.services.remove(id).is_some(),
+        Kind::Task => tables.remove_task(id).is_some(),
+        Kind::Cluster => tables.clusters.remove(id).is_some(),
+        Kind::Secret => tables.secrets.remove(id).is_some(),
+        Kind::Config => tables.configs.remove(id).is_some(),
+    }
+}
+
+fn meta_of(o: &StoreObject) -> Option<&Meta> {
+    match o.object.as_ref()? {
+        Object::Node(x) => x.meta(),
+        Object::Service(x) => x.meta(),
+        Object::Task(x) => x.meta(),
+        Object::Cluster(x) => x.meta(),
+        Object::Secret(x) => x.meta(),
+        Object::Config(x) => x.meta(),
+    }
+}
+
+fn meta_mut(o: &mut StoreObject) -> &mut Meta {
+    match o
+        .object
+        .get_or_insert_with(|| Object::Task(Default::default()))
+    {
+        Object::Node(x) => x.meta_mut(),
+        Object::Service(x) => x.meta_mut(),
+        Object::Task(x) => x.meta_mut(),
+        Object::Cluster(x) => x.meta_mut(),
+        Object::Secret(x) => x.meta_mut(),
+        Object::Config(x) => x.meta_mut(),
+    }
+}

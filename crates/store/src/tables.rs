@@ -1,0 +1,195 @@
+//! The tables and their indexes. Mutation is crate-private: only `apply` writes, and it keeps
+//! the indexes in step with the rows.
+
+use crate::item::StoreItem;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use swarm_api::{Cluster, Config, Node, Secret, Service, StoreSnapshot, Task, TaskState};
+
+/// One table: rows by ID (ordered, so listings and snapshots are deterministic) and, for
+/// tables with unique names, an index by name.
+#[derive(Debug, Clone)]
+pub struct Table<T: StoreItem> {
+    rows: BTreeMap<String, T>,
+    by_name: HashMap<String, String>,
+}
+
+impl<T: StoreItem> Default for Table<T> {
+    fn default() -> Self {
+        Table {
+            rows: BTreeMap::new(),
+            by_name: HashMap::new(),
+        }
+    }
+}
+
+impl<T: StoreItem> Table<T> {
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.rows.get(id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&T> {
+        self.by_name.get(name).and_then(|id| self.rows.get(id))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.rows.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// ID of the row holding `name`, if any.
+    pub(crate) fn name_owner(&self, name: &str) -> Option<&str> {
+        self.by_name.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn put(&mut self, item: T) -> Option<T> {
+        let id = item.id().to_string();
+        let old = self.remove(&id);
+        if let Some(name) = item.unique_name() {
+            self.by_name.insert(name.to_string(), id.clone());
+        }
+        self.rows.insert(id, item);
+        old
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
+        let old = self.rows.remove(id)?;
+        if let Some(name) = old.unique_name() {
+            if self.by_name.get(name).is_some_and(|owner| owner == id) {
+                self.by_name.remove(name);
+            }
+        }
+        Some(old)
+    }
+}
+
+/// Every table of the cluster state, plus the task indexes the orchestrators, scheduler and
+/// dispatcher query on every pass.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    pub nodes: Table<Node>,
+    pub services: Table<Service>,
+    pub tasks: Table<Task>,
+    pub clusters: Table<Cluster>,
+    pub secrets: Table<Secret>,
+    pub configs: Table<Config>,
+    tasks_by_service: HashMap<String, BTreeSet<String>>,
+    tasks_by_node: HashMap<String, BTreeSet<String>>,
+}
+
+impl Tables {
+    /// Tasks of one service, ordered by ID.
+    pub fn tasks_of_service<'a>(&'a self, service_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
+        self.tasks_by_service
+            .get(service_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks assigned to one node, ordered by ID.
+    pub fn tasks_of_node<'a>(&'a self, node_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
+        self.tasks_by_node
+            .get(node_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks whose desired state is RUNNING or earlier: the ones that count toward a service.
+    pub fn live_tasks_of_service<'a>(
+        &'a self,
+        service_id: &str,
+    ) -> impl Iterator<Item = &'a Task> + 'a {
+        self.tasks_of_service(service_id)
+            .filter(|t| t.desired_state <= TaskState::Running as i32)
+    }
+
+    /// Looks a service up by exact ID or exact name.
+    pub fn service_by_id_or_name(&self, key: &str) -> Option<&Service> {
+        self.services
+            .get(key)
+            .or_else(|| self.services.by_name(key))
+    }
+
+    /// The cluster object (there is one, named "default").
+    pub fn default_cluster(&self) -> Option<&Cluster> {
+        self.clusters
+            .by_name(swarm_api::DEFAULT_CLUSTER_NAME)
+            .or_else(|| self.clusters.iter().next())
+    }
+
+    pub(crate) fn put_task(&mut self, task: Task) -> Option<Task> {
+        let old = self.remove_task(&task.id);
+        if !task.service_id.is_empty() {
+            self.tasks_by_service
+                .entry(task.service_id.clone())
+                .or_default()
+                .insert(task.id.clone());
+        }
+        if !task.node_id.is_empty() {
+            self.tasks_by_node
+                .entry(task.node_id.clone())
+                .or_default()
+                .insert(task.id.clone());
+        }
+        self.tasks.put(task);
+        old
+    }
+
+    pub(crate) fn remove_task(&mut self, id: &str) -> Option<Task> {
+        let old = self.tasks.remove(id)?;
+        unindex(&mut self.tasks_by_service, &old.service_id, id);
+        unindex(&mut self.tasks_by_node, &old.node_id, id);
+        Some(old)
+    }
+
+    pub fn to_snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot {
+            nodes: self.nodes.iter().cloned().collect(),
+            services: self.services.iter().cloned().collect(),
+            tasks: self.tasks.iter().cloned().collect(),
+            clusters: self.clusters.iter().cloned().collect(),
+            secrets: self.secrets.iter().cloned().collect(),
+            configs: self.configs.iter().cloned().collect(),
+        }
+    }
+
+    pub fn from_snapshot(snap: StoreSnapshot) -> Tables {
+        let mut t = Tables::default();
+        for x in snap.nodes {
+            t.nodes.put(x);
+        }
+        for x in snap.services {
+            t.services.put(x);
+        }
+        for x in snap.tasks {
+            t.put_task(x);
+        }
+        for x in snap.clusters {
+            t.clusters.put(x);
+        }
+        for x in snap.secrets {
+            t.secrets.put(x);
+        }
+        for x in snap.configs {
+            t.configs.put(x);
+        }
+        t
+    }
+}
+
+fn unindex(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}

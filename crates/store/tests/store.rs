@@ -1,0 +1,221 @@
+#![allow(clippy::unwrap_used)]
+//! Store behaviour: transactions are atomic, versions are optimistic, indexes follow writes,
+//! snapshots round-trip, and watchers see each committed batch.
+
+use proptest::prelude::*;
+use swarm_api::*;
+use swarm_store::{ApplyError, Change, EventKind, Store, Txn};
+
+fn service(id: &str, name: &str) -> Service {
+    Service {
+        id: id.into(),
+        spec: Some(ServiceSpec {
+            annotations: Some(Annotations {
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn task(id: &str, service_id: &str, node_id: &str) -> Task {
+    Task {
+        id: id.into(),
+        service_id: service_id.into(),
+        node_id: node_id.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn create_sets_meta_from_index_and_batch_time() {
+    let s = Store::new();
+    let mut b = Txn::new().create(service("s1", "redis")).into_batch();
+    b.timestamp = 1234;
+    s.apply(7, &b).unwrap();
+    let got = s.view(|t| t.services.get("s1").cloned()).unwrap();
+    let m = got.meta.unwrap();
+    assert_eq!((m.version, m.created_at, m.updated_at), (7, 1234, 1234));
+}
+
+#[test]
+fn stale_update_is_refused_and_changes_nothing() {
+    let s = Store::new();
+    s.apply(1, &Txn::new().create(service("s1", "redis")).into_batch())
+        .unwrap();
+    let mut fresh = s.view(|t| t.services.get("s1").cloned()).unwrap();
+    let stale = fresh.clone();
+    fresh.spec_version = 2;
+    s.apply(2, &Txn::new().update(fresh).into_batch()).unwrap();
+    let mut stale2 = stale;
+    stale2.spec_version = 99;
+    let err = s
+        .apply(3, &Txn::new().update(stale2).into_batch())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApplyError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        s.view(|t| t.services.get("s1").map(|x| x.spec_version)),
+        Some(2)
+    );
+}
+
+#[test]
+fn failing_action_rolls_back_the_whole_batch() {
+    let s = Store::new();
+    s.apply(1, &Txn::new().create(service("s1", "redis")).into_batch())
+        .unwrap();
+    // Second action collides on the name: the first must not stay.
+    let b = Txn::new()
+        .create(task("t1", "s1", "n1"))
+        .create(service("s2", "redis"))
+        .into_batch();
+    let err = s.apply(2, &b).unwrap_err();
+    assert!(matches!(err, ApplyError::NameConflict { .. }));
+    assert!(s.view(|t| t.tasks.get("t1").is_none()));
+    assert_eq!(s.view(|t| t.tasks_of_service("s1").count()), 0);
+    assert_eq!(s.view(|t| t.tasks_of_node("n1").count()), 0);
+}
+
+#[test]
+fn rollback_restores_removed_and_updated_rows_with_indexes() {
+    let s = Store::new();
+    s.apply(
+        1,
+        &Txn::new()
+            .create(task("t1", "s1", "n1"))
+            .create(task("t2", "s1", "n2"))
+            .into_batch(),
+    )
+    .unwrap();
+    let t1 = s.view(|t| t.tasks.get("t1").cloned()).unwrap();
+    let mut moved = s.view(|t| t.tasks.get("t2").cloned()).unwrap();
+    moved.node_id = "n9".into();
+    let b = Txn::new()
+        .remove(t1)
+        .update(moved)
+        .update(task("nope", "", ""))
+        .into_batch();
+    assert!(matches!(s.apply(2, &b), Err(ApplyError::NotFound { .. })));
+    assert_eq!(s.view(|t| t.tasks_of_node("n1").count()), 1);
+    assert_eq!(s.view(|t| t.tasks_of_node("n2").count()), 1);
+    assert_eq!(s.view(|t| t.tasks_of_node("n9").count()), 0);
+}
+
+#[test]
+fn renaming_frees_the_old_name() {
+    let s = Store::new();
+    s.apply(1, &Txn::new().create(service("s1", "a")).into_batch())
+        .unwrap();
+    let mut x = s.view(|t| t.services.get("s1").cloned()).unwrap();
+    x.spec.as_mut().unwrap().annotations.as_mut().unwrap().name = "b".into();
+    s.apply(2, &Txn::new().update(x).into_batch()).unwrap();
+    assert!(s.view(|t| t.services.by_name("a").is_none()));
+    s.apply(3, &Txn::new().create(service("s2", "a")).into_batch())
+        .unwrap();
+    assert_eq!(
+        s.view(|t| t.service_by_id_or_name("b").map(|x| x.id.clone())),
+        Some("s1".into())
+    );
+}
+
+#[tokio::test]
+async fn watchers_see_each_batch_in_order() {
+    let s = Store::new();
+    let (_, mut rx) = s.view_and_watch(|_| ());
+    s.apply(
+        1,
+        &Txn::new()
+            .create(service("s1", "a"))
+            .create(task("t1", "s1", ""))
+            .into_batch(),
+    )
+    .unwrap();
+    let _ = s.apply(2, &Txn::new().create(service("s2", "a")).into_batch()); // refused: no event
+    let t = s.view(|t| t.tasks.get("t1").cloned()).unwrap();
+    s.apply(3, &Txn::new().remove(t).into_batch()).unwrap();
+    let Change::Batch { index, events } = &*rx.recv().await.unwrap() else {
+        panic!("restored?")
+    };
+    assert_eq!(
+        (*index, events.len(), events[0].kind),
+        (1, 2, EventKind::Create)
+    );
+    let Change::Batch { index, events } = &*rx.recv().await.unwrap() else {
+        panic!("restored?")
+    };
+    assert_eq!((*index, events[0].kind), (3, EventKind::Remove));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create(u8, u8),
+    Update(u8, u8, bool),
+    Remove(u8, bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..8, 0u8..4).prop_map(|(i, n)| Op::Create(i, n)),
+        (0u8..8, 0u8..4, any::<bool>()).prop_map(|(i, n, stale)| Op::Update(i, n, stale)),
+        (0u8..8, any::<bool>()).prop_map(|(i, stale)| Op::Remove(i, stale)),
+    ]
+}
+
+proptest! {
+    /// Any sequence of batches (some refused) leaves the store equal to a model that applies
+    /// only the accepted batches whole; and a snapshot restores exactly that state.
+    #[test]
+    fn batches_are_atomic_and_snapshots_round_trip(batches in prop::collection::vec(prop::collection::vec(op(), 1..4), 1..30)) {
+        let s = Store::new();
+        for (i, ops) in batches.iter().enumerate() {
+            let index = i as u64 + 1;
+            let before = s.snapshot();
+            let mut txn = Txn::new();
+            for op in ops {
+                match *op {
+                    Op::Create(id, n) => txn = txn.create(service(&format!("s{id}"), &format!("n{n}"))),
+                    Op::Update(id, n, stale) => {
+                        let mut x = s.view(|t| t.services.get(&format!("s{id}")).cloned()).unwrap_or_else(|| service(&format!("s{id}"), ""));
+                        x.spec.get_or_insert_with(Default::default).annotations.get_or_insert_with(Default::default).name = format!("n{n}");
+                        if stale { x.meta.get_or_insert_with(Default::default).version += 1000; }
+                        txn = txn.update(x);
+                    }
+                    Op::Remove(id, stale) => {
+                        let mut x = s.view(|t| t.services.get(&format!("s{id}")).cloned()).unwrap_or_else(|| service(&format!("s{id}"), ""));
+                        if stale { x.meta.get_or_insert_with(Default::default).version += 1000; }
+                        txn = txn.remove(x);
+                    }
+                }
+            }
+            let res = s.apply(index, &txn.into_batch());
+            if res.is_err() {
+                prop_assert_eq!(s.snapshot(), before);
+            }
+            // Names stay unique and the name index agrees with the rows.
+            let ok = s.view(|t| t.services.iter().all(|x| {
+                let name = &x.spec.as_ref().unwrap().annotations.as_ref().unwrap().name;
+                t.services.by_name(name).map(|y| y.id == x.id).unwrap_or(false)
+            }));
+            prop_assert!(ok);
+        }
+        let snap = s.snapshot();
+        let restored = Store::new();
+        restored.restore(snap.clone());
+        prop_assert_eq!(restored.snapshot(), snap.clone());
+        let bytes = prost::Message::encode_to_vec(&snap);
+        let decoded: StoreSnapshot = prost::Message::decode(bytes.as_slice()).unwrap();
+        prop_assert_eq!(decoded, snap);
+    }
+}

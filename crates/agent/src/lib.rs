@@ -1,1 +1,170 @@
-//! placeholder
+//! The agent: the worker side of a node, which runs the tasks a manager assigns to it.
+//!
+//! It keeps a session with a manager's dispatcher (`session`), reconciles the assigned tasks
+//! with what runs here (`worker`, one `runner` per task), runs them through an executor
+//! (`executor`), and reports their states back (`reporter`). It owns `<state_dir>/worker/` and
+//! must never touch the cluster store: everything it learns and says goes through the
+//! dispatcher API.
+
+mod description;
+pub mod executor;
+mod reporter;
+mod runner;
+mod session;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, watch};
+pub use tokio_util::sync::CancellationToken;
+
+use crate::executor::process::ProcessExecutor;
+use crate::executor::sim::SimExecutor;
+use crate::executor::Executor;
+
+/// Builds a channel (mTLS in production, plaintext in tests) to a manager's remote API address.
+pub type ConnectFn = Arc<
+    dyn Fn(String) -> BoxFuture<'static, Result<tonic::transport::Channel, String>> + Send + Sync,
+>;
+
+/// How long a stopping agent keeps trying to deliver the last task states.
+const FINAL_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Which executor runs this node's tasks.
+#[derive(Clone)]
+pub enum ExecutorKind {
+    /// Child process groups (DESIGN §6 `process`).
+    Process,
+    /// No work: tasks reach RUNNING after `start_delay` (DESIGN §6 `sim`).
+    Sim { start_delay: Duration },
+    /// Any other executor (e.g. Docker, built by the node crate).
+    Custom(Arc<dyn Executor>),
+}
+
+impl std::fmt::Debug for ExecutorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecutorKind::Process => f.write_str("Process"),
+            ExecutorKind::Sim { start_delay } => f
+                .debug_struct("Sim")
+                .field("start_delay", start_delay)
+                .finish(),
+            ExecutorKind::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// Everything the agent needs from the node.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// The node's state directory; the agent owns `<state_dir>/worker/`.
+    pub state_dir: PathBuf,
+    pub hostname: String,
+    /// Manager remote API addresses (host:port) to try, in order; managers' own lists are
+    /// added once a session is open.
+    pub managers: Vec<String>,
+    pub connect: ConnectFn,
+    pub executor: ExecutorKind,
+    /// The address the node tells managers it is reachable at.
+    pub advertise_addr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("no manager address to connect to")]
+    NoManagers,
+    #[error("creating {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("agent {component} task failed: {reason}")]
+    Component {
+        component: &'static str,
+        reason: String,
+    },
+}
+
+/// A node's worker side; `run` it until the node stops.
+pub struct Agent {
+    cfg: AgentConfig,
+    executor: Arc<dyn Executor>,
+}
+
+impl Agent {
+    pub fn new(cfg: AgentConfig) -> Result<Agent, AgentError> {
+        if cfg.managers.is_empty() {
+            return Err(AgentError::NoManagers);
+        }
+        let worker_dir = cfg.state_dir.join("worker");
+        std::fs::create_dir_all(&worker_dir).map_err(|source| AgentError::StateDir {
+            path: worker_dir.clone(),
+            source,
+        })?;
+        let executor: Arc<dyn Executor> = match &cfg.executor {
+            ExecutorKind::Process => Arc::new(ProcessExecutor::new(&worker_dir)),
+            ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
+            ExecutorKind::Custom(e) => e.clone(),
+        };
+        Ok(Agent { cfg, executor })
+    }
+
+    /// Runs until `shutdown` fires, reconnecting with backoff and failing over across
+    /// managers. On shutdown every task is stopped (within its stop grace period) and its
+    /// last state offered to the manager before this returns.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), AgentError> {
+        let host = description::host(&self.cfg.hostname);
+        let description = match self.executor.describe(host.clone()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "executor could not describe the node");
+                host
+            }
+        };
+        let (status_tx, status_rx) = mpsc::unbounded_channel();
+        let (assign_tx, assign_rx) = mpsc::unbounded_channel();
+        let (link_tx, link_rx) = watch::channel(None);
+        // The session outlives the worker so the tasks' final states can still be sent.
+        let session_stop = CancellationToken::new();
+
+        let session = tokio::spawn(session::run(
+            session::SessionConfig {
+                managers: self.cfg.managers.clone(),
+                connect: self.cfg.connect.clone(),
+                description,
+                advertise_addr: self.cfg.advertise_addr.clone(),
+            },
+            assign_tx,
+            link_tx,
+            session_stop.clone(),
+        ));
+        let mut reporter = tokio::spawn(reporter::run(status_rx, link_rx));
+        let worker = tokio::spawn(
+            worker::Worker::new(self.executor.clone(), status_tx).run(assign_rx, shutdown),
+        );
+
+        let worker_result = worker.await;
+        // All status senders are gone now: the reporter ends once it has sent what is left.
+        if tokio::time::timeout(FINAL_REPORT_TIMEOUT, &mut reporter)
+            .await
+            .is_err()
+        {
+            tracing::warn!("gave up delivering the last task states");
+            reporter.abort();
+        }
+        session_stop.cancel();
+        let session_result = session.await;
+        worker_result.map_err(|e| AgentError::Component {
+            component: "worker",
+            reason: e.to_string(),
+        })?;
+        session_result.map_err(|e| AgentError::Component {
+            component: "session",
+            reason: e.to_string(),
+        })?;
+        Ok(())
+    }
+}

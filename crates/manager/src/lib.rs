@@ -1,1 +1,23 @@
-//! placeholder
+//! The manager: everything that decides. It serves the control API (operators), the
+//! dispatcher (agents) and the CA (joining nodes), and while this manager leads, runs the
+//! leader-only components: orchestrator, allocator, scheduler, and the dispatcher's node
+//! health checks.
+//!
+//! Components meet only in the store: each reads a consistent view, consumes the watch stream,
+//! and writes back by proposing transactions through a [`Proposer`] (Raft in production). No
+//! component calls another. The manager never runs tasks (that is the agent's job) and never
+//! touches Raft's log directly.
+
+pub mod ca_server;
+pub mod control;
+pub mod dispatcher;
+pub mod leader;
+pub mod orchestrator;
+pub mod proposer;
+pub mod scheduler;
+mod allocator;
+mod errors;
+mod reconcile;
+
+pub use leader::{run_leader_components, LeaderConfig};
+pub use proposer::{DirectProposer, Proposer, WriteError};

@@ -1,1 +1,26 @@
-//! placeholder
+//! Consensus for the manager's store: openraft with a durable redb log, snapshot files and a
+//! gRPC peer transport, all kept under `<state_dir>/raft/`.
+//!
+//! This crate owns ordering and durability only. It hands committed [`swarm_api::StoreBatch`]es
+//! to [`swarm_store::Store::apply`] in log order and never looks inside them; interpreting store
+//! contents belongs to the store and manager crates. openraft is walled in here: nothing of its
+//! API leaks through the public types, so an upgrade stays local.
+
+mod codec;
+mod config;
+mod error;
+mod leadership;
+mod log_store;
+mod network;
+mod node;
+mod service;
+mod snapshot_file;
+mod state_machine;
+mod types;
+
+pub use config::RaftConfig;
+pub use error::{ProposeError, RaftError};
+pub use leadership::Leadership;
+pub use network::PeerConnector;
+pub use node::{RaftNode, RaftStatus};
+pub use service::RaftGrpc;

@@ -1,1 +1,127 @@
-fn main() {}
+//! `swarmctl`: the operator's CLI over a manager's Control API. This file owns the command
+//! line (clap), dispatch to the subcommands, and turning any failure into one line on stderr
+//! (`Error: …`) and a non-zero exit.
+
+mod ago;
+mod client;
+mod cmd;
+mod flags;
+mod resolve;
+mod table;
+mod units;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+
+use cmd::{cluster::ClusterCmd, node::NodeCmd, service::ServiceCmd, task::TaskCmd};
+
+#[derive(Parser, Debug)]
+#[command(name = "swarmctl", about = "Control a swarm cluster", version)]
+struct Cli {
+    /// Control socket of a manager
+    #[arg(
+        short = 's',
+        long,
+        env = "SWARM_SOCKET",
+        default_value = swarm_api::defaults::CONTROL_SOCKET,
+        global = true
+    )]
+    socket: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Node management
+    Node {
+        #[command(subcommand)]
+        cmd: NodeCmd,
+    },
+    /// Service management
+    Service {
+        #[command(subcommand)]
+        cmd: ServiceCmd,
+    },
+    /// Task inspection
+    Task {
+        #[command(subcommand)]
+        cmd: TaskCmd,
+    },
+    /// Cluster settings and join tokens
+    Cluster {
+        #[command(subcommand)]
+        cmd: ClusterCmd,
+    },
+}
+
+/// Prints one `Error: …` line on stderr (never panics, even with stderr closed).
+fn report(message: &str) {
+    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    let _ = writeln!(std::io::stderr(), "Error: {one_line}");
+}
+
+/// The text to show for a failure: a gRPC status shows its message only.
+fn describe(err: &anyhow::Error) -> String {
+    if let Some(status) = err.downcast_ref::<tonic::Status>() {
+        if status.message().is_empty() {
+            return format!("{:?}", status.code());
+        }
+        return status.message().to_string();
+    }
+    err.to_string()
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = e.print();
+                    ExitCode::SUCCESS
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    ExitCode::from(2)
+                }
+                _ => {
+                    let rendered = e.render().to_string();
+                    let first = rendered.lines().next().unwrap_or("invalid command line");
+                    report(first.strip_prefix("error: ").unwrap_or(first));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket = cli.socket;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Node { cmd } => cmd.run(&socket).await,
+            Command::Service { cmd } => cmd.run(&socket).await,
+            Command::Task { cmd } => cmd.run(&socket).await,
+            Command::Cluster { cmd } => cmd.run(&socket).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The executor boundary: how the agent turns one task into running work, whatever runs it
+//! (a child process, a simulation, later a Docker container).
+//!
+//! Owns the `Executor`/`Controller` traits and their error and exit types. Must not know about
+//! sessions, the task table or reporting: the per-task runner in `worker.rs` drives a
+//! `Controller` through its steps and turns the results into task states.
+
+pub mod process;
+pub mod sim;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use swarm_api::{NodeDescription, Task};
+
+/// Why an executor step failed. The message ends up in the task's status, so it says what
+/// was attempted and the OS's words for why it did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The task cannot be run by this executor at all (bad spec); reported as REJECTED.
+    #[error("{0}")]
+    Rejected(String),
+    /// Preparing or starting failed (e.g. the program does not exist); reported as FAILED.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How the task's work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Exited on its own with this code.
+    Code(i32),
+    /// Killed by this signal (which may be our own SIGTERM/SIGKILL from `stop`).
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// True when the work finished successfully (exit code 0).
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+
+    /// The code to put in `TaskStatus.exit_code`: the exit code, or 128 + signal as shells do.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// What `Controller::start` tells about the started work, for the RUNNING status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Started {
+    /// OS process ID, for executors that run processes (0 otherwise).
+    pub pid: u32,
+    /// Container ID, for executors that run containers (empty otherwise).
+    pub container_id: String,
+}
+
+/// A way of running tasks. One per agent, shared by all task runners.
+///
+/// Object safe (futures are boxed) so the agent picks the executor at run time.
+pub trait Executor: Send + Sync + 'static {
+    /// Fills in what this executor knows about the node (engine version and labels, maybe
+    /// better resource figures) on top of the host description the agent gathered.
+    fn describe(&self, host: NodeDescription) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>>;
+
+    /// Makes the controller for one task. Cheap and synchronous: no work is done yet, but a
+    /// spec this executor can never run is refused here.
+    fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError>;
+}
+
+/// Drives one task's work through its life: `prepare` → `start` → `wait`, with `stop`
+/// possible once started and `remove` at the end.
+pub trait Controller: Send {
+    /// Gets everything ready to start (directories, images). May be slow.
+    fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>>;
+
+    /// Starts the work. Returns once it runs.
+    fn start(&mut self) -> BoxFuture<'_, Result<Started, ExecutorError>>;
+
+    /// Resolves when the started work ends. Must be cancel safe: the runner drops this future
+    /// to call `stop` and then calls `wait` again for the exit status.
+    fn wait(&mut self) -> BoxFuture<'_, Result<ExitStatus, ExecutorError>>;
+
+    /// Asks the work to end (SIGTERM or the like), forces it after `grace`, and returns once it
+    /// has ended. Idempotent; a no-op when nothing runs.
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Result<(), ExecutorError>>;
+
+    /// Frees what `prepare` made (the task has left this node). Best effort.
+    fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>>;
+}

@@ -1,0 +1,289 @@
+//! The `process` executor (DESIGN §6): runs a task's command as a child process group, like
+//! Nomad's raw_exec, for machines without Docker. The image is recorded, not run.
+//!
+//! Owns the child processes it spawns and the per-task directories
+//! `<state_dir>/worker/tasks/<task id>/` (working directory unless the spec names one, plus
+//! `stdout.log`/`stderr.log`). Must not touch anything else under the state dir.
+
+use std::fs::File;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use swarm_api::{EngineDescription, NodeDescription, Task};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use super::{Controller, Executor, ExecutorError, ExitStatus, Started};
+
+/// How often `stop` looks whether the whole process group is gone.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// Runs tasks as local process groups.
+pub struct ProcessExecutor {
+    tasks_dir: PathBuf,
+}
+
+impl ProcessExecutor {
+    /// `worker_dir` is `<state_dir>/worker`; task directories go under its `tasks/`.
+    pub fn new(worker_dir: &Path) -> Self {
+        ProcessExecutor {
+            tasks_dir: worker_dir.join("tasks"),
+        }
+    }
+}
+
+impl Executor for ProcessExecutor {
+    fn describe(
+        &self,
+        mut host: NodeDescription,
+    ) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>> {
+        host.engine = Some(EngineDescription {
+            engine_version: format!("process/{}", env!("CARGO_PKG_VERSION")),
+            labels: Default::default(),
+        });
+        async move { Ok(host) }.boxed()
+    }
+
+    fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError> {
+        let container = task
+            .spec
+            .as_ref()
+            .and_then(|s| s.container.as_ref())
+            .ok_or_else(|| ExecutorError::Rejected("task has no container spec".into()))?;
+        let mut words: Vec<String> = container
+            .command
+            .iter()
+            .chain(container.args.iter())
+            .cloned()
+            .collect();
+        if words.is_empty() {
+            // A service made with only `--image` has nothing to run here; a placeholder that
+            // runs until stopped lets it reach RUNNING like a long-lived container would.
+            words = vec!["sleep".into(), "infinity".into()];
+        }
+        let program = words.remove(0);
+        if program.is_empty() {
+            return Err(ExecutorError::Rejected("empty program name".into()));
+        }
+        let env = container
+            .env
+            .iter()
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        let task_dir = self.tasks_dir.join(&task.id);
+        Ok(Box::new(ProcessController {
+            program,
+            args: words,
+            env,
+            dir: (!container.dir.is_empty()).then(|| PathBuf::from(&container.dir)),
+            task_dir,
+            child: None,
+            pgid: None,
+            exit: None,
+        }))
+    }
+}
+
+struct ProcessController {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: Option<PathBuf>,
+    task_dir: PathBuf,
+    child: Option<Child>,
+    /// The group we made the child lead; kept after the leader exits to clean up stragglers.
+    pgid: Option<Pid>,
+    exit: Option<ExitStatus>,
+}
+
+impl ProcessController {
+    fn spawn(&mut self) -> Result<Started, ExecutorError> {
+        let log = |name: &str| {
+            File::create(self.task_dir.join(name)).map_err(|e| {
+                ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.join(name).display()))
+            })
+        };
+        let stdout = log("stdout.log")?;
+        let stderr = log("stderr.log")?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            // The agent's environment is inherited (PATH finds the program, as raw_exec does);
+            // the task's own variables override it.
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.dir.as_deref().unwrap_or(&self.task_dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            // Its own group, so stop reaches everything the task forked.
+            .process_group(0);
+        set_parent_death_signal(&mut cmd);
+        // Spawned on the calling runtime thread, never from spawn_blocking: the parent-death
+        // signal follows the spawning *thread*, and the runtime's worker threads outlive the
+        // child while blocking-pool threads may exit when idle.
+        let child = cmd
+            .spawn()
+            .map_err(|e| ExecutorError::Failed(format!("starting {:?}: {e}", self.program)))?;
+        let pid = child.id().unwrap_or(0);
+        self.pgid = i32::try_from(pid).ok().map(Pid::from_raw);
+        self.child = Some(child);
+        Ok(Started {
+            pid,
+            container_id: String::new(),
+        })
+    }
+
+    /// Records how the group's leader ended.
+    fn record_exit(&mut self, status: std::process::ExitStatus) -> ExitStatus {
+        let exit = match (status.code(), status.signal()) {
+            (Some(c), _) => ExitStatus::Code(c),
+            (None, Some(s)) => ExitStatus::Signal(s),
+            (None, None) => ExitStatus::Code(-1),
+        };
+        self.exit = Some(exit);
+        self.child = None;
+        exit
+    }
+
+    fn kill_group(&self, sig: Signal) {
+        if let Some(pgid) = self.pgid {
+            // ESRCH (group already empty) is the normal case after a clean exit.
+            let _ = killpg(pgid, sig);
+        }
+    }
+
+    fn group_gone(&self) -> bool {
+        match self.pgid {
+            Some(pgid) => killpg(pgid, None) == Err(Errno::ESRCH),
+            None => true,
+        }
+    }
+}
+
+/// Makes the child die with the agent (SIGKILL when the spawning thread exits), so a
+/// `kill -9` of swarmd leaves no orphaned tasks behind.
+fn set_parent_death_signal(cmd: &mut Command) {
+    let parent = nix::unistd::getpid();
+    // Why this is sound: the closure runs between fork and exec in the child, where only
+    // async-signal-safe calls are allowed; prctl and getppid are plain syscalls and nothing
+    // allocates.
+    #[allow(unsafe_code)] // pre_exec is the only way to set PR_SET_PDEATHSIG for the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            // The agent may have died between fork and prctl: then no signal will come.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::other("agent exited while starting the task"));
+            }
+            Ok(())
+        });
+    }
+}
+
+impl Controller for ProcessController {
+    fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            tokio::fs::create_dir_all(&self.task_dir).await.map_err(|e| {
+                ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
+            })
+        }
+        .boxed()
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<Started, ExecutorError>> {
+        // Spawn synchronously, on this thread (see `spawn`).
+        let r = self.spawn();
+        async move { r }.boxed()
+    }
+
+    fn wait(&mut self) -> BoxFuture<'_, Result<ExitStatus, ExecutorError>> {
+        async move {
+            if let Some(exit) = self.exit {
+                return Ok(exit);
+            }
+            let child = self
+                .child
+                .as_mut()
+                .ok_or_else(|| ExecutorError::Failed("process was never started".into()))?;
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| ExecutorError::Failed(format!("waiting for the process: {e}")))?;
+            let exit = self.record_exit(status);
+            // The task is over when its leader is: what it left in its group goes too.
+            self.kill_group(Signal::SIGKILL);
+            Ok(exit)
+        }
+        .boxed()
+    }
+
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            if self.pgid.is_none() || (self.exit.is_some() && self.group_gone()) {
+                return Ok(());
+            }
+            let deadline = Instant::now() + grace;
+            self.kill_group(Signal::SIGTERM);
+            // Give the whole group the grace period, not just the leader.
+            while Instant::now() < deadline {
+                let tick = (Instant::now() + GROUP_POLL).min(deadline);
+                match self.child.as_mut() {
+                    Some(child) => {
+                        if let Ok(r) = tokio::time::timeout_at(tick, child.wait()).await {
+                            let status = r.map_err(|e| {
+                                ExecutorError::Failed(format!("waiting for the process: {e}"))
+                            })?;
+                            self.record_exit(status);
+                        }
+                    }
+                    None => {
+                        if self.group_gone() {
+                            return Ok(());
+                        }
+                        tokio::time::sleep_until(tick).await;
+                    }
+                }
+            }
+            self.kill_group(Signal::SIGKILL);
+            if let Some(child) = self.child.as_mut() {
+                let status = child
+                    .wait()
+                    .await
+                    .map_err(|e| ExecutorError::Failed(format!("waiting for the process: {e}")))?;
+                self.record_exit(status);
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            match tokio::fs::remove_dir_all(&self.task_dir).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(ExecutorError::Failed(format!(
+                    "removing {}: {e}",
+                    self.task_dir.display()
+                ))),
+            }
+        }
+        .boxed()
+    }
+}
+
+impl Drop for ProcessController {
+    /// A controller dropped while its process still runs (its runner was aborted) must not
+    /// leave the group behind until the agent itself exits.
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.kill_group(Signal::SIGKILL);
+        }
+    }
+}

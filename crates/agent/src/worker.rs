@@ -1,0 +1,166 @@
+//! The worker: this node's task table and its reconciliation with the manager's assignments.
+//!
+//! Owns the table (task ID → the runner's directive channel) and the set of runner tasks. Each
+//! assignment message is reconciled: new tasks get a runner, changed desired states are passed
+//! on, tasks gone from the set are stopped silently, and tasks the manager thinks started here
+//! but this agent never heard of are reported lost. Must not talk to the manager itself (the
+//! session feeds it, the reporter carries its reports) nor touch executor internals.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use swarm_api::state::is_terminal;
+use swarm_api::{
+    now_ms, AssignmentsMessage, AssignmentsType, Task, TaskState, TaskStatus, TaskStatusUpdate,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::Executor;
+use crate::reporter::StatusTx;
+use crate::runner::{self, Directive};
+
+/// The message of a task reported lost after an agent restart.
+pub(crate) const LOST_MESSAGE: &str = "task lost: agent restarted";
+
+/// What the table knows of a task.
+enum Entry {
+    /// A runner drives it (or drove it to its end and waits for removal).
+    Runner(watch::Sender<Directive>),
+    /// Never run here and never will be: already finished elsewhere, reported lost, or told to
+    /// stop before it started. Kept so the next assignment does not act on it again.
+    Settled,
+}
+
+pub(crate) struct Worker {
+    executor: Arc<dyn Executor>,
+    reports: StatusTx,
+    table: HashMap<String, Entry>,
+    runners: JoinSet<()>,
+}
+
+impl Worker {
+    pub(crate) fn new(executor: Arc<dyn Executor>, reports: StatusTx) -> Self {
+        Worker {
+            executor,
+            reports,
+            table: HashMap::new(),
+            runners: JoinSet::new(),
+        }
+    }
+
+    /// Reconciles every assignment until `shutdown`, then stops every task (each within its
+    /// stop grace period) and returns once all runners are done.
+    pub(crate) async fn run(
+        mut self,
+        mut assignments: mpsc::UnboundedReceiver<AssignmentsMessage>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = assignments.recv() => match m {
+                    Some(m) => self.apply(m),
+                    None => break,
+                },
+                // Reap finished runners so the set stays small; a panic is a bug worth a log.
+                Some(r) = self.runners.join_next(), if !self.runners.is_empty() => {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "task runner failed");
+                    }
+                }
+            }
+        }
+        for entry in self.table.values() {
+            if let Entry::Runner(tx) = entry {
+                tx.send_replace(Directive::AgentShutdown);
+            }
+        }
+        while let Some(r) = self.runners.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "task runner failed");
+            }
+        }
+    }
+
+    fn apply(&mut self, msg: AssignmentsMessage) {
+        let complete = msg.r#type() == AssignmentsType::Complete;
+        let listed: HashSet<String> = msg.tasks.iter().map(|t| t.id.clone()).collect();
+        for task in msg.tasks {
+            self.upsert(task);
+        }
+        let gone: Vec<String> = if complete {
+            self.table
+                .keys()
+                .filter(|id| !listed.contains(*id))
+                .cloned()
+                .collect()
+        } else {
+            msg.removed_task_ids
+        };
+        for id in gone {
+            if let Some(Entry::Runner(tx)) = self.table.remove(&id) {
+                tx.send_replace(Directive::Remove);
+            }
+        }
+    }
+
+    fn upsert(&mut self, task: Task) {
+        if let Some(entry) = self.table.get(&task.id) {
+            if let Entry::Runner(tx) = entry {
+                let desired = Directive::Desired(task.desired_state());
+                tx.send_if_modified(|d| {
+                    // Once removal or shutdown was asked, no assignment takes it back.
+                    let changed = matches!(d, Directive::Desired(_)) && *d != desired;
+                    if changed {
+                        *d = desired;
+                    }
+                    changed
+                });
+            }
+            return;
+        }
+        let observed = task.status.as_ref().map(|s| s.state()).unwrap_or_default();
+        if is_terminal(observed) {
+            // Finished before this agent knew it (e.g. reported by a previous run of it).
+            self.table.insert(task.id, Entry::Settled);
+            return;
+        }
+        if (observed as i32) > (TaskState::Assigned as i32) {
+            // The manager saw it start on this node, yet this agent has no record of it: the
+            // agent restarted and its processes died with it. The orchestrator replaces it;
+            // running it again here would double the replica.
+            self.report(&task.id, TaskState::Failed, LOST_MESSAGE);
+            self.table.insert(task.id, Entry::Settled);
+            return;
+        }
+        if (task.desired_state() as i32) > (TaskState::Running as i32) {
+            self.report(&task.id, TaskState::Shutdown, "shut down before it started");
+            self.table.insert(task.id, Entry::Settled);
+            return;
+        }
+        let ctl = self.executor.controller(&task);
+        let (tx, rx) = watch::channel(Directive::Desired(task.desired_state()));
+        self.table.insert(task.id.clone(), Entry::Runner(tx));
+        self.runners
+            .spawn(runner::run(task, ctl, rx, self.reports.clone()));
+    }
+
+    fn report(&self, task_id: &str, state: TaskState, message: &str) {
+        let _ = self.reports.send(TaskStatusUpdate {
+            task_id: task_id.to_string(),
+            status: Some(TaskStatus {
+                timestamp: now_ms(),
+                state: state as i32,
+                message: message.to_string(),
+                err: if state == TaskState::Failed {
+                    message.to_string()
+                } else {
+                    String::new()
+                },
+                ..Default::default()
+            }),
+        });
+    }
+}

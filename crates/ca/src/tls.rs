@@ -1,0 +1,143 @@
+//! TLS configurations: tonic server/client configs from a node's credentials, the anonymous
+//! client used during a join, and the "trust anything" rustls config used for exactly one call
+//! (fetching the root CA whose digest the join token then checks). Uses the ring provider only.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+use crate::credentials::NodeCredentials;
+use crate::{pem, CaError};
+
+/// Installs rustls' ring provider as the process default, if none is installed yet. Binaries
+/// and test harnesses call it first thing, so no code path can pick another provider.
+pub fn install_ring_provider() {
+    // An error only means a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl NodeCredentials {
+    /// Server config for the remote API: presents this node's certificate and verifies client
+    /// certificates against the root when sent. Clients without one are let in because the
+    /// CA's join calls need none; every other service must call [`crate::authorize`].
+    pub fn server_tls(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .client_ca_root(Certificate::from_pem(&self.root_pem))
+            .client_auth_optional(true)
+    }
+
+    /// The same policy as [`Self::server_tls`] as a plain rustls config, for servers that run
+    /// their own `TlsAcceptor` (e.g. to swap certificates without restarting) and feed tonic
+    /// through `serve_with_incoming`; `request.peer_certs()` keeps working there.
+    pub fn server_rustls_config(&self) -> Result<ServerConfig, CaError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(pem::cert_der(&self.root_pem)?))
+            .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                // The CA's join calls come from nodes that have no certificate yet.
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| CaError::Tls(format!("client verifier: {e}")))?;
+        let chain = vec![CertificateDer::from(pem::cert_der(&self.cert_pem)?)];
+        let key = pem::key_der(&self.key_pem)?;
+        let mut cfg = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| CaError::Tls(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .map_err(|e| CaError::Tls(format!("node certificate: {e}")))?;
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(cfg)
+    }
+
+    /// Client config for talking to managers: trusts only the cluster root, presents this
+    /// node's certificate, and checks the server name every manager certificate carries.
+    /// Use with an `https://host:port` endpoint (tonic only applies TLS to https URIs).
+    pub fn client_tls(&self) -> ClientTlsConfig {
+        anonymous_client_tls(&self.root_pem)
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    }
+}
+
+/// Trusts only `root_pem` and presents no certificate: for IssueNodeCertificate during a join.
+pub fn anonymous_client_tls(root_pem: &str) -> ClientTlsConfig {
+    ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(root_pem))
+        .domain_name(swarm_api::MANAGER_SERVER_NAME)
+}
+
+/// A rustls client config that accepts any server certificate (while still checking that the
+/// server holds the key for the certificate it shows). Only for fetching the root CA during a
+/// join: what it returns is trusted only after its digest matches the join token.
+pub(crate) fn trust_any_server_config() -> Result<ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
+        .with_no_client_auth();
+    // tonic servers speak HTTP/2 only.
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(cfg)
+}
+
+#[derive(Debug)]
+struct AcceptAnyServerCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,118 @@
+//! The CA service: hands out the root certificate, and signs a joining node's CSR when it
+//! presents a valid join token. The token decides the role; the node's ID is chosen here and
+//! the node is recorded in the store before its certificate is returned, so a certificate
+//! never names a node the cluster doesn't know.
+
+use crate::errors::status;
+use crate::proposer::Proposer;
+use std::sync::Arc;
+use swarm_api::ca_server::{Ca, CaServer};
+use swarm_api::*;
+use swarm_ca::RootCa;
+use swarm_store::{Store, Txn};
+use tonic::{Request, Response, Status};
+
+#[derive(Clone)]
+pub struct CaService {
+    store: Store,
+    proposer: Arc<dyn Proposer>,
+}
+
+impl CaService {
+    pub fn new(store: Store, proposer: Arc<dyn Proposer>) -> CaService {
+        CaService { store, proposer }
+    }
+
+    pub fn into_service(self) -> CaServer<CaService> {
+        CaServer::new(self)
+    }
+
+    fn cluster(&self) -> Result<Cluster, Status> {
+        self.store
+            .view(|t| t.default_cluster().cloned())
+            .ok_or_else(|| Status::unavailable("the cluster is not initialised yet"))
+    }
+}
+
+/// Constant-time comparison, so a token can't be guessed byte by byte from response times.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[tonic::async_trait]
+impl Ca for CaService {
+    async fn get_root_ca_certificate(
+        &self,
+        _req: Request<GetRootCaCertificateRequest>,
+    ) -> Result<Response<GetRootCaCertificateResponse>, Status> {
+        let cluster = self.cluster()?;
+        let cert = cluster.root_ca.map(|r| r.ca_cert).unwrap_or_default();
+        Ok(Response::new(GetRootCaCertificateResponse { certificate: cert }))
+    }
+
+    async fn issue_node_certificate(
+        &self,
+        req: Request<IssueNodeCertificateRequest>,
+    ) -> Result<Response<IssueNodeCertificateResponse>, Status> {
+        let req = req.into_inner();
+        let cluster = self.cluster()?;
+        let root = cluster.root_ca.clone().unwrap_or_default();
+        swarm_ca::parse_join_token(&req.token).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let tokens = root.join_tokens.clone().unwrap_or_default();
+        let role = if same(&req.token, &tokens.worker) {
+            NodeRole::Worker
+        } else if same(&req.token, &tokens.manager) {
+            NodeRole::Manager
+        } else {
+            return Err(Status::permission_denied("join token: not valid for this cluster"));
+        };
+        if role == NodeRole::Manager {
+            return Err(Status::unimplemented(
+                "join token: joining as a manager is not supported yet; use the worker token",
+            ));
+        }
+        let csr = String::from_utf8(req.csr).map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
+        let cert_pem = String::from_utf8_lossy(&root.ca_cert).to_string();
+        let key_pem = String::from_utf8_lossy(&root.ca_key).to_string();
+        let ca = RootCa::from_pem(&cert_pem, Some(&key_pem)).map_err(|e| Status::internal(e.to_string()))?;
+        let expiry = cluster
+            .spec
+            .as_ref()
+            .and_then(|s| s.ca_config.as_ref())
+            .map(|c| c.node_cert_expiry_ms)
+            .filter(|ms| *ms > 0)
+            .unwrap_or(defaults::NODE_CERT_EXPIRY_MS);
+        let node_id = ids::new_id();
+        let cert = ca
+            .sign_csr(&csr, &node_id, role, &cluster.id, expiry)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let hostname = if req.hostname.is_empty() { node_id.clone() } else { req.hostname.clone() };
+        let node = Node {
+            id: node_id.clone(),
+            spec: Some(NodeSpec {
+                annotations: Some(Annotations { name: hostname.clone(), labels: Default::default() }),
+                desired_role: role as i32,
+                membership: NodeMembership::Accepted as i32,
+                availability: NodeAvailability::Active as i32,
+            }),
+            description: Some(NodeDescription { hostname, ..Default::default() }),
+            status: Some(NodeStatus { state: NodeState::Unknown as i32, message: "joined".into(), addr: req.addr }),
+            role: role as i32,
+            certificate: Some(NodeCertificate {
+                role: role as i32,
+                certificate: cert.clone().into_bytes(),
+                expires_at: now_ms() + expiry,
+            }),
+            ..Default::default()
+        };
+        self.proposer.propose(Txn::new().create(node).into_batch()).await.map_err(status)?;
+        tracing::info!(node = %node_id, ?role, "issued certificate to a joining node");
+        Ok(Response::new(IssueNodeCertificateResponse {
+            node_id,
+            role: role as i32,
+            certificate: cert.into_bytes(),
+            root_ca: root.ca_cert,
+            cluster_id: cluster.id,
+        }))
+    }
+}

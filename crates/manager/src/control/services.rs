@@ -1,0 +1,91 @@
+//! Control API: services. A change to the task template bumps `spec_version`, which is what
+//! marks existing tasks out of date for the rolling updater; scaling alone does not.
+
+use super::{first, ControlApi};
+use crate::errors::status;
+use crate::scheduler::constraint;
+use swarm_api::service_spec::Mode;
+use swarm_api::*;
+use swarm_store::Txn;
+use tonic::Status;
+
+fn validate(spec: &ServiceSpec) -> Result<(), Status> {
+    validate::validate_service_spec(spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let constraints = spec
+        .task
+        .as_ref()
+        .and_then(|t| t.placement.as_ref())
+        .map(|p| p.constraints.clone())
+        .unwrap_or_default();
+    constraint::parse_all(&constraints).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    Ok(())
+}
+
+fn find(api: &ControlApi, key: &str) -> Result<Service, Status> {
+    api.store
+        .view(|t| t.service_by_id_or_name(key).cloned())
+        .ok_or_else(|| Status::not_found(format!("service {key} not found")))
+}
+
+fn service_of(objs: Vec<StoreObject>) -> Option<Service> {
+    first(objs, |o| match o {
+        store_object::Object::Service(s) => Some(s),
+        _ => None,
+    })
+}
+
+pub(super) fn get(api: &ControlApi, r: GetServiceRequest) -> Result<GetServiceResponse, Status> {
+    find(api, &r.service_id).map(|s| GetServiceResponse { service: Some(s) })
+}
+
+pub(super) fn list(api: &ControlApi) -> ListServicesResponse {
+    ListServicesResponse { services: api.store.view(|t| t.services.iter().cloned().collect()) }
+}
+
+pub(super) async fn create(api: &ControlApi, r: CreateServiceRequest) -> Result<CreateServiceResponse, Status> {
+    let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    validate(&spec)?;
+    let service = Service { id: ids::new_id(), spec: Some(spec), spec_version: 1, ..Default::default() };
+    let written = api.proposer.propose(Txn::new().create(service).into_batch()).await.map_err(status)?;
+    Ok(CreateServiceResponse { service: service_of(written) })
+}
+
+pub(super) async fn update(api: &ControlApi, r: UpdateServiceRequest) -> Result<UpdateServiceResponse, Status> {
+    let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    validate(&spec)?;
+    let mut service = find(api, &r.service_id)?;
+    let old = service.spec.clone().unwrap_or_default();
+    let same_mode = matches!(
+        (&old.mode, &spec.mode),
+        (Some(Mode::Replicated(_)), Some(Mode::Replicated(_))) | (Some(Mode::Global(_)), Some(Mode::Global(_)))
+    );
+    if !same_mode {
+        return Err(Status::invalid_argument("mode: a service's mode cannot be changed"));
+    }
+    let old_name = old.annotations.as_ref().map(|a| a.name.as_str());
+    if old_name != spec.annotations.as_ref().map(|a| a.name.as_str()) {
+        return Err(Status::invalid_argument("name: renaming a service is not supported"));
+    }
+    if old.task != spec.task {
+        service.spec_version += 1;
+        service.previous_spec = Some(old);
+        service.update_status = Some(UpdateStatus {
+            state: UpdateState::Updating as i32,
+            started_at: now_ms(),
+            completed_at: 0,
+            message: "update in progress".into(),
+        });
+    }
+    service.spec = Some(spec);
+    service.meta.get_or_insert_with(Default::default).version = r.service_version;
+    let written = api.proposer.propose(Txn::new().update(service).into_batch()).await.map_err(status)?;
+    Ok(UpdateServiceResponse { service: service_of(written) })
+}
+
+pub(super) async fn remove(api: &ControlApi, r: RemoveServiceRequest) -> Result<RemoveServiceResponse, Status> {
+    let mut service = find(api, &r.service_id)?;
+    // Unconditional: removing what the caller named is the intent, whatever its version.
+    service.meta = None;
+    api.proposer.propose(Txn::new().remove(service).into_batch()).await.map_err(status)?;
+    Ok(RemoveServiceResponse {})
+}

@@ -1,0 +1,200 @@
+//! The dispatcher: agents' sessions, heartbeats, task assignments and status reports, over
+//! mutual TLS. The calling node is whoever its certificate names; nothing in a request can
+//! claim another node. Node health (DOWN after missed heartbeats) is a leader-only loop.
+
+mod assignments;
+mod health;
+mod sessions;
+mod status;
+
+use crate::proposer::{Proposer, WriteError};
+use sessions::Sessions;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_api::dispatcher_server::{Dispatcher as DispatcherRpc, DispatcherServer};
+use swarm_api::*;
+use swarm_store::{Store, Txn};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    proposer: Arc<dyn Proposer>,
+    cluster_id: String,
+    /// This manager's remote API address, handed to agents as the manager list.
+    advertise_addr: String,
+    sessions: Sessions,
+    reports: mpsc::Sender<status::Report>,
+    leader: AtomicBool,
+}
+
+impl Dispatcher {
+    /// Creates the dispatcher and starts its status writer (which lives as long as the runtime).
+    pub fn new(store: Store, proposer: Arc<dyn Proposer>, cluster_id: String, advertise_addr: String) -> Dispatcher {
+        let (tx, rx) = mpsc::channel(status::FLUSH_ITEMS * 2);
+        tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
+        Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                proposer,
+                cluster_id,
+                advertise_addr,
+                sessions: Sessions::default(),
+                reports: tx,
+                leader: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn into_service(self) -> DispatcherServer<Dispatcher> {
+        DispatcherServer::new(self)
+    }
+
+    /// Sessions are served only while this manager leads; agents of a follower reconnect.
+    pub fn set_leader(&self, leader: bool) {
+        self.inner.leader.store(leader, Ordering::SeqCst);
+    }
+
+    fn caller<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        if !self.inner.leader.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("this manager is not the leader"));
+        }
+        let peer =
+            swarm_ca::authorize(req, &self.inner.cluster_id, &[NodeRole::Worker, NodeRole::Manager])?;
+        Ok(peer.node_id)
+    }
+
+    fn heartbeat_period(&self) -> Duration {
+        let ms = self.inner.store.view(|t| {
+            t.default_cluster()
+                .and_then(|c| c.spec.as_ref())
+                .and_then(|s| s.dispatcher.as_ref())
+                .map(|d| d.heartbeat_period_ms)
+                .filter(|ms| *ms > 0)
+                .unwrap_or(defaults::HEARTBEAT_PERIOD_MS)
+        });
+        Duration::from_millis(ms as u64)
+    }
+
+    /// Records what the agent says about itself and marks it READY.
+    async fn register(&self, node_id: &str, req: &SessionRequest) -> Result<Node, Status> {
+        for _ in 0..5 {
+            let node = self
+                .inner
+                .store
+                .view(|t| t.nodes.get(node_id).cloned())
+                .ok_or_else(|| Status::permission_denied(format!("node {node_id} is not a member of this cluster")))?;
+            let mut n = node.clone();
+            if req.description.is_some() {
+                n.description = req.description.clone();
+            }
+            n.status = Some(NodeStatus {
+                state: NodeState::Ready as i32,
+                message: String::new(),
+                addr: if req.addr.is_empty() { node.status.as_ref().map(|s| s.addr.clone()).unwrap_or_default() } else { req.addr.clone() },
+            });
+            match self.inner.proposer.propose(Txn::new().update(n).into_batch()).await {
+                Ok(written) => {
+                    return Ok(crate::control::first(written, |o| match o {
+                        store_object::Object::Node(n) => Some(n),
+                        _ => None,
+                    })
+                    .unwrap_or(node));
+                }
+                Err(WriteError::Refused(swarm_store::ApplyError::Conflict { .. })) => continue,
+                Err(e) => return Err(Status::unavailable(e.to_string())),
+            }
+        }
+        Err(Status::unavailable("could not record the node's session; retry"))
+    }
+}
+
+type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl DispatcherRpc for Dispatcher {
+    type SessionStream = Stream<SessionMessage>;
+    type AssignmentsStream = Stream<AssignmentsMessage>;
+
+    async fn session(&self, req: Request<SessionRequest>) -> Result<Response<Self::SessionStream>, Status> {
+        let node_id = self.caller(&req)?;
+        let node = self.register(&node_id, req.get_ref()).await?;
+        let (session_id, cancel) = self.inner.sessions.open(&node_id);
+        let msg = SessionMessage {
+            session_id,
+            node: Some(node),
+            managers: vec![WeightedPeer { node_id: String::new(), addr: self.inner.advertise_addr.clone() }],
+            heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            if tx.send(Ok(msg)).await.is_err() {
+                return;
+            }
+            // Hold the stream open until the session ends or the agent goes away.
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tx.closed() => {}
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+        let node_id = self.caller(&req)?;
+        if !self.inner.sessions.heartbeat(&node_id, &req.get_ref().session_id) {
+            return Err(Status::not_found("session invalid: open a new session"));
+        }
+        Ok(Response::new(HeartbeatResponse { period_ms: self.heartbeat_period().as_millis() as i64 }))
+    }
+
+    async fn assignments(&self, req: Request<AssignmentsRequest>) -> Result<Response<Self::AssignmentsStream>, Status> {
+        let node_id = self.caller(&req)?;
+        let cancel = self
+            .inner
+            .sessions
+            .check(&node_id, &req.get_ref().session_id)
+            .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(assignments::stream(self.inner.store.clone(), node_id, cancel, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn update_task_status(
+        &self,
+        req: Request<UpdateTaskStatusRequest>,
+    ) -> Result<Response<UpdateTaskStatusResponse>, Status> {
+        let node_id = self.caller(&req)?;
+        let req = req.into_inner();
+        if self.inner.sessions.check(&node_id, &req.session_id).is_none() {
+            return Err(Status::not_found("session invalid: open a new session"));
+        }
+        for u in req.updates {
+            let Some(status) = u.status else { continue };
+            let report = status::Report { node_id: node_id.clone(), task_id: u.task_id, status };
+            self.inner
+                .reports
+                .send(report)
+                .await
+                .map_err(|_| Status::unavailable("dispatcher is shutting down"))?;
+        }
+        Ok(Response::new(UpdateTaskStatusResponse {}))
+    }
+}
+
+/// Leader-only: while this manager leads, serve sessions and watch node health.
+pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
+    dispatcher.set_leader(true);
+    health::run(dispatcher.clone(), cancel.clone()).await;
+    dispatcher.set_leader(false);
+}

@@ -1,0 +1,58 @@
+//! The loop every leader component runs: a pass over a consistent view of the store whenever
+//! the watch stream says something changed (debounced), on a periodic tick for time-driven
+//! work (delays, heartbeats), and again soon after a pass whose writes were refused.
+
+use std::time::Duration;
+use swarm_store::Store;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) struct LoopConfig {
+    pub name: &'static str,
+    /// Wait this long after a change for more changes before running the pass.
+    pub debounce: Duration,
+    /// Upper bound on the debounce while changes keep coming.
+    pub max_delay: Duration,
+    /// Run a pass at least this often even without changes.
+    pub tick: Duration,
+}
+
+/// Runs `pass` until cancelled. `pass` returns whether it wants to run again soon (it was
+/// refused, or it left work for later).
+pub(crate) async fn run_loop<F, Fut>(cfg: LoopConfig, store: Store, cancel: CancellationToken, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut rx = store.watch();
+    let mut again = pass().await;
+    loop {
+        let wait = if again { cfg.debounce } else { cfg.tick };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            r = rx.recv() => {
+                match r {
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                // Gather the burst: stop at a quiet gap of `debounce` or at `max_delay`.
+                let deadline = tokio::time::Instant::now() + cfg.max_delay;
+                loop {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep_until(deadline) => break,
+                        r = tokio::time::timeout(cfg.debounce, rx.recv()) => match r {
+                            Err(_) => break,
+                            Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => continue,
+                            Ok(Err(RecvError::Closed)) => return,
+                        },
+                    }
+                }
+            }
+        }
+        tracing::trace!(component = cfg.name, "pass");
+        again = pass().await;
+    }
+}
+

@@ -1,0 +1,81 @@
+//! The scheduler: assigns PENDING tasks to nodes (PENDING → ASSIGNED). Planning is pure
+//! ([`plan::plan`] over a store view: filters, then spread onto the least-loaded node);
+//! this module only runs it as a leader component, batching new tasks (50 ms after the last,
+//! at most 1 s), and writes the decisions back. It never creates or stops tasks.
+
+pub mod constraint;
+pub mod filters;
+pub mod plan;
+
+use crate::orchestrator::observed;
+use crate::proposer::Proposer;
+use crate::reconcile::{run_loop, LoopConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_api::*;
+use swarm_store::{Store, Tables, Txn};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: CancellationToken) {
+    let cfg = LoopConfig {
+        name: "scheduler",
+        debounce: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+        tick: Duration::from_secs(1),
+    };
+    let view = store.clone();
+    run_loop(cfg, store, cancel, move || {
+        let txn = view.view(decide);
+        let proposer = proposer.clone();
+        async move {
+            let mut again = false;
+            for batch in txn.into_batches(2_000) {
+                if let Err(e) = proposer.propose(batch).await {
+                    tracing::debug!(error = %e, "scheduler write refused; will retry");
+                    again = true;
+                }
+            }
+            again
+        }
+    })
+    .await;
+}
+
+fn status(state: TaskState, message: String) -> Option<TaskStatus> {
+    Some(TaskStatus { timestamp: now_ms(), state: state as i32, message, ..Default::default() })
+}
+
+/// The writes of one scheduling pass.
+pub fn decide(t: &Tables) -> Txn {
+    let mut txn = Txn::new();
+    // Tasks created for a given node (global services) only need that node to still be fit.
+    for task in t.tasks.iter() {
+        if observed(task) != TaskState::Pending || task.node_id.is_empty() || task.desired_state > TaskState::Running as i32 {
+            continue;
+        }
+        let mut x = task.clone();
+        x.status = status(TaskState::Assigned, "scheduler confirmed task on its node".into());
+        txn = txn.update(x);
+    }
+    let p = plan::plan(t);
+    for (task_id, node_id) in p.assignments {
+        if let Some(task) = t.tasks.get(&task_id) {
+            let mut x = task.clone();
+            x.node_id = node_id;
+            x.status = status(TaskState::Assigned, "scheduler assigned task to node".into());
+            txn = txn.update(x);
+        }
+    }
+    for (task_id, message) in p.unplaceable {
+        if let Some(task) = t.tasks.get(&task_id) {
+            // Write the explanation only when it changes, or this loop would feed itself.
+            if task.status.as_ref().is_some_and(|s| s.message == message) {
+                continue;
+            }
+            let mut x = task.clone();
+            x.status = status(TaskState::Pending, message);
+            txn = txn.update(x);
+        }
+    }
+    txn
+}

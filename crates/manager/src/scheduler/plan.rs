@@ -1,0 +1,548 @@
+//! The scheduler's planning pass: which pending task goes to which node. A pure function over
+//! one consistent view of the tables; it owns the grouping of tasks and the spread order, and
+//! must not write the store, read clocks or do I/O (the leader loop in `mod.rs` turns a
+//! [`Plan`] into a transaction).
+//!
+//! Cost: one pass over tasks to count each node's load, then per group of tasks that the
+//! filters cannot tell apart, one pass over nodes plus a heap operation per task, i.e.
+//! O(tasks + groups × nodes + tasks × log nodes). SwarmKit filters nodes per task when tasks
+//! carry no spec version, which is what makes its large benchmarks take tens of seconds.
+
+use super::filters::{self, Free, GroupKey, Requirements, Tally};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use swarm_api::{state::is_terminal, Node, Task, TaskState};
+use swarm_store::Tables;
+
+/// The outcome of one planning pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// (task ID, node ID): tasks to move PENDING → ASSIGNED on that node.
+    pub assignments: Vec<(String, String)>,
+    /// (task ID, "no suitable node (…)"): tasks to leave PENDING with that status message.
+    pub unplaceable: Vec<(String, String)>,
+}
+
+/// Spread order of an eligible node inside a group: fewest live tasks of the group's service,
+/// then fewest live tasks overall, then node ID (nodes are indexed in ID order, so the index
+/// breaks ties deterministically).
+type Rank = Reverse<(u32, u32, u32)>;
+
+/// Plans every pending, unassigned task that should run.
+pub fn plan(tables: &Tables) -> Plan {
+    // Nodes in ID order (the table is ordered), addressed by index from here on.
+    let nodes: Vec<&Node> = tables.nodes.iter().collect();
+    let index: HashMap<&str, u32> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.id.as_str(), i as u32))
+        .collect();
+    let mut load = Load {
+        total: vec![0; nodes.len()],
+        free: nodes.iter().map(|n| Free::capacity(n)).collect(),
+        by_service: HashMap::new(),
+        dense: vec![0; nodes.len()],
+    };
+
+    // One pass over tasks: count the live load on each node and gather the tasks to place,
+    // grouped by what the filters read (see `GroupKey`): tasks of one service with different
+    // spec versions but the same placement share a group, as every filter and the spread
+    // order give them the same answers.
+    let mut group_of: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    let mut groups: Vec<(GroupKey<'_>, Vec<&Task>)> = Vec::new();
+    for task in tables.tasks.iter() {
+        let state = observed(task);
+        let wanted = task.desired_state <= TaskState::Running as i32;
+        if !task.node_id.is_empty() {
+            if wanted && !terminal(state) {
+                // Tasks on a node that left the cluster load nothing we schedule onto.
+                if let Some(&i) = index.get(task.node_id.as_str()) {
+                    load.add(i, GroupKey::of_task(task));
+                }
+            }
+        } else if wanted && state == TaskState::Pending as i32 {
+            let key = GroupKey::of_task(task);
+            let g = *group_of.entry(key).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(task);
+        }
+    }
+
+    // Node state and availability do not depend on the task: check them once.
+    let node_ok: Vec<Result<(), filters::Refusal>> =
+        nodes.iter().map(|n| filters::check_node_state(n)).collect();
+
+    let mut out = Plan::default();
+    // Groups in order of their first task's ID, tasks in ID order: a deterministic plan.
+    for (key, tasks) in &groups {
+        place_group(key, tasks, &nodes, &node_ok, &mut load, &mut out);
+    }
+    out
+}
+
+/// Live load per node, updated as the plan assigns tasks.
+struct Load<'a> {
+    /// Live tasks per node.
+    total: Vec<u32>,
+    /// Unreserved resources per node.
+    free: Vec<Free>,
+    /// Live tasks per service per node (sparse: most services run on few nodes).
+    by_service: HashMap<&'a str, HashMap<u32, u32>>,
+    /// The current group's service counts spread out by node index, so the node scan reads
+    /// an array instead of hashing once per node. All zero between groups.
+    dense: Vec<u32>,
+}
+
+impl<'a> Load<'a> {
+    fn add(&mut self, node: u32, key: GroupKey<'a>) {
+        let i = node as usize;
+        self.total[i] += 1;
+        self.free[i].reserve(key.nano_cpus, key.memory_bytes);
+        if !key.service_id.is_empty() {
+            *self
+                .by_service
+                .entry(key.service_id)
+                .or_default()
+                .entry(node)
+                .or_default() += 1;
+        }
+    }
+}
+
+fn place_group<'a>(
+    key: &GroupKey<'a>,
+    tasks: &[&Task],
+    nodes: &[&Node],
+    node_ok: &[Result<(), filters::Refusal>],
+    load: &mut Load<'a>,
+    out: &mut Plan,
+) {
+    let req = match Requirements::new(key) {
+        Ok(r) => r,
+        Err(e) => {
+            // Validation should have refused it at create time; leave the tasks pending with
+            // the reason rather than ignore a constraint and place them anywhere.
+            let msg = format!("no suitable node ({e})");
+            out.unplaceable
+                .extend(tasks.iter().map(|t| (t.id.clone(), msg.clone())));
+            return;
+        }
+    };
+    let Load {
+        total,
+        free,
+        by_service,
+        dense,
+    } = load;
+    // Tasks without a service have no service to spread over: their count stays 0.
+    let mut sparse = if key.service_id.is_empty() {
+        None
+    } else {
+        Some(by_service.entry(key.service_id).or_default())
+    };
+    if let Some(s) = sparse.as_ref() {
+        for (&i, &c) in s.iter() {
+            dense[i as usize] = c;
+        }
+    }
+
+    // Scan every node once for the group. A lone task (the common case when tasks cannot be
+    // grouped) only needs the best node, so it skips building a heap of all of them.
+    let mut tally = Tally::default();
+    let lone = tasks.len() == 1;
+    let mut best: Option<Rank> = None;
+    let mut eligible: Vec<Rank> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let svc = dense[i];
+        let verdict = node_ok[i]
+            .and_then(|()| filters::check_resources(&req, free[i]))
+            .and_then(|()| filters::check_constraints(&req, node))
+            .and_then(|()| filters::check_max_replicas(&req, u64::from(svc)));
+        match verdict {
+            Ok(()) => {
+                let rank = Reverse((svc, total[i], i as u32));
+                if !lone {
+                    eligible.push(rank);
+                } else if best.as_ref().is_none_or(|b| rank > *b) {
+                    best = Some(rank);
+                }
+            }
+            Err(r) => tally.record(r),
+        }
+    }
+    let mut heap = BinaryHeap::from(eligible);
+    heap.extend(best);
+
+    for (n, task) in tasks.iter().enumerate() {
+        let Some(Reverse((_, tot, idx))) = heap.pop() else {
+            // Every node is refused now; the same holds for the rest of the group.
+            let msg = tally.explain();
+            out.unplaceable
+                .extend(tasks[n..].iter().map(|t| (t.id.clone(), msg.clone())));
+            break;
+        };
+        let i = idx as usize;
+        out.assignments.push((task.id.clone(), nodes[i].id.clone()));
+        // Account the assignment so later tasks (of this and later groups) see it.
+        total[i] += 1;
+        free[i].reserve(req.nano_cpus, req.memory_bytes);
+        if let Some(s) = sparse.as_mut() {
+            dense[i] += 1;
+            *s.entry(idx).or_default() += 1;
+        }
+        // Only resources and the replica limit change with an assignment.
+        match filters::check_resources(&req, free[i])
+            .and_then(|()| filters::check_max_replicas(&req, u64::from(dense[i])))
+        {
+            Ok(()) => heap.push(Reverse((dense[i], tot + 1, idx))),
+            Err(r) => tally.record(r),
+        }
+    }
+
+    // Leave the scratch array all zero for the next group.
+    if let Some(s) = sparse {
+        for &i in s.keys() {
+            dense[i as usize] = 0;
+        }
+    }
+}
+
+/// Observed state as a number (unknown future states keep their order).
+fn observed(task: &Task) -> i32 {
+    task.status
+        .as_ref()
+        .map_or(TaskState::New as i32, |s| s.state)
+}
+
+fn terminal(state: i32) -> bool {
+    TaskState::try_from(state).map_or(state > TaskState::Running as i32, is_terminal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use swarm_api::{
+        Annotations, NodeAvailability, NodeDescription, NodeSpec, NodeState, NodeStatus, Placement,
+        ResourceRequirements, Resources, TaskSpec, TaskStatus,
+    };
+    use swarm_store::{Store, Txn};
+
+    const GIB: i64 = 1 << 30;
+
+    fn node(id: &str) -> Node {
+        Node {
+            id: id.into(),
+            spec: Some(NodeSpec {
+                annotations: Some(Annotations::default()),
+                availability: NodeAvailability::Active as i32,
+                ..Default::default()
+            }),
+            description: Some(NodeDescription {
+                hostname: id.into(),
+                resources: Some(Resources {
+                    nano_cpus: 4_000_000_000,
+                    memory_bytes: GIB,
+                }),
+                ..Default::default()
+            }),
+            status: Some(NodeStatus {
+                state: NodeState::Ready as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pending(id: &str, service: &str, version: u64) -> Task {
+        Task {
+            id: id.into(),
+            service_id: service.into(),
+            spec_version: version,
+            spec: Some(TaskSpec::default()),
+            desired_state: TaskState::Running as i32,
+            status: Some(TaskStatus {
+                state: TaskState::Pending as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn running(id: &str, service: &str, node: &str) -> Task {
+        let mut t = pending(id, service, 1);
+        t.node_id = node.into();
+        if let Some(s) = t.status.as_mut() {
+            s.state = TaskState::Running as i32;
+        }
+        t
+    }
+
+    fn with_memory(mut t: Task, mem: i64) -> Task {
+        if let Some(s) = t.spec.as_mut() {
+            s.resources = Some(ResourceRequirements {
+                limits: None,
+                reservations: Some(Resources {
+                    nano_cpus: 0,
+                    memory_bytes: mem,
+                }),
+            });
+        }
+        t
+    }
+
+    fn with_constraints(mut t: Task, cs: &[&str]) -> Task {
+        if let Some(s) = t.spec.as_mut() {
+            s.placement = Some(Placement {
+                constraints: cs.iter().map(|c| c.to_string()).collect(),
+                max_replicas_per_node: 0,
+            });
+        }
+        t
+    }
+
+    fn run(nodes: Vec<Node>, tasks: Vec<Task>) -> Plan {
+        let store = Store::new();
+        let mut txn = Txn::new();
+        for n in nodes {
+            txn = txn.create(n);
+        }
+        for t in tasks {
+            txn = txn.create(t);
+        }
+        store.apply(1, &txn.into_batch()).unwrap();
+        store.view(plan)
+    }
+
+    fn per_node(p: &Plan) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for (_, n) in &p.assignments {
+            *m.entry(n.clone()).or_default() += 1;
+        }
+        m
+    }
+
+    fn counts(p: &Plan) -> Vec<usize> {
+        per_node(p).values().copied().collect()
+    }
+
+    #[test]
+    fn six_tasks_spread_two_per_node() {
+        let tasks = (0..6).map(|i| pending(&format!("t{i}"), "s", 1)).collect();
+        let p = run(vec![node("a"), node("b"), node("c")], tasks);
+        assert!(p.unplaceable.is_empty());
+        assert_eq!(p.assignments.len(), 6);
+        assert_eq!(counts(&p), vec![2, 2, 2]);
+    }
+
+    #[test]
+    fn existing_load_is_respected() {
+        let mut tasks: Vec<Task> = vec![running("r1", "s", "a"), running("r2", "s", "a")];
+        tasks.extend((0..4).map(|i| pending(&format!("t{i}"), "s", 1)));
+        let p = run(vec![node("a"), node("b"), node("c")], tasks);
+        let m = per_node(&p);
+        assert_eq!(m.get("a"), None, "the loaded node gets nothing: {m:?}");
+        assert_eq!(m.get("b"), Some(&2));
+        assert_eq!(m.get("c"), Some(&2));
+    }
+
+    #[test]
+    fn other_services_load_breaks_ties() {
+        // Service s has nothing anywhere; node a runs another service's task, so the single
+        // new task goes to b (fewest tasks overall), not a (first by ID).
+        let tasks = vec![running("r1", "other", "a"), pending("t1", "s", 1)];
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert_eq!(p.assignments, vec![("t1".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn dead_tasks_do_not_count_as_load() {
+        let mut failed = running("f1", "s", "a");
+        if let Some(s) = failed.status.as_mut() {
+            s.state = TaskState::Failed as i32;
+        }
+        let mut stopping = running("f2", "s", "a");
+        stopping.desired_state = TaskState::Shutdown as i32;
+        let mut tasks = vec![failed, stopping];
+        tasks.extend((0..2).map(|i| pending(&format!("t{i}"), "s", 1)));
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert_eq!(counts(&p), vec![1, 1]);
+    }
+
+    #[test]
+    fn constraint_excludes_labelled_node() {
+        let mut labelled = node("b");
+        if let Some(a) = labelled.spec.as_mut().and_then(|s| s.annotations.as_mut()) {
+            a.labels.insert("foo".into(), "bar".into());
+        }
+        let tasks = (0..4)
+            .map(|i| with_constraints(pending(&format!("t{i}"), "s", 1), &["node.labels.foo!=bar"]))
+            .collect();
+        let p = run(vec![node("a"), labelled, node("c")], tasks);
+        let m = per_node(&p);
+        assert_eq!(m.get("b"), None, "{m:?}");
+        assert_eq!(m.get("a"), Some(&2));
+        assert_eq!(m.get("c"), Some(&2));
+    }
+
+    #[test]
+    fn unplaceable_tasks_get_the_explanation() {
+        let mut drained = node("a");
+        if let Some(s) = drained.spec.as_mut() {
+            s.availability = NodeAvailability::Drain as i32;
+        }
+        let mut down = node("b");
+        if let Some(s) = down.status.as_mut() {
+            s.state = NodeState::Down as i32;
+        }
+        let full = node("c");
+        let tasks = vec![
+            with_memory(running("r1", "x", "c"), GIB),
+            with_memory(pending("t1", "s", 1), 512 << 20),
+        ];
+        let p = run(vec![drained, down, full], tasks);
+        assert!(p.assignments.is_empty());
+        assert_eq!(
+            p.unplaceable,
+            vec![(
+                "t1".to_string(),
+                "no suitable node (2 nodes not available for new tasks; \
+                 1 node has insufficient memory)"
+                    .to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn reservations_are_subtracted_as_tasks_are_assigned() {
+        // 1 GiB node, 400 MiB each: two fit, the third does not.
+        let tasks = (0..3)
+            .map(|i| with_memory(pending(&format!("t{i}"), "s", 1), 400 << 20))
+            .collect();
+        let p = run(vec![node("a")], tasks);
+        assert_eq!(p.assignments.len(), 2);
+        assert_eq!(
+            p.unplaceable,
+            vec![(
+                "t2".to_string(),
+                "no suitable node (1 node has insufficient memory)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn max_replicas_per_node_is_enforced() {
+        let tasks = (0..3)
+            .map(|i| {
+                let mut t = pending(&format!("t{i}"), "s", 1);
+                if let Some(s) = t.spec.as_mut() {
+                    s.placement = Some(Placement {
+                        constraints: vec![],
+                        max_replicas_per_node: 1,
+                    });
+                }
+                t
+            })
+            .collect();
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert_eq!(counts(&p), vec![1, 1]);
+        assert_eq!(
+            p.unplaceable,
+            vec![(
+                "t2".to_string(),
+                "no suitable node (max replicas per node reached on 2 nodes)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn tasks_of_two_spec_versions_are_both_placed() {
+        let tasks = vec![
+            pending("t1", "s", 1),
+            pending("t2", "s", 1),
+            pending("t3", "s", 2),
+            // A different placement under the new version forms its own group.
+            with_constraints(pending("t4", "s", 2), &["node.id==b"]),
+        ];
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert!(p.unplaceable.is_empty());
+        let placed: BTreeMap<_, _> = p.assignments.iter().cloned().collect();
+        assert_eq!(placed.len(), 4);
+        assert_eq!(placed.get("t4").map(String::as_str), Some("b"));
+        assert_eq!(counts(&p), vec![2, 2], "spread holds across versions");
+    }
+
+    #[test]
+    fn ungroupable_tasks_still_spread() {
+        // Each task its own reservation, so each is its own group of one.
+        let tasks = (0..4)
+            .map(|i| with_memory(pending(&format!("t{i}"), "s", 1), 1 + i))
+            .collect();
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert_eq!(counts(&p), vec![2, 2]);
+    }
+
+    #[test]
+    fn only_pending_unassigned_wanted_tasks_are_placed() {
+        let mut new = pending("n1", "s", 1);
+        if let Some(s) = new.status.as_mut() {
+            s.state = TaskState::New as i32;
+        }
+        let mut removing = pending("n2", "s", 1);
+        removing.desired_state = TaskState::Shutdown as i32;
+        let mut preassigned = pending("n3", "s", 1);
+        preassigned.node_id = "a".into();
+        let p = run(
+            vec![node("a")],
+            vec![new, removing, preassigned, pending("t1", "s", 1)],
+        );
+        assert_eq!(p.assignments, vec![("t1".to_string(), "a".to_string())]);
+        assert!(p.unplaceable.is_empty());
+    }
+
+    #[test]
+    fn tasks_without_a_service_are_placed() {
+        let tasks = vec![pending("t1", "", 0), pending("t2", "", 0)];
+        let p = run(vec![node("a"), node("b")], tasks);
+        assert_eq!(counts(&p), vec![1, 1]);
+    }
+
+    #[test]
+    fn invalid_constraint_leaves_tasks_pending_with_reason() {
+        let t = with_constraints(pending("t1", "s", 1), &["node.labels.foo~bar"]);
+        let p = run(vec![node("a")], vec![t]);
+        assert!(p.assignments.is_empty());
+        assert_eq!(
+            p.unplaceable[0].1,
+            r#"no suitable node (constraint "node.labels.foo~bar": expected == or !=)"#
+        );
+    }
+
+    #[test]
+    fn no_nodes() {
+        let p = run(vec![], vec![pending("t1", "s", 1)]);
+        assert_eq!(
+            p.unplaceable[0].1,
+            "no suitable node (no nodes in the cluster)"
+        );
+    }
+
+    #[test]
+    fn plan_is_deterministic() {
+        let mk = || {
+            let tasks: Vec<Task> = (0..50)
+                .map(|i| pending(&format!("t{i:02}"), &format!("s{}", i % 3), i % 2))
+                .collect();
+            run((0..7).map(|i| node(&format!("n{i}"))).collect(), tasks)
+        };
+        let p = mk();
+        assert_eq!(p, mk());
+        let c = counts(&p);
+        assert!(
+            c.iter().max().unwrap() - c.iter().min().unwrap() <= 1,
+            "{c:?}"
+        );
+    }
+}

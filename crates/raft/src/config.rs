@@ -1,0 +1,126 @@
+//! Raft settings as SwarmKit expresses them (ticks), and their translation into openraft's
+//! millisecond-based `Config`. Owns no state.
+
+use std::path::PathBuf;
+
+use openraft::SnapshotPolicy;
+use swarm_api::defaults;
+
+use crate::error::RaftError;
+
+/// Largest snapshot chunk sent in one InstallSnapshot message: with framing it stays well under
+/// the 4 MiB a gRPC peer accepts by default.
+const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// At most this many entries per AppendEntries; fewer entries keep each message small, and an
+/// oversize batch is split further by the network layer.
+const MAX_PAYLOAD_ENTRIES: u64 = 64;
+
+/// Settings of one manager's Raft member.
+#[derive(Debug, Clone)]
+pub struct RaftConfig {
+    /// The node's state dir; this crate owns `<state_dir>/raft/`.
+    pub state_dir: PathBuf,
+    /// This manager's Raft node id (nonzero).
+    pub raft_id: u64,
+    /// host:port where peers reach this manager's remote API.
+    pub advertise_addr: String,
+    /// Length of one tick. SwarmKit's is 1 s.
+    pub tick_ms: u64,
+    /// Leader heartbeat period, in ticks.
+    pub heartbeat_tick: u32,
+    /// Election timeout, in ticks; each election waits a random time between this and twice it.
+    pub election_tick: u32,
+    /// Take a snapshot after this many entries since the last one.
+    pub snapshot_interval: u64,
+    /// Entries kept in the log behind a snapshot, so a slightly slow follower catches up from
+    /// the log instead of a whole snapshot.
+    pub log_entries_for_slow_followers: u64,
+    /// How long `propose` waits for its entry to be applied before giving up with
+    /// `Unavailable` (the entry may still commit later).
+    pub propose_timeout_ms: u64,
+}
+
+impl RaftConfig {
+    /// Settings with SwarmKit's defaults for everything but identity and place.
+    pub fn new(
+        state_dir: impl Into<PathBuf>,
+        raft_id: u64,
+        advertise_addr: impl Into<String>,
+    ) -> Self {
+        RaftConfig {
+            state_dir: state_dir.into(),
+            raft_id,
+            advertise_addr: advertise_addr.into(),
+            tick_ms: 1000,
+            heartbeat_tick: defaults::HEARTBEAT_TICK,
+            election_tick: defaults::ELECTION_TICK,
+            snapshot_interval: defaults::SNAPSHOT_INTERVAL,
+            log_entries_for_slow_followers: defaults::LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
+            propose_timeout_ms: 30_000,
+        }
+    }
+
+    /// Where the log, vote and snapshots live.
+    pub fn raft_dir(&self) -> PathBuf {
+        self.state_dir.join("raft")
+    }
+
+    pub(crate) fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
+        if self.raft_id == 0 {
+            return Err(RaftError::Config("raft_id must be nonzero".into()));
+        }
+        if self.tick_ms == 0
+            || self.heartbeat_tick == 0
+            || self.election_tick <= self.heartbeat_tick
+        {
+            return Err(RaftError::Config(format!(
+                "need tick_ms > 0 and election_tick ({}) > heartbeat_tick ({}) > 0",
+                self.election_tick, self.heartbeat_tick
+            )));
+        }
+        let heartbeat = self.tick_ms * u64::from(self.heartbeat_tick);
+        let election = self.tick_ms * u64::from(self.election_tick);
+        let cfg = openraft::Config {
+            cluster_name: "swarm".into(),
+            heartbeat_interval: heartbeat,
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
+            // A chunk must arrive well within an election timeout or the follower would give up
+            // on the transfer while the leader is still healthy.
+            install_snapshot_timeout: election,
+            max_payload_entries: MAX_PAYLOAD_ENTRIES,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_interval.max(1)),
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            max_in_snapshot_log_to_keep: self.log_entries_for_slow_followers,
+            // openraft asks for this to exceed the snapshot interval, or a snapshot may not be
+            // enough to bring a lagging follower back.
+            replication_lag_threshold: self.snapshot_interval.max(1)
+                + self.log_entries_for_slow_followers,
+            ..Default::default()
+        };
+        cfg.validate().map_err(|e| RaftError::Config(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_become_milliseconds() {
+        let mut c = RaftConfig::new("/tmp/x", 1, "127.0.0.1:1");
+        c.tick_ms = 100;
+        let o = c.to_openraft().unwrap();
+        assert_eq!(o.heartbeat_interval, 100);
+        assert_eq!(o.election_timeout_min, 1000);
+        assert_eq!(o.election_timeout_max, 2000);
+        assert_eq!(o.max_in_snapshot_log_to_keep, 500);
+    }
+
+    #[test]
+    fn zero_id_is_refused() {
+        assert!(RaftConfig::new("/tmp/x", 0, "a:1").to_openraft().is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The crate's error types: what callers of [`crate::RaftNode`] can see go wrong. openraft's
+//! own errors are flattened into these so its types never cross the crate boundary.
+
+use swarm_store::ApplyError;
+
+/// Failure of opening, bootstrapping, membership changes or shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum RaftError {
+    #[error("invalid raft configuration: {0}")]
+    Config(String),
+    #[error("raft storage: {0}")]
+    Storage(String),
+    #[error("raft state in {0} was written by an unknown format version {1}")]
+    Format(String, String),
+    #[error("this raft cluster is already initialized")]
+    AlreadyInitialized,
+    #[error("not the raft leader (leader: {leader_id:?} at {leader_addr:?})")]
+    NotLeader {
+        leader_id: Option<u64>,
+        leader_addr: Option<String>,
+    },
+    #[error("membership change refused: {0}")]
+    Membership(String),
+    #[error("raft is stopped or failed: {0}")]
+    Fatal(String),
+    #[error("raft unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Failure of one proposed store transaction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProposeError {
+    /// Only the leader accepts proposals; retry there.
+    #[error("not the raft leader (leader: {leader_id:?} at {leader_addr:?})")]
+    NotLeader {
+        leader_id: Option<u64>,
+        leader_addr: Option<String>,
+    },
+    /// The transaction committed but the store refused it (deterministically, on every member).
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// No quorum, shutting down, or timed out; a timed-out entry may still commit later.
+    #[error("raft unavailable: {0}")]
+    Unavailable(String),
+}

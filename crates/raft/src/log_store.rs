@@ -1,0 +1,365 @@
+//! The durable Raft log: entries, vote, committed log id and last purged log id in one redb file,
+//! `<raft dir>/log.redb`, with our own schema version. Owns that file only; snapshots are
+//! `snapshot_file`'s and applying entries is `state_machine`'s.
+//!
+//! redb is synchronous and commits with fsync, so every operation runs on tokio's blocking pool
+//! rather than stalling the Raft core's task.
+
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::{Arc, Weak};
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{AnyError, LogState, OptionalSend, RaftLogId, RaftLogReader, StorageIOError};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::codec;
+use crate::error::RaftError;
+use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const SCHEMA_KEY: &str = "schema";
+const VOTE_KEY: &str = "vote";
+const COMMITTED_KEY: &str = "committed";
+const PURGED_KEY: &str = "last_purged";
+/// Bumped whenever the meaning of a key or the encoding of an entry changes.
+const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/1";
+
+/// The log; cheap to clone, every clone shares the one open database.
+#[derive(Clone)]
+pub(crate) struct LogStore {
+    db: Arc<Database>,
+}
+
+/// What kind of storage step failed, so openraft reports the right subject.
+#[derive(Clone, Copy)]
+enum Op {
+    ReadLogs,
+    WriteLogs,
+    ReadVote,
+    WriteVote,
+}
+
+impl LogStore {
+    /// Opens or creates the log file. Returns the store and whether it already held state.
+    pub(crate) fn open(path: &Path) -> Result<(LogStore, bool), RaftError> {
+        let db = Database::create(path)
+            .map_err(|e| RaftError::Storage(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(storage_err)?;
+        let has_state = {
+            let log = txn.open_table(LOG).map_err(storage_err)?;
+            let mut meta = txn.open_table(META).map_err(storage_err)?;
+            let schema = meta
+                .get(SCHEMA_KEY)
+                .map_err(storage_err)?
+                .map(|v| v.value().to_vec());
+            match schema {
+                Some(v) if v != SCHEMA_VERSION => {
+                    return Err(RaftError::Format(
+                        path.display().to_string(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
+                        .map_err(storage_err)?;
+                }
+            }
+            !log.is_empty().map_err(storage_err)?
+                || meta.get(VOTE_KEY).map_err(storage_err)?.is_some()
+                || meta.get(PURGED_KEY).map_err(storage_err)?.is_some()
+        };
+        txn.commit().map_err(storage_err)?;
+        Ok((LogStore { db: Arc::new(db) }, has_state))
+    }
+
+    /// Lets shutdown wait until every clone (replication tasks hold some) has been dropped, so
+    /// the file lock is free for a reopen in the same process.
+    pub(crate) fn weak(&self) -> Weak<Database> {
+        Arc::downgrade(&self.db)
+    }
+
+    async fn run<T, F>(&self, op: Op, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+    {
+        let db = self.db.clone();
+        let res = tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| redb::Error::Corrupted(format!("log task failed: {e}")))
+            .and_then(|r| r);
+        res.map_err(|e| {
+            let e = AnyError::new(&e);
+            match op {
+                Op::ReadLogs => StorageIOError::read_logs(e),
+                Op::WriteLogs => StorageIOError::write_logs(e),
+                Op::ReadVote => StorageIOError::read_vote(e),
+                Op::WriteVote => StorageIOError::write_vote(e),
+            }
+            .into()
+        })
+    }
+
+    async fn read_meta<T: DeserializeOwned + Send + 'static>(
+        &self,
+        op: Op,
+        key: &'static str,
+    ) -> Result<Option<T>, StorageError> {
+        self.run(op, move |db| {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            match meta.get(key)? {
+                Some(v) => Ok(Some(decode(v.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn write_meta<T: Serialize>(
+        &self,
+        op: Op,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let bytes = codec::encode(value).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
+        self.run(op, move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?.insert(key, bytes.as_slice())?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn storage_err(e: impl Into<redb::Error>) -> RaftError {
+    RaftError::Storage(e.into().to_string())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {
+    codec::decode(bytes).map_err(|e| redb::Error::Corrupted(e.to_string()))
+}
+
+fn owned_bounds(range: &impl RangeBounds<u64>) -> (Bound<u64>, Bound<u64>) {
+    (range.start_bound().cloned(), range.end_bound().cloned())
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let bounds = owned_bounds(&range);
+        self.run(Op::ReadLogs, move |db| {
+            let txn = db.begin_read()?;
+            let log = txn.open_table(LOG)?;
+            let mut out = Vec::new();
+            for item in log.range::<u64>(bounds)? {
+                let (_, v) = item?;
+                out.push(decode::<Entry>(v.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let (purged, last) = self
+            .run(Op::ReadLogs, |db| {
+                let txn = db.begin_read()?;
+                let meta = txn.open_table(META)?;
+                let purged: Option<LogId> = match meta.get(PURGED_KEY)? {
+                    Some(v) => Some(decode(v.value())?),
+                    None => None,
+                };
+                let log = txn.open_table(LOG)?;
+                let last = match log.last()? {
+                    Some((_, v)) => Some(*decode::<Entry>(v.value())?.get_log_id()),
+                    None => None,
+                };
+                Ok((purged, last))
+            })
+            .await?;
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last.or(purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        self.write_meta(Op::WriteVote, VOTE_KEY, vote).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.read_meta(Op::ReadVote, VOTE_KEY).await
+    }
+
+    // Saving the committed id lets a restart re-apply every committed entry beyond the newest
+    // snapshot before serving, so acknowledged writes are visible again at once.
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.write_meta(Op::WriteLogs, COMMITTED_KEY, &committed)
+            .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self
+            .read_meta::<Option<LogId>>(Op::ReadLogs, COMMITTED_KEY)
+            .await?
+            .flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut rows = Vec::new();
+        for e in entries {
+            let bytes = codec::encode(&e).map_err(|err| {
+                StorageIOError::write_log_entry(*e.get_log_id(), AnyError::new(&err))
+            })?;
+            rows.push((e.get_log_id().index, bytes));
+        }
+        // One durable transaction for the whole batch: redb's default durability fsyncs on
+        // commit, and only then may openraft count these entries as persisted.
+        let res = self
+            .run(Op::WriteLogs, move |db| {
+                let txn = db.begin_write()?;
+                {
+                    let mut log = txn.open_table(LOG)?;
+                    for (index, bytes) in &rows {
+                        log.insert(*index, bytes.as_slice())?;
+                    }
+                }
+                txn.commit()?;
+                Ok(())
+            })
+            .await;
+        match &res {
+            Ok(()) => callback.log_io_completed(Ok(())),
+            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
+        }
+        res
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let from = log_id.index;
+        self.run(Op::WriteLogs, move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(LOG)?
+                .retain_in::<u64, _>(from.., |_, _| false)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let upto = log_id.index;
+        let purged =
+            codec::encode(&log_id).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        // The purge marker and the deletion commit together, so a crash never leaves a hole
+        // that the marker does not account for.
+        self.run(Op::WriteLogs, move |db| {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?
+                .insert(PURGED_KEY, purged.as_slice())?;
+            txn.open_table(LOG)?
+                .retain_in::<u64, _>(..=upto, |_, _| false)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::types::Proposal;
+    use openraft::{CommittedLeaderId, EntryPayload};
+    use swarm_api::StoreBatch;
+
+    fn entry(term: u64, index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Normal(Proposal(StoreBatch {
+                actions: vec![],
+                timestamp: index as i64,
+            })),
+        }
+    }
+
+    async fn append(store: &mut LogStore, entries: Vec<Entry>) {
+        let rows: Vec<(u64, Vec<u8>)> = entries
+            .iter()
+            .map(|e| (e.log_id.index, codec::encode(e).unwrap()))
+            .collect();
+        store
+            .run(Op::WriteLogs, move |db| {
+                let txn = db.begin_write()?;
+                {
+                    let mut log = txn.open_table(LOG)?;
+                    for (i, b) in &rows {
+                        log.insert(*i, b.as_slice())?;
+                    }
+                }
+                txn.commit()?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn entries_vote_and_purge_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let (mut s, has_state) = LogStore::open(&path).unwrap();
+            assert!(!has_state);
+            append(&mut s, (1..=10).map(|i| entry(1, i)).collect()).await;
+            s.save_vote(&Vote::new(3, 1)).await.unwrap();
+            s.truncate(LogId::new(CommittedLeaderId::new(1, 1), 9))
+                .await
+                .unwrap();
+            s.purge(LogId::new(CommittedLeaderId::new(1, 1), 4))
+                .await
+                .unwrap();
+        }
+        let (mut s, has_state) = LogStore::open(&path).unwrap();
+        assert!(has_state);
+        assert_eq!(s.read_vote().await.unwrap(), Some(Vote::new(3, 1)));
+        let st = s.get_log_state().await.unwrap();
+        assert_eq!(st.last_purged_log_id.map(|l| l.index), Some(4));
+        assert_eq!(st.last_log_id.map(|l| l.index), Some(8));
+        let got: Vec<u64> = s
+            .try_get_log_entries(0..100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index)
+            .collect();
+        assert_eq!(got, vec![5, 6, 7, 8]);
+    }
+}

@@ -1,0 +1,198 @@
+//! The client half of the peer transport: openraft's network factory, calling other managers'
+//! `Raft` gRPC service over channels from the node crate's [`PeerConnector`]. Owns message
+//! encoding and error mapping; how channels are secured (mTLS) is the connector's business.
+
+use std::sync::Arc;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{de::DeserializeOwned, Serialize};
+use swarm_api::raft_client::RaftClient;
+use swarm_api::RaftMessage;
+use tonic::transport::Channel;
+
+use crate::codec;
+use crate::types::{Node, NodeId, TypeConfig};
+
+/// How the raft crate reaches peers: the node crate supplies it (mTLS channels in production,
+/// plaintext loopback channels in tests).
+pub trait PeerConnector: Send + Sync + 'static {
+    /// A channel to the manager whose remote API listens at `addr` (host:port); may be lazy.
+    fn channel(&self, addr: &str) -> Result<Channel, String>;
+}
+
+/// Hard cap on one gRPC message either way. Entries are batched to stay near
+/// [`SOFT_MESSAGE_LIMIT`], but one huge transaction must still get through rather than stall
+/// replication forever.
+pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// AppendEntries above this size are split (when they hold more than one entry), keeping
+/// messages under the 4 MiB SwarmKit promises.
+const SOFT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024 - 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportError(String);
+
+/// Why a call did not produce a decodable answer.
+enum CallFailure {
+    Unreachable(TransportError),
+    TooLarge,
+    Network(TransportError),
+}
+
+impl CallFailure {
+    fn into_rpc<E: std::error::Error>(self, entries: usize) -> RPCError<NodeId, Node, E> {
+        match self {
+            CallFailure::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            // Ask openraft to retry with half as many entries.
+            CallFailure::TooLarge if entries > 1 => {
+                RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries / 2) as u64))
+            }
+            CallFailure::TooLarge => RPCError::Network(NetworkError::new(&TransportError(
+                "message too large".into(),
+            ))),
+            CallFailure::Network(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+pub(crate) struct NetworkFactory {
+    connector: Arc<dyn PeerConnector>,
+}
+
+impl NetworkFactory {
+    pub(crate) fn new(connector: Arc<dyn PeerConnector>) -> Self {
+        NetworkFactory { connector }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Node) -> PeerClient {
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            connector: self.connector.clone(),
+            client: None,
+        }
+    }
+}
+
+/// Calls to one peer. The channel is made on first use, so a peer that is down when openraft
+/// creates its client costs nothing until it is contacted.
+pub(crate) struct PeerClient {
+    target: NodeId,
+    addr: String,
+    connector: Arc<dyn PeerConnector>,
+    client: Option<RaftClient<Channel>>,
+}
+
+impl PeerClient {
+    fn client(&mut self) -> Result<RaftClient<Channel>, CallFailure> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let channel = self
+            .connector
+            .channel(&self.addr)
+            .map_err(|e| CallFailure::Unreachable(TransportError(format!("{}: {e}", self.addr))))?;
+        let client = RaftClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Sends one request and decodes the peer's `Result<Resp, E>` answer.
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &mut self,
+        rpc: Rpc,
+        req: &Req,
+        option: &RPCOption,
+        splittable: bool,
+    ) -> Result<Resp, CallFailure> {
+        let payload =
+            codec::encode(req).map_err(|e| CallFailure::Network(TransportError(e.to_string())))?;
+        if splittable && payload.len() > SOFT_MESSAGE_LIMIT {
+            tracing::debug!(bytes = payload.len(), peer = %self.addr, "AppendEntries too large; splitting");
+            return Err(CallFailure::TooLarge);
+        }
+        let mut client = self.client()?;
+        let mut request = tonic::Request::new(RaftMessage { payload });
+        request.set_timeout(option.hard_ttl());
+        let res = match rpc {
+            Rpc::AppendEntries => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::InstallSnapshot => client.install_snapshot(request).await,
+        };
+        let msg = res.map_err(|s| self.status_failure(s))?.into_inner();
+        codec::decode(&msg.payload).map_err(|e| CallFailure::Network(TransportError(e.to_string())))
+    }
+
+    fn status_failure(&self, s: tonic::Status) -> CallFailure {
+        let e = TransportError(format!("{} ({}): {}", self.addr, s.code(), s.message()));
+        match s.code() {
+            tonic::Code::Unavailable => CallFailure::Unreachable(e),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => CallFailure::TooLarge,
+            _ => CallFailure::Network(e),
+        }
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        let entries = rpc.entries.len();
+        let res: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> = self
+            .call(Rpc::AppendEntries, &rpc, &option, true)
+            .await
+            .map_err(|f| f.into_rpc(entries))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let res: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> =
+            self.call(Rpc::InstallSnapshot, &rpc, &option, false)
+                .await
+                .map_err(|f| f.into_rpc(0))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
+        let res: Result<VoteResponse<NodeId>, RaftError<NodeId>> = self
+            .call(Rpc::Vote, &rpc, &option, false)
+            .await
+            .map_err(|f| f.into_rpc(0))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}

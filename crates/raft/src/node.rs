@@ -1,0 +1,261 @@
+//! [`RaftNode`]: the handle the manager uses — open/restart, bootstrap, propose, leadership,
+//! membership and shutdown. Owns the wiring of log store, state machine, network and openraft;
+//! the pieces themselves live in their own modules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError};
+use openraft::BasicNode;
+use swarm_api::raft_server::RaftServer;
+use swarm_api::{StoreBatch, StoreObject};
+use swarm_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::RaftConfig;
+use crate::error::{ProposeError, RaftError};
+use crate::leadership::{self, Leadership};
+use crate::log_store::LogStore;
+use crate::network::{NetworkFactory, PeerConnector, MAX_MESSAGE};
+use crate::service::RaftGrpc;
+use crate::snapshot_file::SnapshotDir;
+use crate::state_machine::StateMachine;
+use crate::types::{NodeId, OpenRaft, Proposal};
+
+/// How long shutdown waits for openraft's tasks to let go of the log file.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One manager's Raft member. Cheap to clone; all clones drive the same member.
+#[derive(Clone)]
+pub struct RaftNode {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raft: OpenRaft,
+    cfg: RaftConfig,
+    has_state: bool,
+    leadership: watch::Receiver<Leadership>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
+    log_db: Weak<redb::Database>,
+}
+
+/// Log positions of one member (see [`RaftNode::status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub last_applied: Option<u64>,
+    /// Last entry covered by the newest snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Last entry removed from the log.
+    pub purged_index: Option<u64>,
+}
+
+type OpenRaftError<E> = openraft::error::RaftError<NodeId, E>;
+
+impl RaftNode {
+    /// Opens (or creates) the durable log and snapshots, restores `store` from the newest
+    /// snapshot and starts openraft, which then re-applies the committed log after it.
+    pub async fn open(
+        cfg: RaftConfig,
+        store: Store,
+        peers: Arc<dyn PeerConnector>,
+    ) -> Result<RaftNode, RaftError> {
+        let ocfg = Arc::new(cfg.to_openraft()?);
+        let dir = cfg.raft_dir();
+        let (log, sm, has_state) = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+            let (log, log_state) = LogStore::open(&dir.join("log.redb"))?;
+            let snaps = SnapshotDir::open(dir.join("snapshots"))
+                .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+            let (sm, had_snapshot) = StateMachine::open(store, snaps)?;
+            Ok::<_, RaftError>((log, sm, log_state || had_snapshot))
+        })
+        .await
+        .map_err(|e| RaftError::Storage(e.to_string()))??;
+
+        let log_db = log.weak();
+        let raft = OpenRaft::new(cfg.raft_id, ocfg, NetworkFactory::new(peers), log, sm)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        let (tx, rx) = watch::channel(Leadership::default());
+        let watcher = leadership::spawn_watcher(&raft, tx);
+        tracing::info!(raft_id = cfg.raft_id, has_state, "raft member opened");
+        Ok(RaftNode {
+            inner: Arc::new(Inner {
+                raft,
+                cfg,
+                has_state,
+                leadership: rx,
+                watcher: Mutex::new(Some(watcher)),
+                log_db,
+            }),
+        })
+    }
+
+    /// True when the state dir already held a log, vote or snapshot (a restart).
+    pub fn has_state(&self) -> bool {
+        self.inner.has_state
+    }
+
+    /// This member's Raft id.
+    pub fn raft_id(&self) -> u64 {
+        self.inner.cfg.raft_id
+    }
+
+    /// Initialises a new one-member cluster with this node as its voter (the first manager).
+    pub async fn bootstrap(&self) -> Result<(), RaftError> {
+        let mut members = BTreeMap::new();
+        members.insert(
+            self.inner.cfg.raft_id,
+            BasicNode::new(&self.inner.cfg.advertise_addr),
+        );
+        match self.inner.raft.initialize(members).await {
+            Ok(()) => Ok(()),
+            Err(OpenRaftError::APIError(InitializeError::NotAllowed(_))) => {
+                Err(RaftError::AlreadyInitialized)
+            }
+            Err(OpenRaftError::APIError(e)) => Err(RaftError::Membership(e.to_string())),
+            Err(OpenRaftError::Fatal(e)) => Err(RaftError::Fatal(e.to_string())),
+        }
+    }
+
+    /// Commits one transaction and returns once it is applied to this member's store, with the
+    /// objects as written.
+    pub async fn propose(&self, batch: StoreBatch) -> Result<Vec<StoreObject>, ProposeError> {
+        let timeout = Duration::from_millis(self.inner.cfg.propose_timeout_ms);
+        let res = tokio::time::timeout(timeout, self.inner.raft.client_write(Proposal(batch)))
+            .await
+            .map_err(|_| {
+                ProposeError::Unavailable(format!(
+                    "not applied within {timeout:?} (no quorum?); it may still commit"
+                ))
+            })?;
+        match res {
+            Ok(resp) => resp.data.map_err(ProposeError::Apply),
+            Err(OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ProposeError::NotLeader {
+                    leader_id: f.leader_id,
+                    leader_addr: f.leader_node.map(|n| n.addr),
+                })
+            }
+            Err(e) => Err(ProposeError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Leadership changes, starting with the current view.
+    pub fn leadership(&self) -> watch::Receiver<Leadership> {
+        self.inner.leadership.clone()
+    }
+
+    /// The `Raft` gRPC service to mount on the manager's (mTLS) remote API server.
+    pub fn grpc_service(&self) -> RaftServer<RaftGrpc> {
+        RaftServer::new(RaftGrpc::new(self.inner.raft.clone()))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    /// Adds a non-voting member and waits until it has caught up with the log. Leader only.
+    pub async fn add_learner(&self, raft_id: u64, addr: &str) -> Result<(), RaftError> {
+        let res = self
+            .inner
+            .raft
+            .add_learner(raft_id, BasicNode::new(addr), true)
+            .await;
+        res.map(|_| ()).map_err(membership_error)
+    }
+
+    /// Replaces the set of voters; members not listed leave the cluster. Leader only.
+    pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<(), RaftError> {
+        let res = self.inner.raft.change_membership(voters, false).await;
+        res.map(|_| ()).map_err(membership_error)
+    }
+
+    /// Adds a manager as a voter: first as a learner so it catches up without counting toward
+    /// quorum, then promoted.
+    pub async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<(), RaftError> {
+        self.add_learner(raft_id, addr).await?;
+        let mut voters = self.voters();
+        voters.insert(raft_id);
+        self.change_membership(voters).await
+    }
+
+    /// Removes a member (voter or learner) from the cluster.
+    pub async fn remove_member(&self, raft_id: u64) -> Result<(), RaftError> {
+        let mut voters = self.voters();
+        voters.remove(&raft_id);
+        if voters.is_empty() {
+            return Err(RaftError::Membership("cannot remove the last voter".into()));
+        }
+        self.change_membership(voters).await
+    }
+
+    /// Every member (voters and learners) with its advertised address, as this member knows it.
+    pub fn members(&self) -> Vec<(u64, String)> {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        m.membership_config
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
+    }
+
+    /// The voting members' ids.
+    pub fn voters(&self) -> BTreeSet<u64> {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.voter_ids().collect()
+    }
+
+    /// Log positions as this member sees them, for diagnostics and tests.
+    pub fn status(&self) -> RaftStatus {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        RaftStatus {
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
+        }
+    }
+
+    /// Stops openraft and waits until the log file is released, so the same state dir can be
+    /// opened again (also in this process).
+    pub async fn shutdown(&self) -> Result<(), RaftError> {
+        let res = self.inner.raft.shutdown().await;
+        if let Ok(mut w) = self.inner.watcher.lock() {
+            // The watcher ends by itself once openraft drops its metrics sender; aborting would
+            // skip its final "no leader" update.
+            drop(w.take());
+        }
+        res.map_err(|e| RaftError::Fatal(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + RELEASE_TIMEOUT;
+        while self.inner.log_db.strong_count() > 0 {
+            if tokio::time::Instant::now() > deadline {
+                return Err(RaftError::Unavailable(
+                    "raft log still in use after shutdown".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
+
+fn membership_error(e: OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> RaftError {
+    match e {
+        OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f)) => RaftError::NotLeader {
+            leader_id: f.leader_id,
+            leader_addr: f.leader_node.map(|n| n.addr),
+        },
+        OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            RaftError::Membership(e.to_string())
+        }
+        OpenRaftError::Fatal(e) => RaftError::Fatal(e.to_string()),
+    }
+}

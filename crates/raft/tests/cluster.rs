@@ -1,0 +1,187 @@
+//! Three members in one process over plaintext gRPC on loopback: membership changes,
+//! replication, and followers refusing proposals with the leader's address.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use swarm_api::{
+    store_object, Annotations, Secret, SecretSpec, StoreAction, StoreActionKind, StoreBatch,
+    StoreObject,
+};
+use swarm_raft::{ProposeError, RaftNode};
+use swarm_store::Store;
+
+struct Member {
+    node: RaftNode,
+    store: Store,
+    addr: String,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(id: u64, snapshot_interval: u64) -> Member {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, addr) = listener().await;
+    let addr = addr.to_string();
+    let mut cfg = config(dir.path(), id, &addr);
+    cfg.snapshot_interval = snapshot_interval;
+    cfg.log_entries_for_slow_followers = 5;
+    let store = Store::new();
+    let node = RaftNode::open(cfg, store.clone(), connector())
+        .await
+        .unwrap();
+    let server = serve(&node, listener);
+    Member {
+        node,
+        store,
+        addr,
+        server,
+        _dir: dir,
+    }
+}
+
+fn big_secret(i: usize) -> StoreBatch {
+    let secret = Secret {
+        id: format!("sec{i:022}"),
+        spec: Some(SecretSpec {
+            annotations: Some(Annotations {
+                name: format!("secret-{i}"),
+                ..Default::default()
+            }),
+            data: vec![i as u8; 1024 * 1024],
+        }),
+        ..Default::default()
+    };
+    StoreBatch {
+        actions: vec![StoreAction {
+            kind: StoreActionKind::Create as i32,
+            object: Some(StoreObject {
+                object: Some(store_object::Object::Secret(secret)),
+            }),
+        }],
+        timestamp: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_converge_and_followers_redirect() {
+    // A small snapshot interval so that the late members catch up through a snapshot transfer
+    // as well as through the log.
+    let m1 = start(1, 20).await;
+    let m2 = start(2, 20).await;
+    let m3 = start(3, 20).await;
+
+    m1.node.bootstrap().await.unwrap();
+    wait_leader(&m1.node).await;
+    for i in 0..40 {
+        m1.node.propose(create_service(i)).await.unwrap();
+    }
+
+    // The leader has purged the start of its log, so the newcomers can only catch up through
+    // a snapshot sent over gRPC.
+    eventually("leader purged its log", || {
+        m1.node.status().purged_index.unwrap_or(0) > 0
+    })
+    .await;
+
+    m1.node.add_learner(2, &m2.addr).await.unwrap();
+    m1.node.add_learner(3, &m3.addr).await.unwrap();
+    m1.node
+        .change_membership(BTreeSet::from([1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(m1.node.voters(), BTreeSet::from([1, 2, 3]));
+    let mut members = m1.node.members();
+    members.sort();
+    assert_eq!(
+        members,
+        vec![
+            (1, m1.addr.clone()),
+            (2, m2.addr.clone()),
+            (3, m3.addr.clone())
+        ]
+    );
+
+    for i in 40..60 {
+        m1.node.propose(create_service(i)).await.unwrap();
+    }
+    for m in [&m1, &m2, &m3] {
+        eventually("stores converge", || {
+            service_names(&m.store) == expected_names(0..60)
+        })
+        .await;
+    }
+
+    // Entries of about 1 MiB proposed at once: AppendEntries must split them to stay under the
+    // 4 MiB message size and still deliver all of them.
+    let mut proposals = Vec::new();
+    for i in 0..8 {
+        let node = m1.node.clone();
+        proposals.push(tokio::spawn(
+            async move { node.propose(big_secret(i)).await },
+        ));
+    }
+    for p in proposals {
+        p.await.unwrap().unwrap();
+    }
+    for m in [&m1, &m2, &m3] {
+        eventually("big entries replicated", || {
+            m.store.view(|t| t.secrets.len()) == 8
+        })
+        .await;
+    }
+
+    // Followers know the leader and send proposers there.
+    for m in [&m2, &m3] {
+        let l = wait_for(&m.node, "leader known", |l| l.leader_id == Some(1)).await;
+        assert!(!l.is_leader);
+        assert_eq!(l.leader_addr.as_deref(), Some(m1.addr.as_str()));
+        match m.node.propose(create_service(100)).await {
+            Err(ProposeError::NotLeader {
+                leader_id,
+                leader_addr,
+            }) => {
+                assert_eq!(leader_id, Some(1));
+                assert_eq!(leader_addr.as_deref(), Some(m1.addr.as_str()));
+            }
+            other => panic!("follower accepted a proposal: {other:?}"),
+        }
+    }
+
+    // The leader goes away: the other two elect one of themselves and keep every write.
+    m1.node.shutdown().await.unwrap();
+    m1.server.abort();
+    let mut rx2 = m2.node.leadership();
+    let mut rx3 = m3.node.leadership();
+    let new_leader = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            if rx2.borrow().is_leader {
+                return &m2;
+            }
+            if rx3.borrow().is_leader {
+                return &m3;
+            }
+            tokio::select! {
+                _ = rx2.changed() => {}
+                _ = rx3.changed() => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    new_leader.node.propose(create_service(60)).await.unwrap();
+    for m in [&m2, &m3] {
+        eventually("survivors converge", || {
+            service_names(&m.store) == expected_names(0..61)
+        })
+        .await;
+    }
+
+    for m in [&m2, &m3] {
+        m.node.shutdown().await.unwrap();
+        m.server.abort();
+    }
+}

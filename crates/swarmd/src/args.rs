@@ -1,0 +1,100 @@
+//! Command-line flags of `swarmd` (defaults are SwarmKit's, DESIGN.md §4).
+
+use anyhow::{bail, Result};
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use swarm_api::defaults;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    Process,
+    Sim,
+    Docker,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "swarmd", version, about = "Run a swarm node (manager or worker)")]
+pub struct Args {
+    /// State directory: certificates, Raft log and snapshots, worker state.
+    #[arg(short = 'd', long = "state-dir", default_value = defaults::STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Unix socket for the control API (managers only).
+    #[arg(long = "listen-control-api", default_value = defaults::CONTROL_SOCKET)]
+    pub listen_control_api: PathBuf,
+    /// Address of the mutual-TLS remote API (managers only).
+    #[arg(long = "listen-remote-api", default_value = defaults::REMOTE_API_ADDR)]
+    pub listen_remote_api: String,
+    /// Address other nodes use to reach this manager (default: the listen address, with an
+    /// unspecified host replaced by 127.0.0.1).
+    #[arg(long = "advertise-remote-api")]
+    pub advertise_remote_api: Option<String>,
+    /// A manager's remote API address to join.
+    #[arg(long = "join-addr")]
+    pub join_addr: Option<String>,
+    /// Join token (see `swarmctl cluster inspect default`).
+    #[arg(long = "join-token", env = "SWARM_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
+    /// Node name (default: the machine's hostname).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// What runs tasks.
+    #[arg(long, value_enum, default_value = "process")]
+    pub executor: ExecutorArg,
+    /// Milliseconds a simulated task takes to start (sim executor).
+    #[arg(long = "sim-start-delay-ms", default_value_t = 100, hide = true)]
+    pub sim_start_delay_ms: u64,
+    /// Log filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Raft heartbeat interval, in ticks.
+    #[arg(long = "heartbeat-tick", default_value_t = defaults::HEARTBEAT_TICK)]
+    pub heartbeat_tick: u32,
+    /// Raft election timeout, in ticks.
+    #[arg(long = "election-tick", default_value_t = defaults::ELECTION_TICK)]
+    pub election_tick: u32,
+    /// Length of one Raft tick in milliseconds (SwarmKit: 1000).
+    #[arg(long = "tick-ms", default_value_t = 1000)]
+    pub tick_ms: u64,
+}
+
+impl Args {
+    pub fn validate(&self) -> Result<()> {
+        if self.listen_remote_api.parse::<SocketAddr>().is_err() {
+            bail!("--listen-remote-api: {:?} is not an IP:port address", self.listen_remote_api);
+        }
+        if self.join_addr.is_some() != self.join_token.is_some() {
+            bail!("--join-addr and --join-token go together");
+        }
+        if self.heartbeat_tick == 0 || self.election_tick <= self.heartbeat_tick {
+            bail!("--election-tick must be greater than --heartbeat-tick, and both above 0");
+        }
+        if self.tick_ms == 0 {
+            bail!("--tick-ms must be above 0");
+        }
+        if let Some(h) = &self.hostname {
+            swarm_api::validate::validate_name("hostname", h)?;
+        }
+        Ok(())
+    }
+
+    pub fn hostname(&self) -> String {
+        self.hostname.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_string())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "localhost".into())
+        })
+    }
+
+    pub fn advertise_addr(&self) -> String {
+        if let Some(a) = &self.advertise_remote_api {
+            return a.clone();
+        }
+        match self.listen_remote_api.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+            _ => self.listen_remote_api.clone(),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Who this node is: its certificate, from the state dir on a restart, from a manager when
+//! joining with a token, or self-issued by a new cluster's root CA when bootstrapping.
+
+use crate::args::Args;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use swarm_api::*;
+use swarm_ca::{NodeCredentials, RootCa};
+
+/// A cluster being created by this node; its objects are written once Raft is up.
+pub struct NewCluster {
+    pub root: RootCa,
+}
+
+pub struct NodeIdentity {
+    pub creds: NodeCredentials,
+    pub new_cluster: Option<NewCluster>,
+    /// Managers' remote API addresses known to this node.
+    pub managers: Vec<String>,
+}
+
+const REMOTES_FILE: &str = "remotes";
+
+fn read_remotes(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join(REMOTES_FILE))
+        .map(|s| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+fn write_remotes(dir: &Path, remotes: &[String]) -> Result<()> {
+    let tmp = dir.join(format!("{REMOTES_FILE}.tmp"));
+    std::fs::write(&tmp, remotes.join("\n")).context("saving manager addresses")?;
+    std::fs::rename(&tmp, dir.join(REMOTES_FILE)).context("saving manager addresses")?;
+    Ok(())
+}
+
+pub async fn obtain(args: &Args) -> Result<NodeIdentity> {
+    let dir = &args.state_dir;
+    if let Some(creds) = NodeCredentials::load(dir).context("loading certificates")? {
+        if args.join_addr.is_some() {
+            tracing::info!("state dir already holds this node's identity; ignoring --join-addr");
+        }
+        let mut managers = read_remotes(dir);
+        if let Some(a) = &args.join_addr {
+            if !managers.contains(a) {
+                managers.insert(0, a.clone());
+            }
+        }
+        return Ok(NodeIdentity { creds, new_cluster: None, managers });
+    }
+    if let (Some(addr), Some(token)) = (&args.join_addr, &args.join_token) {
+        let creds = swarm_ca::join(addr, token, &args.hostname(), &args.advertise_addr())
+            .await
+            .with_context(|| format!("joining {addr}"))?;
+        creds.save(dir).context("saving certificates")?;
+        write_remotes(dir, std::slice::from_ref(addr))?;
+        return Ok(NodeIdentity { creds, new_cluster: None, managers: vec![addr.clone()] });
+    }
+    if dir.join("raft").exists() {
+        bail!(
+            "state dir {} holds Raft data but no certificates; remove it to start a new cluster",
+            dir.display()
+        );
+    }
+    let root = RootCa::generate().context("creating the root CA")?;
+    let cluster_id = ids::new_id();
+    let node_id = ids::new_id();
+    let (cert, key) = root
+        .issue(&node_id, NodeRole::Manager, &cluster_id, defaults::NODE_CERT_EXPIRY_MS)
+        .context("issuing this manager's certificate")?;
+    let creds = NodeCredentials::from_pems(cert, key, root.cert_pem().to_string())?;
+    Ok(NodeIdentity { creds, new_cluster: Some(NewCluster { root }), managers: vec![] })
+}
+
+/// Saves the identity of a bootstrapped node once its cluster exists in the store.
+pub fn save_new(dir: &Path, creds: &NodeCredentials, advertise: &str) -> Result<()> {
+    creds.save(dir).context("saving certificates")?;
+    write_remotes(dir, &[advertise.to_string()])
+}

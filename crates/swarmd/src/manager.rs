@@ -1,0 +1,238 @@
+//! Running a node by role: a manager's Raft, store, servers and leader components, and every
+//! node's agent.
+
+use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
+use crate::args::{Args, ExecutorArg};
+use crate::identity::{self, NodeIdentity};
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_agent::{Agent, AgentConfig, ExecutorKind};
+use swarm_api::*;
+use swarm_manager::ca_server::CaService;
+use swarm_manager::control::ControlApi;
+use swarm_manager::dispatcher::Dispatcher;
+use swarm_manager::{run_leader_components, LeaderConfig, Proposer};
+use swarm_raft::{RaftConfig, RaftNode};
+use swarm_store::{Store, Txn};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+/// A stable Raft ID for a node: derived from its node ID, so nothing more needs storing.
+fn raft_id_of(node_id: &str) -> u64 {
+    let h = Sha256::digest(node_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(b).max(1)
+}
+
+pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToken) -> Result<()> {
+    let advertise = args.advertise_addr();
+    let mut managers = node.managers.clone();
+    let raft = if node.creds.role == NodeRole::Manager {
+        let raft = start_manager(&args, &node, shutdown.clone()).await?;
+        managers.retain(|m| m != &advertise);
+        managers.insert(0, advertise.clone());
+        Some(raft)
+    } else {
+        None
+    };
+    let executor = match args.executor {
+        ExecutorArg::Process => ExecutorKind::Process,
+        ExecutorArg::Sim => ExecutorKind::Sim { start_delay: Duration::from_millis(args.sim_start_delay_ms) },
+        ExecutorArg::Docker => bail!("--executor docker: not available yet; use process or sim"),
+    };
+    let agent = Agent::new(AgentConfig {
+        state_dir: args.state_dir.clone(),
+        hostname: args.hostname(),
+        managers,
+        connect: agent_connect(node.creds.clone()),
+        executor,
+        advertise_addr: advertise,
+    })?;
+    let res = agent.run(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(raft) = raft {
+        if let Err(e) = raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+    res.context("agent")
+}
+
+async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationToken) -> Result<RaftNode> {
+    let creds = &node.creds;
+    let advertise = args.advertise_addr();
+    // Bind both listeners first: a port or socket in use is an error before anything starts.
+    let tcp = TcpListener::bind(&args.listen_remote_api)
+        .await
+        .with_context(|| format!("--listen-remote-api {}", args.listen_remote_api))?;
+    let unix = bind_control_socket(&args.listen_control_api).await?;
+
+    let store = Store::new();
+    let mut rcfg = RaftConfig::new(&args.state_dir, raft_id_of(&creds.node_id), advertise.clone());
+    rcfg.tick_ms = args.tick_ms;
+    rcfg.heartbeat_tick = args.heartbeat_tick;
+    rcfg.election_tick = args.election_tick;
+    let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(creds.clone())))
+        .await
+        .context("opening the Raft log")?;
+    let proposer: Arc<dyn Proposer> = Arc::new(RaftProposer(raft.clone()));
+    let dispatcher = Dispatcher::new(store.clone(), proposer.clone(), creds.cluster_id.clone(), advertise.clone());
+    let ca = CaService::new(store.clone(), proposer.clone());
+    let control = ControlApi::new(store.clone(), proposer.clone());
+
+    let remote = Server::builder()
+        .tls_config(creds.server_tls())
+        .context("TLS configuration")?
+        .add_service(raft.grpc_service())
+        .add_service(dispatcher.clone().into_service())
+        .add_service(ca.into_service())
+        .add_service(health_service())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), shutdown.clone().cancelled_owned());
+    tokio::spawn(async move {
+        if let Err(e) = remote.await {
+            tracing::error!(error = %e, "remote API server stopped");
+        }
+    });
+    let local = Server::builder()
+        .add_service(control.into_service())
+        .add_service(health_service())
+        .serve_with_incoming_shutdown(UnixListenerStream::new(unix), shutdown.clone().cancelled_owned());
+    let socket_path = args.listen_control_api.clone();
+    tokio::spawn(async move {
+        if let Err(e) = local.await {
+            tracing::error!(error = %e, "control API server stopped");
+        }
+        let _ = std::fs::remove_file(&socket_path);
+    });
+
+    if let Some(new) = &node.new_cluster {
+        raft.bootstrap().await.context("bootstrapping Raft")?;
+        create_cluster(&raft, proposer.as_ref(), node, &new.root, args).await?;
+        identity::save_new(&args.state_dir, creds, &advertise)?;
+        tracing::info!(cluster = %creds.cluster_id, "created a new cluster");
+    }
+    tokio::spawn(run_leader_components(
+        LeaderConfig { store, proposer, dispatcher, node_id: creds.node_id.clone() },
+        is_leader_watch(&raft),
+        shutdown,
+    ));
+    tracing::info!(remote = %args.listen_remote_api, control = %args.listen_control_api.display(), "manager serving");
+    Ok(raft)
+}
+
+async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("--listen-control-api {}", path.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!("--listen-control-api {}: socket is in use by another process", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+    }
+    let l = UnixListener::bind(path).with_context(|| format!("--listen-control-api {}", path.display()))?;
+    set_owner_only(path)?;
+    Ok(l)
+}
+
+fn set_owner_only(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("securing {}", path.display()))
+}
+
+/// Writes the first objects of a new cluster: the cluster (root CA, join tokens, defaults)
+/// and this manager's node.
+async fn create_cluster(
+    raft: &RaftNode,
+    proposer: &dyn Proposer,
+    node: &NodeIdentity,
+    root: &swarm_ca::RootCa,
+    args: &Args,
+) -> Result<()> {
+    let mut leadership = raft.leadership();
+    tokio::time::timeout(Duration::from_secs(30), leadership.wait_for(|l| l.is_leader))
+        .await
+        .context("waiting to lead the new cluster")?
+        .context("waiting to lead the new cluster")?;
+    let creds = &node.creds;
+    let key = root.key_pem().context("root CA without key")?;
+    let cluster = Cluster {
+        id: creds.cluster_id.clone(),
+        meta: None,
+        spec: Some(ClusterSpec {
+            annotations: Some(Annotations { name: DEFAULT_CLUSTER_NAME.into(), labels: Default::default() }),
+            orchestration: Some(OrchestrationConfig { task_history_retention_limit: defaults::TASK_HISTORY_RETENTION }),
+            raft: Some(swarm_api::RaftConfig {
+                snapshot_interval: defaults::SNAPSHOT_INTERVAL,
+                log_entries_for_slow_followers: defaults::LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
+                heartbeat_tick: args.heartbeat_tick,
+                election_tick: args.election_tick,
+            }),
+            dispatcher: Some(DispatcherConfig { heartbeat_period_ms: defaults::HEARTBEAT_PERIOD_MS }),
+            ca_config: Some(CaConfig { node_cert_expiry_ms: defaults::NODE_CERT_EXPIRY_MS }),
+            encryption: Some(EncryptionConfig { auto_lock_managers: false }),
+        }),
+        root_ca: Some(RootCa {
+            ca_key: key.as_bytes().to_vec(),
+            ca_cert: root.cert_pem().as_bytes().to_vec(),
+            ca_cert_hash: root.digest(),
+            join_tokens: Some(JoinTokens {
+                worker: swarm_ca::generate_join_token(root),
+                manager: swarm_ca::generate_join_token(root),
+            }),
+        }),
+    };
+    let hostname = args.hostname();
+    let me = Node {
+        id: creds.node_id.clone(),
+        meta: None,
+        spec: Some(NodeSpec {
+            annotations: Some(Annotations { name: hostname.clone(), labels: Default::default() }),
+            desired_role: NodeRole::Manager as i32,
+            membership: NodeMembership::Accepted as i32,
+            availability: NodeAvailability::Active as i32,
+        }),
+        description: Some(NodeDescription { hostname, ..Default::default() }),
+        status: Some(NodeStatus { state: NodeState::Unknown as i32, message: String::new(), addr: args.advertise_addr() }),
+        manager_status: Some(ManagerStatus {
+            raft_id: raft.raft_id(),
+            addr: args.advertise_addr(),
+            leader: true,
+            reachability: Reachability::Reachable as i32,
+        }),
+        role: NodeRole::Manager as i32,
+        certificate: Some(NodeCertificate {
+            role: NodeRole::Manager as i32,
+            certificate: creds.cert_pem.clone().into_bytes(),
+            expires_at: now_ms() + defaults::NODE_CERT_EXPIRY_MS,
+        }),
+    };
+    proposer
+        .propose(Txn::new().create(cluster).create(me).into_batch())
+        .await
+        .context("writing the new cluster")?;
+    Ok(())
+}
+
+/// Health: SERVING while the process runs (readiness probes, `swarmctl` checks).
+fn health_service() -> health_server::HealthServer<Health> {
+    health_server::HealthServer::new(Health)
+}
+
+pub struct Health;
+
+#[tonic::async_trait]
+impl health_server::Health for Health {
+    async fn check(
+        &self,
+        _req: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        Ok(tonic::Response::new(HealthCheckResponse { status: ServingStatus::Serving as i32 }))
+    }
+}

@@ -17,7 +17,9 @@ pub(crate) fn host(hostname: &str) -> NodeDescription {
             architecture: std::env::consts::ARCH.to_string(),
         }),
         resources: Some(Resources {
-            nano_cpus: i64::try_from(cpus).unwrap_or(1).saturating_mul(1_000_000_000),
+            nano_cpus: i64::try_from(cpus)
+                .unwrap_or(1)
+                .saturating_mul(1_000_000_000),
             memory_bytes: std::fs::read_to_string("/proc/meminfo")
                 .ok()
                 .and_then(|s| mem_total(&s))
@@ -50,6 +52,9 @@ mod tests {
         let d = host("n1");
         assert_eq!(d.hostname, "n1");
         assert!(d.resources.is_some_and(|r| r.nano_cpus >= 1_000_000_000));
-        assert_eq!(d.platform.map(|p| p.os), Some(std::env::consts::OS.to_string()));
+        assert_eq!(
+            d.platform.map(|p| p.os),
+            Some(std::env::consts::OS.to_string())
+        );
     }
 }

@@ -319,7 +319,10 @@ mod tests {
     fn proc_alive(pid: u32) -> bool {
         // A zombie is dead for our purpose: it only waits for its parent to reap it.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+            .map(|s| {
+                !s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+            })
             .unwrap_or(false)
     }
 
@@ -377,7 +380,10 @@ mod tests {
     async fn env_and_working_directory_reach_the_process() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ex = ProcessExecutor::new(dir.path());
-        let t = task(&["sh", "-c", "test \"$GREETING\" = hi && test -f stdout.log"], &["GREETING=hi"]);
+        let t = task(
+            &["sh", "-c", "test \"$GREETING\" = hi && test -f stdout.log"],
+            &["GREETING=hi"],
+        );
         let mut r = spawn(&ex, t);
         let last = r.until(TaskState::Complete).await.pop().expect("a status");
         assert_eq!(last.state(), TaskState::Complete, "{}", last.message);
@@ -422,12 +428,14 @@ mod tests {
     async fn desired_ready_prepares_without_starting() {
         let ex = SimExecutor::new(Duration::ZERO);
         let mut r = spawn(&ex, task(&[], &[]));
-        r.directive.send_replace(Directive::Desired(TaskState::Ready));
+        r.directive
+            .send_replace(Directive::Desired(TaskState::Ready));
         let seen = r.until(TaskState::Ready).await;
         assert_eq!(seen.last().map(|s| s.state()), Some(TaskState::Ready));
         let early = tokio::time::timeout(Duration::from_millis(200), r.statuses.recv()).await;
         assert!(early.is_err(), "nothing past READY until desired RUNNING");
-        r.directive.send_replace(Directive::Desired(TaskState::Running));
+        r.directive
+            .send_replace(Directive::Desired(TaskState::Running));
         let last = r.until(TaskState::Running).await.pop().expect("a status");
         assert_eq!(last.state(), TaskState::Running);
         r.remove().await;

@@ -22,9 +22,17 @@ const HEARTBEAT_MS: i64 = 200;
 
 #[derive(Debug)]
 enum Event {
-    Session { server: &'static str, hostname: String },
-    Heartbeat { server: &'static str },
-    Status { task_id: String, status: TaskStatus },
+    Session {
+        server: &'static str,
+        hostname: String,
+    },
+    Heartbeat {
+        server: &'static str,
+    },
+    Status {
+        task_id: String,
+        status: TaskStatus,
+    },
 }
 
 /// The fake: hands out one session, streams whatever the test puts in `assignments`, and
@@ -60,7 +68,8 @@ impl Dispatcher for FakeDispatcher {
             heartbeat_period_ms: HEARTBEAT_MS,
             ..Default::default()
         };
-        let stream = futures::stream::once(async move { Ok(first) }).chain(futures::stream::pending());
+        let stream =
+            futures::stream::once(async move { Ok(first) }).chain(futures::stream::pending());
         Ok(Response::new(Box::pin(stream)))
     }
 
@@ -234,7 +243,10 @@ fn status_of(e: &Event, id: &str, state: TaskState) -> Option<TaskStatus> {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -260,13 +272,22 @@ async fn runs_stops_heartbeats_and_fails_over() {
     let run = tokio::spawn(agent(dir.path(), vec![addr1, addr2]).run(shutdown.clone()));
 
     let host = next(&mut events, "session on one", |e| match e {
-        Event::Session { server: "one", hostname } => Some(hostname.clone()),
+        Event::Session {
+            server: "one",
+            hostname,
+        } => Some(hostname.clone()),
         _ => None,
     })
     .await;
     assert_eq!(host, "worker-1");
-    let r1 = next(&mut events, "task-1 RUNNING", |e| status_of(e, "task-1", TaskState::Running)).await;
-    let r2 = next(&mut events, "task-2 RUNNING", |e| status_of(e, "task-2", TaskState::Running)).await;
+    let r1 = next(&mut events, "task-1 RUNNING", |e| {
+        status_of(e, "task-1", TaskState::Running)
+    })
+    .await;
+    let r2 = next(&mut events, "task-2 RUNNING", |e| {
+        status_of(e, "task-2", TaskState::Running)
+    })
+    .await;
     assert!(r1.pid > 0 && r2.pid > 0);
     assert!(alive(r1.pid) && alive(r2.pid));
 
@@ -274,7 +295,10 @@ async fn runs_stops_heartbeats_and_fails_over() {
     let mut t1 = sleep_task("task-1", TaskState::Running);
     t1.desired_state = TaskState::Shutdown as i32;
     assign_tx.send_replace(complete(vec![t1, sleep_task("task-2", TaskState::Running)]));
-    let s1 = next(&mut events, "task-1 SHUTDOWN", |e| status_of(e, "task-1", TaskState::Shutdown)).await;
+    let s1 = next(&mut events, "task-1 SHUTDOWN", |e| {
+        status_of(e, "task-1", TaskState::Shutdown)
+    })
+    .await;
     assert!(!s1.message.is_empty());
     assert!(!alive(r1.pid), "task-1's process is gone");
     assert!(alive(r2.pid), "task-2 still runs");
@@ -304,11 +328,17 @@ async fn runs_stops_heartbeats_and_fails_over() {
         matches!(e, Event::Heartbeat { server: "two" }).then_some(())
     })
     .await;
-    assert!(alive(r2.pid), "a new session does not disturb running tasks");
+    assert!(
+        alive(r2.pid),
+        "a new session does not disturb running tasks"
+    );
 
     // Shutting the agent down stops what still runs and reports it.
     shutdown.cancel();
-    let s2 = next(&mut events, "task-2 SHUTDOWN", |e| status_of(e, "task-2", TaskState::Shutdown)).await;
+    let s2 = next(&mut events, "task-2 SHUTDOWN", |e| {
+        status_of(e, "task-2", TaskState::Shutdown)
+    })
+    .await;
     assert_eq!(s2.state(), TaskState::Shutdown);
     tokio::time::timeout(Duration::from_secs(10), run)
         .await
@@ -338,10 +368,16 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1]).run(shutdown.clone()));
 
-    let failed = next(&mut events, "lost FAILED", |e| status_of(e, "lost", TaskState::Failed)).await;
+    let failed = next(&mut events, "lost FAILED", |e| {
+        status_of(e, "lost", TaskState::Failed)
+    })
+    .await;
     assert!(failed.message.contains("task lost"), "{}", failed.message);
     // The fresh task runs; by then anything about "lost" would have been sent too.
-    next(&mut events, "fresh RUNNING", |e| status_of(e, "fresh", TaskState::Running)).await;
+    next(&mut events, "fresh RUNNING", |e| {
+        status_of(e, "fresh", TaskState::Running)
+    })
+    .await;
     shutdown.cancel();
     let mut others = Vec::new();
     while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(3), events.recv()).await {
@@ -351,7 +387,11 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
             }
         }
     }
-    assert_eq!(others, Vec::<TaskState>::new(), "the lost task was never run");
+    assert_eq!(
+        others,
+        Vec::<TaskState>::new(),
+        "the lost task was never run"
+    );
     tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("agent stops in time")

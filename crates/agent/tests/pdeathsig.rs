@@ -39,7 +39,10 @@ async fn child_role() {
 
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
@@ -56,7 +59,10 @@ fn task_dies_when_the_agent_is_killed() {
     let pid = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("TASKPID ").and_then(|p| p.trim().parse::<u32>().ok()))
+        .find_map(|l| {
+            l.split_once("TASKPID ")
+                .and_then(|(_, p)| p.trim().parse::<u32>().ok())
+        })
         .expect("child printed the task pid");
     assert!(alive(pid));
     child.kill().expect("kill -9 the agent");

@@ -46,7 +46,10 @@ fn group_members(pgid: u32) -> Vec<u32> {
 async fn wait_for_members(pgid: u32, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while group_members(pgid).len() < n {
-        assert!(Instant::now() < deadline, "group {pgid} never had {n} members");
+        assert!(
+            Instant::now() < deadline,
+            "group {pgid} never had {n} members"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -63,9 +66,15 @@ async fn stop_kills_every_process_of_the_group() {
     assert!(pid > 0);
     wait_for_members(pid, 3).await;
     ctl.stop(Duration::from_secs(5)).await.expect("stop");
-    assert!(matches!(ctl.wait().await.expect("wait"), ExitStatus::Signal(15)));
+    assert!(matches!(
+        ctl.wait().await.expect("wait"),
+        ExitStatus::Signal(15)
+    ));
     assert_eq!(group_members(pid), Vec::<u32>::new());
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "leader reaped");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "leader reaped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,14 +83,21 @@ async fn processes_ignoring_sigterm_are_killed_after_the_grace_period() {
     let ex = ProcessExecutor::new(dir.path());
     // An ignored signal stays ignored across fork and exec: both shell and sleep ignore TERM.
     let mut ctl = ex
-        .controller(&task(&["sh", "-c", "trap '' TERM; sleep 30 & sleep 30; wait"]))
+        .controller(&task(&[
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 30 & sleep 30; wait",
+        ]))
         .expect("controller");
     ctl.prepare().await.expect("prepare");
     let pid = ctl.start().await.expect("start").pid;
     wait_for_members(pid, 3).await;
     let began = Instant::now();
     ctl.stop(Duration::from_millis(500)).await.expect("stop");
-    assert!(began.elapsed() >= Duration::from_millis(500), "waited the grace period");
+    assert!(
+        began.elapsed() >= Duration::from_millis(500),
+        "waited the grace period"
+    );
     assert_eq!(ctl.wait().await.expect("wait"), ExitStatus::Signal(9));
     assert_eq!(group_members(pid), Vec::<u32>::new());
 }
@@ -98,7 +114,10 @@ async fn leftovers_of_an_exited_leader_are_killed() {
     assert_eq!(ctl.wait().await.expect("wait"), ExitStatus::Code(0));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !group_members(pid).is_empty() {
-        assert!(Instant::now() < deadline, "background sleep survived its task");
+        assert!(
+            Instant::now() < deadline,
+            "background sleep survived its task"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

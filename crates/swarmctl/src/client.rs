@@ -2,12 +2,19 @@
 //! permissions are the access control).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use hyper_util::rt::TokioIo;
 use swarm_api::control_client::ControlClient;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
+
+/// Longest wait for one call's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest response accepted (a list of 100,000 tasks is tens of MiB).
+const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
 /// A Control API client over the socket.
 pub type Client = ControlClient<Channel>;
@@ -17,6 +24,8 @@ pub async fn connect(path: &Path) -> Result<Client> {
     let socket: PathBuf = path.to_path_buf();
     // The URI is a placeholder: every connection goes to the socket.
     let channel = Endpoint::from_static("http://[::]:50051")
+        // A manager that lost its leader should not hang the terminal forever.
+        .timeout(REQUEST_TIMEOUT)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move {
@@ -26,7 +35,8 @@ pub async fn connect(path: &Path) -> Result<Client> {
         }))
         .await
         .map_err(|e| anyhow!("cannot connect to {}: {}", path.display(), root_cause(&e)))?;
-    Ok(ControlClient::new(channel))
+    // Listing every task of a large cluster is far bigger than gRPC's 4 MiB default.
+    Ok(ControlClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES))
 }
 
 /// The innermost cause of a transport error, without Rust's "(os error N)" suffix.

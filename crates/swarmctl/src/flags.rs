@@ -265,9 +265,7 @@ impl ServiceFlags {
         if !any {
             return Ok(());
         }
-        let update = spec
-            .update
-            .get_or_insert_with(server_default_update_config);
+        let update = spec.update.get_or_insert_with(server_default_update_config);
         if let Some(p) = &self.update_parallelism {
             update.parallelism = parse_u64("update-parallelism", p)?;
         }
@@ -279,7 +277,9 @@ impl ServiceFlags {
                 "pause" => UpdateFailureAction::Pause,
                 "continue" => UpdateFailureAction::Continue,
                 "rollback" => UpdateFailureAction::Rollback,
-                other => bail!("update-on-failure: {other:?} is not one of pause, continue, rollback"),
+                other => {
+                    bail!("update-on-failure: {other:?} is not one of pause, continue, rollback")
+                }
             } as i32;
         }
         if let Some(o) = &self.update_order {
@@ -362,7 +362,8 @@ pub fn parse_duration_ms(flag: &str, s: &str) -> Result<i64> {
     if t == "0" {
         return Ok(0);
     }
-    let d = humantime::parse_duration(t).map_err(|e| anyhow!("{flag}: invalid duration {s:?}: {e}"))?;
+    let d =
+        humantime::parse_duration(t).map_err(|e| anyhow!("{flag}: invalid duration {s:?}: {e}"))?;
     i64::try_from(d.as_millis()).map_err(|_| anyhow!("{flag}: duration {s:?} is too long"))
 }
 
@@ -544,12 +545,18 @@ mod tests {
     fn lists_split_on_commas_outside_quotes() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(split_lists(&v(&["sh"])).ok(), Some(v(&["sh"])));
-        assert_eq!(split_lists(&v(&["-c", "a,b"])).ok(), Some(v(&["-c", "a", "b"])));
+        assert_eq!(
+            split_lists(&v(&["-c", "a,b"])).ok(),
+            Some(v(&["-c", "a", "b"]))
+        );
         assert_eq!(
             split_lists(&v(&["\"echo a, b\",x"])).ok(),
             Some(v(&["echo a, b", "x"]))
         );
-        assert_eq!(split_lists(&v(&["\"say \"\"hi\"\"\""])).ok(), Some(v(&["say \"hi\""])));
+        assert_eq!(
+            split_lists(&v(&["\"say \"\"hi\"\"\""])).ok(),
+            Some(v(&["say \"hi\""]))
+        );
         assert_eq!(split_lists(&v(&[""])).ok(), Some(vec![]));
         assert!(split_lists(&v(&["\"open"])).is_err());
     }
@@ -568,7 +575,10 @@ mod tests {
             ..Default::default()
         };
         assert!(flags.apply(&mut spec).is_ok());
-        assert_eq!(spec.mode, Some(Mode::Replicated(ReplicatedService { replicas: 1 })));
+        assert_eq!(
+            spec.mode,
+            Some(Mode::Replicated(ReplicatedService { replicas: 1 }))
+        );
         assert_eq!(spec.update.as_ref().map(|u| u.parallelism), Some(0));
         let task = spec.task.clone().unwrap_or_default();
         let c = task.container.unwrap_or_default();
@@ -577,7 +587,11 @@ mod tests {
         let restart = task.restart.unwrap_or_default();
         assert_eq!(restart.condition, RestartCondition::OnFailure as i32);
         assert_eq!(restart.delay_ms, 5_000);
-        let res = task.resources.unwrap_or_default().reservations.unwrap_or_default();
+        let res = task
+            .resources
+            .unwrap_or_default()
+            .reservations
+            .unwrap_or_default();
         assert_eq!(res.memory_bytes, 64 << 20);
         assert_eq!(res.nano_cpus, 500_000_000);
     }
@@ -597,7 +611,10 @@ mod tests {
             ..Default::default()
         };
         assert!(scale.apply(&mut spec).is_ok());
-        assert_eq!(spec.mode, Some(Mode::Replicated(ReplicatedService { replicas: 6 })));
+        assert_eq!(
+            spec.mode,
+            Some(Mode::Replicated(ReplicatedService { replicas: 6 }))
+        );
         assert_eq!(spec.task, before.task);
         let rolling = ServiceFlags {
             image: Some("redis:3.0.7".into()),
@@ -606,7 +623,7 @@ mod tests {
             ..Default::default()
         };
         assert!(rolling.apply(&mut spec).is_ok());
-        let u = spec.update.clone().unwrap_or_default();
+        let u = spec.update.unwrap_or_default();
         assert_eq!((u.parallelism, u.delay_ms), (2, 10_000));
         // A later update that names no update option keeps them.
         let again = ServiceFlags {

@@ -45,7 +45,7 @@ enum Command {
     /// Service management
     Service {
         #[command(subcommand)]
-        cmd: ServiceCmd,
+        cmd: Box<ServiceCmd>,
     },
     /// Task inspection
     Task {
@@ -90,9 +90,14 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
                 _ => {
+                    // clap's message runs up to the first blank line; usage and tips follow.
                     let rendered = e.render().to_string();
-                    let first = rendered.lines().next().unwrap_or("invalid command line");
-                    report(first.strip_prefix("error: ").unwrap_or(first));
+                    let message: Vec<&str> = rendered
+                        .lines()
+                        .take_while(|l| !l.trim().is_empty())
+                        .collect();
+                    let message = message.join(" ");
+                    report(message.strip_prefix("error: ").unwrap_or(&message));
                     ExitCode::from(2)
                 }
             };

@@ -284,12 +284,21 @@ mod tests {
     #[test]
     fn duplicate_names_are_ambiguous() {
         let items = [
-            Obj { id: "a1", name: "n" },
-            Obj { id: "b2", name: "n" },
+            Obj {
+                id: "a1",
+                name: "n",
+            },
+            Obj {
+                id: "b2",
+                name: "n",
+            },
         ];
         let err = pick("node", "n", &items, |o| o.id, |o| vec![o.name])
             .err()
             .map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("node n is ambiguous (2 matches found)"));
+        assert_eq!(
+            err.as_deref(),
+            Some("node n is ambiguous (2 matches found)")
+        );
     }
 }

@@ -51,7 +51,10 @@ pub fn render(layout: Layout, text: &str) -> String {
     };
     // Writing to memory cannot fail; should it ever, plain text beats no text.
     let aligned = aligned.unwrap_or_else(|| text.replace('\t', "  "));
-    let lines: Vec<&str> = aligned.split('\n').map(|l| l.trim_end_matches(' ')).collect();
+    let lines: Vec<&str> = aligned
+        .split('\n')
+        .map(|l| l.trim_end_matches(' '))
+        .collect();
     lines.join("\n")
 }
 
@@ -105,9 +108,6 @@ mod tests {
     #[test]
     fn summary_layout_aligns_colons() {
         let out = render(SUMMARY, "ID\t: x\nReplicas\t: 1\nTemplate\t\n");
-        assert_eq!(
-            out,
-            "ID              : x\nReplicas        : 1\nTemplate\n"
-        );
+        assert_eq!(out, "ID              : x\nReplicas        : 1\nTemplate\n");
     }
 }

@@ -64,7 +64,10 @@ pub struct Started {
 pub trait Executor: Send + Sync + 'static {
     /// Fills in what this executor knows about the node (engine version and labels, maybe
     /// better resource figures) on top of the host description the agent gathered.
-    fn describe(&self, host: NodeDescription) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>>;
+    fn describe(
+        &self,
+        host: NodeDescription,
+    ) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>>;
 
     /// Makes the controller for one task. Cheap and synchronous: no work is done yet, but a
     /// spec this executor can never run is refused here.

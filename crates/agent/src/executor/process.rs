@@ -75,7 +75,10 @@ impl Executor for ProcessExecutor {
         let env = container
             .env
             .iter()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect();
         let task_dir = self.tasks_dir.join(&task.id);
         Ok(Box::new(ProcessController {
@@ -107,7 +110,10 @@ impl ProcessController {
     fn spawn(&mut self) -> Result<Started, ExecutorError> {
         let log = |name: &str| {
             File::create(self.task_dir.join(name)).map_err(|e| {
-                ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.join(name).display()))
+                ExecutorError::Failed(format!(
+                    "creating {}: {e}",
+                    self.task_dir.join(name).display()
+                ))
             })
         };
         let stdout = log("stdout.log")?;
@@ -179,7 +185,9 @@ fn set_parent_death_signal(cmd: &mut Command) {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
             // The agent may have died between fork and prctl: then no signal will come.
             if nix::unistd::getppid() != parent {
-                return Err(std::io::Error::other("agent exited while starting the task"));
+                return Err(std::io::Error::other(
+                    "agent exited while starting the task",
+                ));
             }
             Ok(())
         });
@@ -189,9 +197,11 @@ fn set_parent_death_signal(cmd: &mut Command) {
 impl Controller for ProcessController {
     fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
-            tokio::fs::create_dir_all(&self.task_dir).await.map_err(|e| {
-                ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
-            })
+            tokio::fs::create_dir_all(&self.task_dir)
+                .await
+                .map_err(|e| {
+                    ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
+                })
         }
         .boxed()
     }

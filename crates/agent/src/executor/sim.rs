@@ -52,9 +52,12 @@ impl Executor for SimExecutor {
             let prefix = format!("{name}=");
             match env.iter().find_map(|kv| kv.strip_prefix(&prefix)) {
                 None => Ok(None),
-                Some(v) => v.parse::<u64>().map(|n| Some(Duration::from_millis(n))).map_err(
-                    |_| ExecutorError::Rejected(format!("{name}: {v:?} is not a number of ms")),
-                ),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(|n| Some(Duration::from_millis(n)))
+                    .map_err(|_| {
+                        ExecutorError::Rejected(format!("{name}: {v:?} is not a number of ms"))
+                    }),
             }
         };
         let end = match (ms("SIM_FAIL_AFTER_MS")?, ms("SIM_EXIT_AFTER_MS")?) {

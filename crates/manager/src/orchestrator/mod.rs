@@ -90,7 +90,7 @@ impl Orchestrator {
     }
 
     /// One pass over a consistent view: a transaction per service, plus history pruning.
-    pub fn plan(&mut self, now: i64) -> Vec<Plan> {
+    pub(crate) fn plan(&mut self, now: i64) -> Vec<Plan> {
         let store = self.store.clone();
         store.view(|t| {
             let mut plans = Vec::new();

@@ -37,7 +37,9 @@ pub struct FormatArg {
 /// Writes `text` to stdout. A closed pipe (`swarmctl … | head -1`) is not an error.
 pub fn out(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    let res = stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush());
+    let res = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush());
     match res {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),

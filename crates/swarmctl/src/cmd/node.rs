@@ -96,9 +96,10 @@ impl NodeCmd {
                 nodes.sort_by(|a, b| a.id.cmp(&b.id));
                 match (format.format, quiet) {
                     (Format::Json, _) => out_json(&nodes),
-                    (Format::Table, true) => {
-                        out(&nodes.iter().map(|n| format!("{}\n", n.id)).collect::<String>())
-                    }
+                    (Format::Table, true) => out(&nodes
+                        .iter()
+                        .map(|n| format!("{}\n", n.id))
+                        .collect::<String>()),
                     (Format::Table, false) => out(&render_ls(&nodes)),
                 }
             }
@@ -118,13 +119,23 @@ impl NodeCmd {
                     .tasks;
                 fill_service_names(&mut c, &mut tasks).await?;
                 let nodes = c.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
-                out(&render_inspect(&n, &tasks, &nodes, swarm_api::now_ms(), all))
+                out(&render_inspect(
+                    &n,
+                    &tasks,
+                    &nodes,
+                    swarm_api::now_ms(),
+                    all,
+                ))
             }
             NodeCmd::Activate { node } => {
                 set_availability(socket, &node, NodeAvailability::Active).await
             }
-            NodeCmd::Pause { node } => set_availability(socket, &node, NodeAvailability::Pause).await,
-            NodeCmd::Drain { node } => set_availability(socket, &node, NodeAvailability::Drain).await,
+            NodeCmd::Pause { node } => {
+                set_availability(socket, &node, NodeAvailability::Pause).await
+            }
+            NodeCmd::Drain { node } => {
+                set_availability(socket, &node, NodeAvailability::Drain).await
+            }
             NodeCmd::Promote { node } => set_role(socket, &node, NodeRole::Manager).await,
             NodeCmd::Demote { node } => set_role(socket, &node, NodeRole::Worker).await,
             NodeCmd::Update {
@@ -348,7 +359,11 @@ pub fn render_summary(n: &Node) -> String {
             let _ = writeln!(w, "  Address\t: {}", ms.addr);
         }
         let _ = writeln!(w, "  Raft ID\t: {:x}", ms.raft_id);
-        let _ = writeln!(w, "  Reachability\t: {}", reachability_name(ms.reachability()));
+        let _ = writeln!(
+            w,
+            "  Reachability\t: {}",
+            reachability_name(ms.reachability())
+        );
         let _ = writeln!(w, "  Leader\t: {}", if ms.leader { "yes" } else { "no" });
     }
     if let Some(p) = &desc.platform {
@@ -487,7 +502,10 @@ ID             Name    Membership  Status  Availability  Manager Status
             spec.availability = NodeAvailability::Drain as i32;
         }
         let out = render_ls(&[n]);
-        assert!(out.ends_with("a   named  ACCEPTED    READY   DRAIN         UNREACHABLE\n"), "{out}");
+        assert!(
+            out.ends_with("a   named  ACCEPTED    READY   DRAIN         UNREACHABLE\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use swarm_api::{
     TaskState, UpdateFailureAction, UpdateOrder, UpdateServiceRequest, UpdateState,
 };
 
-use super::{is_shown, node_names, out, out_json, sort_by_slot, task_table, FormatArg, Format};
+use super::{is_shown, node_names, out, out_json, sort_by_slot, task_table, Format, FormatArg};
 use crate::ago::ago;
 use crate::client;
 use crate::flags::{new_service_spec, ServiceFlags};
@@ -158,7 +158,13 @@ impl ServiceCmd {
                     .into_inner()
                     .tasks;
                 let nodes = c.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
-                out(&render_inspect(&svc, &tasks, &nodes, swarm_api::now_ms(), all))
+                out(&render_inspect(
+                    &svc,
+                    &tasks,
+                    &nodes,
+                    swarm_api::now_ms(),
+                    all,
+                ))
             }
             ServiceCmd::Rm { service } => {
                 let mut c = client::connect(socket).await?;
@@ -376,7 +382,11 @@ pub fn render_summary(service: &Service, now_ms: i64) -> String {
     }
     if let Some(r) = &task.restart {
         let _ = writeln!(w, " Restart Policy\t");
-        let _ = writeln!(w, "  Condition\t: {}", restart_condition_name(r.condition()));
+        let _ = writeln!(
+            w,
+            "  Condition\t: {}",
+            restart_condition_name(r.condition())
+        );
         let _ = writeln!(w, "  Delay\t: {}", units::duration_ms(r.delay_ms));
         if r.max_attempts != 0 {
             let _ = writeln!(w, "  Max Attempts\t: {}", r.max_attempts);
@@ -421,8 +431,8 @@ pub fn render_inspect(
 mod tests {
     use super::*;
     use swarm_api::{
-        Annotations, ContainerSpec, Meta, NodeDescription, NodeSpec, NodeStatus,
-        ReplicatedService, ServiceSpec, TaskSpec, TaskStatus,
+        Annotations, ContainerSpec, Meta, NodeDescription, NodeSpec, NodeStatus, ReplicatedService,
+        ServiceSpec, TaskSpec, TaskStatus,
     };
 
     const NOW: i64 = 1_700_000_000_000;
@@ -599,7 +609,9 @@ Task ID                      Service    Instance    Image          Desired State
         assert_eq!(ids, vec!["one", "two"]);
         let all = render_inspect(&redis(2, "redis:3.0.5"), &tasks, &nodes, NOW, true);
         assert!(all.contains("old "), "{all}");
-        assert!(all.contains("SHUTDOWN 1 minute ago") || all.contains("SHUTDOWN About a minute ago"));
+        assert!(
+            all.contains("SHUTDOWN 1 minute ago") || all.contains("SHUTDOWN About a minute ago")
+        );
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl TaskCmd {
                     return out_json(&tasks);
                 }
                 if quiet {
-                    return out(&tasks.iter().map(|t| format!("{}\n", t.id)).collect::<String>());
+                    return out(&tasks
+                        .iter()
+                        .map(|t| format!("{}\n", t.id))
+                        .collect::<String>());
                 }
                 let services = c
                     .list_services(ListServicesRequest {})
@@ -166,8 +169,9 @@ pub fn render_ls(mut tasks: Vec<Task>, nodes: &[Node], now_ms: i64) -> String {
 
 fn rfc3339(ms: i64) -> String {
     match u64::try_from(ms) {
-        Ok(ms) => humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms))
-            .to_string(),
+        Ok(ms) => {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+        }
         Err(_) => ms.to_string(),
     }
 }
@@ -326,8 +330,20 @@ t2  redis.2  RUNNING        PENDING Less than a second ago  node-1
 
     #[test]
     fn inspect_shows_status_and_slot_history() {
-        let current = task("new", 1, TaskState::Running, TaskState::Running, NOW - 2_000);
-        let mut old = task("old", 1, TaskState::Shutdown, TaskState::Failed, NOW - 120_000);
+        let current = task(
+            "new",
+            1,
+            TaskState::Running,
+            TaskState::Running,
+            NOW - 2_000,
+        );
+        let mut old = task(
+            "old",
+            1,
+            TaskState::Shutdown,
+            TaskState::Failed,
+            NOW - 120_000,
+        );
         if let Some(s) = old.status.as_mut() {
             s.err = "exit status 1".into();
             s.exit_code = 1;

@@ -1,0 +1,150 @@
+//! Harness for tests that drive the built `swarmd` and `swarmctl` binaries exactly as a user
+//! does: real processes, real sockets, real TLS and Raft, the `process` executor.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn swarmd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_swarmd"))
+}
+
+/// `swarmctl` is built by its own package next to `swarmd` (the test script builds the whole
+/// workspace first).
+pub fn swarmctl_bin() -> PathBuf {
+    let p = swarmd_bin().with_file_name("swarmctl");
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One `swarmd` process; killed when dropped.
+pub struct Node {
+    pub name: String,
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+    pub child: Option<Child>,
+}
+
+impl Node {
+    pub fn start(name: &str, dir: &Path, args: &[String]) -> Node {
+        let mut n = Node { name: name.into(), dir: dir.to_path_buf(), args: args.to_vec(), child: None };
+        n.spawn();
+        n
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .unwrap();
+        let child = Command::new(swarmd_bin())
+            .args(&self.args)
+            .arg("--log-level")
+            .arg("info,swarm_manager=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Ctl {
+    pub socket: PathBuf,
+}
+
+impl Ctl {
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(swarmctl_bin()).arg("-s").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "swarmctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+}
+
+/// Polls `f` until it returns Some, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// PIDs of processes whose working directory lies under `root`: the process executor runs
+/// each task in its own directory inside the node's state dir, so these are the tasks.
+pub fn task_processes_under(root: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
+        if cwd.starts_with(root) && comm.trim() == "sleep" {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -98,6 +98,13 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
             tracing::error!(error = %e, "remote API server stopped");
         }
     });
+    if let Some(new) = &node.new_cluster {
+        raft.bootstrap().await.context("bootstrapping Raft")?;
+        create_cluster(&raft, proposer.as_ref(), node, &new.root, args).await?;
+        identity::save_new(&args.state_dir, creds, &advertise)?;
+        tracing::info!(cluster = %creds.cluster_id, "created a new cluster");
+    }
+    // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
         .add_service(control.into_service())
         .add_service(health_service())
@@ -110,12 +117,6 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
         let _ = std::fs::remove_file(&socket_path);
     });
 
-    if let Some(new) = &node.new_cluster {
-        raft.bootstrap().await.context("bootstrapping Raft")?;
-        create_cluster(&raft, proposer.as_ref(), node, &new.root, args).await?;
-        identity::save_new(&args.state_dir, creds, &advertise)?;
-        tracing::info!(cluster = %creds.cluster_id, "created a new cluster");
-    }
     tokio::spawn(run_leader_components(
         LeaderConfig { store, proposer, dispatcher, node_id: creds.node_id.clone() },
         is_leader_watch(&raft),

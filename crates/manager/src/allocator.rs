@@ -23,7 +23,9 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
         let txn = view.view(|t| {
             let mut txn = Txn::new();
             for task in t.tasks.iter() {
-                if observed(task) == TaskState::New && task.desired_state <= TaskState::Running as i32 {
+                if observed(task) == TaskState::New
+                    && task.desired_state <= TaskState::Running as i32
+                {
                     let mut x = task.clone();
                     x.status = Some(TaskStatus {
                         timestamp: now_ms(),

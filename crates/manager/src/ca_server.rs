@@ -36,7 +36,11 @@ impl CaService {
 
 /// Constant-time comparison, so a token can't be guessed byte by byte from response times.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 #[tonic::async_trait]
@@ -47,7 +51,9 @@ impl Ca for CaService {
     ) -> Result<Response<GetRootCaCertificateResponse>, Status> {
         let cluster = self.cluster()?;
         let cert = cluster.root_ca.map(|r| r.ca_cert).unwrap_or_default();
-        Ok(Response::new(GetRootCaCertificateResponse { certificate: cert }))
+        Ok(Response::new(GetRootCaCertificateResponse {
+            certificate: cert,
+        }))
     }
 
     async fn issue_node_certificate(
@@ -57,24 +63,29 @@ impl Ca for CaService {
         let req = req.into_inner();
         let cluster = self.cluster()?;
         let root = cluster.root_ca.clone().unwrap_or_default();
-        swarm_ca::parse_join_token(&req.token).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        swarm_ca::parse_join_token(&req.token)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let tokens = root.join_tokens.clone().unwrap_or_default();
         let role = if same(&req.token, &tokens.worker) {
             NodeRole::Worker
         } else if same(&req.token, &tokens.manager) {
             NodeRole::Manager
         } else {
-            return Err(Status::permission_denied("join token: not valid for this cluster"));
+            return Err(Status::permission_denied(
+                "join token: not valid for this cluster",
+            ));
         };
         if role == NodeRole::Manager {
             return Err(Status::unimplemented(
                 "join token: joining as a manager is not supported yet; use the worker token",
             ));
         }
-        let csr = String::from_utf8(req.csr).map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
+        let csr = String::from_utf8(req.csr)
+            .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
         let cert_pem = String::from_utf8_lossy(&root.ca_cert).to_string();
         let key_pem = String::from_utf8_lossy(&root.ca_key).to_string();
-        let ca = RootCa::from_pem(&cert_pem, Some(&key_pem)).map_err(|e| Status::internal(e.to_string()))?;
+        let ca = RootCa::from_pem(&cert_pem, Some(&key_pem))
+            .map_err(|e| Status::internal(e.to_string()))?;
         let expiry = cluster
             .spec
             .as_ref()
@@ -86,17 +97,31 @@ impl Ca for CaService {
         let cert = ca
             .sign_csr(&csr, &node_id, role, &cluster.id, expiry)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let hostname = if req.hostname.is_empty() { node_id.clone() } else { req.hostname.clone() };
+        let hostname = if req.hostname.is_empty() {
+            node_id.clone()
+        } else {
+            req.hostname.clone()
+        };
         let node = Node {
             id: node_id.clone(),
             spec: Some(NodeSpec {
-                annotations: Some(Annotations { name: hostname.clone(), labels: Default::default() }),
+                annotations: Some(Annotations {
+                    name: hostname.clone(),
+                    labels: Default::default(),
+                }),
                 desired_role: role as i32,
                 membership: NodeMembership::Accepted as i32,
                 availability: NodeAvailability::Active as i32,
             }),
-            description: Some(NodeDescription { hostname, ..Default::default() }),
-            status: Some(NodeStatus { state: NodeState::Unknown as i32, message: "joined".into(), addr: req.addr }),
+            description: Some(NodeDescription {
+                hostname,
+                ..Default::default()
+            }),
+            status: Some(NodeStatus {
+                state: NodeState::Unknown as i32,
+                message: "joined".into(),
+                addr: req.addr,
+            }),
             role: role as i32,
             certificate: Some(NodeCertificate {
                 role: role as i32,
@@ -105,7 +130,10 @@ impl Ca for CaService {
             }),
             ..Default::default()
         };
-        self.proposer.propose(Txn::new().create(node).into_batch()).await.map_err(status)?;
+        self.proposer
+            .propose(Txn::new().create(node).into_batch())
+            .await
+            .map_err(status)?;
         tracing::info!(node = %node_id, ?role, "issued certificate to a joining node");
         Ok(Response::new(IssueNodeCertificateResponse {
             node_id,

@@ -12,6 +12,8 @@ pub(crate) fn status(e: WriteError) -> Status {
         }
         WriteError::Refused(ApplyError::Conflict { .. }) => Status::aborted(e.to_string()),
         WriteError::Refused(ApplyError::Invalid(_)) => Status::invalid_argument(e.to_string()),
-        WriteError::NotLeader { .. } | WriteError::Unavailable(_) => Status::unavailable(e.to_string()),
+        WriteError::NotLeader { .. } | WriteError::Unavailable(_) => {
+            Status::unavailable(e.to_string())
+        }
     }
 }

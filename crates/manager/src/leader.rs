@@ -21,7 +21,11 @@ pub struct LeaderConfig {
 }
 
 /// Runs until `shutdown`; `leader` says whether this manager currently leads.
-pub async fn run_leader_components(cfg: LeaderConfig, mut leader: watch::Receiver<bool>, shutdown: CancellationToken) {
+pub async fn run_leader_components(
+    cfg: LeaderConfig,
+    mut leader: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
     loop {
         while !*leader.borrow_and_update() {
             tokio::select! {
@@ -34,9 +38,20 @@ pub async fn run_leader_components(cfg: LeaderConfig, mut leader: watch::Receive
         mark_leader(&cfg).await;
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(Orchestrator::new(cfg.store.clone(), cfg.proposer.clone()).run(cancel.clone()));
-        tasks.spawn(allocator::run(cfg.store.clone(), cfg.proposer.clone(), cancel.clone()));
-        tasks.spawn(scheduler::run(cfg.store.clone(), cfg.proposer.clone(), cancel.clone()));
-        tasks.spawn(dispatcher::run_leader(cfg.dispatcher.clone(), cancel.clone()));
+        tasks.spawn(allocator::run(
+            cfg.store.clone(),
+            cfg.proposer.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(scheduler::run(
+            cfg.store.clone(),
+            cfg.proposer.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(dispatcher::run_leader(
+            cfg.dispatcher.clone(),
+            cancel.clone(),
+        ));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -57,7 +72,11 @@ async fn mark_leader(cfg: &LeaderConfig) {
     for _ in 0..10 {
         let txn = cfg.store.view(|t| {
             let mut txn = Txn::new();
-            for node in t.nodes.iter().filter(|n| n.role == NodeRole::Manager as i32) {
+            for node in t
+                .nodes
+                .iter()
+                .filter(|n| n.role == NodeRole::Manager as i32)
+            {
                 let me = node.id == cfg.node_id;
                 let ms = node.manager_status.clone().unwrap_or_default();
                 if ms.leader == me && (!me || ms.reachability == Reachability::Reachable as i32) {

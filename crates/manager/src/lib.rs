@@ -8,16 +8,16 @@
 //! component calls another. The manager never runs tasks (that is the agent's job) and never
 //! touches Raft's log directly.
 
+mod allocator;
 pub mod ca_server;
 pub mod control;
 pub mod dispatcher;
+mod errors;
 pub mod leader;
 pub mod orchestrator;
 pub mod proposer;
-pub mod scheduler;
-mod allocator;
-mod errors;
 mod reconcile;
+pub mod scheduler;
 
 pub use leader::{run_leader_components, LeaderConfig};
 pub use proposer::{DirectProposer, Proposer, WriteError};

@@ -20,7 +20,10 @@ pub enum WriteError {
 }
 
 pub trait Proposer: Send + Sync + 'static {
-    fn propose(&self, batch: StoreBatch) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>>;
+    fn propose(
+        &self,
+        batch: StoreBatch,
+    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>>;
 }
 
 /// Applies transactions straight to a store with a local counter as the log index: an
@@ -32,12 +35,18 @@ pub struct DirectProposer {
 
 impl DirectProposer {
     pub fn new(store: Store) -> Arc<DirectProposer> {
-        Arc::new(DirectProposer { store, index: AtomicU64::new(0) })
+        Arc::new(DirectProposer {
+            store,
+            index: AtomicU64::new(0),
+        })
     }
 }
 
 impl Proposer for DirectProposer {
-    fn propose(&self, batch: StoreBatch) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
+    fn propose(
+        &self,
+        batch: StoreBatch,
+    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
         let index = self.index.fetch_add(1, Ordering::SeqCst) + 1;
         let res = self.store.apply(index, &batch).map_err(WriteError::from);
         Box::pin(async move { res })

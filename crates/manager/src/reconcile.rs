@@ -19,8 +19,12 @@ pub(crate) struct LoopConfig {
 
 /// Runs `pass` until cancelled. `pass` returns whether it wants to run again soon (it was
 /// refused, or it left work for later).
-pub(crate) async fn run_loop<F, Fut>(cfg: LoopConfig, store: Store, cancel: CancellationToken, mut pass: F)
-where
+pub(crate) async fn run_loop<F, Fut>(
+    cfg: LoopConfig,
+    store: Store,
+    cancel: CancellationToken,
+    mut pass: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
@@ -55,4 +59,3 @@ where
         again = pass().await;
     }
 }
-

@@ -33,7 +33,10 @@ fn node(id: &str, labels: &[(&str, &str)]) -> Node {
         spec: Some(NodeSpec {
             annotations: Some(Annotations {
                 name: id.into(),
-                labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
             }),
             membership: NodeMembership::Accepted as i32,
             availability: NodeAvailability::Active as i32,
@@ -41,10 +44,16 @@ fn node(id: &str, labels: &[(&str, &str)]) -> Node {
         }),
         description: Some(NodeDescription {
             hostname: id.into(),
-            resources: Some(Resources { nano_cpus: 4_000_000_000, memory_bytes: 8 << 30 }),
+            resources: Some(Resources {
+                nano_cpus: 4_000_000_000,
+                memory_bytes: 8 << 30,
+            }),
             ..Default::default()
         }),
-        status: Some(NodeStatus { state: NodeState::Ready as i32, ..Default::default() }),
+        status: Some(NodeStatus {
+            state: NodeState::Ready as i32,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -53,23 +62,44 @@ fn cluster(history: i64) -> Cluster {
     Cluster {
         id: "c1".into(),
         spec: Some(ClusterSpec {
-            annotations: Some(Annotations { name: "default".into(), ..Default::default() }),
-            orchestration: Some(OrchestrationConfig { task_history_retention_limit: history }),
+            annotations: Some(Annotations {
+                name: "default".into(),
+                ..Default::default()
+            }),
+            orchestration: Some(OrchestrationConfig {
+                task_history_retention_limit: history,
+            }),
             // Long heartbeats: no session exists here, nodes must not be marked down by it.
-            dispatcher: Some(DispatcherConfig { heartbeat_period_ms: 3_600_000 }),
+            dispatcher: Some(DispatcherConfig {
+                heartbeat_period_ms: 3_600_000,
+            }),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-fn service_spec(name: &str, mode: Mode, restart: Option<RestartPolicy>, constraints: &[&str]) -> ServiceSpec {
+fn service_spec(
+    name: &str,
+    mode: Mode,
+    restart: Option<RestartPolicy>,
+    constraints: &[&str],
+) -> ServiceSpec {
     ServiceSpec {
-        annotations: Some(Annotations { name: name.into(), ..Default::default() }),
+        annotations: Some(Annotations {
+            name: name.into(),
+            ..Default::default()
+        }),
         task: Some(TaskSpec {
-            container: Some(ContainerSpec { image: "img:1".into(), ..Default::default() }),
+            container: Some(ContainerSpec {
+                image: "img:1".into(),
+                ..Default::default()
+            }),
             restart,
-            placement: Some(Placement { constraints: constraints.iter().map(|s| s.to_string()).collect(), ..Default::default() }),
+            placement: Some(Placement {
+                constraints: constraints.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         mode: Some(mode),
@@ -86,10 +116,20 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
     }
     proposer.propose(txn.into_batch()).await.unwrap();
     let cancel = CancellationToken::new();
-    let dispatcher = Dispatcher::new(store.clone(), proposer.clone(), "c1".into(), "127.0.0.1:1".into());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        proposer.clone(),
+        "c1".into(),
+        "127.0.0.1:1".into(),
+    );
     let (_tx, rx) = watch::channel(true);
     tokio::spawn({
-        let cfg = LeaderConfig { store: store.clone(), proposer: proposer.clone(), dispatcher, node_id: "m".into() };
+        let cfg = LeaderConfig {
+            store: store.clone(),
+            proposer: proposer.clone(),
+            dispatcher,
+            node_id: "m".into(),
+        };
         let cancel = cancel.clone();
         async move {
             let _keep = _tx;
@@ -97,7 +137,11 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
         }
     });
     tokio::spawn(fake_agents(store.clone(), proposer.clone(), cancel.clone()));
-    Harness { store, proposer, cancel }
+    Harness {
+        store,
+        proposer,
+        cancel,
+    }
 }
 
 /// Test-only stand-in for the agents: every assigned task starts at once; every task told to
@@ -109,13 +153,18 @@ async fn fake_agents(store: Store, proposer: Arc<dyn Proposer>, cancel: Cancella
             for task in t.tasks.iter() {
                 let s = task.status.as_ref().map(|s| s.state).unwrap_or(0);
                 let next = if task.desired_state > TaskState::Running as i32 {
-                    (s >= TaskState::Assigned as i32 && s <= TaskState::Running as i32).then_some(TaskState::Shutdown)
+                    (s >= TaskState::Assigned as i32 && s <= TaskState::Running as i32)
+                        .then_some(TaskState::Shutdown)
                 } else {
                     (s == TaskState::Assigned as i32).then_some(TaskState::Running)
                 };
                 if let Some(next) = next {
                     let mut x = task.clone();
-                    x.status = Some(TaskStatus { state: next as i32, timestamp: now_ms(), ..Default::default() });
+                    x.status = Some(TaskStatus {
+                        state: next as i32,
+                        timestamp: now_ms(),
+                        ..Default::default()
+                    });
                     txn = txn.update(x);
                 }
             }
@@ -130,22 +179,36 @@ async fn fake_agents(store: Store, proposer: Arc<dyn Proposer>, cancel: Cancella
 
 impl Harness {
     async fn create(&self, spec: ServiceSpec) -> String {
-        let s = Service { id: ids::new_id(), spec: Some(spec), spec_version: 1, ..Default::default() };
+        let s = Service {
+            id: ids::new_id(),
+            spec: Some(spec),
+            spec_version: 1,
+            ..Default::default()
+        };
         let id = s.id.clone();
-        self.proposer.propose(Txn::new().create(s).into_batch()).await.unwrap();
+        self.proposer
+            .propose(Txn::new().create(s).into_batch())
+            .await
+            .unwrap();
         id
     }
 
     async fn edit_service(&self, id: &str, f: impl FnOnce(&mut Service)) {
         let mut s = self.store.view(|t| t.services.get(id).cloned()).unwrap();
         f(&mut s);
-        self.proposer.propose(Txn::new().update(s).into_batch()).await.unwrap();
+        self.proposer
+            .propose(Txn::new().update(s).into_batch())
+            .await
+            .unwrap();
     }
 
     async fn edit_node(&self, id: &str, f: impl FnOnce(&mut Node)) {
         let mut n = self.store.view(|t| t.nodes.get(id).cloned()).unwrap();
         f(&mut n);
-        self.proposer.propose(Txn::new().update(n).into_batch()).await.unwrap();
+        self.proposer
+            .propose(Txn::new().update(n).into_batch())
+            .await
+            .unwrap();
     }
 
     /// Running tasks of a service per node.
@@ -153,7 +216,11 @@ impl Harness {
         self.store.view(|t| {
             let mut m = BTreeMap::new();
             for task in t.live_tasks_of_service(service) {
-                if task.status.as_ref().is_some_and(|s| s.state == TaskState::Running as i32) {
+                if task
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.state == TaskState::Running as i32)
+                {
                     *m.entry(task.node_id.clone()).or_insert(0) += 1;
                 }
             }
@@ -175,12 +242,24 @@ impl Harness {
     /// Reports a task as ended, as an agent would.
     async fn end_task(&self, task_id: &str, state: TaskState) {
         let mut x = self.store.view(|t| t.tasks.get(task_id).cloned()).unwrap();
-        x.status = Some(TaskStatus { state: state as i32, timestamp: now_ms(), exit_code: 1, ..Default::default() });
-        self.proposer.propose(Txn::new().update(x).into_batch()).await.unwrap();
+        x.status = Some(TaskStatus {
+            state: state as i32,
+            timestamp: now_ms(),
+            exit_code: 1,
+            ..Default::default()
+        });
+        self.proposer
+            .propose(Txn::new().update(x).into_batch())
+            .await
+            .unwrap();
     }
 
     fn live_task_in_slot(&self, service: &str, slot: u64) -> Option<Task> {
-        self.store.view(|t| t.live_tasks_of_service(service).find(|x| x.slot == slot).cloned())
+        self.store.view(|t| {
+            t.live_tasks_of_service(service)
+                .find(|x| x.slot == slot)
+                .cloned()
+        })
     }
 }
 
@@ -191,15 +270,34 @@ fn total(m: &BTreeMap<String, usize>) -> usize {
 #[tokio::test]
 async fn replicated_spreads_scales_and_trims_highest_slots() {
     let h = start(vec![node("a", &[]), node("b", &[]), node("c", &[])], 5).await;
-    let id = h.create(service_spec("web", Mode::Replicated(ReplicatedService { replicas: 5 }), None, &[])).await;
-    let spread = h.until("5 running", |h| Some(h.running(&id)).filter(|m| total(m) == 5)).await;
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 5 }),
+            None,
+            &[],
+        ))
+        .await;
+    let spread = h
+        .until("5 running", |h| {
+            Some(h.running(&id)).filter(|m| total(m) == 5)
+        })
+        .await;
     let mut counts: Vec<usize> = spread.values().copied().collect();
     counts.sort();
     assert_eq!(counts, [1, 2, 2]);
 
-    h.edit_service(&id, |s| s.spec.as_mut().unwrap().mode = Some(Mode::Replicated(ReplicatedService { replicas: 2 }))).await;
-    h.until("2 running", |h| Some(()).filter(|_| total(&h.running(&id)) == 2)).await;
-    let slots: Vec<u64> = h.store.view(|t| t.live_tasks_of_service(&id).map(|x| x.slot).collect());
+    h.edit_service(&id, |s| {
+        s.spec.as_mut().unwrap().mode = Some(Mode::Replicated(ReplicatedService { replicas: 2 }))
+    })
+    .await;
+    h.until("2 running", |h| {
+        Some(()).filter(|_| total(&h.running(&id)) == 2)
+    })
+    .await;
+    let slots: Vec<u64> = h
+        .store
+        .view(|t| t.live_tasks_of_service(&id).map(|x| x.slot).collect());
     let mut slots = slots;
     slots.sort();
     assert_eq!(slots, [1, 2], "the lowest slots stay");
@@ -207,20 +305,63 @@ async fn replicated_spreads_scales_and_trims_highest_slots() {
 
 #[tokio::test]
 async fn global_follows_eligible_nodes() {
-    let h = start(vec![node("a", &[("zone", "x")]), node("b", &[("zone", "x")]), node("c", &[])], 5).await;
-    let id = h.create(service_spec("agent", Mode::Global(GlobalService {}), None, &["node.labels.zone==x"])).await;
-    let r = h.until("2 running", |h| Some(h.running(&id)).filter(|m| total(m) == 2)).await;
-    assert_eq!(r.keys().cloned().collect::<Vec<_>>(), ["a", "b"], "only labelled nodes");
+    let h = start(
+        vec![
+            node("a", &[("zone", "x")]),
+            node("b", &[("zone", "x")]),
+            node("c", &[]),
+        ],
+        5,
+    )
+    .await;
+    let id = h
+        .create(service_spec(
+            "agent",
+            Mode::Global(GlobalService {}),
+            None,
+            &["node.labels.zone==x"],
+        ))
+        .await;
+    let r = h
+        .until("2 running", |h| {
+            Some(h.running(&id)).filter(|m| total(m) == 2)
+        })
+        .await;
+    assert_eq!(
+        r.keys().cloned().collect::<Vec<_>>(),
+        ["a", "b"],
+        "only labelled nodes"
+    );
 
-    h.edit_node("b", |n| n.spec.as_mut().unwrap().availability = NodeAvailability::Drain as i32).await;
-    h.until("drained node loses its task", |h| Some(()).filter(|_| h.running(&id).keys().cloned().collect::<Vec<_>>() == ["a"])).await;
-
-    h.edit_node("c", |n| {
-        n.spec.as_mut().unwrap().annotations.as_mut().unwrap().labels.insert("zone".into(), "x".into());
+    h.edit_node("b", |n| {
+        n.spec.as_mut().unwrap().availability = NodeAvailability::Drain as i32
     })
     .await;
-    h.proposer.propose(Txn::new().create(node("d", &[("zone", "x")])).into_batch()).await.unwrap();
-    let r = h.until("new and relabelled nodes get tasks", |h| Some(h.running(&id)).filter(|m| total(m) == 3)).await;
+    h.until("drained node loses its task", |h| {
+        Some(()).filter(|_| h.running(&id).keys().cloned().collect::<Vec<_>>() == ["a"])
+    })
+    .await;
+
+    h.edit_node("c", |n| {
+        n.spec
+            .as_mut()
+            .unwrap()
+            .annotations
+            .as_mut()
+            .unwrap()
+            .labels
+            .insert("zone".into(), "x".into());
+    })
+    .await;
+    h.proposer
+        .propose(Txn::new().create(node("d", &[("zone", "x")])).into_batch())
+        .await
+        .unwrap();
+    let r = h
+        .until("new and relabelled nodes get tasks", |h| {
+            Some(h.running(&id)).filter(|m| total(m) == 3)
+        })
+        .await;
     assert_eq!(r.keys().cloned().collect::<Vec<_>>(), ["a", "c", "d"]);
     // One task per node, never two.
     let per_node = h.store.view(|t| t.live_tasks_of_service(&id).count());
@@ -230,9 +371,24 @@ async fn global_follows_eligible_nodes() {
 #[tokio::test]
 async fn restart_policy_on_failure_with_max_attempts() {
     let h = start(vec![node("a", &[])], 10).await;
-    let policy = RestartPolicy { condition: RestartCondition::OnFailure as i32, delay_ms: 100, max_attempts: 2, window_ms: 0 };
-    let id = h.create(service_spec("job", Mode::Replicated(ReplicatedService { replicas: 1 }), Some(policy), &[])).await;
-    h.until("running", |h| Some(()).filter(|_| total(&h.running(&id)) == 1)).await;
+    let policy = RestartPolicy {
+        condition: RestartCondition::OnFailure as i32,
+        delay_ms: 100,
+        max_attempts: 2,
+        window_ms: 0,
+    };
+    let id = h
+        .create(service_spec(
+            "job",
+            Mode::Replicated(ReplicatedService { replicas: 1 }),
+            Some(policy),
+            &[],
+        ))
+        .await;
+    h.until("running", |h| {
+        Some(()).filter(|_| total(&h.running(&id)) == 1)
+    })
+    .await;
 
     // Two failures are restarted (with the delay), the third is not.
     for attempt in 1..=3 {
@@ -240,10 +396,20 @@ async fn restart_policy_on_failure_with_max_attempts() {
         let failed_at = Instant::now();
         h.end_task(&t.id, TaskState::Failed).await;
         if attempt <= 2 {
-            let new = h.until("a replacement", |h| h.live_task_in_slot(&id, 1).filter(|x| x.id != t.id)).await;
-            assert!(failed_at.elapsed() >= Duration::from_millis(100), "restart waited for the delay");
+            let new = h
+                .until("a replacement", |h| {
+                    h.live_task_in_slot(&id, 1).filter(|x| x.id != t.id)
+                })
+                .await;
+            assert!(
+                failed_at.elapsed() >= Duration::from_millis(100),
+                "restart waited for the delay"
+            );
             assert_ne!(new.id, t.id);
-            h.until("replacement running", |h| Some(()).filter(|_| total(&h.running(&id)) == 1)).await;
+            h.until("replacement running", |h| {
+                Some(()).filter(|_| total(&h.running(&id)) == 1)
+            })
+            .await;
         } else {
             tokio::time::sleep(Duration::from_millis(600)).await;
             let still = h.live_task_in_slot(&id, 1).unwrap();
@@ -255,11 +421,36 @@ async fn restart_policy_on_failure_with_max_attempts() {
 #[tokio::test]
 async fn on_failure_does_not_restart_completed_tasks_and_none_never_restarts() {
     let h = start(vec![node("a", &[])], 10).await;
-    let on_failure = RestartPolicy { condition: RestartCondition::OnFailure as i32, delay_ms: 0, ..Default::default() };
-    let none = RestartPolicy { condition: RestartCondition::None as i32, delay_ms: 0, ..Default::default() };
-    let a = h.create(service_spec("a", Mode::Replicated(ReplicatedService { replicas: 1 }), Some(on_failure), &[])).await;
-    let b = h.create(service_spec("b", Mode::Replicated(ReplicatedService { replicas: 1 }), Some(none), &[])).await;
-    h.until("both running", |h| Some(()).filter(|_| total(&h.running(&a)) == 1 && total(&h.running(&b)) == 1)).await;
+    let on_failure = RestartPolicy {
+        condition: RestartCondition::OnFailure as i32,
+        delay_ms: 0,
+        ..Default::default()
+    };
+    let none = RestartPolicy {
+        condition: RestartCondition::None as i32,
+        delay_ms: 0,
+        ..Default::default()
+    };
+    let a = h
+        .create(service_spec(
+            "a",
+            Mode::Replicated(ReplicatedService { replicas: 1 }),
+            Some(on_failure),
+            &[],
+        ))
+        .await;
+    let b = h
+        .create(service_spec(
+            "b",
+            Mode::Replicated(ReplicatedService { replicas: 1 }),
+            Some(none),
+            &[],
+        ))
+        .await;
+    h.until("both running", |h| {
+        Some(()).filter(|_| total(&h.running(&a)) == 1 && total(&h.running(&b)) == 1)
+    })
+    .await;
     let ta = h.live_task_in_slot(&a, 1).unwrap();
     let tb = h.live_task_in_slot(&b, 1).unwrap();
     h.end_task(&ta.id, TaskState::Complete).await;
@@ -267,28 +458,68 @@ async fn on_failure_does_not_restart_completed_tasks_and_none_never_restarts() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(h.live_task_in_slot(&a, 1).unwrap().id, ta.id);
     assert_eq!(h.live_task_in_slot(&b, 1).unwrap().id, tb.id);
-    assert_eq!(h.store.view(|t| t.tasks_of_service(&a).count()), 1, "no replacement created");
+    assert_eq!(
+        h.store.view(|t| t.tasks_of_service(&a).count()),
+        1,
+        "no replacement created"
+    );
 }
 
 #[tokio::test]
 async fn tasks_on_a_down_node_move_at_once() {
     let h = start(vec![node("a", &[]), node("b", &[])], 5).await;
-    let id = h.create(service_spec("web", Mode::Replicated(ReplicatedService { replicas: 4 }), None, &[])).await;
-    h.until("4 running", |h| Some(()).filter(|_| total(&h.running(&id)) == 4)).await;
-    h.edit_node("b", |n| n.status.as_mut().unwrap().state = NodeState::Down as i32).await;
-    let r = h.until("all on a", |h| Some(h.running(&id)).filter(|m| m.get("a") == Some(&4))).await;
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 4 }),
+            None,
+            &[],
+        ))
+        .await;
+    h.until("4 running", |h| {
+        Some(()).filter(|_| total(&h.running(&id)) == 4)
+    })
+    .await;
+    h.edit_node("b", |n| {
+        n.status.as_mut().unwrap().state = NodeState::Down as i32
+    })
+    .await;
+    let r = h
+        .until("all on a", |h| {
+            Some(h.running(&id)).filter(|m| m.get("a") == Some(&4))
+        })
+        .await;
     assert_eq!(total(&r), 4);
 }
 
 #[tokio::test]
 async fn history_is_pruned_to_the_limit() {
     let h = start(vec![node("a", &[])], 3).await;
-    let policy = RestartPolicy { condition: RestartCondition::Any as i32, delay_ms: 0, ..Default::default() };
-    let id = h.create(service_spec("flappy", Mode::Replicated(ReplicatedService { replicas: 1 }), Some(policy), &[])).await;
+    let policy = RestartPolicy {
+        condition: RestartCondition::Any as i32,
+        delay_ms: 0,
+        ..Default::default()
+    };
+    let id = h
+        .create(service_spec(
+            "flappy",
+            Mode::Replicated(ReplicatedService { replicas: 1 }),
+            Some(policy),
+            &[],
+        ))
+        .await;
     for _ in 0..8 {
-        let t = h.until("a running task", |h| h.live_task_in_slot(&id, 1).filter(|x| x.status.as_ref().unwrap().state == TaskState::Running as i32)).await;
+        let t = h
+            .until("a running task", |h| {
+                h.live_task_in_slot(&id, 1)
+                    .filter(|x| x.status.as_ref().unwrap().state == TaskState::Running as i32)
+            })
+            .await;
         h.end_task(&t.id, TaskState::Failed).await;
-        h.until("replaced", |h| h.live_task_in_slot(&id, 1).filter(|x| x.id != t.id)).await;
+        h.until("replaced", |h| {
+            h.live_task_in_slot(&id, 1).filter(|x| x.id != t.id)
+        })
+        .await;
     }
     h.until("history at the limit of 3 per slot", |h| {
         Some(()).filter(|_| h.store.view(|t| t.tasks_of_service(&id).count()) <= 3)
@@ -300,26 +531,61 @@ async fn history_is_pruned_to_the_limit() {
 #[tokio::test]
 async fn removing_a_service_stops_then_deletes_its_tasks() {
     let h = start(vec![node("a", &[])], 5).await;
-    let id = h.create(service_spec("web", Mode::Replicated(ReplicatedService { replicas: 3 }), None, &[])).await;
-    h.until("3 running", |h| Some(()).filter(|_| total(&h.running(&id)) == 3)).await;
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 3 }),
+            None,
+            &[],
+        ))
+        .await;
+    h.until("3 running", |h| {
+        Some(()).filter(|_| total(&h.running(&id)) == 3)
+    })
+    .await;
     let s = h.store.view(|t| t.services.get(&id).cloned()).unwrap();
-    h.proposer.propose(Txn::new().remove(s).into_batch()).await.unwrap();
-    h.until("tasks deleted", |h| Some(()).filter(|_| h.store.view(|t| t.tasks.is_empty()))).await;
+    h.proposer
+        .propose(Txn::new().remove(s).into_batch())
+        .await
+        .unwrap();
+    h.until("tasks deleted", |h| {
+        Some(()).filter(|_| h.store.view(|t| t.tasks.is_empty()))
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn unplaceable_tasks_stay_pending_with_a_reason() {
     let h = start(vec![node("a", &[])], 5).await;
-    let id = h.create(service_spec("picky", Mode::Replicated(ReplicatedService { replicas: 1 }), None, &["node.labels.gpu==yes"])).await;
+    let id = h
+        .create(service_spec(
+            "picky",
+            Mode::Replicated(ReplicatedService { replicas: 1 }),
+            None,
+            &["node.labels.gpu==yes"],
+        ))
+        .await;
     let msg = h
         .until("an explanation", |h| {
             h.store.view(|t| {
-                t.tasks_of_service(&id)
-                    .find_map(|x| x.status.as_ref().filter(|s| s.message.contains("no suitable node")).map(|s| s.message.clone()))
+                t.tasks_of_service(&id).find_map(|x| {
+                    x.status
+                        .as_ref()
+                        .filter(|s| s.message.contains("no suitable node"))
+                        .map(|s| s.message.clone())
+                })
             })
         })
         .await;
     assert!(msg.contains("constraint"), "{msg}");
-    let state = h.store.view(|t| t.tasks_of_service(&id).next().unwrap().status.clone().unwrap().state);
+    let state = h.store.view(|t| {
+        t.tasks_of_service(&id)
+            .next()
+            .unwrap()
+            .status
+            .clone()
+            .unwrap()
+            .state
+    });
     assert_eq!(state, TaskState::Pending as i32);
 }

@@ -15,12 +15,17 @@ use tonic::transport::{Channel, Endpoint};
 pub struct RaftProposer(pub RaftNode);
 
 impl Proposer for RaftProposer {
-    fn propose(&self, batch: StoreBatch) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
+    fn propose(
+        &self,
+        batch: StoreBatch,
+    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
         let raft = self.0.clone();
         Box::pin(async move {
             raft.propose(batch).await.map_err(|e| match e {
                 ProposeError::Apply(a) => WriteError::Refused(a),
-                ProposeError::NotLeader { leader_addr, .. } => WriteError::NotLeader { leader: leader_addr },
+                ProposeError::NotLeader { leader_addr, .. } => WriteError::NotLeader {
+                    leader: leader_addr,
+                },
                 ProposeError::Unavailable(s) => WriteError::Unavailable(s),
             })
         })
@@ -44,7 +49,10 @@ pub fn is_leader_watch(raft: &RaftNode) -> watch::Receiver<bool> {
 fn endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
     Endpoint::from_shared(format!("https://{addr}"))
         .and_then(|e| e.tls_config(creds.client_tls()))
-        .map(|e| e.connect_timeout(Duration::from_secs(5)).tcp_keepalive(Some(Duration::from_secs(10))))
+        .map(|e| {
+            e.connect_timeout(Duration::from_secs(5))
+                .tcp_keepalive(Some(Duration::from_secs(10)))
+        })
         .map_err(|e| format!("{addr}: {e}"))
 }
 

@@ -14,7 +14,11 @@ pub enum ExecutorArg {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "swarmd", version, about = "Run a swarm node (manager or worker)")]
+#[command(
+    name = "swarmd",
+    version,
+    about = "Run a swarm node (manager or worker)"
+)]
 pub struct Args {
     /// State directory: certificates, Raft log and snapshots, worker state.
     #[arg(short = 'd', long = "state-dir", default_value = defaults::STATE_DIR)]
@@ -61,7 +65,10 @@ pub struct Args {
 impl Args {
     pub fn validate(&self) -> Result<()> {
         if self.listen_remote_api.parse::<SocketAddr>().is_err() {
-            bail!("--listen-remote-api: {:?} is not an IP:port address", self.listen_remote_api);
+            bail!(
+                "--listen-remote-api: {:?} is not an IP:port address",
+                self.listen_remote_api
+            );
         }
         if self.join_addr.is_some() != self.join_token.is_some() {
             bail!("--join-addr and --join-token go together");

@@ -23,7 +23,13 @@ const REMOTES_FILE: &str = "remotes";
 
 fn read_remotes(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join(REMOTES_FILE))
-        .map(|s| s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -46,7 +52,11 @@ pub async fn obtain(args: &Args) -> Result<NodeIdentity> {
                 managers.insert(0, a.clone());
             }
         }
-        return Ok(NodeIdentity { creds, new_cluster: None, managers });
+        return Ok(NodeIdentity {
+            creds,
+            new_cluster: None,
+            managers,
+        });
     }
     if let (Some(addr), Some(token)) = (&args.join_addr, &args.join_token) {
         let creds = swarm_ca::join(addr, token, &args.hostname(), &args.advertise_addr())
@@ -54,7 +64,11 @@ pub async fn obtain(args: &Args) -> Result<NodeIdentity> {
             .with_context(|| format!("joining {addr}"))?;
         creds.save(dir).context("saving certificates")?;
         write_remotes(dir, std::slice::from_ref(addr))?;
-        return Ok(NodeIdentity { creds, new_cluster: None, managers: vec![addr.clone()] });
+        return Ok(NodeIdentity {
+            creds,
+            new_cluster: None,
+            managers: vec![addr.clone()],
+        });
     }
     if dir.join("raft").exists() {
         bail!(
@@ -66,10 +80,19 @@ pub async fn obtain(args: &Args) -> Result<NodeIdentity> {
     let cluster_id = ids::new_id();
     let node_id = ids::new_id();
     let (cert, key) = root
-        .issue(&node_id, NodeRole::Manager, &cluster_id, defaults::NODE_CERT_EXPIRY_MS)
+        .issue(
+            &node_id,
+            NodeRole::Manager,
+            &cluster_id,
+            defaults::NODE_CERT_EXPIRY_MS,
+        )
         .context("issuing this manager's certificate")?;
     let creds = NodeCredentials::from_pems(cert, key, root.cert_pem().to_string())?;
-    Ok(NodeIdentity { creds, new_cluster: Some(NewCluster { root }), managers: vec![] })
+    Ok(NodeIdentity {
+        creds,
+        new_cluster: Some(NewCluster { root }),
+        managers: vec![],
+    })
 }
 
 /// Saves the identity of a bootstrapped node once its cluster exists in the store.

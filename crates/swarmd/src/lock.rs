@@ -12,13 +12,16 @@ pub struct StateDirLock {
 impl StateDirLock {
     pub fn acquire(dir: &Path) -> Result<StateDirLock> {
         let path = dir.join("swarmd.lock");
-        let file = File::create(&path).with_context(|| format!("state dir lock {}", path.display()))?;
+        let file =
+            File::create(&path).with_context(|| format!("state dir lock {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => Ok(StateDirLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => {
                 bail!("state dir {} is in use by another swarmd", dir.display())
             }
-            Err(std::fs::TryLockError::Error(e)) => Err(e).context(format!("locking {}", path.display())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).context(format!("locking {}", path.display()))
+            }
         }
     }
 }

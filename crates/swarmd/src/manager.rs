@@ -42,7 +42,9 @@ pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToke
     };
     let executor = match args.executor {
         ExecutorArg::Process => ExecutorKind::Process,
-        ExecutorArg::Sim => ExecutorKind::Sim { start_delay: Duration::from_millis(args.sim_start_delay_ms) },
+        ExecutorArg::Sim => ExecutorKind::Sim {
+            start_delay: Duration::from_millis(args.sim_start_delay_ms),
+        },
         ExecutorArg::Docker => bail!("--executor docker: not available yet; use process or sim"),
     };
     let agent = Agent::new(AgentConfig {
@@ -63,7 +65,11 @@ pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToke
     res.context("agent")
 }
 
-async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationToken) -> Result<RaftNode> {
+async fn start_manager(
+    args: &Args,
+    node: &NodeIdentity,
+    shutdown: CancellationToken,
+) -> Result<RaftNode> {
     let creds = &node.creds;
     let advertise = args.advertise_addr();
     // Bind both listeners first: a port or socket in use is an error before anything starts.
@@ -73,7 +79,11 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
     let unix = bind_control_socket(&args.listen_control_api).await?;
 
     let store = Store::new();
-    let mut rcfg = RaftConfig::new(&args.state_dir, raft_id_of(&creds.node_id), advertise.clone());
+    let mut rcfg = RaftConfig::new(
+        &args.state_dir,
+        raft_id_of(&creds.node_id),
+        advertise.clone(),
+    );
     rcfg.tick_ms = args.tick_ms;
     rcfg.heartbeat_tick = args.heartbeat_tick;
     rcfg.election_tick = args.election_tick;
@@ -81,7 +91,12 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
         .await
         .context("opening the Raft log")?;
     let proposer: Arc<dyn Proposer> = Arc::new(RaftProposer(raft.clone()));
-    let dispatcher = Dispatcher::new(store.clone(), proposer.clone(), creds.cluster_id.clone(), advertise.clone());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        proposer.clone(),
+        creds.cluster_id.clone(),
+        advertise.clone(),
+    );
     let ca = CaService::new(store.clone(), proposer.clone());
     let control = ControlApi::new(store.clone(), proposer.clone());
 
@@ -92,7 +107,10 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
         .add_service(dispatcher.clone().into_service())
         .add_service(ca.into_service())
         .add_service(health_service())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(tcp),
+            shutdown.clone().cancelled_owned(),
+        );
     tokio::spawn(async move {
         if let Err(e) = remote.await {
             tracing::error!(error = %e, "remote API server stopped");
@@ -108,7 +126,10 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
     let local = Server::builder()
         .add_service(control.into_service())
         .add_service(health_service())
-        .serve_with_incoming_shutdown(UnixListenerStream::new(unix), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(unix),
+            shutdown.clone().cancelled_owned(),
+        );
     let socket_path = args.listen_control_api.clone();
     tokio::spawn(async move {
         if let Err(e) = local.await {
@@ -118,7 +139,12 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
     });
 
     tokio::spawn(run_leader_components(
-        LeaderConfig { store, proposer, dispatcher, node_id: creds.node_id.clone() },
+        LeaderConfig {
+            store,
+            proposer,
+            dispatcher,
+            node_id: creds.node_id.clone(),
+        },
         is_leader_watch(&raft),
         shutdown,
     ));
@@ -128,15 +154,21 @@ async fn start_manager(args: &Args, node: &NodeIdentity, shutdown: CancellationT
 
 async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("--listen-control-api {}", path.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("--listen-control-api {}", path.display()))?;
     }
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
-            bail!("--listen-control-api {}: socket is in use by another process", path.display());
+            bail!(
+                "--listen-control-api {}: socket is in use by another process",
+                path.display()
+            );
         }
-        std::fs::remove_file(path).with_context(|| format!("removing stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = UnixListener::bind(path).with_context(|| format!("--listen-control-api {}", path.display()))?;
+    let l = UnixListener::bind(path)
+        .with_context(|| format!("--listen-control-api {}", path.display()))?;
     set_owner_only(path)?;
     Ok(l)
 }
@@ -157,27 +189,41 @@ async fn create_cluster(
     args: &Args,
 ) -> Result<()> {
     let mut leadership = raft.leadership();
-    tokio::time::timeout(Duration::from_secs(30), leadership.wait_for(|l| l.is_leader))
-        .await
-        .context("waiting to lead the new cluster")?
-        .context("waiting to lead the new cluster")?;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        leadership.wait_for(|l| l.is_leader),
+    )
+    .await
+    .context("waiting to lead the new cluster")?
+    .context("waiting to lead the new cluster")?;
     let creds = &node.creds;
     let key = root.key_pem().context("root CA without key")?;
     let cluster = Cluster {
         id: creds.cluster_id.clone(),
         meta: None,
         spec: Some(ClusterSpec {
-            annotations: Some(Annotations { name: DEFAULT_CLUSTER_NAME.into(), labels: Default::default() }),
-            orchestration: Some(OrchestrationConfig { task_history_retention_limit: defaults::TASK_HISTORY_RETENTION }),
+            annotations: Some(Annotations {
+                name: DEFAULT_CLUSTER_NAME.into(),
+                labels: Default::default(),
+            }),
+            orchestration: Some(OrchestrationConfig {
+                task_history_retention_limit: defaults::TASK_HISTORY_RETENTION,
+            }),
             raft: Some(swarm_api::RaftConfig {
                 snapshot_interval: defaults::SNAPSHOT_INTERVAL,
                 log_entries_for_slow_followers: defaults::LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
                 heartbeat_tick: args.heartbeat_tick,
                 election_tick: args.election_tick,
             }),
-            dispatcher: Some(DispatcherConfig { heartbeat_period_ms: defaults::HEARTBEAT_PERIOD_MS }),
-            ca_config: Some(CaConfig { node_cert_expiry_ms: defaults::NODE_CERT_EXPIRY_MS }),
-            encryption: Some(EncryptionConfig { auto_lock_managers: false }),
+            dispatcher: Some(DispatcherConfig {
+                heartbeat_period_ms: defaults::HEARTBEAT_PERIOD_MS,
+            }),
+            ca_config: Some(CaConfig {
+                node_cert_expiry_ms: defaults::NODE_CERT_EXPIRY_MS,
+            }),
+            encryption: Some(EncryptionConfig {
+                auto_lock_managers: false,
+            }),
         }),
         root_ca: Some(RootCa {
             ca_key: key.as_bytes().to_vec(),
@@ -194,13 +240,23 @@ async fn create_cluster(
         id: creds.node_id.clone(),
         meta: None,
         spec: Some(NodeSpec {
-            annotations: Some(Annotations { name: hostname.clone(), labels: Default::default() }),
+            annotations: Some(Annotations {
+                name: hostname.clone(),
+                labels: Default::default(),
+            }),
             desired_role: NodeRole::Manager as i32,
             membership: NodeMembership::Accepted as i32,
             availability: NodeAvailability::Active as i32,
         }),
-        description: Some(NodeDescription { hostname, ..Default::default() }),
-        status: Some(NodeStatus { state: NodeState::Unknown as i32, message: String::new(), addr: args.advertise_addr() }),
+        description: Some(NodeDescription {
+            hostname,
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            state: NodeState::Unknown as i32,
+            message: String::new(),
+            addr: args.advertise_addr(),
+        }),
         manager_status: Some(ManagerStatus {
             raft_id: raft.raft_id(),
             addr: args.advertise_addr(),
@@ -234,6 +290,8 @@ impl health_server::Health for Health {
         &self,
         _req: tonic::Request<HealthCheckRequest>,
     ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(HealthCheckResponse { status: ServingStatus::Serving as i32 }))
+        Ok(tonic::Response::new(HealthCheckResponse {
+            status: ServingStatus::Serving as i32,
+        }))
     }
 }

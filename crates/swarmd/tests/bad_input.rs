@@ -34,7 +34,11 @@ fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
 }
 
 fn one_line_error(out: &std::process::Output) -> String {
-    assert!(!out.status.success(), "expected failure, got success: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
     assert!(err.starts_with("Error: "), "{err}");
@@ -66,8 +70,19 @@ fn one_manager() -> Cluster {
     ];
     let manager = Node::start("node-1", &root.join("node-1"), &args);
     let ctl = Ctl { socket };
-    wait_for("manager", Duration::from_secs(30), || ctl.run(&["cluster", "inspect", "default"]).status.success().then_some(()));
-    Cluster { _tmp: tmp, root, addr, manager, ctl }
+    wait_for("manager", Duration::from_secs(30), || {
+        ctl.run(&["cluster", "inspect", "default"])
+            .status
+            .success()
+            .then_some(())
+    });
+    Cluster {
+        _tmp: tmp,
+        root,
+        addr,
+        manager,
+        ctl,
+    }
 }
 
 fn worker_args(c: &Cluster, name: &str, token: &str) -> Vec<String> {
@@ -86,7 +101,10 @@ fn worker_args(c: &Cluster, name: &str, token: &str) -> Vec<String> {
 fn token(c: &Cluster, which: &str) -> String {
     let out = c.ctl.ok(&["cluster", "inspect", "default"]);
     let line = out.lines().find(|l| l.contains(which)).unwrap();
-    line.split_whitespace().find(|w| w.starts_with("SWMTKN-1-")).unwrap().to_string()
+    line.split_whitespace()
+        .find(|w| w.starts_with("SWMTKN-1-"))
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -101,12 +119,21 @@ fn joins_with_bad_tokens_or_addresses_fail_with_one_line() {
     let wrong = parts.join("-");
     let (ok, last) = swarmd_exits(&worker_args(&c, "w1", &wrong), Duration::from_secs(30));
     assert!(!ok);
-    assert!(last.starts_with("Error: ") && last.contains("token"), "{last}");
+    assert!(
+        last.starts_with("Error: ") && last.contains("token"),
+        "{last}"
+    );
 
     // Malformed.
-    let (ok, last) = swarmd_exits(&worker_args(&c, "w2", "SWMTKN-2-abc"), Duration::from_secs(30));
+    let (ok, last) = swarmd_exits(
+        &worker_args(&c, "w2", "SWMTKN-2-abc"),
+        Duration::from_secs(30),
+    );
     assert!(!ok);
-    assert!(last.starts_with("Error: ") && last.contains("join token"), "{last}");
+    assert!(
+        last.starts_with("Error: ") && last.contains("join token"),
+        "{last}"
+    );
 
     // Token of another cluster: the root CA digest does not match.
     let other = format!("SWMTKN-1-{}-{}", "1".repeat(50), secret);
@@ -119,14 +146,20 @@ fn joins_with_bad_tokens_or_addresses_fail_with_one_line() {
     args[5] = format!("127.0.0.1:{}", free_port());
     let (ok, last) = swarmd_exits(&args, Duration::from_secs(30));
     assert!(!ok);
-    assert!(last.starts_with("Error: ") && last.contains("reach"), "{last}");
+    assert!(
+        last.starts_with("Error: ") && last.contains("reach"),
+        "{last}"
+    );
 
     // None of them joined.
     let nodes = c.ctl.json(&["node", "ls"]);
     assert_eq!(nodes.as_array().unwrap().len(), 1, "{nodes}");
     // None of them left credentials behind either.
     for w in ["w1", "w2", "w3", "w4"] {
-        assert!(!c.root.join(w).join("certificates/swarm-node.crt").exists(), "{w} kept a certificate");
+        assert!(
+            !c.root.join(w).join("certificates/swarm-node.crt").exists(),
+            "{w} kept a certificate"
+        );
     }
 }
 
@@ -153,7 +186,16 @@ fn a_state_dir_in_use_is_refused() {
 fn bad_cli_input_changes_nothing() {
     let c = one_manager();
     let ctl = &c.ctl;
-    ctl.ok(&["service", "create", "--name", "web", "--image", "nginx", "--replicas", "2"]);
+    ctl.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--image",
+        "nginx",
+        "--replicas",
+        "2",
+    ]);
     let before = ctl.json(&["service", "inspect", "web"]);
 
     let err = one_line_error(&ctl.run(&["service", "inspect", "nope"]));
@@ -162,11 +204,21 @@ fn bad_cli_input_changes_nothing() {
     assert!(err.contains("replicas"), "{err}");
     let err = one_line_error(&ctl.run(&["service", "update", "web", "--update-delay", "-1s"]));
     assert!(err.contains("update-delay"), "{err}");
-    let err = one_line_error(&ctl.run(&["service", "update", "web", "--constraint", "node.labels.foo~bar"]));
+    let err = one_line_error(&ctl.run(&[
+        "service",
+        "update",
+        "web",
+        "--constraint",
+        "node.labels.foo~bar",
+    ]));
     assert!(err.contains("constraint"), "{err}");
     let err = one_line_error(&ctl.run(&["service", "create", "--name", "web", "--image", "x"]));
-    assert!(err.contains("already in use") || err.contains("exists"), "{err}");
-    let err = one_line_error(&ctl.run(&["service", "create", "--name", "bad name", "--image", "x"]));
+    assert!(
+        err.contains("already in use") || err.contains("exists"),
+        "{err}"
+    );
+    let err =
+        one_line_error(&ctl.run(&["service", "create", "--name", "bad name", "--image", "x"]));
     assert!(err.contains("name"), "{err}");
     let err = one_line_error(&ctl.run(&["node", "drain", "no-such-node"]));
     assert!(err.contains("not found"), "{err}");
@@ -180,7 +232,9 @@ fn bad_cli_input_changes_nothing() {
     assert_eq!(services.as_array().unwrap().len(), 1);
 
     // A missing socket is one line too.
-    let ghost = Ctl { socket: c.root.join("missing.sock") };
+    let ghost = Ctl {
+        socket: c.root.join("missing.sock"),
+    };
     let err = one_line_error(&ghost.run(&["node", "ls"]));
     assert!(err.contains("missing.sock"), "{err}");
 }

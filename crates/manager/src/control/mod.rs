@@ -53,13 +53,19 @@ impl Control for ControlApi {
         Ok(Response::new(services::list(self)))
     }
     async fn create_service(&self, r: Request<CreateServiceRequest>) -> R<CreateServiceResponse> {
-        services::create(self, r.into_inner()).await.map(Response::new)
+        services::create(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
     async fn update_service(&self, r: Request<UpdateServiceRequest>) -> R<UpdateServiceResponse> {
-        services::update(self, r.into_inner()).await.map(Response::new)
+        services::update(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
     async fn remove_service(&self, r: Request<RemoveServiceRequest>) -> R<RemoveServiceResponse> {
-        services::remove(self, r.into_inner()).await.map(Response::new)
+        services::remove(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
     async fn get_task(&self, r: Request<GetTaskRequest>) -> R<GetTaskResponse> {
         tasks::get(self, r.into_inner()).map(Response::new)
@@ -74,11 +80,16 @@ impl Control for ControlApi {
         Ok(Response::new(cluster::list(self)))
     }
     async fn update_cluster(&self, r: Request<UpdateClusterRequest>) -> R<UpdateClusterResponse> {
-        cluster::update(self, r.into_inner()).await.map(Response::new)
+        cluster::update(self, r.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 
 /// The first object of the given kind a transaction wrote back.
-pub(crate) fn first<T>(objs: Vec<StoreObject>, pick: impl Fn(store_object::Object) -> Option<T>) -> Option<T> {
+pub(crate) fn first<T>(
+    objs: Vec<StoreObject>,
+    pick: impl Fn(store_object::Object) -> Option<T>,
+) -> Option<T> {
     objs.into_iter().filter_map(|o| o.object).find_map(pick)
 }

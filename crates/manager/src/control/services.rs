@@ -39,32 +39,60 @@ pub(super) fn get(api: &ControlApi, r: GetServiceRequest) -> Result<GetServiceRe
 }
 
 pub(super) fn list(api: &ControlApi) -> ListServicesResponse {
-    ListServicesResponse { services: api.store.view(|t| t.services.iter().cloned().collect()) }
+    ListServicesResponse {
+        services: api.store.view(|t| t.services.iter().cloned().collect()),
+    }
 }
 
-pub(super) async fn create(api: &ControlApi, r: CreateServiceRequest) -> Result<CreateServiceResponse, Status> {
-    let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+pub(super) async fn create(
+    api: &ControlApi,
+    r: CreateServiceRequest,
+) -> Result<CreateServiceResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
     validate(&spec)?;
-    let service = Service { id: ids::new_id(), spec: Some(spec), spec_version: 1, ..Default::default() };
-    let written = api.proposer.propose(Txn::new().create(service).into_batch()).await.map_err(status)?;
-    Ok(CreateServiceResponse { service: service_of(written) })
+    let service = Service {
+        id: ids::new_id(),
+        spec: Some(spec),
+        spec_version: 1,
+        ..Default::default()
+    };
+    let written = api
+        .proposer
+        .propose(Txn::new().create(service).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(CreateServiceResponse {
+        service: service_of(written),
+    })
 }
 
-pub(super) async fn update(api: &ControlApi, r: UpdateServiceRequest) -> Result<UpdateServiceResponse, Status> {
-    let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+pub(super) async fn update(
+    api: &ControlApi,
+    r: UpdateServiceRequest,
+) -> Result<UpdateServiceResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
     validate(&spec)?;
     let mut service = find(api, &r.service_id)?;
     let old = service.spec.clone().unwrap_or_default();
     let same_mode = matches!(
         (&old.mode, &spec.mode),
-        (Some(Mode::Replicated(_)), Some(Mode::Replicated(_))) | (Some(Mode::Global(_)), Some(Mode::Global(_)))
+        (Some(Mode::Replicated(_)), Some(Mode::Replicated(_)))
+            | (Some(Mode::Global(_)), Some(Mode::Global(_)))
     );
     if !same_mode {
-        return Err(Status::invalid_argument("mode: a service's mode cannot be changed"));
+        return Err(Status::invalid_argument(
+            "mode: a service's mode cannot be changed",
+        ));
     }
     let old_name = old.annotations.as_ref().map(|a| a.name.as_str());
     if old_name != spec.annotations.as_ref().map(|a| a.name.as_str()) {
-        return Err(Status::invalid_argument("name: renaming a service is not supported"));
+        return Err(Status::invalid_argument(
+            "name: renaming a service is not supported",
+        ));
     }
     if old.task != spec.task {
         service.spec_version += 1;
@@ -78,14 +106,26 @@ pub(super) async fn update(api: &ControlApi, r: UpdateServiceRequest) -> Result<
     }
     service.spec = Some(spec);
     service.meta.get_or_insert_with(Default::default).version = r.service_version;
-    let written = api.proposer.propose(Txn::new().update(service).into_batch()).await.map_err(status)?;
-    Ok(UpdateServiceResponse { service: service_of(written) })
+    let written = api
+        .proposer
+        .propose(Txn::new().update(service).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(UpdateServiceResponse {
+        service: service_of(written),
+    })
 }
 
-pub(super) async fn remove(api: &ControlApi, r: RemoveServiceRequest) -> Result<RemoveServiceResponse, Status> {
+pub(super) async fn remove(
+    api: &ControlApi,
+    r: RemoveServiceRequest,
+) -> Result<RemoveServiceResponse, Status> {
     let mut service = find(api, &r.service_id)?;
     // Unconditional: removing what the caller named is the intent, whatever its version.
     service.meta = None;
-    api.proposer.propose(Txn::new().remove(service).into_batch()).await.map_err(status)?;
+    api.proposer
+        .propose(Txn::new().remove(service).into_batch())
+        .await
+        .map_err(status)?;
     Ok(RemoveServiceResponse {})
 }

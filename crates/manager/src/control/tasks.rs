@@ -15,7 +15,10 @@ pub(super) fn list(api: &ControlApi, r: ListTasksRequest) -> ListTasksResponse {
         let by_service: Vec<Task> = if r.service_ids.is_empty() {
             t.tasks.iter().cloned().collect()
         } else {
-            r.service_ids.iter().flat_map(|s| t.tasks_of_service(s).cloned()).collect()
+            r.service_ids
+                .iter()
+                .flat_map(|s| t.tasks_of_service(s).cloned())
+                .collect()
         };
         by_service
             .into_iter()

@@ -13,14 +13,18 @@ fn assigned(t: &Tables, node_id: &str) -> Vec<Task> {
     t.tasks_of_node(node_id)
         .filter(|x| {
             let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
-            s >= TaskState::Assigned as i32 && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
+            s >= TaskState::Assigned as i32
+                && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
         })
         .cloned()
         .collect()
 }
 
 fn fingerprint(tasks: &[Task]) -> Vec<(String, i32, u64)> {
-    tasks.iter().map(|x| (x.id.clone(), x.desired_state, x.spec_version)).collect()
+    tasks
+        .iter()
+        .map(|x| (x.id.clone(), x.desired_state, x.spec_version))
+        .collect()
 }
 
 fn touches(change: &Change, node_id: &str) -> bool {
@@ -44,7 +48,11 @@ pub(crate) async fn stream(
     loop {
         let fp = fingerprint(&tasks);
         if last.as_ref() != Some(&fp) {
-            let msg = AssignmentsMessage { r#type: AssignmentsType::Complete as i32, tasks, removed_task_ids: vec![] };
+            let msg = AssignmentsMessage {
+                r#type: AssignmentsType::Complete as i32,
+                tasks,
+                removed_task_ids: vec![],
+            };
             if tx.send(Ok(msg)).await.is_err() {
                 return;
             }

@@ -24,7 +24,11 @@ pub async fn run(d: Dispatcher, cancel: CancellationToken) {
             let silent: Vec<String> = d.inner.store.view(|t| {
                 t.nodes
                     .iter()
-                    .filter(|n| n.status.as_ref().is_some_and(|s| s.state == NodeState::Ready as i32))
+                    .filter(|n| {
+                        n.status
+                            .as_ref()
+                            .is_some_and(|s| s.state == NodeState::Ready as i32)
+                    })
                     .filter(|n| !d.inner.sessions.has(&n.id))
                     .map(|n| n.id.clone())
                     .collect()
@@ -37,13 +41,27 @@ pub async fn run(d: Dispatcher, cancel: CancellationToken) {
         let txn = d.inner.store.view(|t| {
             let mut txn = Txn::new();
             for id in &down {
-                let Some(node) = t.nodes.get(id) else { continue };
-                if node.status.as_ref().is_some_and(|s| s.state == NodeState::Down as i32) {
+                let Some(node) = t.nodes.get(id) else {
+                    continue;
+                };
+                if node
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.state == NodeState::Down as i32)
+                {
                     continue;
                 }
                 let mut n = node.clone();
-                let addr = n.status.as_ref().map(|s| s.addr.clone()).unwrap_or_default();
-                n.status = Some(NodeStatus { state: NodeState::Down as i32, message: "heartbeat failure".into(), addr });
+                let addr = n
+                    .status
+                    .as_ref()
+                    .map(|s| s.addr.clone())
+                    .unwrap_or_default();
+                n.status = Some(NodeStatus {
+                    state: NodeState::Down as i32,
+                    message: "heartbeat failure".into(),
+                    addr,
+                });
                 txn = txn.update(n);
             }
             txn

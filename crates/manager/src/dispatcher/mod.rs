@@ -21,7 +21,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -40,7 +39,12 @@ struct Inner {
 
 impl Dispatcher {
     /// Creates the dispatcher and starts its status writer (which lives as long as the runtime).
-    pub fn new(store: Store, proposer: Arc<dyn Proposer>, cluster_id: String, advertise_addr: String) -> Dispatcher {
+    pub fn new(
+        store: Store,
+        proposer: Arc<dyn Proposer>,
+        cluster_id: String,
+        advertise_addr: String,
+    ) -> Dispatcher {
         let (tx, rx) = mpsc::channel(status::FLUSH_ITEMS * 2);
         tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
         Dispatcher {
@@ -69,8 +73,11 @@ impl Dispatcher {
         if !self.inner.leader.load(Ordering::SeqCst) {
             return Err(Status::unavailable("this manager is not the leader"));
         }
-        let peer =
-            swarm_ca::authorize(req, &self.inner.cluster_id, &[NodeRole::Worker, NodeRole::Manager])?;
+        let peer = swarm_ca::authorize(
+            req,
+            &self.inner.cluster_id,
+            &[NodeRole::Worker, NodeRole::Manager],
+        )?;
         Ok(peer.node_id)
     }
 
@@ -93,7 +100,11 @@ impl Dispatcher {
                 .inner
                 .store
                 .view(|t| t.nodes.get(node_id).cloned())
-                .ok_or_else(|| Status::permission_denied(format!("node {node_id} is not a member of this cluster")))?;
+                .ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "node {node_id} is not a member of this cluster"
+                    ))
+                })?;
             let mut n = node.clone();
             if req.description.is_some() {
                 n.description = req.description.clone();
@@ -101,9 +112,21 @@ impl Dispatcher {
             n.status = Some(NodeStatus {
                 state: NodeState::Ready as i32,
                 message: String::new(),
-                addr: if req.addr.is_empty() { node.status.as_ref().map(|s| s.addr.clone()).unwrap_or_default() } else { req.addr.clone() },
+                addr: if req.addr.is_empty() {
+                    node.status
+                        .as_ref()
+                        .map(|s| s.addr.clone())
+                        .unwrap_or_default()
+                } else {
+                    req.addr.clone()
+                },
             });
-            match self.inner.proposer.propose(Txn::new().update(n).into_batch()).await {
+            match self
+                .inner
+                .proposer
+                .propose(Txn::new().update(n).into_batch())
+                .await
+            {
                 Ok(written) => {
                     return Ok(crate::control::first(written, |o| match o {
                         store_object::Object::Node(n) => Some(n),
@@ -115,7 +138,9 @@ impl Dispatcher {
                 Err(e) => return Err(Status::unavailable(e.to_string())),
             }
         }
-        Err(Status::unavailable("could not record the node's session; retry"))
+        Err(Status::unavailable(
+            "could not record the node's session; retry",
+        ))
     }
 }
 
@@ -126,14 +151,20 @@ impl DispatcherRpc for Dispatcher {
     type SessionStream = Stream<SessionMessage>;
     type AssignmentsStream = Stream<AssignmentsMessage>;
 
-    async fn session(&self, req: Request<SessionRequest>) -> Result<Response<Self::SessionStream>, Status> {
+    async fn session(
+        &self,
+        req: Request<SessionRequest>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
         let node_id = self.caller(&req)?;
         let node = self.register(&node_id, req.get_ref()).await?;
         let (session_id, cancel) = self.inner.sessions.open(&node_id);
         let msg = SessionMessage {
             session_id,
             node: Some(node),
-            managers: vec![WeightedPeer { node_id: String::new(), addr: self.inner.advertise_addr.clone() }],
+            managers: vec![WeightedPeer {
+                node_id: String::new(),
+                addr: self.inner.advertise_addr.clone(),
+            }],
             heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
         };
         let (tx, rx) = mpsc::channel(4);
@@ -150,15 +181,27 @@ impl DispatcherRpc for Dispatcher {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn heartbeat(&self, req: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+    async fn heartbeat(
+        &self,
+        req: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
         let node_id = self.caller(&req)?;
-        if !self.inner.sessions.heartbeat(&node_id, &req.get_ref().session_id) {
+        if !self
+            .inner
+            .sessions
+            .heartbeat(&node_id, &req.get_ref().session_id)
+        {
             return Err(Status::not_found("session invalid: open a new session"));
         }
-        Ok(Response::new(HeartbeatResponse { period_ms: self.heartbeat_period().as_millis() as i64 }))
+        Ok(Response::new(HeartbeatResponse {
+            period_ms: self.heartbeat_period().as_millis() as i64,
+        }))
     }
 
-    async fn assignments(&self, req: Request<AssignmentsRequest>) -> Result<Response<Self::AssignmentsStream>, Status> {
+    async fn assignments(
+        &self,
+        req: Request<AssignmentsRequest>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
         let node_id = self.caller(&req)?;
         let cancel = self
             .inner
@@ -166,7 +209,12 @@ impl DispatcherRpc for Dispatcher {
             .check(&node_id, &req.get_ref().session_id)
             .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
         let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(assignments::stream(self.inner.store.clone(), node_id, cancel, tx));
+        tokio::spawn(assignments::stream(
+            self.inner.store.clone(),
+            node_id,
+            cancel,
+            tx,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -176,12 +224,21 @@ impl DispatcherRpc for Dispatcher {
     ) -> Result<Response<UpdateTaskStatusResponse>, Status> {
         let node_id = self.caller(&req)?;
         let req = req.into_inner();
-        if self.inner.sessions.check(&node_id, &req.session_id).is_none() {
+        if self
+            .inner
+            .sessions
+            .check(&node_id, &req.session_id)
+            .is_none()
+        {
             return Err(Status::not_found("session invalid: open a new session"));
         }
         for u in req.updates {
             let Some(status) = u.status else { continue };
-            let report = status::Report { node_id: node_id.clone(), task_id: u.task_id, status };
+            let report = status::Report {
+                node_id: node_id.clone(),
+                task_id: u.task_id,
+                status,
+            };
             self.inner
                 .reports
                 .send(report)

@@ -25,7 +25,11 @@ impl Sessions {
         let cancel = CancellationToken::new();
         let old = self.by_node.lock().insert(
             node_id.to_string(),
-            Session { id: id.clone(), last_seen: Instant::now(), cancel: cancel.clone() },
+            Session {
+                id: id.clone(),
+                last_seen: Instant::now(),
+                cancel: cancel.clone(),
+            },
         );
         if let Some(old) = old {
             old.cancel.cancel();
@@ -36,7 +40,9 @@ impl Sessions {
     /// The session's token if `session_id` is the node's current session.
     pub fn check(&self, node_id: &str, session_id: &str) -> Option<CancellationToken> {
         let map = self.by_node.lock();
-        map.get(node_id).filter(|s| s.id == session_id).map(|s| s.cancel.clone())
+        map.get(node_id)
+            .filter(|s| s.id == session_id)
+            .map(|s| s.cancel.clone())
     }
 
     pub fn heartbeat(&self, node_id: &str, session_id: &str) -> bool {
@@ -54,8 +60,11 @@ impl Sessions {
     pub fn expire(&self, grace: Duration) -> Vec<String> {
         let mut map = self.by_node.lock();
         let now = Instant::now();
-        let expired: Vec<String> =
-            map.iter().filter(|(_, s)| now.duration_since(s.last_seen) > grace).map(|(n, _)| n.clone()).collect();
+        let expired: Vec<String> = map
+            .iter()
+            .filter(|(_, s)| now.duration_since(s.last_seen) > grace)
+            .map(|(n, _)| n.clone())
+            .collect();
         for n in &expired {
             if let Some(s) = map.remove(n) {
                 s.cancel.cancel();

@@ -43,13 +43,17 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
         let txn = store.view(|t| {
             let mut txn = Txn::new();
             for r in latest.values() {
-                let Some(task) = t.tasks.get(&r.task_id) else { continue };
+                let Some(task) = t.tasks.get(&r.task_id) else {
+                    continue;
+                };
                 if task.node_id != r.node_id {
                     continue;
                 }
                 let current = task.status.as_ref().map(|s| s.state).unwrap_or(0);
                 let cur = TaskState::try_from(current).unwrap_or(TaskState::New);
-                let Ok(next) = TaskState::try_from(r.status.state) else { continue };
+                let Ok(next) = TaskState::try_from(r.status.state) else {
+                    continue;
+                };
                 if !state::can_advance(cur, next) {
                     continue;
                 }

@@ -17,15 +17,27 @@ pub(crate) fn reconcile(t: &Tables, service: &Service, replaced: &Replaced, plan
         .map(|p| constraint::parse_all(&p.constraints).unwrap_or_default())
         .unwrap_or_default();
     let eligible = |n: &Node| {
-        let ready = n.status.as_ref().is_some_and(|s| s.state == NodeState::Ready as i32);
-        let active = n.spec.as_ref().is_none_or(|s| s.availability == NodeAvailability::Active as i32);
+        let ready = n
+            .status
+            .as_ref()
+            .is_some_and(|s| s.state == NodeState::Ready as i32);
+        let active = n
+            .spec
+            .as_ref()
+            .is_none_or(|s| s.availability == NodeAvailability::Active as i32);
         ready && active && constraints.iter().all(|c| c.matches(n))
     };
     let mut covered: HashSet<&str> = HashSet::new();
-    for task in t.tasks_of_service(&service.id).filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id)) {
+    for task in t
+        .tasks_of_service(&service.id)
+        .filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id))
+    {
         let keep = t.nodes.get(&task.node_id).is_some_and(|n| {
             // A paused node keeps what it runs; a node that stopped matching does not.
-            let paused = n.spec.as_ref().is_some_and(|s| s.availability == NodeAvailability::Pause as i32);
+            let paused = n
+                .spec
+                .as_ref()
+                .is_some_and(|s| s.availability == NodeAvailability::Pause as i32);
             eligible(n) || (paused && constraints.iter().all(|c| c.matches(n)))
         });
         if keep && covered.insert(task.node_id.as_str()) {

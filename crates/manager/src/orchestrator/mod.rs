@@ -40,15 +40,24 @@ pub(crate) fn node_lost(t: &Tables, node_id: &str) -> bool {
     match t.nodes.get(node_id) {
         None => true,
         Some(n) => {
-            let down = n.status.as_ref().is_some_and(|s| s.state == NodeState::Down as i32);
-            let drained = n.spec.as_ref().is_some_and(|s| s.availability == NodeAvailability::Drain as i32);
+            let down = n
+                .status
+                .as_ref()
+                .is_some_and(|s| s.state == NodeState::Down as i32);
+            let drained = n
+                .spec
+                .as_ref()
+                .is_some_and(|s| s.availability == NodeAvailability::Drain as i32);
             down || drained
         }
     }
 }
 
 pub(crate) fn observed(t: &Task) -> TaskState {
-    t.status.as_ref().and_then(|s| TaskState::try_from(s.state).ok()).unwrap_or(TaskState::New)
+    t.status
+        .as_ref()
+        .and_then(|s| TaskState::try_from(s.state).ok())
+        .unwrap_or(TaskState::New)
 }
 
 pub(crate) fn is_live(t: &Task) -> bool {
@@ -70,7 +79,11 @@ pub struct Orchestrator {
 
 impl Orchestrator {
     pub fn new(store: Store, proposer: Arc<dyn Proposer>) -> Orchestrator {
-        Orchestrator { store, proposer, updates: update::Updates::default() }
+        Orchestrator {
+            store,
+            proposer,
+            updates: update::Updates::default(),
+        }
     }
 
     pub async fn run(mut self, cancel: CancellationToken) {
@@ -101,11 +114,14 @@ impl Orchestrator {
                 let spec = service.spec.clone().unwrap_or_default();
                 let replaced = restart::reconcile(t, service, &spec, now, &mut plan);
                 match spec.mode {
-                    Some(Mode::Replicated(r)) => replicated::reconcile(t, service, r.replicas, &replaced, &mut plan),
+                    Some(Mode::Replicated(r)) => {
+                        replicated::reconcile(t, service, r.replicas, &replaced, &mut plan)
+                    }
                     Some(Mode::Global(_)) => global::reconcile(t, service, &replaced, &mut plan),
                     None => {}
                 }
-                self.updates.reconcile(t, service, &replaced, now, &mut plan);
+                self.updates
+                    .reconcile(t, service, &replaced, now, &mut plan);
                 if !plan.txn.is_empty() || plan.wake_at_ms.is_some() {
                     plans.push(plan);
                 }
@@ -146,4 +162,3 @@ async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<Plan>) -> bool {
 
 /// Large services are written in several transactions to keep Raft entries small.
 const MAX_ACTIONS_PER_BATCH: usize = 2_000;
-

@@ -40,7 +40,11 @@ pub(crate) fn prune_history(t: &Tables, plan: &mut Plan) {
     for service in t.services.iter() {
         let mut groups: HashMap<(u64, &str), (usize, Vec<&Task>)> = HashMap::new();
         for task in t.tasks_of_service(&service.id) {
-            let key = if task.slot > 0 { (task.slot, "") } else { (0, task.node_id.as_str()) };
+            let key = if task.slot > 0 {
+                (task.slot, "")
+            } else {
+                (0, task.node_id.as_str())
+            };
             let g = groups.entry(key).or_default();
             if is_live(task) {
                 g.0 += 1;
@@ -54,7 +58,9 @@ pub(crate) fn prune_history(t: &Tables, plan: &mut Plan) {
                 continue;
             }
             // Newest first; drop the oldest beyond what may be kept.
-            dead.sort_by_key(|x| std::cmp::Reverse(x.meta.as_ref().map(|m| m.version).unwrap_or(0)));
+            dead.sort_by_key(|x| {
+                std::cmp::Reverse(x.meta.as_ref().map(|m| m.version).unwrap_or(0))
+            });
             for task in dead.into_iter().skip(keep) {
                 plan.txn = std::mem::take(&mut plan.txn).remove(task.clone());
             }

@@ -7,9 +7,18 @@ use std::collections::BTreeMap;
 use swarm_api::*;
 use swarm_store::Tables;
 
-pub(crate) fn reconcile(t: &Tables, service: &Service, replicas: u64, replaced: &Replaced, plan: &mut Plan) {
+pub(crate) fn reconcile(
+    t: &Tables,
+    service: &Service,
+    replicas: u64,
+    replaced: &Replaced,
+    plan: &mut Plan,
+) {
     let mut slots: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
-    for task in t.tasks_of_service(&service.id).filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id)) {
+    for task in t
+        .tasks_of_service(&service.id)
+        .filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id))
+    {
         slots.entry(task.slot).or_default().push(task);
     }
     for s in &replaced.slots {

@@ -18,15 +18,24 @@ pub(crate) struct Replaced {
 }
 
 pub(crate) fn policy(spec: &ServiceSpec) -> RestartPolicy {
-    spec.task.as_ref().and_then(|t| t.restart.clone()).unwrap_or(RestartPolicy {
-        condition: RestartCondition::Any as i32,
-        delay_ms: defaults::RESTART_DELAY_MS,
-        max_attempts: 0,
-        window_ms: 0,
-    })
+    spec.task
+        .as_ref()
+        .and_then(|t| t.restart)
+        .unwrap_or(RestartPolicy {
+            condition: RestartCondition::Any as i32,
+            delay_ms: defaults::RESTART_DELAY_MS,
+            max_attempts: 0,
+            window_ms: 0,
+        })
 }
 
-pub(crate) fn reconcile(t: &Tables, service: &Service, spec: &ServiceSpec, now: i64, plan: &mut Plan) -> Replaced {
+pub(crate) fn reconcile(
+    t: &Tables,
+    service: &Service,
+    spec: &ServiceSpec,
+    now: i64,
+    plan: &mut Plan,
+) -> Replaced {
     let mut out = Replaced::default();
     let global = matches!(spec.mode, Some(service_spec::Mode::Global(_)));
     let policy = policy(spec);
@@ -62,7 +71,11 @@ pub(crate) fn reconcile(t: &Tables, service: &Service, spec: &ServiceSpec, now: 
 }
 
 fn replace(service: &Service, old: &Task, plan: &mut Plan, out: &mut Replaced) {
-    let new = new_task(service, old.slot, if old.slot == 0 { &old.node_id } else { "" });
+    let new = new_task(
+        service,
+        old.slot,
+        if old.slot == 0 { &old.node_id } else { "" },
+    );
     if old.slot > 0 {
         out.slots.insert(old.slot);
     } else {
@@ -71,7 +84,13 @@ fn replace(service: &Service, old: &Task, plan: &mut Plan, out: &mut Replaced) {
     plan.txn = std::mem::take(&mut plan.txn).create(new);
 }
 
-fn should_restart(t: &Tables, task: &Task, state: TaskState, policy: &RestartPolicy, now: i64) -> bool {
+fn should_restart(
+    t: &Tables,
+    task: &Task,
+    state: TaskState,
+    policy: &RestartPolicy,
+    now: i64,
+) -> bool {
     let condition = RestartCondition::try_from(policy.condition).unwrap_or(RestartCondition::Any);
     match condition {
         RestartCondition::None => return false,
@@ -85,10 +104,19 @@ fn should_restart(t: &Tables, task: &Task, state: TaskState, policy: &RestartPol
     let attempts = t
         .tasks_of_service(&task.service_id)
         .filter(|x| x.id != task.id && !is_live(x))
-        .filter(|x| if task.slot > 0 { x.slot == task.slot } else { x.node_id == task.node_id })
+        .filter(|x| {
+            if task.slot > 0 {
+                x.slot == task.slot
+            } else {
+                x.node_id == task.node_id
+            }
+        })
         .filter(|x| state::is_terminal(observed(x)))
         .filter(|x| {
-            policy.window_ms <= 0 || x.status.as_ref().is_some_and(|s| s.timestamp >= now - policy.window_ms)
+            policy.window_ms <= 0
+                || x.status
+                    .as_ref()
+                    .is_some_and(|s| s.timestamp >= now - policy.window_ms)
         })
         .count() as u64;
     attempts < policy.max_attempts

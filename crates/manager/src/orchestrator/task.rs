@@ -5,8 +5,16 @@ use swarm_api::*;
 /// A new task for `slot` (replicated) or `node_id` (global), desired RUNNING.
 pub fn new_task(service: &Service, slot: u64, node_id: &str) -> Task {
     let spec = service.spec.clone().unwrap_or_default();
-    let name = spec.annotations.as_ref().map(|a| a.name.clone()).unwrap_or_default();
-    let suffix = if slot > 0 { slot.to_string() } else { node_id.to_string() };
+    let name = spec
+        .annotations
+        .as_ref()
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    let suffix = if slot > 0 {
+        slot.to_string()
+    } else {
+        node_id.to_string()
+    };
     Task {
         id: ids::new_id(),
         meta: None,
@@ -22,7 +30,10 @@ pub fn new_task(service: &Service, slot: u64, node_id: &str) -> Task {
             message: "created".into(),
             ..Default::default()
         }),
-        annotations: Some(Annotations { name: format!("{name}.{suffix}"), labels: Default::default() }),
+        annotations: Some(Annotations {
+            name: format!("{name}.{suffix}"),
+            labels: Default::default(),
+        }),
         service_name: name,
     }
 }

@@ -27,23 +27,41 @@ impl Updates {
         self.by_service.retain(|id, _| services.contains(id));
     }
 
-    pub(crate) fn reconcile(&mut self, t: &Tables, service: &Service, replaced: &Replaced, now: i64, plan: &mut Plan) {
+    pub(crate) fn reconcile(
+        &mut self,
+        t: &Tables,
+        service: &Service,
+        replaced: &Replaced,
+        now: i64,
+        plan: &mut Plan,
+    ) {
         let spec = service.spec.clone().unwrap_or_default();
-        let cfg = spec.update.clone().unwrap_or_default();
-        let progress = self.by_service.entry(service.id.clone()).or_insert(Progress {
-            spec_version: service.spec_version,
-            inflight: Vec::new(),
-            batch_running_at: None,
-        });
+        let cfg = spec.update.unwrap_or_default();
+        let progress = self
+            .by_service
+            .entry(service.id.clone())
+            .or_insert(Progress {
+                spec_version: service.spec_version,
+                inflight: Vec::new(),
+                batch_running_at: None,
+            });
         if progress.spec_version != service.spec_version {
-            *progress = Progress { spec_version: service.spec_version, inflight: Vec::new(), batch_running_at: None };
+            *progress = Progress {
+                spec_version: service.spec_version,
+                inflight: Vec::new(),
+                batch_running_at: None,
+            };
         }
 
         if !progress.inflight.is_empty() {
             // A new task that vanished or was itself replaced no longer holds the batch up.
-            progress.inflight.retain(|id| t.tasks.get(id).is_some_and(is_live));
+            progress
+                .inflight
+                .retain(|id| t.tasks.get(id).is_some_and(is_live));
             let all_running = progress.inflight.iter().all(|id| {
-                t.tasks.get(id).is_some_and(|x| observed(x) == TaskState::Running)
+                t.tasks
+                    .get(id)
+                    .is_some_and(|x| observed(x) == TaskState::Running)
             });
             if !all_running {
                 return;
@@ -60,17 +78,29 @@ impl Updates {
 
         let mut dirty: Vec<&Task> = t
             .tasks_of_service(&service.id)
-            .filter(|x| is_live(x) && x.spec_version != service.spec_version && !replaced.old_ids.contains(&x.id))
+            .filter(|x| {
+                is_live(x)
+                    && x.spec_version != service.spec_version
+                    && !replaced.old_ids.contains(&x.id)
+            })
             .collect();
         if dirty.is_empty() {
             mark_completed(service, plan);
             return;
         }
         dirty.sort_by_key(|x| (x.slot, x.node_id.clone()));
-        let take = if cfg.parallelism == 0 { dirty.len() } else { cfg.parallelism as usize };
+        let take = if cfg.parallelism == 0 {
+            dirty.len()
+        } else {
+            cfg.parallelism as usize
+        };
         for old in dirty.into_iter().take(take) {
             shut_down(&mut plan.txn, old);
-            let new = new_task(service, old.slot, if old.slot == 0 { &old.node_id } else { "" });
+            let new = new_task(
+                service,
+                old.slot,
+                if old.slot == 0 { &old.node_id } else { "" },
+            );
             progress.inflight.push(new.id.clone());
             plan.txn = std::mem::take(&mut plan.txn).create(new);
         }
@@ -78,7 +108,10 @@ impl Updates {
 }
 
 fn mark_completed(service: &Service, plan: &mut Plan) {
-    let updating = service.update_status.as_ref().is_some_and(|u| u.state == UpdateState::Updating as i32);
+    let updating = service
+        .update_status
+        .as_ref()
+        .is_some_and(|u| u.state == UpdateState::Updating as i32);
     if !updating {
         return;
     }

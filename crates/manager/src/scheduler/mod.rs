@@ -42,7 +42,12 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
 }
 
 fn status(state: TaskState, message: String) -> Option<TaskStatus> {
-    Some(TaskStatus { timestamp: now_ms(), state: state as i32, message, ..Default::default() })
+    Some(TaskStatus {
+        timestamp: now_ms(),
+        state: state as i32,
+        message,
+        ..Default::default()
+    })
 }
 
 /// The writes of one scheduling pass.
@@ -50,11 +55,17 @@ pub fn decide(t: &Tables) -> Txn {
     let mut txn = Txn::new();
     // Tasks created for a given node (global services) only need that node to still be fit.
     for task in t.tasks.iter() {
-        if observed(task) != TaskState::Pending || task.node_id.is_empty() || task.desired_state > TaskState::Running as i32 {
+        if observed(task) != TaskState::Pending
+            || task.node_id.is_empty()
+            || task.desired_state > TaskState::Running as i32
+        {
             continue;
         }
         let mut x = task.clone();
-        x.status = status(TaskState::Assigned, "scheduler confirmed task on its node".into());
+        x.status = status(
+            TaskState::Assigned,
+            "scheduler confirmed task on its node".into(),
+        );
         txn = txn.update(x);
     }
     let p = plan::plan(t);
@@ -62,7 +73,10 @@ pub fn decide(t: &Tables) -> Txn {
         if let Some(task) = t.tasks.get(&task_id) {
             let mut x = task.clone();
             x.node_id = node_id;
-            x.status = status(TaskState::Assigned, "scheduler assigned task to node".into());
+            x.status = status(
+                TaskState::Assigned,
+                "scheduler assigned task to node".into(),
+            );
             txn = txn.update(x);
         }
     }

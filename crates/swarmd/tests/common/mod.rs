@@ -14,12 +14,20 @@ pub fn swarmd_bin() -> PathBuf {
 /// workspace first).
 pub fn swarmctl_bin() -> PathBuf {
     let p = swarmd_bin().with_file_name("swarmctl");
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace --bins` first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
     p
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One `swarmd` process; killed when dropped.
@@ -32,7 +40,12 @@ pub struct Node {
 
 impl Node {
     pub fn start(name: &str, dir: &Path, args: &[String]) -> Node {
-        let mut n = Node { name: name.into(), dir: dir.to_path_buf(), args: args.to_vec(), child: None };
+        let mut n = Node {
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            args: args.to_vec(),
+            child: None,
+        };
         n.spawn();
         n
     }
@@ -68,7 +81,10 @@ impl Node {
 
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -98,7 +114,12 @@ pub struct Ctl {
 
 impl Ctl {
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(swarmctl_bin()).arg("-s").arg(&self.socket).args(args).output().unwrap()
+        Command::new(swarmctl_bin())
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// Runs and requires success; returns stdout.
@@ -139,9 +160,15 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 pub fn task_processes_under(root: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
-        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
         if cwd.starts_with(root) && comm.trim() == "sleep" {
             pids.push(pid);
         }

@@ -2,6 +2,7 @@
 //! lives in the manager crate), served by tonic on 127.0.0.1 in plaintext. Each fake runs on
 //! its own runtime thread so "killing" it drops every connection, as a dead manager would.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,30 +215,60 @@ fn agent(state_dir: &std::path::Path, managers: Vec<String>) -> Agent {
     .expect("agent")
 }
 
-/// Waits (up to 15 s) for the first event `pick` accepts, skipping the others.
-async fn next<T>(
-    events: &mut mpsc::UnboundedReceiver<Event>,
-    what: &str,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let e = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .expect("events open");
-        if let Some(t) = pick(&e) {
-            return t;
-        }
-    }
+/// Everything the fakes told the test so far, so waits do not depend on arrival order.
+struct Seen {
+    events: mpsc::UnboundedReceiver<Event>,
+    sessions: Vec<(&'static str, String)>,
+    heartbeats: HashMap<&'static str, usize>,
+    statuses: Vec<(String, TaskStatus)>,
 }
 
-fn status_of(e: &Event, id: &str, state: TaskState) -> Option<TaskStatus> {
-    match e {
-        Event::Status { task_id, status } if task_id == id && status.state() == state => {
-            Some(status.clone())
+impl Seen {
+    fn new(events: mpsc::UnboundedReceiver<Event>) -> Seen {
+        Seen {
+            events,
+            sessions: Vec::new(),
+            heartbeats: HashMap::new(),
+            statuses: Vec::new(),
         }
-        _ => None,
+    }
+
+    /// Takes in events (up to 15 s) until `done` holds.
+    async fn until<T>(&mut self, what: &str, done: impl Fn(&Seen) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(t) = done(self) {
+                return t;
+            }
+            let e = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .expect("events open");
+            match e {
+                Event::Session { server, hostname } => self.sessions.push((server, hostname)),
+                Event::Heartbeat { server } => *self.heartbeats.entry(server).or_default() += 1,
+                Event::Status { task_id, status } => self.statuses.push((task_id, status)),
+            }
+        }
+    }
+
+    fn status(&self, id: &str, state: TaskState) -> Option<TaskStatus> {
+        self.statuses
+            .iter()
+            .find(|(t, s)| t == id && s.state() == state)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn states_of(&self, id: &str) -> Vec<TaskState> {
+        self.statuses
+            .iter()
+            .filter(|(t, _)| t == id)
+            .map(|(_, s)| s.state())
+            .collect()
+    }
+
+    fn beats(&self, server: &str) -> usize {
+        self.heartbeats.get(server).copied().unwrap_or(0)
     }
 }
 
@@ -255,7 +286,8 @@ async fn runs_stops_heartbeats_and_fails_over() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (l1, addr1) = bind();
     let (l2, addr2) = bind();
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut seen = Seen::new(events);
     let (assign_tx, assign_rx) = watch::channel(complete(vec![
         sleep_task("task-1", TaskState::Assigned),
         sleep_task("task-2", TaskState::Assigned),
@@ -271,23 +303,15 @@ async fn runs_stops_heartbeats_and_fails_over() {
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1, addr2]).run(shutdown.clone()));
 
-    let host = next(&mut events, "session on one", |e| match e {
-        Event::Session {
-            server: "one",
-            hostname,
-        } => Some(hostname.clone()),
-        _ => None,
-    })
-    .await;
-    assert_eq!(host, "worker-1");
-    let r1 = next(&mut events, "task-1 RUNNING", |e| {
-        status_of(e, "task-1", TaskState::Running)
-    })
-    .await;
-    let r2 = next(&mut events, "task-2 RUNNING", |e| {
-        status_of(e, "task-2", TaskState::Running)
-    })
-    .await;
+    let (r1, r2) = seen
+        .until("both tasks RUNNING", |s| {
+            Some((
+                s.status("task-1", TaskState::Running)?,
+                s.status("task-2", TaskState::Running)?,
+            ))
+        })
+        .await;
+    assert_eq!(seen.sessions, vec![("one", "worker-1".to_string())]);
     assert!(r1.pid > 0 && r2.pid > 0);
     assert!(alive(r1.pid) && alive(r2.pid));
 
@@ -295,20 +319,19 @@ async fn runs_stops_heartbeats_and_fails_over() {
     let mut t1 = sleep_task("task-1", TaskState::Running);
     t1.desired_state = TaskState::Shutdown as i32;
     assign_tx.send_replace(complete(vec![t1, sleep_task("task-2", TaskState::Running)]));
-    let s1 = next(&mut events, "task-1 SHUTDOWN", |e| {
-        status_of(e, "task-1", TaskState::Shutdown)
-    })
-    .await;
+    let s1 = seen
+        .until("task-1 SHUTDOWN", |s| {
+            s.status("task-1", TaskState::Shutdown)
+        })
+        .await;
     assert!(!s1.message.is_empty());
     assert!(!alive(r1.pid), "task-1's process is gone");
     assert!(alive(r2.pid), "task-2 still runs");
 
-    for _ in 0..2 {
-        next(&mut events, "heartbeat on one", |e| {
-            matches!(e, Event::Heartbeat { server: "one" }).then_some(())
-        })
-        .await;
-    }
+    seen.until("2 heartbeats on one", |s| {
+        (s.beats("one") >= 2).then_some(())
+    })
+    .await;
 
     // Manager one dies; two comes up at the next listed address.
     drop(server1);
@@ -320,12 +343,8 @@ async fn runs_stops_heartbeats_and_fails_over() {
             events: events_tx.clone(),
         },
     );
-    next(&mut events, "session on two", |e| {
-        matches!(e, Event::Session { server: "two", .. }).then_some(())
-    })
-    .await;
-    next(&mut events, "heartbeat on two", |e| {
-        matches!(e, Event::Heartbeat { server: "two" }).then_some(())
+    seen.until("session and heartbeat on two", |s| {
+        (s.sessions.iter().any(|(n, _)| *n == "two") && s.beats("two") >= 1).then_some(())
     })
     .await;
     assert!(
@@ -335,11 +354,10 @@ async fn runs_stops_heartbeats_and_fails_over() {
 
     // Shutting the agent down stops what still runs and reports it.
     shutdown.cancel();
-    let s2 = next(&mut events, "task-2 SHUTDOWN", |e| {
-        status_of(e, "task-2", TaskState::Shutdown)
+    seen.until("task-2 SHUTDOWN", |s| {
+        s.status("task-2", TaskState::Shutdown)
     })
     .await;
-    assert_eq!(s2.state(), TaskState::Shutdown);
     tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("agent stops in time")
@@ -352,7 +370,8 @@ async fn runs_stops_heartbeats_and_fails_over() {
 async fn unknown_started_task_is_reported_lost_and_not_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (l1, addr1) = bind();
-    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut seen = Seen::new(events);
     let (_assign_tx, assign_rx) = watch::channel(complete(vec![
         sleep_task("lost", TaskState::Running),
         sleep_task("fresh", TaskState::Assigned),
@@ -368,33 +387,20 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1]).run(shutdown.clone()));
 
-    let failed = next(&mut events, "lost FAILED", |e| {
-        status_of(e, "lost", TaskState::Failed)
-    })
-    .await;
+    let failed = seen
+        .until("lost FAILED", |s| s.status("lost", TaskState::Failed))
+        .await;
     assert!(failed.message.contains("task lost"), "{}", failed.message);
-    // The fresh task runs; by then anything about "lost" would have been sent too.
-    next(&mut events, "fresh RUNNING", |e| {
-        status_of(e, "fresh", TaskState::Running)
-    })
-    .await;
+    // The fresh task runs, then is stopped with the agent; the lost one is never touched.
+    seen.until("fresh RUNNING", |s| s.status("fresh", TaskState::Running))
+        .await;
     shutdown.cancel();
-    let mut others = Vec::new();
-    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(3), events.recv()).await {
-        if let Event::Status { task_id, status } = e {
-            if task_id == "lost" {
-                others.push(status.state());
-            }
-        }
-    }
-    assert_eq!(
-        others,
-        Vec::<TaskState>::new(),
-        "the lost task was never run"
-    );
+    seen.until("fresh SHUTDOWN", |s| s.status("fresh", TaskState::Shutdown))
+        .await;
     tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("agent stops in time")
         .expect("agent task")
         .expect("agent run");
+    assert_eq!(seen.states_of("lost"), vec![TaskState::Failed]);
 }

@@ -37,7 +37,7 @@ enum Shape {
 
 fn node(i: usize) -> Node {
     let mut labels = std::collections::HashMap::new();
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         labels.insert("net".to_string(), "special".to_string());
     }
     Node {

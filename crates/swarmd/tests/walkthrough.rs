@@ -383,9 +383,11 @@ fn walkthrough() {
         (node_row(&t, "node-2").contains(" READY ") && t.lines().count() == 5).then_some(())
     });
     assert_eq!(node_ids(&ctl), ids_before, "the worker kept its identity");
-    wait_for("6 running tasks after the worker restart", Duration::from_secs(60), || {
-        (running_on(&ctl, "redis:3.0.7").values().sum::<usize>() == 6).then_some(())
-    });
+    wait_for(
+        "6 running tasks after the worker restart",
+        Duration::from_secs(60),
+        || (running_on(&ctl, "redis:3.0.7").values().sum::<usize>() == 6).then_some(()),
+    );
 
     // Removing the service leaves no process behind.
     ctl.ok(&["service", "rm", "redis"]);

@@ -61,6 +61,14 @@ pub fn decide(t: &Tables) -> Txn {
         {
             continue;
         }
+        let fit = t
+            .nodes
+            .get(&task.node_id)
+            .is_some_and(|n| filters::check_node_state(n).is_ok());
+        if !fit {
+            // The global orchestrator stops tasks of nodes that stay unfit; until then, wait.
+            continue;
+        }
         let mut x = task.clone();
         x.status = status(
             TaskState::Assigned,

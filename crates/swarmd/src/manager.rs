@@ -19,6 +19,7 @@ use swarm_store::{Store, Txn};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
 /// A stable Raft ID for a node: derived from its node ID, so nothing more needs storing.
@@ -103,7 +104,10 @@ async fn start_manager(
     let remote = Server::builder()
         .tls_config(creds.server_tls())
         .context("TLS configuration")?
-        .add_service(raft.grpc_service())
+        .add_service(InterceptedService::new(
+            raft.grpc_service(),
+            managers_only(creds.cluster_id.clone()),
+        ))
         .add_service(dispatcher.clone().into_service())
         .add_service(ca.into_service())
         .add_service(health_service())
@@ -275,6 +279,14 @@ async fn create_cluster(
         .await
         .context("writing the new cluster")?;
     Ok(())
+}
+
+/// Raft between managers only: a worker's (or another cluster's) certificate is refused
+/// before any Raft message is read.
+fn managers_only(
+    cluster_id: String,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |req| swarm_ca::authorize(&req, &cluster_id, &[NodeRole::Manager]).map(|_| req)
 }
 
 /// Health: SERVING while the process runs (readiness probes, `swarmctl` checks).

@@ -44,6 +44,21 @@ enum SessionError {
     Closed(&'static str),
 }
 
+impl SessionError {
+    /// The leader's address a refusing follower put in the response metadata.
+    fn leader_hint(&self) -> Option<String> {
+        let SessionError::Rpc { status, .. } = self else {
+            return None;
+        };
+        let addr = status
+            .metadata()
+            .get(swarm_api::LEADER_METADATA)?
+            .to_str()
+            .ok()?;
+        (!addr.is_empty()).then(|| addr.to_string())
+    }
+}
+
 fn rpc(what: &'static str) -> impl FnOnce(tonic::Status) -> SessionError {
     move |status| SessionError::Rpc { what, status }
 }
@@ -86,7 +101,17 @@ pub(crate) async fn run(
         if established {
             backoff = BACKOFF_MIN;
         }
-        current = next_manager(&managers, &current);
+        current = match e.leader_hint() {
+            // A follower named the leader: go there next, without waiting long.
+            Some(leader) => {
+                if !managers.contains(&leader) {
+                    managers.insert(0, leader.clone());
+                }
+                backoff = BACKOFF_MIN;
+                leader
+            }
+            None => next_manager(&managers, &current),
+        };
         // Full jitter in the upper half: many agents losing one manager do not all return at once.
         let delay = backoff.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
         backoff = (backoff * 2).min(BACKOFF_MAX);

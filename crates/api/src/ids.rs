@@ -1,6 +1,7 @@
 //! Object IDs: 128 random bits written in base36, always 25 characters (as SwarmKit's).
 
 use rand::RngCore;
+use sha2::Digest;
 
 const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -29,6 +30,15 @@ pub fn new_id() -> String {
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
     base36(&b, 25)
+}
+
+/// A manager's Raft member ID, derived from its node ID so both sides compute the same one
+/// and nothing more needs storing: the first 8 bytes of a SHA-256, never 0.
+pub fn raft_id_of(node_id: &str) -> u64 {
+    let h = sha2::Sha256::digest(node_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(b).max(1)
 }
 
 #[cfg(test)]

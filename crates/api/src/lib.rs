@@ -18,6 +18,9 @@ pub const MANAGER_OU: &str = "swarm-manager";
 pub const WORKER_OU: &str = "swarm-worker";
 /// TLS server name every manager certificate carries, so clients need no per-host names.
 pub const MANAGER_SERVER_NAME: &str = "swarm-manager";
+/// Response metadata a follower sets when it refuses a call that needs the leader: the
+/// leader's remote API address, so the caller can go there next.
+pub const LEADER_METADATA: &str = "x-swarm-leader";
 /// The one cluster object's name.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
 

@@ -5,7 +5,9 @@
 
 use crate::errors::status;
 use crate::proposer::Proposer;
+use crate::route::{forward_to, forwarded, LeaderRoute};
 use std::sync::Arc;
+use swarm_api::ca_client::CaClient;
 use swarm_api::ca_server::{Ca, CaServer};
 use swarm_api::*;
 use swarm_ca::RootCa;
@@ -16,11 +18,20 @@ use tonic::{Request, Response, Status};
 pub struct CaService {
     store: Store,
     proposer: Arc<dyn Proposer>,
+    route: Arc<dyn LeaderRoute>,
 }
 
 impl CaService {
-    pub fn new(store: Store, proposer: Arc<dyn Proposer>) -> CaService {
-        CaService { store, proposer }
+    pub fn new(
+        store: Store,
+        proposer: Arc<dyn Proposer>,
+        route: Arc<dyn LeaderRoute>,
+    ) -> CaService {
+        CaService {
+            store,
+            proposer,
+            route,
+        }
     }
 
     pub fn into_service(self) -> CaServer<CaService> {
@@ -60,6 +71,12 @@ impl Ca for CaService {
         &self,
         req: Request<IssueNodeCertificateRequest>,
     ) -> Result<Response<IssueNodeCertificateResponse>, Status> {
+        // Recording the new node needs the leader.
+        if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
+            return CaClient::new(leader)
+                .issue_node_certificate(forwarded(req))
+                .await;
+        }
         let req = req.into_inner();
         let cluster = self.cluster()?;
         let root = cluster.root_ca.clone().unwrap_or_default();
@@ -75,11 +92,6 @@ impl Ca for CaService {
                 "join token: not valid for this cluster",
             ));
         };
-        if role == NodeRole::Manager {
-            return Err(Status::unimplemented(
-                "join token: joining as a manager is not supported yet; use the worker token",
-            ));
-        }
         let csr = String::from_utf8(req.csr)
             .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
         let cert_pem = String::from_utf8_lossy(&root.ca_cert).to_string();
@@ -120,7 +132,13 @@ impl Ca for CaService {
             status: Some(NodeStatus {
                 state: NodeState::Unknown as i32,
                 message: "joined".into(),
-                addr: req.addr,
+                addr: req.addr.clone(),
+            }),
+            manager_status: (role == NodeRole::Manager).then(|| ManagerStatus {
+                raft_id: ids::raft_id_of(&node_id),
+                addr: req.addr.clone(),
+                leader: false,
+                reachability: Reachability::Unknown as i32,
             }),
             role: role as i32,
             certificate: Some(NodeCertificate {

@@ -17,7 +17,9 @@ pub mod leader;
 pub mod orchestrator;
 pub mod proposer;
 mod reconcile;
+pub mod route;
 pub mod scheduler;
 
 pub use leader::{run_leader_components, LeaderConfig};
 pub use proposer::{DirectProposer, Proposer, WriteError};
+pub use route::{AlwaysLeader, LeaderRoute};

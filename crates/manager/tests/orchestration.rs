@@ -121,6 +121,7 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
         proposer.clone(),
         "c1".into(),
         "127.0.0.1:1".into(),
+        Arc::new(swarm_manager::AlwaysLeader),
     );
     let (_tx, rx) = watch::channel(true);
     tokio::spawn({

@@ -2,6 +2,7 @@
 //! millisecond-based `Config`. Owns no state.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use openraft::SnapshotPolicy;
 use swarm_api::defaults;
@@ -36,8 +37,9 @@ pub struct RaftConfig {
     /// Entries kept in the log behind a snapshot, so a slightly slow follower catches up from
     /// the log instead of a whole snapshot.
     pub log_entries_for_slow_followers: u64,
-    /// How long `propose` waits for its entry to be applied before giving up with
-    /// `Unavailable` (the entry may still commit later).
+    /// Upper bound on how long `propose` waits for its entry to be applied before giving up
+    /// with `Unavailable` (the entry may still commit later). The effective deadline is also
+    /// capped at three election timeouts; see [`RaftConfig::propose_deadline`].
     pub propose_timeout_ms: u64,
 }
 
@@ -66,6 +68,34 @@ impl RaftConfig {
         self.state_dir.join("raft")
     }
 
+    /// One election timeout (`tick_ms × election_tick`), SwarmKit's unit for failure detection.
+    pub fn election_timeout(&self) -> Duration {
+        Duration::from_millis(self.tick_ms.saturating_mul(u64::from(self.election_tick)))
+    }
+
+    /// How long a leader may go without an acknowledgement from a quorum before it stops
+    /// acting as leader (check-quorum; see the `quorum` module).
+    ///
+    /// etcd-raft uses one election timeout because that is also how long its followers keep
+    /// refusing votes after hearing from their leader. openraft's followers honour a leader's
+    /// lease for `election_timeout_max` (two election timeouts here) and will not vote for
+    /// anyone before it runs out, so no other leader can exist earlier; stepping down sooner
+    /// would only open a window with no leader at all. openraft also timestamps an
+    /// acknowledgement with the *sending* time of a request that may sit behind a multi-MiB
+    /// AppendEntries, so a one-timeout window flaps under load. Hence the lease length.
+    pub(crate) fn quorum_window(&self) -> Duration {
+        self.election_timeout() * 2
+    }
+
+    /// How long `propose` waits at most: `propose_timeout_ms`, but never more than one election
+    /// timeout beyond the quorum window. By then a healthy cluster has long committed, and a
+    /// sick one has either lost quorum (which fails the proposal first, with the clearer error)
+    /// or elected another leader; waiting longer only holds the caller hostage.
+    pub fn propose_deadline(&self) -> Duration {
+        Duration::from_millis(self.propose_timeout_ms)
+            .min(self.quorum_window() + self.election_timeout())
+    }
+
     pub(crate) fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
         if self.raft_id == 0 {
             return Err(RaftError::Config("raft_id must be nonzero".into()));
@@ -85,6 +115,7 @@ impl RaftConfig {
             cluster_name: "swarm".into(),
             heartbeat_interval: heartbeat,
             election_timeout_min: election,
+            // Also the leader lease openraft's followers honour; `quorum_window` relies on it.
             election_timeout_max: election * 2,
             // A chunk must arrive well within an election timeout or the follower would give up
             // on the transfer while the leader is still healthy.
@@ -117,6 +148,10 @@ mod tests {
         assert_eq!(o.election_timeout_min, 1000);
         assert_eq!(o.election_timeout_max, 2000);
         assert_eq!(o.max_in_snapshot_log_to_keep, 500);
+        assert_eq!(c.quorum_window(), Duration::from_millis(o.election_timeout_max));
+        assert_eq!(c.propose_deadline(), Duration::from_millis(3000));
+        c.propose_timeout_ms = 500;
+        assert_eq!(c.propose_deadline(), Duration::from_millis(500));
     }
 
     #[test]

@@ -1,24 +1,47 @@
 //! Leadership events: who leads, in which term, and whether it is us, derived from openraft's
-//! metrics. Owns the watch channel only; acting on leadership is the manager's job.
+//! metrics and the leader's quorum check (`quorum`). Owns the two watch channels (the public
+//! [`Leadership`] and the internal [`Quorum`] verdict `propose` consults); acting on leadership
+//! is the manager's job.
+
+use std::time::Duration;
 
 use openraft::{RaftMetrics, ServerState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use crate::quorum::{Quorum, QuorumCheck};
 use crate::types::{Node, NodeId, OpenRaft};
 
 /// One view of the cluster's leadership as this member sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leadership {
-    /// This member is the leader and may accept proposals.
+    /// This member is the leader and may accept proposals. False while a leader has lost
+    /// contact with a quorum (check-quorum), even though no other leader is known yet.
     pub is_leader: bool,
+    /// The leader as far as this member knows; `None` while unknown, including while this
+    /// member is a leader without quorum.
     pub leader_id: Option<u64>,
     /// The leader's advertised address, from the membership config.
     pub leader_addr: Option<String>,
     pub term: u64,
 }
 
-pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, Node>) -> Leadership {
+fn openraft_leads(m: &RaftMetrics<NodeId, Node>) -> bool {
+    m.state == ServerState::Leader && m.current_leader == Some(m.id)
+}
+
+pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, Node>, quorum: Quorum) -> Leadership {
+    if quorum.is_lost() {
+        // A leader cut off from its voters cannot tell who leads now; claiming itself would
+        // send proposers to a member that cannot commit.
+        return Leadership {
+            is_leader: false,
+            leader_id: None,
+            leader_addr: None,
+            term: m.current_term,
+        };
+    }
     let leader_addr = m.current_leader.and_then(|id| {
         m.membership_config
             .membership()
@@ -26,33 +49,83 @@ pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, Node>) -> Leadership {
             .map(|n| n.addr.clone())
     });
     Leadership {
-        is_leader: m.state == ServerState::Leader && m.current_leader == Some(m.id),
+        is_leader: openraft_leads(m),
         leader_id: m.current_leader,
         leader_addr,
         term: m.current_term,
     }
 }
 
-/// Follows openraft's metrics and publishes a new [`Leadership`] only when it changes, so
+fn publish<T: PartialEq>(tx: &watch::Sender<T>, next: T) {
+    tx.send_if_modified(|cur| {
+        if *cur == next {
+            false
+        } else {
+            *cur = next;
+            true
+        }
+    });
+}
+
+/// Follows openraft's metrics, runs the quorum check on every publication and when its window
+/// would run out, and publishes a new [`Leadership`] / [`Quorum`] only when they change, so
 /// watchers are not woken by every applied entry.
-pub(crate) fn spawn_watcher(raft: &OpenRaft, tx: watch::Sender<Leadership>) -> JoinHandle<()> {
+pub(crate) fn spawn_watcher(
+    raft: &OpenRaft,
+    quorum_window: Duration,
+    tx: watch::Sender<Leadership>,
+    quorum_tx: watch::Sender<Quorum>,
+) -> JoinHandle<()> {
     let mut metrics = raft.metrics();
+    let raft_id = metrics.borrow().id;
     tokio::spawn(async move {
+        let mut check = QuorumCheck::new(quorum_window);
+        let mut current = metrics.borrow_and_update().clone();
+        check.observe(
+            openraft_leads(&current),
+            current.current_term,
+            current.millis_since_quorum_ack,
+            Instant::now(),
+        );
         loop {
-            let next = from_metrics(&metrics.borrow_and_update());
-            tx.send_if_modified(|cur| {
-                if *cur == next {
-                    false
-                } else {
-                    *cur = next;
-                    true
+            let (quorum, lost_at) = check.verdict(Instant::now());
+            let was_lost = quorum_tx.borrow().is_lost();
+            if quorum.is_lost() != was_lost {
+                match quorum {
+                    Quorum::Lost { silent_ms } => tracing::warn!(
+                        raft_id,
+                        silent_ms,
+                        term = current.current_term,
+                        "quorum lost: no acknowledgement from a majority of voters; no longer acting as leader"
+                    ),
+                    _ => tracing::info!(raft_id, "quorum contact restored or leadership ended"),
                 }
-            });
-            if metrics.changed().await.is_err() {
-                break;
+            }
+            publish(&quorum_tx, quorum);
+            publish(&tx, from_metrics(&current, quorum));
+
+            let deadline = lost_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    current = metrics.borrow_and_update().clone();
+                    // Observe only fresh publications: the ack age in them is relative to when
+                    // openraft computed it.
+                    check.observe(
+                        openraft_leads(&current),
+                        current.current_term,
+                        current.millis_since_quorum_ack,
+                        Instant::now(),
+                    );
+                }
+                // The window ran out with no new metrics: re-evaluate with the clock alone.
+                _ = tokio::time::sleep_until(deadline), if lost_at.is_some() => {}
             }
         }
         // Raft stopped: nobody here leads any more.
+        quorum_tx.send_replace(Quorum::NotLeading);
         tx.send_modify(|cur| {
             cur.is_leader = false;
             cur.leader_id = None;

@@ -9,10 +9,12 @@
 mod codec;
 mod config;
 mod error;
+mod inspect;
 mod leadership;
 mod log_store;
 mod network;
 mod node;
+mod quorum;
 mod service;
 mod snapshot_file;
 mod state_machine;
@@ -20,6 +22,10 @@ mod types;
 
 pub use config::RaftConfig;
 pub use error::{ProposeError, RaftError};
+pub use inspect::{
+    inspect, EntryKind, EntryReport, LogPos, Member, MembershipReport, SnapshotReport, StateReport,
+    VoteReport,
+};
 pub use leadership::Leadership;
 pub use network::PeerConnector;
 pub use node::{RaftNode, RaftStatus};

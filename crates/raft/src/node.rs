@@ -1,6 +1,10 @@
 //! [`RaftNode`]: the handle the manager uses — open/restart, bootstrap, propose, leadership,
 //! membership and shutdown. Owns the wiring of log store, state machine, network and openraft;
 //! the pieces themselves live in their own modules.
+//!
+//! Proposals fail fast when this member leads without a quorum (see `quorum` for the
+//! check-quorum rule): at once if quorum is already known lost, otherwise as soon as it is lost
+//! while the proposal waits, and never later than [`RaftNode::propose`]'s deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -19,6 +23,7 @@ use crate::error::{ProposeError, RaftError};
 use crate::leadership::{self, Leadership};
 use crate::log_store::LogStore;
 use crate::network::{NetworkFactory, PeerConnector, MAX_MESSAGE};
+use crate::quorum::Quorum;
 use crate::service::RaftGrpc;
 use crate::snapshot_file::SnapshotDir;
 use crate::state_machine::StateMachine;
@@ -38,6 +43,8 @@ struct Inner {
     cfg: RaftConfig,
     has_state: bool,
     leadership: watch::Receiver<Leadership>,
+    /// The leader's check-quorum verdict, kept by the leadership watcher.
+    quorum: watch::Receiver<Quorum>,
     watcher: Mutex<Option<JoinHandle<()>>>,
     log_db: Weak<redb::Database>,
 }
@@ -83,7 +90,8 @@ impl RaftNode {
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
         let (tx, rx) = watch::channel(Leadership::default());
-        let watcher = leadership::spawn_watcher(&raft, tx);
+        let (quorum_tx, quorum_rx) = watch::channel(Quorum::NotLeading);
+        let watcher = leadership::spawn_watcher(&raft, cfg.quorum_window(), tx, quorum_tx);
         tracing::info!(raft_id = cfg.raft_id, has_state, "raft member opened");
         Ok(RaftNode {
             inner: Arc::new(Inner {
@@ -91,6 +99,7 @@ impl RaftNode {
                 cfg,
                 has_state,
                 leadership: rx,
+                quorum: quorum_rx,
                 watcher: Mutex::new(Some(watcher)),
                 log_db,
             }),
@@ -126,15 +135,32 @@ impl RaftNode {
 
     /// Commits one transaction and returns once it is applied to this member's store, with the
     /// objects as written.
+    ///
+    /// Fails with [`ProposeError::Unavailable`] (message containing "quorum") at once when this
+    /// member leads without a quorum, or as soon as quorum is lost while waiting; and with
+    /// `Unavailable` after [`RaftConfig::propose_deadline`] otherwise. After a failure while
+    /// waiting the entry may still commit: callers must not assume either outcome.
     pub async fn propose(&self, batch: StoreBatch) -> Result<Vec<StoreObject>, ProposeError> {
-        let timeout = Duration::from_millis(self.inner.cfg.propose_timeout_ms);
-        let res = tokio::time::timeout(timeout, self.inner.raft.client_write(Proposal(batch)))
-            .await
-            .map_err(|_| {
-                ProposeError::Unavailable(format!(
-                    "not applied within {timeout:?} (no quorum?); it may still commit"
-                ))
-            })?;
+        let mut quorum = self.inner.quorum.clone();
+        let now = *quorum.borrow_and_update();
+        if let Quorum::Lost { silent_ms } = now {
+            return Err(quorum_lost(silent_ms, false));
+        }
+        let deadline = self.inner.cfg.propose_deadline();
+        let lost = async {
+            let res = quorum.wait_for(Quorum::is_lost).await;
+            res.map(|q| *q)
+        };
+        let res = tokio::select! {
+            res = self.inner.raft.client_write(Proposal(batch)) => res,
+            // A closed channel (raft stopped) disables this branch; client_write then reports it.
+            Ok(Quorum::Lost { silent_ms }) = lost => return Err(quorum_lost(silent_ms, true)),
+            _ = tokio::time::sleep(deadline) => {
+                return Err(ProposeError::Unavailable(format!(
+                    "not applied within {deadline:?}; it may still commit"
+                )))
+            }
+        };
         match res {
             Ok(resp) => resp.data.map_err(ProposeError::Apply),
             Err(OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -245,6 +271,18 @@ impl RaftNode {
         }
         Ok(())
     }
+}
+
+fn quorum_lost(silent_ms: u64, in_flight: bool) -> ProposeError {
+    let tail = if in_flight {
+        "; the entry may still commit"
+    } else {
+        ""
+    };
+    ProposeError::Unavailable(format!(
+        "quorum lost: no acknowledgement from a majority of managers for {silent_ms} ms; \
+         this member stopped acting as leader{tail}"
+    ))
 }
 
 fn membership_error(e: OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> RaftError {

@@ -57,6 +57,7 @@ fn endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
 }
 
 /// Raft peers over mutual TLS.
+#[derive(Clone)]
 pub struct TlsPeers(pub NodeCredentials);
 
 impl swarm_raft::PeerConnector for TlsPeers {

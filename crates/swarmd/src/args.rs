@@ -1,7 +1,7 @@
 //! Command-line flags of `swarmd` (defaults are SwarmKit's, DESIGN.md §4).
 
 use anyhow::{bail, Result};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use swarm_api::defaults;
@@ -17,9 +17,14 @@ pub enum ExecutorArg {
 #[command(
     name = "swarmd",
     version,
-    about = "Run a swarm node (manager or worker)"
+    about = "Run a swarm node (manager or worker)",
+    // The node's flags and a subcommand never mix: `swarmd -d X inspect-state` would be ambiguous.
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    /// Without a subcommand, swarmd runs the node.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// State directory: certificates, Raft log and snapshots, worker state.
     #[arg(short = 'd', long = "state-dir", default_value = defaults::STATE_DIR)]
     pub state_dir: PathBuf,
@@ -60,6 +65,13 @@ pub struct Args {
     /// Length of one Raft tick in milliseconds (SwarmKit: 1000).
     #[arg(long = "tick-ms", default_value_t = 1000)]
     pub tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Offline: print the Raft membership, log positions and the objects of a stopped manager's
+    /// state dir.
+    InspectState(crate::inspect::InspectArgs),
 }
 
 impl Args {

@@ -6,8 +6,12 @@
 mod adapters;
 mod args;
 mod identity;
+mod inspect;
 mod lock;
 mod manager;
+mod membership;
+mod reachability;
+mod route;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -16,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     let args = args::Args::parse();
+    if let Some(args::Command::InspectState(a)) = &args.command {
+        return inspect::main(a);
+    }
     swarm_ca::install_ring_provider();
     // openraft narrates every election at info; keep it to warnings unless asked by name.
     let directives = if args.log_level.contains("openraft") {

@@ -4,8 +4,10 @@
 use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
 use crate::args::{Args, ExecutorArg};
 use crate::identity::{self, NodeIdentity};
+use crate::membership::{join_raft, Membership};
+use crate::reachability;
+use crate::route::RaftRoute;
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_agent::{Agent, AgentConfig, ExecutorKind};
@@ -21,14 +23,6 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-
-/// A stable Raft ID for a node: derived from its node ID, so nothing more needs storing.
-fn raft_id_of(node_id: &str) -> u64 {
-    let h = Sha256::digest(node_id.as_bytes());
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&h[..8]);
-    u64::from_be_bytes(b).max(1)
-}
 
 pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToken) -> Result<()> {
     let advertise = args.advertise_addr();
@@ -82,7 +76,7 @@ async fn start_manager(
     let store = Store::new();
     let mut rcfg = RaftConfig::new(
         &args.state_dir,
-        raft_id_of(&creds.node_id),
+        ids::raft_id_of(&creds.node_id),
         advertise.clone(),
     );
     rcfg.tick_ms = args.tick_ms;
@@ -92,14 +86,27 @@ async fn start_manager(
         .await
         .context("opening the Raft log")?;
     let proposer: Arc<dyn Proposer> = Arc::new(RaftProposer(raft.clone()));
+
+    let peers = TlsPeers(creds.clone());
+    let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(RaftRoute {
+        leadership: raft.leadership(),
+        peers: peers.clone(),
+    });
     let dispatcher = Dispatcher::new(
         store.clone(),
         proposer.clone(),
         creds.cluster_id.clone(),
         advertise.clone(),
+        route.clone(),
     );
-    let ca = CaService::new(store.clone(), proposer.clone());
-    let control = ControlApi::new(store.clone(), proposer.clone());
+    let ca = CaService::new(store.clone(), proposer.clone(), route.clone());
+    let control = ControlApi::new(store.clone(), proposer.clone(), route);
+    let membership = Membership {
+        raft: raft.clone(),
+        store: store.clone(),
+        proposer: proposer.clone(),
+        cluster_id: creds.cluster_id.clone(),
+    };
 
     let remote = Server::builder()
         .tls_config(creds.server_tls())
@@ -109,6 +116,14 @@ async fn start_manager(
             managers_only(creds.cluster_id.clone()),
         ))
         .add_service(dispatcher.clone().into_service())
+        .add_service(InterceptedService::new(
+            membership.into_service(),
+            managers_only(creds.cluster_id.clone()),
+        ))
+        .add_service(InterceptedService::new(
+            control.clone().into_service(),
+            managers_only(creds.cluster_id.clone()),
+        ))
         .add_service(ca.into_service())
         .add_service(health_service())
         .serve_with_incoming_shutdown(
@@ -125,6 +140,9 @@ async fn start_manager(
         create_cluster(&raft, proposer.as_ref(), node, &new.root, args).await?;
         identity::save_new(&args.state_dir, creds, &advertise)?;
         tracing::info!(cluster = %creds.cluster_id, "created a new cluster");
+    } else if !raft.has_state() {
+        // A manager that joined with the manager token: become a Raft member before serving.
+        join_raft(&peers, &node.managers, &advertise).await?;
     }
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
@@ -142,6 +160,14 @@ async fn start_manager(
         let _ = std::fs::remove_file(&socket_path);
     });
 
+    tokio::spawn(reachability::run(
+        store.clone(),
+        proposer.clone(),
+        peers,
+        creds.node_id.clone(),
+        is_leader_watch(&raft),
+        shutdown.clone(),
+    ));
     tokio::spawn(run_leader_components(
         LeaderConfig {
             store,

@@ -8,7 +8,9 @@ mod services;
 mod tasks;
 
 use crate::proposer::Proposer;
+use crate::route::{forward_to, forwarded, LeaderRoute};
 use std::sync::Arc;
+use swarm_api::control_client::ControlClient;
 use swarm_api::control_server::Control;
 use swarm_api::*;
 use swarm_store::Store;
@@ -18,11 +20,20 @@ use tonic::{Request, Response, Status};
 pub struct ControlApi {
     pub(crate) store: Store,
     pub(crate) proposer: Arc<dyn Proposer>,
+    route: Arc<dyn LeaderRoute>,
 }
 
 impl ControlApi {
-    pub fn new(store: Store, proposer: Arc<dyn Proposer>) -> ControlApi {
-        ControlApi { store, proposer }
+    pub fn new(
+        store: Store,
+        proposer: Arc<dyn Proposer>,
+        route: Arc<dyn LeaderRoute>,
+    ) -> ControlApi {
+        ControlApi {
+            store,
+            proposer,
+            route,
+        }
     }
 
     pub fn into_service(self) -> control_server::ControlServer<ControlApi> {
@@ -32,58 +43,41 @@ impl ControlApi {
 
 type R<T> = Result<Response<T>, Status>;
 
-#[tonic::async_trait]
-impl Control for ControlApi {
-    async fn get_node(&self, r: Request<GetNodeRequest>) -> R<GetNodeResponse> {
-        nodes::get(self, r.into_inner()).map(Response::new)
-    }
-    async fn list_nodes(&self, _r: Request<ListNodesRequest>) -> R<ListNodesResponse> {
-        Ok(Response::new(nodes::list(self)))
-    }
-    async fn update_node(&self, r: Request<UpdateNodeRequest>) -> R<UpdateNodeResponse> {
-        nodes::update(self, r.into_inner()).await.map(Response::new)
-    }
-    async fn remove_node(&self, r: Request<RemoveNodeRequest>) -> R<RemoveNodeResponse> {
-        nodes::remove(self, r.into_inner()).await.map(Response::new)
-    }
-    async fn get_service(&self, r: Request<GetServiceRequest>) -> R<GetServiceResponse> {
-        services::get(self, r.into_inner()).map(Response::new)
-    }
-    async fn list_services(&self, _r: Request<ListServicesRequest>) -> R<ListServicesResponse> {
-        Ok(Response::new(services::list(self)))
-    }
-    async fn create_service(&self, r: Request<CreateServiceRequest>) -> R<CreateServiceResponse> {
-        services::create(self, r.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn update_service(&self, r: Request<UpdateServiceRequest>) -> R<UpdateServiceResponse> {
-        services::update(self, r.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn remove_service(&self, r: Request<RemoveServiceRequest>) -> R<RemoveServiceResponse> {
-        services::remove(self, r.into_inner())
-            .await
-            .map(Response::new)
-    }
-    async fn get_task(&self, r: Request<GetTaskRequest>) -> R<GetTaskResponse> {
-        tasks::get(self, r.into_inner()).map(Response::new)
-    }
-    async fn list_tasks(&self, r: Request<ListTasksRequest>) -> R<ListTasksResponse> {
-        Ok(Response::new(tasks::list(self, r.into_inner())))
-    }
-    async fn get_cluster(&self, r: Request<GetClusterRequest>) -> R<GetClusterResponse> {
-        cluster::get(self, r.into_inner()).map(Response::new)
-    }
-    async fn list_clusters(&self, _r: Request<ListClustersRequest>) -> R<ListClustersResponse> {
-        Ok(Response::new(cluster::list(self)))
-    }
-    async fn update_cluster(&self, r: Request<UpdateClusterRequest>) -> R<UpdateClusterResponse> {
-        cluster::update(self, r.into_inner())
-            .await
-            .map(Response::new)
-    }
+/// Each call: forwarded to the leader when this manager follows (the leader's store is the
+/// one every write and read must agree with), else served here.
+macro_rules! routed {
+    ($( $method:ident($req:ty) -> $resp:ty => |$api:ident, $r:ident| $body:expr; )*) => {
+        #[tonic::async_trait]
+        impl Control for ControlApi {
+            $(
+                async fn $method(&self, req: Request<$req>) -> R<$resp> {
+                    if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
+                        return ControlClient::new(leader).$method(forwarded(req)).await;
+                    }
+                    let $api = self;
+                    let $r = req.into_inner();
+                    $body.map(Response::new)
+                }
+            )*
+        }
+    };
+}
+
+routed! {
+    get_node(GetNodeRequest) -> GetNodeResponse => |api, r| nodes::get(api, r);
+    list_nodes(ListNodesRequest) -> ListNodesResponse => |api, _r| Ok::<_, Status>(nodes::list(api));
+    update_node(UpdateNodeRequest) -> UpdateNodeResponse => |api, r| nodes::update(api, r).await;
+    remove_node(RemoveNodeRequest) -> RemoveNodeResponse => |api, r| nodes::remove(api, r).await;
+    get_service(GetServiceRequest) -> GetServiceResponse => |api, r| services::get(api, r);
+    list_services(ListServicesRequest) -> ListServicesResponse => |api, _r| Ok::<_, Status>(services::list(api));
+    create_service(CreateServiceRequest) -> CreateServiceResponse => |api, r| services::create(api, r).await;
+    update_service(UpdateServiceRequest) -> UpdateServiceResponse => |api, r| services::update(api, r).await;
+    remove_service(RemoveServiceRequest) -> RemoveServiceResponse => |api, r| services::remove(api, r).await;
+    get_task(GetTaskRequest) -> GetTaskResponse => |api, r| tasks::get(api, r);
+    list_tasks(ListTasksRequest) -> ListTasksResponse => |api, r| Ok::<_, Status>(tasks::list(api, r));
+    get_cluster(GetClusterRequest) -> GetClusterResponse => |api, r| cluster::get(api, r);
+    list_clusters(ListClustersRequest) -> ListClustersResponse => |api, _r| Ok::<_, Status>(cluster::list(api));
+    update_cluster(UpdateClusterRequest) -> UpdateClusterResponse => |api, r| cluster::update(api, r).await;
 }
 
 /// The first object of the given kind a transaction wrote back.

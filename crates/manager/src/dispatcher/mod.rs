@@ -8,6 +8,7 @@ mod sessions;
 mod status;
 
 use crate::proposer::{Proposer, WriteError};
+use crate::route::LeaderRoute;
 use sessions::Sessions;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,7 @@ struct Inner {
     sessions: Sessions,
     reports: mpsc::Sender<status::Report>,
     leader: AtomicBool,
+    route: Arc<dyn LeaderRoute>,
 }
 
 impl Dispatcher {
@@ -44,6 +46,7 @@ impl Dispatcher {
         proposer: Arc<dyn Proposer>,
         cluster_id: String,
         advertise_addr: String,
+        route: Arc<dyn LeaderRoute>,
     ) -> Dispatcher {
         let (tx, rx) = mpsc::channel(status::FLUSH_ITEMS * 2);
         tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
@@ -56,6 +59,7 @@ impl Dispatcher {
                 sessions: Sessions::default(),
                 reports: tx,
                 leader: AtomicBool::new(false),
+                route,
             }),
         }
     }
@@ -71,7 +75,14 @@ impl Dispatcher {
 
     fn caller<T>(&self, req: &Request<T>) -> Result<String, Status> {
         if !self.inner.leader.load(Ordering::SeqCst) {
-            return Err(Status::unavailable("this manager is not the leader"));
+            // Point the agent at the leader: it tries that address next.
+            let mut status = Status::unavailable("this manager is not the leader");
+            if let Some(addr) = self.inner.route.leader_addr() {
+                if let Ok(v) = addr.parse() {
+                    status.metadata_mut().insert(LEADER_METADATA, v);
+                }
+            }
+            return Err(status);
         }
         let peer = swarm_ca::authorize(
             req,
@@ -91,6 +102,34 @@ impl Dispatcher {
                 .unwrap_or(defaults::HEARTBEAT_PERIOD_MS)
         });
         Duration::from_millis(ms as u64)
+    }
+
+    /// Every manager's remote address, this one first, so agents can fail over.
+    fn managers(&self) -> Vec<WeightedPeer> {
+        let mut out = vec![WeightedPeer {
+            node_id: String::new(),
+            addr: self.inner.advertise_addr.clone(),
+        }];
+        self.inner.store.view(|t| {
+            for n in t
+                .nodes
+                .iter()
+                .filter(|n| n.role == NodeRole::Manager as i32)
+            {
+                let addr = n
+                    .manager_status
+                    .as_ref()
+                    .map(|m| m.addr.clone())
+                    .unwrap_or_default();
+                if !addr.is_empty() && addr != self.inner.advertise_addr {
+                    out.push(WeightedPeer {
+                        node_id: n.id.clone(),
+                        addr,
+                    });
+                }
+            }
+        });
+        out
     }
 
     /// Records what the agent says about itself and marks it READY.
@@ -161,10 +200,7 @@ impl DispatcherRpc for Dispatcher {
         let msg = SessionMessage {
             session_id,
             node: Some(node),
-            managers: vec![WeightedPeer {
-                node_id: String::new(),
-                addr: self.inner.advertise_addr.clone(),
-            }],
+            managers: self.managers(),
             heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
         };
         let (tx, rx) = mpsc::channel(4);

@@ -1,0 +1,52 @@
+//! Where a call that needs the leader goes. Every manager serves the control and CA APIs; a
+//! follower passes calls that must be decided by the leader on to it, unchanged, over the
+//! managers' mutual-TLS API. A call already forwarded once is never forwarded again, so a
+//! moment of disagreement about who leads ends in an error, not a loop.
+
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// Metadata key marking a forwarded call.
+pub const FORWARDED: &str = "x-swarm-forwarded";
+
+pub trait LeaderRoute: Send + Sync + 'static {
+    /// None when this manager leads (serve locally); otherwise a channel to the leader, or
+    /// why there is none.
+    fn leader(&self) -> Option<Result<Channel, Status>>;
+
+    /// The leader's remote API address, when another manager leads and it is known.
+    fn leader_addr(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A route for a manager that always leads (one-manager tests).
+pub struct AlwaysLeader;
+
+impl LeaderRoute for AlwaysLeader {
+    fn leader(&self) -> Option<Result<Channel, Status>> {
+        None
+    }
+}
+
+/// Decides for one call: `Ok(None)` serve here, `Ok(Some(channel))` forward, or an error.
+pub(crate) fn forward_to<T>(
+    route: &dyn LeaderRoute,
+    req: &Request<T>,
+) -> Result<Option<Channel>, Status> {
+    match route.leader() {
+        None => Ok(None),
+        Some(_) if req.metadata().contains_key(FORWARDED) => {
+            Err(Status::unavailable("leadership is changing; retry"))
+        }
+        Some(ch) => ch.map(Some),
+    }
+}
+
+/// The request as passed on: same message, marked as forwarded.
+pub(crate) fn forwarded<T>(req: Request<T>) -> Request<T> {
+    let mut out = Request::new(req.into_inner());
+    out.metadata_mut()
+        .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    out
+}

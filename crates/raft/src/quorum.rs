@@ -1,0 +1,168 @@
+//! Check-quorum for the leader, as etcd-raft (and so SwarmKit) runs it: a leader that has not
+//! heard from a majority of voters for a while stops acting as leader. etcd's "while" is one
+//! election timeout; ours is openraft's leader lease, two election timeouts (see
+//! `RaftConfig::quorum_window` for why).
+//!
+//! openraft 0.9 has no such step-down. Its leader keeps `ServerState::Leader` for as long as
+//! nobody shows it a higher term, however long it is cut off, and `Raft::trigger().elect()` is
+//! ignored on a leader; leader transfer only arrived in 0.10. What 0.9 does give is the time a
+//! quorum last acknowledged the leader (`RaftMetrics::millis_since_quorum_ack`, fed by the clock
+//! of each AppendEntries/heartbeat a voter answered). This module turns that into a verdict:
+//!
+//! - the reference instant is the newest of "a quorum acknowledged us" and "we became leader in
+//!   this term" (winning the vote was itself a quorum's acknowledgement; openraft reports no ack
+//!   time until the first heartbeat round-trip);
+//! - once now − reference reaches the window (the lease: after it, openraft's followers may
+//!   elect someone else), quorum is lost. Acknowledgements coming back restore it.
+//!
+//! The verdict is computed from the wall clock of *this* task, not re-read from metrics: openraft
+//! only republishes metrics when its core loop wakes, so a stale metrics value must never look
+//! like a fresh acknowledgement. A lost verdict only hides leadership from our callers (the
+//! leadership watch and `propose`); openraft underneath still leads until it meets a higher
+//! term, which is harmless because nothing it appends alone can commit, and anything it did
+//! append is truncated (and its waiting proposer told "forward to leader") once it follows the
+//! new leader.
+//!
+//! Owns the bookkeeping only; it reads no metrics and publishes nothing itself (see
+//! `leadership`).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Whether this member may act as leader, as far as quorum contact goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Quorum {
+    /// openraft does not consider this member the leader: nothing to check.
+    #[default]
+    NotLeading,
+    /// Leading, and a quorum acknowledged us within the window.
+    Held,
+    /// openraft still leads here, but no quorum acknowledged us for `silent_ms`.
+    Lost { silent_ms: u64 },
+}
+
+impl Quorum {
+    pub(crate) fn is_lost(&self) -> bool {
+        matches!(self, Quorum::Lost { .. })
+    }
+}
+
+/// The leader's quorum clock: fed with openraft observations, asked for a verdict.
+#[derive(Debug)]
+pub(crate) struct QuorumCheck {
+    window: Duration,
+    /// Term we lead in and when we first saw ourselves leading it.
+    leading: Option<(u64, Instant)>,
+    /// Newest instant a quorum is known to have acknowledged this leadership.
+    last_ack: Option<Instant>,
+}
+
+impl QuorumCheck {
+    pub(crate) fn new(window: Duration) -> Self {
+        QuorumCheck {
+            window,
+            leading: None,
+            last_ack: None,
+        }
+    }
+
+    /// Feeds one fresh metrics publication observed at `now`. Call it only when openraft
+    /// published new metrics: `millis_since_ack` is relative to the moment it was computed.
+    pub(crate) fn observe(
+        &mut self,
+        leading: bool,
+        term: u64,
+        millis_since_ack: Option<u64>,
+        now: Instant,
+    ) {
+        if !leading {
+            self.leading = None;
+            self.last_ack = None;
+            return;
+        }
+        if self.leading.map(|(t, _)| t) != Some(term) {
+            self.leading = Some((term, now));
+            self.last_ack = None;
+        }
+        if let Some(ms) = millis_since_ack {
+            let at = now.checked_sub(Duration::from_millis(ms)).unwrap_or(now);
+            // Acknowledgements only move forward; an older report must not rewind the clock.
+            self.last_ack = Some(self.last_ack.map_or(at, |prev| prev.max(at)));
+        }
+    }
+
+    /// The verdict at `now`, and the instant it turns to `Lost` if nothing new is observed.
+    pub(crate) fn verdict(&self, now: Instant) -> (Quorum, Option<Instant>) {
+        let Some((_, since)) = self.leading else {
+            return (Quorum::NotLeading, None);
+        };
+        let reference = self.last_ack.map_or(since, |a| a.max(since));
+        let silent = now.saturating_duration_since(reference);
+        if silent >= self.window {
+            let silent_ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+            (Quorum::Lost { silent_ms }, None)
+        } else {
+            (Quorum::Held, Some(reference + self.window))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn follower_is_not_checked() {
+        let mut c = QuorumCheck::new(W);
+        let t0 = Instant::now();
+        c.observe(false, 3, None, t0);
+        assert_eq!(c.verdict(t0 + W * 10).0, Quorum::NotLeading);
+    }
+
+    #[test]
+    fn election_counts_as_an_ack_until_the_window_passes() {
+        let mut c = QuorumCheck::new(W);
+        let t0 = Instant::now();
+        c.observe(true, 3, None, t0);
+        let (q, next) = c.verdict(t0 + Duration::from_millis(100));
+        assert_eq!(q, Quorum::Held);
+        assert_eq!(next, Some(t0 + W));
+        assert!(c.verdict(t0 + W).0.is_lost());
+    }
+
+    #[test]
+    fn acks_extend_and_silence_loses() {
+        let mut c = QuorumCheck::new(W);
+        let t0 = Instant::now();
+        c.observe(true, 3, None, t0);
+        // At t0+400ms openraft reports an ack 50 ms old.
+        let t1 = t0 + Duration::from_millis(400);
+        c.observe(true, 3, Some(50), t1);
+        assert_eq!(c.verdict(t0 + Duration::from_millis(800)).0, Quorum::Held);
+        assert_eq!(
+            c.verdict(t0 + Duration::from_millis(850)).0,
+            Quorum::Lost { silent_ms: 500 }
+        );
+        // An older report (a stale publication) does not rewind the clock.
+        c.observe(true, 3, Some(300), t1);
+        assert_eq!(c.verdict(t0 + Duration::from_millis(800)).0, Quorum::Held);
+        // Acks come back: held again.
+        let t2 = t0 + Duration::from_millis(2000);
+        c.observe(true, 3, Some(10), t2);
+        assert_eq!(c.verdict(t2).0, Quorum::Held);
+    }
+
+    #[test]
+    fn a_new_term_restarts_the_clock() {
+        let mut c = QuorumCheck::new(W);
+        let t0 = Instant::now();
+        c.observe(true, 3, Some(0), t0);
+        let t1 = t0 + W * 4;
+        assert!(c.verdict(t1).0.is_lost());
+        c.observe(true, 4, None, t1);
+        assert_eq!(c.verdict(t1).0, Quorum::Held);
+    }
+}

@@ -1,0 +1,633 @@
+//! `swarmd inspect-state`: prints what a stopped manager's state dir holds (Raft membership, log
+//! positions, the current objects, optionally the log) for operators recovering a cluster.
+//!
+//! Owns the presentation and the redaction only: reading and replaying the Raft state is
+//! `swarm_raft::inspect`'s. It must not change the state dir, and must not start while a swarmd
+//! uses it. What it prints may be pasted into tickets, so the CA key and secret data are never
+//! printed and join tokens are masked, in every format.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use swarm_api::service_spec::Mode;
+use swarm_api::{
+    defaults, state, store_object::Object, Cluster, Node, NodeAvailability, NodeRole, NodeState,
+    Service, StoreActionKind, StoreBatch, StoreObject, StoreSnapshot, Task, TaskState,
+};
+use swarm_raft::{EntryKind, MembershipReport, StateReport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// State directory of a stopped manager.
+    #[arg(short = 'd', long = "state-dir", default_value = defaults::STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Also list every log entry after the snapshot (text format; JSON always has them).
+    #[arg(long)]
+    pub log: bool,
+}
+
+/// Runs the subcommand; errors go to stderr on one line.
+pub fn main(args: &InspectArgs) -> ExitCode {
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {}", crate::one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &InspectArgs) -> Result<()> {
+    let dir = &args.state_dir;
+    // Held while reading, so a swarmd cannot start on this dir halfway through.
+    let _guard = refuse_if_in_use(dir)?;
+    let mut report = swarm_raft::inspect(dir)?;
+    redact_report(&mut report);
+    let out = match args.format {
+        Format::Json => {
+            let mut s = report.to_json()?;
+            s.push('\n');
+            s
+        }
+        Format::Text => render_text(&report, args.log),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // `| head` closing the pipe early is not an error of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing output"),
+        _ => Ok(()),
+    }
+}
+
+/// A running swarmd holds an exclusive lock on `<dir>/swarmd.lock` (see `lock.rs`); take a
+/// shared one. The file is opened, never created: inspecting must not change the dir.
+fn refuse_if_in_use(dir: &Path) -> Result<Option<File>> {
+    let path = dir.join("swarmd.lock");
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        // No lock file: no swarmd ever ran here (or it is not a state dir; inspect says so).
+        Err(_) => return Ok(None),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "state dir {} is in use by a running swarmd; stop it first",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+// ---- redaction ----
+
+/// Removes the CA key and secret data and masks join tokens everywhere in the report: the
+/// snapshot, the replayed state and every logged transaction.
+fn redact_report(r: &mut StateReport) {
+    if let Some(s) = &mut r.snapshot {
+        redact_snapshot(&mut s.objects);
+    }
+    redact_snapshot(&mut r.current);
+    for e in &mut r.entries {
+        if let EntryKind::Normal { batch } = &mut e.kind {
+            for a in &mut batch.actions {
+                if let Some(StoreObject { object: Some(o) }) = &mut a.object {
+                    redact_object(o);
+                }
+            }
+        }
+    }
+}
+
+fn redact_snapshot(s: &mut StoreSnapshot) {
+    for c in &mut s.clusters {
+        redact_cluster(c);
+    }
+    for sec in &mut s.secrets {
+        if let Some(spec) = &mut sec.spec {
+            spec.data.clear();
+        }
+    }
+}
+
+fn redact_object(o: &mut Object) {
+    match o {
+        Object::Cluster(c) => redact_cluster(c),
+        Object::Secret(s) => {
+            if let Some(spec) = &mut s.spec {
+                spec.data.clear();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn redact_cluster(c: &mut Cluster) {
+    if let Some(ca) = &mut c.root_ca {
+        ca.ca_key.clear();
+        if let Some(t) = &mut ca.join_tokens {
+            t.worker = mask_token(&t.worker);
+            t.manager = mask_token(&t.manager);
+        }
+    }
+}
+
+/// `SWMTKN-1-<digest>-<secret>` → `SWMTKN-1-<digest prefix>…-****`: enough to tell clusters
+/// apart, useless for joining. Anything not shaped like a token is masked whole.
+fn mask_token(t: &str) -> String {
+    if t.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<&str> = t.split('-').collect();
+    match parts.as_slice() {
+        [prefix, version, digest, _secret] if *prefix == swarm_ca::TOKEN_PREFIX => {
+            let short: String = digest.chars().take(8).collect();
+            format!("{prefix}-{version}-{short}…-****")
+        }
+        _ => "****".to_string(),
+    }
+}
+
+// ---- text ----
+
+fn render_text(r: &StateReport, with_log: bool) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("Raft state in {}\n", r.raft_dir.display()));
+    let mut head: Vec<(String, String)> = Vec::new();
+    match &r.vote {
+        Some(v) => {
+            head.push(("Term".into(), v.term.to_string()));
+            let voted = match v.voted_for {
+                Some(id) if v.committed => format!("{id} (leader of the term)"),
+                Some(id) => id.to_string(),
+                None => "nobody".into(),
+            };
+            head.push(("Voted for".into(), voted));
+        }
+        None => head.push(("Term".into(), "none (never voted)".into())),
+    }
+    head.push(("Membership".into(), membership_line(&r.membership)));
+    // Raft ids are derived from node ids (`raft_id_of`), so each member can be named.
+    let member_node: HashMap<u64, String> = r
+        .current
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                swarm_api::ids::raft_id_of(&n.id),
+                format!("node {} ({})", node_name(n), n.id),
+            )
+        })
+        .collect();
+    for (what, members) in [
+        ("voter", &r.membership.voters),
+        ("learner", &r.membership.learners),
+    ] {
+        for m in members {
+            let node = member_node.get(&m.raft_id).cloned().unwrap_or_default();
+            head.push((
+                String::new(),
+                format!("{what:<7} {:<20} {:<21} {node}", m.raft_id, m.addr)
+                    .trim_end()
+                    .to_string(),
+            ));
+        }
+    }
+    head.push(("First index".into(), opt(r.first_log_index)));
+    head.push(("Last index".into(), opt(r.last_log_index)));
+    head.push((
+        "Committed".into(),
+        r.committed
+            .map(|c| format!("{} (term {})", c.index, c.term))
+            .unwrap_or_else(|| "-".into()),
+    ));
+    head.push(("Purged up to".into(), opt(r.last_purged.map(|p| p.index))));
+    head.push((
+        "Snapshot".into(),
+        match &r.snapshot {
+            Some(s) => format!(
+                "index {} (term {}), {}",
+                opt(s.last.map(|l| l.index)),
+                opt(s.last.map(|l| l.term)),
+                s.file.display()
+            ),
+            None => "none".into(),
+        },
+    ));
+    head.push(("Applied".into(), opt(r.applied.map(|a| a.index))));
+    if r.log_repaired {
+        head.push((
+            "Note".into(),
+            "the log was not closed cleanly; read from a repaired copy (original untouched)".into(),
+        ));
+    }
+    for (k, v) in &head {
+        if k.is_empty() {
+            out.push_str(&format!("  {:<14}  {v}\n", ""));
+        } else {
+            out.push_str(&format!("  {:<14}: {v}\n", k));
+        }
+    }
+    for w in &r.warnings {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
+
+    let s = &r.current;
+    let node_names: HashMap<&str, String> = s
+        .nodes
+        .iter()
+        .map(|n| (n.id.as_str(), node_name(n)))
+        .collect();
+    let service_names: HashMap<&str, String> = s
+        .services
+        .iter()
+        .map(|sv| (sv.id.as_str(), service_name(sv)))
+        .collect();
+
+    out.push_str(&format!("\nNodes ({})\n", s.nodes.len()));
+    out.push_str(&table(
+        &["ID", "NAME", "ROLE", "STATE", "AVAILABILITY"],
+        s.nodes.iter().map(|n| {
+            let spec = n.spec.clone().unwrap_or_default();
+            vec![
+                n.id.clone(),
+                node_name(n),
+                role_name(n.role()).into(),
+                state::node_state_name(
+                    n.status
+                        .as_ref()
+                        .map(|st| st.state())
+                        .unwrap_or(NodeState::Unknown),
+                )
+                .into(),
+                state::availability_name(
+                    n.spec
+                        .as_ref()
+                        .map(|_| spec.availability())
+                        .unwrap_or(NodeAvailability::Active),
+                )
+                .into(),
+            ]
+        }),
+    ));
+
+    out.push_str(&format!("\nServices ({})\n", s.services.len()));
+    out.push_str(&table(
+        &["ID", "NAME", "IMAGE", "MODE", "SPEC VERSION"],
+        s.services.iter().map(|sv| {
+            let spec = sv.spec.clone().unwrap_or_default();
+            let image = spec
+                .task
+                .as_ref()
+                .and_then(|t| t.container.as_ref())
+                .map(|c| c.image.clone())
+                .unwrap_or_default();
+            let mode = match &spec.mode {
+                Some(Mode::Replicated(r)) => format!("replicated {}", r.replicas),
+                Some(Mode::Global(_)) => "global".into(),
+                None => "-".into(),
+            };
+            vec![
+                sv.id.clone(),
+                service_name(sv),
+                image,
+                mode,
+                sv.spec_version.to_string(),
+            ]
+        }),
+    ));
+
+    out.push_str(&format!("\nTasks ({})\n", s.tasks.len()));
+    let mut tasks: Vec<&Task> = s.tasks.iter().collect();
+    tasks.sort_by(|a, b| {
+        (task_service(a, &service_names), a.slot, &a.node_id, &a.id).cmp(&(
+            task_service(b, &service_names),
+            b.slot,
+            &b.node_id,
+            &b.id,
+        ))
+    });
+    out.push_str(&table(
+        &["ID", "SERVICE", "SLOT", "NODE", "DESIRED", "STATE"],
+        tasks.iter().map(|t| {
+            vec![
+                t.id.clone(),
+                task_service(t, &service_names),
+                t.slot.to_string(),
+                node_names
+                    .get(t.node_id.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| t.node_id.clone()),
+                state::task_state_name(t.desired_state()).into(),
+                state::task_state_name(
+                    t.status
+                        .as_ref()
+                        .map(|st| st.state())
+                        .unwrap_or(TaskState::New),
+                )
+                .into(),
+            ]
+        }),
+    ));
+
+    out.push_str(&format!("\nCluster ({})\n", s.clusters.len()));
+    out.push_str(&table(
+        &["ID", "NAME", "WORKER TOKEN", "MANAGER TOKEN", "CA KEY"],
+        s.clusters.iter().map(|c| {
+            let tokens = c
+                .root_ca
+                .as_ref()
+                .and_then(|ca| ca.join_tokens.clone())
+                .unwrap_or_default();
+            vec![
+                c.id.clone(),
+                c.spec
+                    .as_ref()
+                    .and_then(|sp| sp.annotations.as_ref())
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default(),
+                // Already masked by redaction; masking again keeps this safe on its own.
+                mask_token(&tokens.worker),
+                mask_token(&tokens.manager),
+                "(not shown)".into(),
+            ]
+        }),
+    ));
+    if !s.secrets.is_empty() || !s.configs.is_empty() {
+        out.push_str(&format!(
+            "\nSecrets: {} (data not shown); configs: {}\n",
+            s.secrets.len(),
+            s.configs.len()
+        ));
+    }
+
+    if with_log {
+        out.push_str(&format!(
+            "\nLog after the snapshot ({} entries)\n",
+            r.entries.len()
+        ));
+        out.push_str(&table(
+            &["INDEX", "TERM", "KIND", "SUMMARY"],
+            r.entries.iter().map(|e| {
+                let (kind, mut summary) = match &e.kind {
+                    EntryKind::Blank => ("blank", String::new()),
+                    EntryKind::Normal { batch } => ("normal", batch_summary(batch)),
+                    EntryKind::Membership { membership } => {
+                        ("membership", membership_line(membership))
+                    }
+                    EntryKind::Unreadable { error } => ("unreadable", error.clone()),
+                };
+                if !e.committed {
+                    summary.push_str(" [uncommitted]");
+                }
+                if let Some(why) = &e.refused {
+                    summary.push_str(&format!(" [refused: {why}]"));
+                }
+                vec![
+                    e.index.to_string(),
+                    e.term.to_string(),
+                    kind.into(),
+                    summary.trim().to_string(),
+                ]
+            }),
+        ));
+    }
+    out
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn membership_line(m: &MembershipReport) -> String {
+    let ids = |ms: &[swarm_raft::Member]| {
+        if ms.is_empty() {
+            "none".to_string()
+        } else {
+            ms.iter()
+                .map(|m| m.raft_id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut s = format!("voters {}; learners {}", ids(&m.voters), ids(&m.learners));
+    if let Some(i) = m.log_index {
+        s.push_str(&format!(" (set at index {i})"));
+    }
+    if m.joint {
+        s.push_str(" [joint: change in progress]");
+    }
+    s
+}
+
+/// Columns two spaces apart, each as wide as its widest cell; "(none)" for no rows.
+fn table(columns: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows.collect();
+    if rows.is_empty() {
+        return "  (none)\n".into();
+    }
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::new();
+        for (i, cell) in cells.enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            l.push_str(cell);
+            l.push_str(&" ".repeat(w.saturating_sub(cell.chars().count()) + 2));
+        }
+        format!("{}\n", l.trim_end())
+    };
+    let mut out = line(&mut columns.iter().copied());
+    for r in &rows {
+        out.push_str(&line(&mut r.iter().map(String::as_str)));
+    }
+    out
+}
+
+fn role_name(r: NodeRole) -> &'static str {
+    match r {
+        NodeRole::Worker => "WORKER",
+        NodeRole::Manager => "MANAGER",
+    }
+}
+
+fn node_name(n: &Node) -> String {
+    n.spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.name.clone())
+        .filter(|s| !s.is_empty())
+        .or_else(|| n.description.as_ref().map(|d| d.hostname.clone()))
+        .unwrap_or_default()
+}
+
+fn service_name(s: &Service) -> String {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.name.clone())
+        .unwrap_or_default()
+}
+
+fn task_service(t: &Task, services: &HashMap<&str, String>) -> String {
+    if !t.service_name.is_empty() {
+        return t.service_name.clone();
+    }
+    services
+        .get(t.service_id.as_str())
+        .cloned()
+        .unwrap_or_else(|| t.service_id.clone())
+}
+
+/// `create service redis, update task web.1`; large batches (the scheduler writes hundreds of
+/// tasks at once) are counted per kind instead.
+fn batch_summary(b: &StoreBatch) -> String {
+    const LIST_UP_TO: usize = 5;
+    let items: Vec<(&'static str, &'static str, String)> = b
+        .actions
+        .iter()
+        .map(|a| {
+            let kind = match a.kind() {
+                StoreActionKind::Create => "create",
+                StoreActionKind::Update => "update",
+                StoreActionKind::Remove => "remove",
+            };
+            let (table, name) = match a.object.as_ref().and_then(|o| o.object.as_ref()) {
+                Some(Object::Node(n)) => ("node", or_id(node_name(n), &n.id)),
+                Some(Object::Service(s)) => ("service", or_id(service_name(s), &s.id)),
+                Some(Object::Task(t)) => (
+                    "task",
+                    or_id(
+                        t.annotations
+                            .as_ref()
+                            .map(|a| a.name.clone())
+                            .unwrap_or_default(),
+                        &t.id,
+                    ),
+                ),
+                Some(Object::Cluster(c)) => (
+                    "cluster",
+                    or_id(
+                        c.spec
+                            .as_ref()
+                            .and_then(|s| s.annotations.as_ref())
+                            .map(|a| a.name.clone())
+                            .unwrap_or_default(),
+                        &c.id,
+                    ),
+                ),
+                Some(Object::Secret(s)) => (
+                    "secret",
+                    or_id(
+                        s.spec
+                            .as_ref()
+                            .and_then(|s| s.annotations.as_ref())
+                            .map(|a| a.name.clone())
+                            .unwrap_or_default(),
+                        &s.id,
+                    ),
+                ),
+                Some(Object::Config(c)) => (
+                    "config",
+                    or_id(
+                        c.spec
+                            .as_ref()
+                            .and_then(|s| s.annotations.as_ref())
+                            .map(|a| a.name.clone())
+                            .unwrap_or_default(),
+                        &c.id,
+                    ),
+                ),
+                None => ("(empty)", String::new()),
+            };
+            (kind, table, name)
+        })
+        .collect();
+    if items.is_empty() {
+        return "(no actions)".into();
+    }
+    if items.len() <= LIST_UP_TO {
+        return items
+            .iter()
+            .map(|(k, t, n)| format!("{k} {t} {n}").trim_end().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (k, t, _) in &items {
+        *counts.entry((k, t)).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|((k, t), n)| format!("{k} {t} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn or_id(name: String, id: &str) -> String {
+    if name.is_empty() {
+        id.to_string()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_the_secret_part_of_join_tokens() {
+        let digest = "3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl";
+        let secret = "1s4t2cjfqqyvkmzkhm1yfqwxr";
+        let masked = mask_token(&format!("SWMTKN-1-{digest}-{secret}"));
+        assert_eq!(masked, "SWMTKN-1-3pu6hszj…-****");
+        assert_eq!(mask_token("not-a-token"), "****");
+        assert_eq!(mask_token(""), "");
+    }
+
+    #[test]
+    fn large_batches_are_counted() {
+        let task = |i: usize| swarm_api::StoreAction {
+            kind: StoreActionKind::Update as i32,
+            object: Some(StoreObject {
+                object: Some(Object::Task(Task {
+                    id: format!("t{i}"),
+                    ..Default::default()
+                })),
+            }),
+        };
+        let small = StoreBatch {
+            actions: (0..2).map(task).collect(),
+            timestamp: 0,
+        };
+        assert_eq!(batch_summary(&small), "update task t0, update task t1");
+        let big = StoreBatch {
+            actions: (0..9).map(task).collect(),
+            timestamp: 0,
+        };
+        assert_eq!(batch_summary(&big), "update task ×9");
+    }
+}

@@ -1,0 +1,168 @@
+//! Raft membership for managers: the `RaftMembership` service, through which a manager that
+//! joined with the manager token asks the leader to add it as a voter (a learner first, until
+//! it has caught up), and the joining side of that call.
+
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+use swarm_api::raft_membership_client::RaftMembershipClient;
+use swarm_api::raft_membership_server::{RaftMembership, RaftMembershipServer};
+use swarm_api::*;
+use swarm_manager::{Proposer, WriteError};
+use swarm_raft::{PeerConnector, RaftNode};
+use swarm_store::{Store, Txn};
+use tonic::{Request, Response, Status};
+
+use crate::adapters::TlsPeers;
+
+pub struct Membership {
+    pub raft: RaftNode,
+    pub store: Store,
+    pub proposer: std::sync::Arc<dyn Proposer>,
+    pub cluster_id: String,
+}
+
+impl Membership {
+    pub fn into_service(self) -> RaftMembershipServer<Membership> {
+        RaftMembershipServer::new(self)
+    }
+
+    fn members(&self) -> Vec<RaftMember> {
+        self.raft
+            .members()
+            .into_iter()
+            .map(|(raft_id, addr)| RaftMember { raft_id, addr })
+            .collect()
+    }
+
+    /// Records the manager's Raft address and reachability on its node.
+    async fn record(&self, node_id: &str, raft_id: u64, addr: &str) -> Result<(), Status> {
+        for _ in 0..10 {
+            let Some(node) = self.store.view(|t| t.nodes.get(node_id).cloned()) else {
+                return Ok(());
+            };
+            let mut n = node;
+            let m = n.manager_status.get_or_insert_with(Default::default);
+            m.raft_id = raft_id;
+            m.addr = addr.to_string();
+            m.reachability = Reachability::Reachable as i32;
+            match self
+                .proposer
+                .propose(Txn::new().update(n).into_batch())
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(WriteError::Refused(swarm_store::ApplyError::Conflict { .. })) => continue,
+                Err(e) => return Err(Status::unavailable(e.to_string())),
+            }
+        }
+        Err(Status::unavailable(
+            "could not record the new manager; retry",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl RaftMembership for Membership {
+    async fn join(
+        &self,
+        req: Request<JoinRaftRequest>,
+    ) -> Result<Response<JoinRaftResponse>, Status> {
+        let peer = swarm_ca::authorize(&req, &self.cluster_id, &[NodeRole::Manager])?;
+        let addr = req.into_inner().addr;
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Status::invalid_argument(format!(
+                "addr: {addr:?} is not an IP:port address"
+            )));
+        }
+        let leadership = self.raft.leadership().borrow().clone();
+        if !leadership.is_leader {
+            return Ok(Response::new(JoinRaftResponse {
+                joined: false,
+                leader_addr: leadership.leader_addr.unwrap_or_default(),
+                members: self.members(),
+            }));
+        }
+        let is_manager = self.store.view(|t| {
+            t.nodes
+                .get(&peer.node_id)
+                .is_some_and(|n| n.role == NodeRole::Manager as i32)
+        });
+        if !is_manager {
+            return Err(Status::permission_denied(format!(
+                "node {} is not a manager of this cluster",
+                peer.node_id
+            )));
+        }
+        let raft_id = ids::raft_id_of(&peer.node_id);
+        let known = self
+            .raft
+            .members()
+            .into_iter()
+            .any(|(id, a)| id == raft_id && a == addr);
+        if !known {
+            tracing::info!(node = %peer.node_id, raft_id, %addr, "adding manager to Raft");
+            self.raft
+                .add_voter(raft_id, &addr)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
+        self.record(&peer.node_id, raft_id, &addr).await?;
+        Ok(Response::new(JoinRaftResponse {
+            joined: true,
+            leader_addr: String::new(),
+            members: self.members(),
+        }))
+    }
+}
+
+/// Asks the managers at `addrs` (following redirects to the leader) to add this manager to
+/// Raft; returns once it is a voter.
+pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut targets: Vec<String> = addrs
+        .iter()
+        .filter(|a| a.as_str() != advertise)
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        bail!("no other manager known to join (give --join-addr)");
+    }
+    let mut i = 0;
+    loop {
+        let target = targets[i % targets.len()].clone();
+        i += 1;
+        let res = async {
+            let ch = peers.channel(&target).map_err(|e| anyhow::anyhow!(e))?;
+            let resp = RaftMembershipClient::new(ch)
+                .join(JoinRaftRequest {
+                    addr: advertise.to_string(),
+                })
+                .await
+                .with_context(|| format!("asking {target} to join Raft"))?;
+            Ok::<_, anyhow::Error>(resp.into_inner())
+        }
+        .await;
+        match res {
+            Ok(r) if r.joined => {
+                tracing::info!(via = %target, members = r.members.len(), "joined Raft");
+                return Ok(());
+            }
+            Ok(r) if !r.leader_addr.is_empty() => {
+                if !targets.contains(&r.leader_addr) {
+                    targets.push(r.leader_addr.clone());
+                }
+                i = targets
+                    .iter()
+                    .position(|t| *t == r.leader_addr)
+                    .unwrap_or(0);
+            }
+            Ok(_) => tracing::info!(%target, "no leader yet; retrying"),
+            Err(e) if e.chain().any(|c| c.to_string().contains("not a manager")) => return Err(e),
+            Err(e) => tracing::info!(error = %e, "joining Raft; retrying"),
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("could not join the managers' Raft group within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(o.election_timeout_min, 1000);
         assert_eq!(o.election_timeout_max, 2000);
         assert_eq!(o.max_in_snapshot_log_to_keep, 500);
-        assert_eq!(c.quorum_window(), Duration::from_millis(o.election_timeout_max));
+        assert_eq!(
+            c.quorum_window(),
+            Duration::from_millis(o.election_timeout_max)
+        );
         assert_eq!(c.propose_deadline(), Duration::from_millis(3000));
         c.propose_timeout_ms = 500;
         assert_eq!(c.propose_deadline(), Duration::from_millis(500));

@@ -278,17 +278,11 @@ fn managers_fail_over_without_losing_acknowledged_writes() {
         "web 4/4 after the full restart",
         Duration::from_secs(60),
         || {
-            ctl(2)
-                .run(&["service", "ls"])
-                .status
-                .success()
-                .then(|| ())
-                .filter(|_| {
-                    ctl(2)
-                        .ok(&["service", "ls"])
-                        .lines()
-                        .any(|l| l.contains(" web ") && l.contains("4/4"))
-                })
+            let out = ctl(2).run(&["service", "ls"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            text.lines()
+                .any(|l| l.contains(" web ") && l.contains("4/4"))
+                .then_some(())
         },
     );
 }

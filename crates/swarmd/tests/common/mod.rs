@@ -2,6 +2,9 @@
 //! does: real processes, real sockets, real TLS and Raft, the `process` executor.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod netns;
+pub mod swarm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -36,15 +39,23 @@ pub struct Node {
     pub dir: PathBuf,
     pub args: Vec<String>,
     pub child: Option<Child>,
+    /// Runs swarmd through this command (e.g. `ip netns exec NS`).
+    pub prefix: Vec<String>,
 }
 
 impl Node {
     pub fn start(name: &str, dir: &Path, args: &[String]) -> Node {
+        Node::start_in(Vec::new(), name, dir, args)
+    }
+
+    /// Starts swarmd through `prefix` (e.g. `ip netns exec NS` to run it on a test host).
+    pub fn start_in(prefix: Vec<String>, name: &str, dir: &Path, args: &[String]) -> Node {
         let mut n = Node {
             name: name.into(),
             dir: dir.to_path_buf(),
             args: args.to_vec(),
             child: None,
+            prefix,
         };
         n.spawn();
         n
@@ -56,7 +67,15 @@ impl Node {
             .append(true)
             .open(self.dir.with_extension("log"))
             .unwrap();
-        let child = Command::new(swarmd_bin())
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(swarmd_bin());
+                c
+            }
+            None => Command::new(swarmd_bin()),
+        };
+        let child = cmd
             .args(&self.args)
             .arg("--log-level")
             .arg("info,swarm_manager=debug")

@@ -5,7 +5,7 @@
 
 use crate::errors::status;
 use crate::proposer::Proposer;
-use crate::route::{forward_to, forwarded, LeaderRoute};
+use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
 use std::sync::Arc;
 use swarm_api::ca_client::CaClient;
 use swarm_api::ca_server::{Ca, CaServer};
@@ -75,7 +75,8 @@ impl Ca for CaService {
         if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
             return CaClient::new(leader)
                 .issue_node_certificate(forwarded(req))
-                .await;
+                .await
+                .map_err(|s| unreachable_leader(self.route.as_ref(), s));
         }
         let req = req.into_inner();
         let cluster = self.cluster()?;

@@ -50,3 +50,15 @@ pub(crate) fn forwarded<T>(req: Request<T>) -> Request<T> {
         .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
     out
 }
+
+/// A forwarded call that could not reach the leader, said in the operator's terms.
+pub(crate) fn unreachable_leader(route: &dyn LeaderRoute, status: Status) -> Status {
+    if status.code() != tonic::Code::Unavailable || status.metadata().contains_key(FORWARDED) {
+        return status;
+    }
+    let leader = route.leader_addr().unwrap_or_else(|| "unknown".into());
+    Status::unavailable(format!(
+        "cannot reach the leader ({leader}): {}; the managers may have lost quorum",
+        status.message()
+    ))
+}

@@ -62,6 +62,10 @@ pub struct Args {
     /// Raft election timeout, in ticks.
     #[arg(long = "election-tick", default_value_t = defaults::ELECTION_TICK)]
     pub election_tick: u32,
+    /// Restart this manager as the only member of a new Raft group, keeping the cluster's
+    /// state: for when a majority of managers is lost for good.
+    #[arg(long = "force-new-cluster")]
+    pub force_new_cluster: bool,
     /// Length of one Raft tick in milliseconds (SwarmKit: 1000).
     #[arg(long = "tick-ms", default_value_t = 1000)]
     pub tick_ms: u64,

@@ -5,6 +5,7 @@
 
 mod adapters;
 mod args;
+mod force_new;
 mod identity;
 mod inspect;
 mod lock;

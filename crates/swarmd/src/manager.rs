@@ -3,6 +3,7 @@
 
 use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
 use crate::args::{Args, ExecutorArg};
+use crate::force_new;
 use crate::identity::{self, NodeIdentity};
 use crate::membership::{join_raft, Membership};
 use crate::reachability;
@@ -73,6 +74,14 @@ async fn start_manager(
         .with_context(|| format!("--listen-remote-api {}", args.listen_remote_api))?;
     let unix = bind_control_socket(&args.listen_control_api).await?;
 
+    let recovered = if args.force_new_cluster {
+        if creds.role != NodeRole::Manager || node.new_cluster.is_some() {
+            bail!("--force-new-cluster: this state dir holds no manager state to recover");
+        }
+        Some(force_new::recover_state(&args.state_dir)?)
+    } else {
+        None
+    };
     let store = Store::new();
     let mut rcfg = RaftConfig::new(
         &args.state_dir,
@@ -140,6 +149,27 @@ async fn start_manager(
         create_cluster(&raft, proposer.as_ref(), node, &new.root, args).await?;
         identity::save_new(&args.state_dir, creds, &advertise)?;
         tracing::info!(cluster = %creds.cluster_id, "created a new cluster");
+    } else if let Some(state) = recovered {
+        raft.bootstrap()
+            .await
+            .context("--force-new-cluster: bootstrapping Raft")?;
+        let mut leadership = raft.leadership();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            leadership.wait_for(|l| l.is_leader),
+        )
+        .await
+        .context("--force-new-cluster: waiting to lead")?
+        .context("--force-new-cluster: waiting to lead")?;
+        force_new::reseed(
+            proposer.as_ref(),
+            state,
+            &creds.node_id,
+            raft.raft_id(),
+            &advertise,
+        )
+        .await?;
+        tracing::warn!("this manager now leads a new one-manager cluster with the recovered state");
     } else if !raft.has_state() {
         // A manager that joined with the manager token: become a Raft member before serving.
         join_raft(&peers, &node.managers, &advertise).await?;

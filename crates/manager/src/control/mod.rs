@@ -8,7 +8,7 @@ mod services;
 mod tasks;
 
 use crate::proposer::Proposer;
-use crate::route::{forward_to, forwarded, LeaderRoute};
+use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
 use std::sync::Arc;
 use swarm_api::control_client::ControlClient;
 use swarm_api::control_server::Control;
@@ -52,7 +52,10 @@ macro_rules! routed {
             $(
                 async fn $method(&self, req: Request<$req>) -> R<$resp> {
                     if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
-                        return ControlClient::new(leader).$method(forwarded(req)).await;
+                        return ControlClient::new(leader)
+                            .$method(forwarded(req))
+                            .await
+                            .map_err(|s| unreachable_leader(self.route.as_ref(), s));
                     }
                     let $api = self;
                     let $r = req.into_inner();

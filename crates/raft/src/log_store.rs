@@ -257,8 +257,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // commit, and only then may openraft count these entries as persisted.
         let res = self
             .run(Op::WriteLogs, move |db| {
-                let mut txn = db.begin_write()?;
-                txn.set_durability(Durability::None).ok();
+                let txn = db.begin_write()?;
                 {
                     let mut log = txn.open_table(LOG)?;
                     for (index, bytes) in &rows {

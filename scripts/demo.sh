@@ -33,7 +33,8 @@ cargo build --workspace --bins
 mkdir -p "$DIR"
 start() { # name, args...
   local name=$1; shift
-  "$BIN/swarmd" -d "$DIR/$name" --hostname "$name" "$@" >"$DIR/$name.log" 2>&1 &
+  # The demo runs `sleep` processes, with or without a Docker engine on the machine.
+  "$BIN/swarmd" -d "$DIR/$name" --hostname "$name" --executor process "$@" >"$DIR/$name.log" 2>&1 &
   echo $! >"$DIR/$name.pid"
 }
 

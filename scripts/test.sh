@@ -3,6 +3,14 @@
 # that drive the built swarmd/swarmctl binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Docker executor's tests build their image from a static busybox (nothing can be pulled):
+# install Debian's busybox-static when a Docker engine is here and the binary is not.
+if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1 \
+  && ! { [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; } \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing busybox-static for the Docker executor tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+fi
 # The end-to-end tests run swarmctl next to swarmd: build every binary first.
 cargo build --workspace --bins
 cargo test --workspace "$@"

@@ -92,6 +92,8 @@ pub enum AgentError {
 pub struct Agent {
     cfg: AgentConfig,
     executor: Arc<dyn Executor>,
+    /// The node as the managers last described it (role, spec), from session messages.
+    node: watch::Sender<Option<swarm_api::Node>>,
 }
 
 impl Agent {
@@ -109,7 +111,17 @@ impl Agent {
             ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
             ExecutorKind::Custom(e) => e.clone(),
         };
-        Ok(Agent { cfg, executor })
+        Ok(Agent {
+            cfg,
+            executor,
+            node: watch::channel(None).0,
+        })
+    }
+
+    /// Follows the node's object as the managers send it: how a node learns it was promoted
+    /// or demoted.
+    pub fn node_updates(&self) -> watch::Receiver<Option<swarm_api::Node>> {
+        self.node.subscribe()
     }
 
     /// Runs until `shutdown` fires, reconnecting with backoff and failing over across
@@ -136,6 +148,7 @@ impl Agent {
                 connect: self.cfg.connect.clone(),
                 description,
                 advertise_addr: self.cfg.advertise_addr.clone(),
+                node: self.node.clone(),
             },
             assign_tx,
             link_tx,

@@ -1,17 +1,19 @@
 //! One task's life on this node: the per-task state machine ACCEPTED → PREPARING → READY →
-//! STARTING → RUNNING → COMPLETE | FAILED | SHUTDOWN, driven through an executor `Controller`.
+//! STARTING → RUNNING → COMPLETE | FAILED | SHUTDOWN, driven through an executor `Controller`;
+//! or, for a task a previous run of the agent started, its adoption: from RUNNING on.
 //!
 //! Owns its task's controller and the task's observed state as this node reports it. Told what
 //! to do by the worker through a `watch` of `Directive`s; tells the manager what happened
 //! through the reporter. Must not touch the task table or other tasks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_api::state::can_advance;
 use swarm_api::{now_ms, Task, TaskState, TaskStatus, TaskStatusUpdate};
 use tokio::sync::watch;
 
-use crate::executor::{Controller, ExecutorError, ExitStatus, Started};
+use crate::executor::{Adopted, Controller, Executor, ExecutorError, ExitStatus, Started};
 use crate::reporter::StatusTx;
 
 /// What the worker wants of a task right now.
@@ -23,13 +25,21 @@ pub(crate) enum Directive {
     Remove,
     /// The agent is shutting down: stop the task and report it.
     AgentShutdown,
+    /// The agent is shutting down and the work outlives it (containers): leave running work
+    /// alone for the next run to adopt; work not started yet is stopped as for `AgentShutdown`.
+    Detach,
 }
+
+/// The message of a task reported lost after an agent restart.
+pub(crate) const LOST_MESSAGE: &str = "task lost: agent restarted";
 
 /// How a stop request is to be reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     Report(&'static str),
     Silent,
+    /// Leave the work running, unreported (see `Directive::Detach`).
+    Detach,
 }
 
 fn stop_of(d: Directive) -> Option<Stop> {
@@ -40,6 +50,7 @@ fn stop_of(d: Directive) -> Option<Stop> {
         Directive::Desired(_) => None,
         Directive::Remove => Some(Stop::Silent),
         Directive::AgentShutdown => Some(Stop::Report("agent shut down")),
+        Directive::Detach => Some(Stop::Detach),
     }
 }
 
@@ -77,9 +88,26 @@ struct Reports {
     task_id: String,
     last: TaskState,
     tx: StatusTx,
+    /// Carried in every status once known, so terminal states still name the container.
+    container_id: String,
 }
 
 impl Reports {
+    /// Starts from the state the manager last saw.
+    fn new(task: &Task, tx: StatusTx) -> Reports {
+        let last = task
+            .status
+            .as_ref()
+            .and_then(|s| TaskState::try_from(s.state).ok())
+            .unwrap_or(TaskState::Assigned);
+        Reports {
+            task_id: task.id.clone(),
+            last,
+            tx,
+            container_id: String::new(),
+        }
+    }
+
     fn send(&mut self, state: TaskState, message: &str, fill: impl FnOnce(&mut TaskStatus)) {
         if !can_advance(self.last, state) {
             return;
@@ -89,6 +117,7 @@ impl Reports {
             timestamp: now_ms(),
             state: state as i32,
             message: message.to_string(),
+            container_id: self.container_id.clone(),
             ..Default::default()
         };
         fill(&mut status);
@@ -110,7 +139,7 @@ impl Reports {
 }
 
 /// The stop grace period of the task's spec; 0 means the default.
-fn grace_of(task: &Task) -> Duration {
+fn task_grace(task: &Task) -> Duration {
     let ms = task
         .spec
         .as_ref()
@@ -128,16 +157,7 @@ pub(crate) async fn run(
     mut directive: watch::Receiver<Directive>,
     tx: StatusTx,
 ) {
-    let last = task
-        .status
-        .as_ref()
-        .and_then(|s| TaskState::try_from(s.state).ok())
-        .unwrap_or(TaskState::Assigned);
-    let mut reports = Reports {
-        task_id: task.id.clone(),
-        last,
-        tx,
-    };
+    let mut reports = Reports::new(&task, tx);
     let mut ctl = match ctl {
         Ok(ctl) => ctl,
         Err(e) => {
@@ -147,15 +167,71 @@ pub(crate) async fn run(
     };
     reports.state(TaskState::Accepted, "accepted");
     let stopped = drive(&task, ctl.as_mut(), &mut directive, &mut reports).await;
-    if let Some(Stop::Report(why)) = stopped {
-        reports.state(TaskState::Shutdown, why);
+    finish(&task, ctl, stopped, directive, reports).await;
+}
+
+/// Takes over a task the manager saw start on this node before the agent restarted: through
+/// `Executor::adopt` when its work outlived the agent, else reports it lost (the orchestrator
+/// replaces it; running it again here would double the replica).
+pub(crate) async fn adopt(
+    task: Task,
+    executor: Arc<dyn Executor>,
+    mut directive: watch::Receiver<Directive>,
+    tx: StatusTx,
+) {
+    let mut reports = Reports::new(&task, tx);
+    let lost = |why: String| ExecutorError::Failed(why);
+    let Adopted {
+        controller: mut ctl,
+        started,
+    } = match executor.adopt(&task).await {
+        Ok(Some(adopted)) => adopted,
+        Ok(None) => {
+            reports.error(TaskState::Failed, &lost(LOST_MESSAGE.into()));
+            return;
+        }
+        Err(e) => {
+            reports.error(TaskState::Failed, &lost(format!("{LOST_MESSAGE}: {e}")));
+            return;
+        }
+    };
+    tracing::info!(task = %task.id, container = %started.container_id, "adopted a running task");
+    reports.container_id = started.container_id.clone();
+    reports.send(TaskState::Running, "adopted after an agent restart", |s| {
+        s.pid = started.pid;
+    });
+    let stopped = supervise(
+        task_grace(&task),
+        ctl.as_mut(),
+        &mut directive,
+        &mut reports,
+        started.pid,
+    )
+    .await;
+    finish(&task, ctl, stopped, directive, reports).await;
+}
+
+/// After the task's end: reports a requested stop, keeps what the task left until the manager
+/// lets go of it, then frees it.
+async fn finish(
+    task: &Task,
+    mut ctl: Box<dyn Controller>,
+    stopped: Option<Stop>,
+    mut directive: watch::Receiver<Directive>,
+    mut reports: Reports,
+) {
+    match stopped {
+        Some(Stop::Report(why)) => reports.state(TaskState::Shutdown, why),
+        // Left running for the next run of the agent: nothing to report or free.
+        Some(Stop::Detach) => return,
+        Some(Stop::Silent) | None => {}
     }
-    // Keep what the task left (logs, directory) until the manager lets go of it.
+    // Keep what the task left (logs, directory, container) until the manager lets go of it.
     if stopped != Some(Stop::Silent) {
         loop {
             match *directive.borrow_and_update() {
                 Directive::Remove => break,
-                Directive::AgentShutdown => return,
+                Directive::AgentShutdown | Directive::Detach => return,
                 Directive::Desired(_) => {}
             }
             if directive.changed().await.is_err() {
@@ -181,7 +257,7 @@ async fn drive(
     reports.state(TaskState::Preparing, "preparing");
     // Preparing may be slow (an image pull): a stop request cuts it short.
     let prepared = tokio::select! {
-        stop = stop_requested(directive) => return Some(stop),
+        stop = stop_requested(directive) => return Some(not_started(stop)),
         r = ctl.prepare() => r,
     };
     if let Err(e) = prepared {
@@ -194,7 +270,7 @@ async fn drive(
     }
     reports.state(TaskState::Ready, "prepared");
     if let Err(stop) = start_allowed(directive).await {
-        return Some(stop);
+        return Some(not_started(stop));
     }
     reports.state(TaskState::Starting, "starting");
     // Start is not raced with stop: a half-started task would be left unknown.
@@ -205,15 +281,39 @@ async fn drive(
             return None;
         }
     };
+    reports.container_id = container_id;
     reports.send(TaskState::Running, "started", |s| {
         s.pid = pid;
-        s.container_id = container_id.clone();
     });
+    supervise(task_grace(task), ctl, directive, reports, pid).await
+}
+
+/// A stop that came before the work started: there is nothing to leave running, so a detach
+/// is an ordinary, reported shutdown.
+fn not_started(stop: Stop) -> Stop {
+    match stop {
+        Stop::Detach => Stop::Report("agent shut down"),
+        other => other,
+    }
+}
+
+/// Watches started work to its end, stopping it when asked (unless asked to leave it
+/// running). Returns the stop that ended it, if one did; reports COMPLETE or FAILED otherwise.
+async fn supervise(
+    grace: Duration,
+    ctl: &mut dyn Controller,
+    directive: &mut watch::Receiver<Directive>,
+    reports: &mut Reports,
+    pid: u32,
+) -> Option<Stop> {
     let (exit, stop) = tokio::select! {
         r = ctl.wait() => (r, None),
         stop = stop_requested(directive) => {
-            if let Err(e) = ctl.stop(grace_of(task)).await {
-                tracing::warn!(task = %task.id, error = %e, "stopping the task failed");
+            if stop == Stop::Detach {
+                return Some(stop);
+            }
+            if let Err(e) = ctl.stop(grace).await {
+                tracing::warn!(task = %reports.task_id, error = %e, "stopping the task failed");
             }
             (ctl.wait().await, Some(stop))
         }

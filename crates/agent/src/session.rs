@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use swarm_api::dispatcher_client::DispatcherClient;
+use swarm_api::Node as NodeObject;
 use swarm_api::{
     AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, NodeDescription, SessionMessage,
     SessionRequest,
@@ -69,6 +70,8 @@ pub(crate) struct SessionConfig {
     pub connect: ConnectFn,
     pub description: NodeDescription,
     pub advertise_addr: String,
+    /// Where the node's object from each session message goes.
+    pub node: watch::Sender<Option<NodeObject>>,
 }
 
 /// Keeps a session open with some manager until `stop` fires.
@@ -201,6 +204,9 @@ impl Open<'_> {
         .await
         .map_err(|_| SessionError::Timeout("opening session"))??;
         let session_id = first.session_id.clone();
+        if first.node.is_some() {
+            self.cfg.node.send_replace(first.node.clone());
+        }
         let mut period = period_of(first.heartbeat_period_ms);
         *self.managers = merge_managers(&self.cfg.managers, &first);
         let mut tasks = tokio::time::timeout(
@@ -241,6 +247,9 @@ impl Open<'_> {
                     }
                     if !m.managers.is_empty() {
                         *self.managers = merge_managers(&self.cfg.managers, &m);
+                    }
+                    if m.node.is_some() {
+                        self.cfg.node.send_replace(m.node.clone());
                     }
                 }
                 m = tasks.message() => {

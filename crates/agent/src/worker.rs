@@ -3,11 +3,14 @@
 //! Owns the table (task ID → the runner's directive channel) and the set of runner tasks. Each
 //! assignment message is reconciled: new tasks get a runner, changed desired states are passed
 //! on, tasks gone from the set are stopped silently, and tasks the manager thinks started here
-//! but this agent never heard of are reported lost. Must not talk to the manager itself (the
-//! session feeds it, the reporter carries its reports) nor touch executor internals.
+//! but this agent never heard of (it restarted) are handed to the executor to adopt, or
+//! reported lost. After the first complete set, the executor removes what earlier runs left for
+//! other tasks. Must not talk to the manager itself (the session feeds it, the reporter carries
+//! its reports) nor touch executor internals.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use swarm_api::state::is_terminal;
 use swarm_api::{
@@ -21,8 +24,8 @@ use crate::executor::Executor;
 use crate::reporter::StatusTx;
 use crate::runner::{self, Directive};
 
-/// The message of a task reported lost after an agent restart.
-pub(crate) const LOST_MESSAGE: &str = "task lost: agent restarted";
+/// How long the first cleanup of leftovers may hold up the assignments that follow.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the table knows of a task.
 enum Entry {
@@ -38,6 +41,8 @@ pub(crate) struct Worker {
     reports: StatusTx,
     table: HashMap<String, Entry>,
     runners: JoinSet<()>,
+    /// Whether the executor has cleaned up after earlier runs of the agent.
+    cleaned: bool,
 }
 
 impl Worker {
@@ -47,6 +52,7 @@ impl Worker {
             reports,
             table: HashMap::new(),
             runners: JoinSet::new(),
+            cleaned: false,
         }
     }
 
@@ -61,7 +67,14 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 m = assignments.recv() => match m {
-                    Some(m) => self.apply(m),
+                    Some(m) => {
+                        let complete = m.r#type() == AssignmentsType::Complete;
+                        self.apply(m);
+                        if complete && !self.cleaned {
+                            self.cleaned = true;
+                            self.cleanup().await;
+                        }
+                    }
                     None => break,
                 },
                 // Reap finished runners so the set stays small; a panic is a bug worth a log.
@@ -72,15 +85,38 @@ impl Worker {
                 }
             }
         }
+        // Work that outlives the agent is left running for its next run to adopt.
+        let last = if self.executor.outlives_agent() {
+            Directive::Detach
+        } else {
+            Directive::AgentShutdown
+        };
         for entry in self.table.values() {
             if let Entry::Runner(tx) = entry {
-                tx.send_replace(Directive::AgentShutdown);
+                tx.send_replace(last);
             }
         }
         while let Some(r) = self.runners.join_next().await {
             if let Err(e) = r {
                 tracing::error!(error = %e, "task runner failed");
             }
+        }
+    }
+
+    /// Lets the executor remove what earlier runs of the agent left for tasks it does not
+    /// drive now. Awaited (bounded) before the next assignment, so a task assigned later
+    /// cannot have its fresh work taken for a leftover.
+    async fn cleanup(&self) {
+        let keep: HashSet<String> = self
+            .table
+            .iter()
+            .filter(|(_, e)| matches!(e, Entry::Runner(_)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        match tokio::time::timeout(CLEANUP_TIMEOUT, self.executor.cleanup(keep)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cleaning up after an earlier run"),
+            Err(_) => tracing::warn!("cleaning up after an earlier run took too long"),
         }
     }
 
@@ -129,10 +165,16 @@ impl Worker {
         }
         if (observed as i32) > (TaskState::Assigned as i32) {
             // The manager saw it start on this node, yet this agent has no record of it: the
-            // agent restarted and its processes died with it. The orchestrator replaces it;
-            // running it again here would double the replica.
-            self.report(&task.id, TaskState::Failed, LOST_MESSAGE);
-            self.table.insert(task.id, Entry::Settled);
+            // agent restarted. Its work may have outlived it (a container): adopt it, or
+            // report it lost.
+            let (tx, rx) = watch::channel(Directive::Desired(task.desired_state()));
+            self.table.insert(task.id.clone(), Entry::Runner(tx));
+            self.runners.spawn(runner::adopt(
+                task,
+                self.executor.clone(),
+                rx,
+                self.reports.clone(),
+            ));
             return;
         }
         if (task.desired_state() as i32) > (TaskState::Running as i32) {

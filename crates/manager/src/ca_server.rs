@@ -45,6 +45,29 @@ impl CaService {
     }
 }
 
+/// How long the cluster's node certificates last.
+fn cert_expiry(cluster: &Cluster) -> i64 {
+    cluster
+        .spec
+        .as_ref()
+        .and_then(|s| s.ca_config.as_ref())
+        .map(|c| c.node_cert_expiry_ms)
+        .filter(|ms| *ms > 0)
+        .unwrap_or(defaults::NODE_CERT_EXPIRY_MS)
+}
+
+/// Signs a CSR with the cluster's root CA for `node_id` in `role`.
+fn sign(cluster: &Cluster, csr: &str, node_id: &str, role: NodeRole) -> Result<String, Status> {
+    let root = cluster.root_ca.clone().unwrap_or_default();
+    let ca = RootCa::from_pem(
+        &String::from_utf8_lossy(&root.ca_cert),
+        Some(&String::from_utf8_lossy(&root.ca_key)),
+    )
+    .map_err(|e| Status::internal(e.to_string()))?;
+    ca.sign_csr(csr, node_id, role, &cluster.id, cert_expiry(cluster))
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
 /// Constant-time comparison, so a token can't be guessed byte by byte from response times.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -52,6 +75,41 @@ fn same(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+impl CaService {
+    /// A member renews its certificate: same node ID, the role the cluster now records for it
+    /// (so promotion and demotion take effect here), refused once the node is removed. Only
+    /// the replicated CA is needed, so any manager signs, leader or not.
+    fn renew(
+        &self,
+        peer: swarm_ca::PeerIdentity,
+        req: IssueNodeCertificateRequest,
+    ) -> Result<IssueNodeCertificateResponse, Status> {
+        let cluster = self.cluster()?;
+        let root = cluster.root_ca.clone().unwrap_or_default();
+        let node = self
+            .store
+            .view(|t| t.nodes.get(&peer.node_id).cloned())
+            .ok_or_else(|| {
+                Status::permission_denied(format!(
+                    "node {} is not a member of this cluster",
+                    peer.node_id
+                ))
+            })?;
+        let role = NodeRole::try_from(node.role).unwrap_or(NodeRole::Worker);
+        let csr = String::from_utf8(req.csr)
+            .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
+        let cert = sign(&cluster, &csr, &node.id, role)?;
+        tracing::info!(node = %node.id, ?role, "renewed a node certificate");
+        Ok(IssueNodeCertificateResponse {
+            node_id: node.id,
+            role: role as i32,
+            certificate: cert.into_bytes(),
+            root_ca: root.ca_cert,
+            cluster_id: cluster.id,
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -71,6 +129,20 @@ impl Ca for CaService {
         &self,
         req: Request<IssueNodeCertificateRequest>,
     ) -> Result<Response<IssueNodeCertificateResponse>, Status> {
+        let renewing = req.get_ref().token.is_empty();
+        let caller = renewing
+            .then(|| {
+                self.cluster().map(|c| {
+                    swarm_ca::authorize(&req, &c.id, &[NodeRole::Worker, NodeRole::Manager])
+                })
+            })
+            .transpose()?
+            .transpose()?;
+        if let Some(peer) = caller {
+            // Signing needs only the replicated CA: served here, never forwarded (a forwarded
+            // call would carry this manager's certificate, not the caller's).
+            return self.renew(peer, req.into_inner()).map(Response::new);
+        }
         // Recording the new node needs the leader.
         if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
             return CaClient::new(leader)
@@ -95,21 +167,9 @@ impl Ca for CaService {
         };
         let csr = String::from_utf8(req.csr)
             .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
-        let cert_pem = String::from_utf8_lossy(&root.ca_cert).to_string();
-        let key_pem = String::from_utf8_lossy(&root.ca_key).to_string();
-        let ca = RootCa::from_pem(&cert_pem, Some(&key_pem))
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let expiry = cluster
-            .spec
-            .as_ref()
-            .and_then(|s| s.ca_config.as_ref())
-            .map(|c| c.node_cert_expiry_ms)
-            .filter(|ms| *ms > 0)
-            .unwrap_or(defaults::NODE_CERT_EXPIRY_MS);
         let node_id = ids::new_id();
-        let cert = ca
-            .sign_csr(&csr, &node_id, role, &cluster.id, expiry)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let cert = sign(&cluster, &csr, &node_id, role)?;
+        let expiry = cert_expiry(&cluster);
         let hostname = if req.hostname.is_empty() {
             node_id.clone()
         } else {

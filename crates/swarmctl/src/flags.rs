@@ -5,9 +5,9 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use swarm_api::{
-    service_spec::Mode, Annotations, ContainerSpec, GlobalService, Placement, ReplicatedService,
-    ResourceRequirements, Resources, RestartCondition, RestartPolicy, ServiceSpec, TaskSpec,
-    UpdateConfig, UpdateFailureAction, UpdateOrder,
+    service_spec::Mode, Annotations, ContainerSpec, GlobalService, Mount, MountType, Placement,
+    ReplicatedService, ResourceRequirements, Resources, RestartCondition, RestartPolicy,
+    ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder,
 };
 
 /// Flags that describe a service. Numbers and durations are taken as text and parsed here, so
@@ -80,6 +80,16 @@ pub struct ServiceFlags {
     /// Memory a task may use, e.g. 512m
     #[arg(long, allow_hyphen_values = true)]
     pub memory_limit: Option<String>,
+    /// Time a stopping task gets before it is killed, e.g. 10s [default: 10s]
+    #[arg(long, allow_hyphen_values = true)]
+    pub stop_grace_period: Option<String>,
+    /// Signal that asks a task to stop, e.g. SIGINT [default: the image's, else SIGTERM]
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Mount type=bind|volume|tmpfs,source=PATH|NAME,target=PATH[,readonly] (repeatable;
+    /// replaces the list; docker executor)
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
 }
 
 /// Update parallelism and friends for a service created here: all tasks at once (the seed's
@@ -202,6 +212,19 @@ impl ServiceFlags {
                 check_env(e)?;
             }
             c.env = env;
+        }
+        if let Some(g) = &self.stop_grace_period {
+            c.stop_grace_period_ms = parse_duration_ms("stop-grace-period", g)?;
+        }
+        if let Some(sig) = &self.stop_signal {
+            c.stop_signal = sig.trim().to_string();
+        }
+        if !self.mounts.is_empty() {
+            c.mounts = self
+                .mounts
+                .iter()
+                .map(|m| parse_mount(m))
+                .collect::<Result<_>>()?;
         }
         Ok(())
     }
@@ -430,6 +453,44 @@ pub fn parse_cpus(flag: &str, s: &str) -> Result<i64> {
 }
 
 /// An environment entry must be KEY=VALUE with a non-empty key.
+/// `type=bind,source=/data,target=/data,readonly` (Docker's `--mount` syntax, the keys
+/// `type`, `source`/`src`, `target`/`dst`/`destination` and `readonly`/`ro`).
+pub fn parse_mount(spec: &str) -> Result<Mount> {
+    // Docker's default type.
+    let mut m = Mount {
+        r#type: MountType::Volume as i32,
+        ..Default::default()
+    };
+    for field in spec.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (field, None),
+        };
+        match (key, value) {
+            ("type", Some(t)) => {
+                m.r#type = match t {
+                    "bind" => MountType::Bind,
+                    "volume" => MountType::Volume,
+                    "tmpfs" => MountType::Tmpfs,
+                    other => bail!("mount: type {other:?} is not one of bind, volume, tmpfs"),
+                } as i32
+            }
+            ("source" | "src", Some(v)) => m.source = v.to_string(),
+            ("target" | "dst" | "destination", Some(v)) => m.target = v.to_string(),
+            ("readonly" | "ro", None | Some("true" | "1")) => m.read_only = true,
+            ("readonly" | "ro", Some("false" | "0")) => m.read_only = false,
+            _ => bail!("mount: {field:?} is not type=, source=, target= or readonly"),
+        }
+    }
+    if !m.target.starts_with('/') {
+        bail!("mount: target must be an absolute path in {spec:?}");
+    }
+    if m.r#type() == MountType::Bind && m.source.is_empty() {
+        bail!("mount: a bind mount needs a source in {spec:?}");
+    }
+    Ok(m)
+}
+
 pub fn check_env(e: &str) -> Result<()> {
     match e.split_once('=') {
         Some((k, _)) if !k.trim().is_empty() => Ok(()),
@@ -465,6 +526,19 @@ mod tests {
             Ok(v) => format!("unexpectedly ok: {v:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn mounts_parse_like_dockers() {
+        let m = parse_mount("type=bind,source=/data,target=/srv,readonly").expect("valid");
+        assert_eq!(m.r#type(), MountType::Bind);
+        assert_eq!((m.source.as_str(), m.target.as_str()), ("/data", "/srv"));
+        assert!(m.read_only);
+        let v = parse_mount("target=/cache").expect("valid");
+        assert_eq!(v.r#type(), MountType::Volume);
+        assert!(msg(parse_mount("type=bind,target=/x")).starts_with("mount: "));
+        assert!(msg(parse_mount("type=nfs,target=/x")).starts_with("mount: "));
+        assert!(msg(parse_mount("type=tmpfs,target=rel")).starts_with("mount: "));
     }
 
     #[test]

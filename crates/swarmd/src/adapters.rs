@@ -46,7 +46,8 @@ pub fn is_leader_watch(raft: &RaftNode) -> watch::Receiver<bool> {
     rx
 }
 
-fn endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
+/// A mutual-TLS endpoint to a manager.
+pub fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
     Endpoint::from_shared(format!("https://{addr}"))
         .and_then(|e| e.tls_config(creds.client_tls()))
         .map(|e| {
@@ -62,14 +63,14 @@ pub struct TlsPeers(pub NodeCredentials);
 
 impl swarm_raft::PeerConnector for TlsPeers {
     fn channel(&self, addr: &str) -> Result<Channel, String> {
-        Ok(endpoint(&self.0, addr)?.connect_lazy())
+        Ok(tls_endpoint(&self.0, addr)?.connect_lazy())
     }
 }
 
 /// The agent's way to a manager, over mutual TLS.
 pub fn agent_connect(creds: NodeCredentials) -> swarm_agent::ConnectFn {
     Arc::new(move |addr: String| {
-        let ep = endpoint(&creds, &addr);
+        let ep = tls_endpoint(&creds, &addr);
         Box::pin(async move { ep?.connect().await.map_err(|e| format!("{addr}: {e}")) })
     })
 }

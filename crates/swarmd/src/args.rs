@@ -8,6 +8,8 @@ use swarm_api::defaults;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorArg {
+    /// `docker` when the engine at `--engine-addr` answers at start-up, else `process`.
+    Auto,
     Process,
     Sim,
     Docker,
@@ -47,9 +49,12 @@ pub struct Args {
     /// Node name (default: the machine's hostname).
     #[arg(long)]
     pub hostname: Option<String>,
-    /// What runs tasks.
-    #[arg(long, value_enum, default_value = "process")]
+    /// What runs tasks: docker containers, local processes, or a simulation (tests).
+    #[arg(long, value_enum, default_value = "auto")]
     pub executor: ExecutorArg,
+    /// Docker engine API address (docker executor): unix:///path or tcp://host:port.
+    #[arg(long = "engine-addr", default_value = swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR)]
+    pub engine_addr: String,
     /// Milliseconds a simulated task takes to start (sim executor).
     #[arg(long = "sim-start-delay-ms", default_value_t = 100, hide = true)]
     pub sim_start_delay_ms: u64,

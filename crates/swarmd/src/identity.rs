@@ -21,6 +21,11 @@ pub struct NodeIdentity {
 
 const REMOTES_FILE: &str = "remotes";
 
+/// Managers' addresses this node knows from its state dir.
+pub fn known_managers(dir: &Path) -> Vec<String> {
+    read_remotes(dir)
+}
+
 fn read_remotes(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join(REMOTES_FILE))
         .map(|s| {

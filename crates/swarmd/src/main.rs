@@ -8,10 +8,12 @@ mod args;
 mod force_new;
 mod identity;
 mod inspect;
+mod lifecycle;
 mod lock;
 mod manager;
 mod membership;
 mod reachability;
+mod roles;
 mod route;
 
 use anyhow::{Context, Result};
@@ -86,7 +88,7 @@ async fn run(args: args::Args) -> Result<()> {
     }
     let node = identity::obtain(&args).await?;
     tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");
-    manager::run_node(args, node, shutdown).await
+    lifecycle::run_node(args, node, shutdown).await
 }
 
 async fn wait_for_signal() {

@@ -5,12 +5,14 @@ use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
 use crate::args::{Args, ExecutorArg};
 use crate::force_new;
 use crate::identity::{self, NodeIdentity};
+use crate::lifecycle::{watch_role, RoleWatch};
 use crate::membership::{join_raft, Membership};
 use crate::reachability;
 use crate::route::RaftRoute;
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
+use swarm_agent::executor::docker::DockerExecutor;
 use swarm_agent::{Agent, AgentConfig, ExecutorKind};
 use swarm_api::*;
 use swarm_manager::ca_server::CaService;
@@ -25,14 +27,29 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
-pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToken) -> Result<()> {
+/// How one life of the node in one role ended.
+pub enum Outcome {
+    /// Asked to stop.
+    Stopped,
+    /// The managers recorded a new role; here is the certificate for it.
+    RoleChanged(swarm_ca::NodeCredentials),
+}
+
+/// Runs the node in the role its certificate names until it stops or its role changes.
+pub async fn run_role(
+    args: &Args,
+    node: &NodeIdentity,
+    shutdown: CancellationToken,
+) -> Result<Outcome> {
+    // Everything of this role stops on shutdown, or when the role changes.
+    let stop = shutdown.child_token();
     let advertise = args.advertise_addr();
     let mut managers = node.managers.clone();
-    let raft = if node.creds.role == NodeRole::Manager {
-        let raft = start_manager(&args, &node, shutdown.clone()).await?;
+    let manager = if node.creds.role == NodeRole::Manager {
+        let m = start_manager(args, node, stop.clone()).await?;
         managers.retain(|m| m != &advertise);
         managers.insert(0, advertise.clone());
-        Some(raft)
+        Some(m)
     } else {
         None
     };
@@ -41,31 +58,74 @@ pub async fn run_node(args: Args, node: NodeIdentity, shutdown: CancellationToke
         ExecutorArg::Sim => ExecutorKind::Sim {
             start_delay: Duration::from_millis(args.sim_start_delay_ms),
         },
-        ExecutorArg::Docker => bail!("--executor docker: not available yet; use process or sim"),
+        ExecutorArg::Docker => ExecutorKind::Custom(Arc::new(
+            DockerExecutor::connect(&args.engine_addr, &node.creds.node_id)
+                .await
+                .context("--executor docker")?,
+        )),
+        ExecutorArg::Auto => {
+            match DockerExecutor::connect(&args.engine_addr, &node.creds.node_id).await {
+                Ok(docker) => ExecutorKind::Custom(Arc::new(docker)),
+                Err(e) => {
+                    tracing::info!(reason = %e, "no Docker engine: tasks run as local processes (--executor process)");
+                    ExecutorKind::Process
+                }
+            }
+        }
     };
     let agent = Agent::new(AgentConfig {
         state_dir: args.state_dir.clone(),
         hostname: args.hostname(),
-        managers,
+        managers: managers.clone(),
         connect: agent_connect(node.creds.clone()),
         executor,
-        advertise_addr: advertise,
+        advertise_addr: advertise.clone(),
     })?;
-    let res = agent.run(shutdown.clone()).await;
-    shutdown.cancel();
-    if let Some(raft) = raft {
-        if let Err(e) = raft.shutdown().await {
+    let watcher = tokio::spawn(watch_role(
+        RoleWatch {
+            updates: agent.node_updates(),
+            creds: node.creds.clone(),
+            managers,
+            hostname: args.hostname(),
+            advertise,
+            state_dir: args.state_dir.clone(),
+        },
+        stop.clone(),
+    ));
+    let res = agent.run(stop.clone()).await;
+    stop.cancel();
+    if let Some(m) = manager {
+        m.stop().await;
+    }
+    match watcher.await {
+        Ok(Some(creds)) => Ok(Outcome::RoleChanged(creds)),
+        _ => res.map(|_| Outcome::Stopped).context("agent"),
+    }
+}
+
+/// A running manager role: Raft and the servers, awaited on the way down so the next role
+/// can bind the same address.
+struct RunningManager {
+    raft: RaftNode,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningManager {
+    async fn stop(self) {
+        for s in self.servers {
+            let _ = s.await;
+        }
+        if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
     }
-    res.context("agent")
 }
 
 async fn start_manager(
     args: &Args,
     node: &NodeIdentity,
     shutdown: CancellationToken,
-) -> Result<RaftNode> {
+) -> Result<RunningManager> {
     let creds = &node.creds;
     let advertise = args.advertise_addr();
     // Bind both listeners first: a port or socket in use is an error before anything starts.
@@ -122,16 +182,16 @@ async fn start_manager(
         .context("TLS configuration")?
         .add_service(InterceptedService::new(
             raft.grpc_service(),
-            managers_only(creds.cluster_id.clone()),
+            managers_only(creds.cluster_id.clone(), store.clone()),
         ))
         .add_service(dispatcher.clone().into_service())
         .add_service(InterceptedService::new(
             membership.into_service(),
-            managers_only(creds.cluster_id.clone()),
+            managers_only(creds.cluster_id.clone(), store.clone()),
         ))
         .add_service(InterceptedService::new(
             control.clone().into_service(),
-            managers_only(creds.cluster_id.clone()),
+            managers_only(creds.cluster_id.clone(), store.clone()),
         ))
         .add_service(ca.into_service())
         .add_service(health_service())
@@ -139,7 +199,7 @@ async fn start_manager(
             TcpListenerStream::new(tcp),
             shutdown.clone().cancelled_owned(),
         );
-    tokio::spawn(async move {
+    let remote_server = tokio::spawn(async move {
         if let Err(e) = remote.await {
             tracing::error!(error = %e, "remote API server stopped");
         }
@@ -183,7 +243,7 @@ async fn start_manager(
             shutdown.clone().cancelled_owned(),
         );
     let socket_path = args.listen_control_api.clone();
-    tokio::spawn(async move {
+    let local_server = tokio::spawn(async move {
         if let Err(e) = local.await {
             tracing::error!(error = %e, "control API server stopped");
         }
@@ -198,6 +258,13 @@ async fn start_manager(
         is_leader_watch(&raft),
         shutdown.clone(),
     ));
+    tokio::spawn(crate::roles::run(
+        store.clone(),
+        proposer.clone(),
+        raft.clone(),
+        is_leader_watch(&raft),
+        shutdown.clone(),
+    ));
     tokio::spawn(run_leader_components(
         LeaderConfig {
             store,
@@ -209,7 +276,10 @@ async fn start_manager(
         shutdown,
     ));
     tracing::info!(remote = %args.listen_remote_api, control = %args.listen_control_api.display(), "manager serving");
-    Ok(raft)
+    Ok(RunningManager {
+        raft,
+        servers: vec![remote_server, local_server],
+    })
 }
 
 async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
@@ -337,12 +407,30 @@ async fn create_cluster(
     Ok(())
 }
 
-/// Raft between managers only: a worker's (or another cluster's) certificate is refused
-/// before any Raft message is read.
+/// Manager-to-manager calls (Raft, membership, forwarded control calls): the caller must
+/// present a `swarm-manager` certificate of this cluster AND still be recorded as a manager,
+/// so a demoted or removed manager's old certificate is refused before anything is read.
 fn managers_only(
     cluster_id: String,
+    store: Store,
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
-    move |req| swarm_ca::authorize(&req, &cluster_id, &[NodeRole::Manager]).map(|_| req)
+    move |req| {
+        let peer = swarm_ca::authorize(&req, &cluster_id, &[NodeRole::Manager])?;
+        // A manager still catching up (nothing replicated yet) can only go by the certificate.
+        let member = store.view(|t| {
+            t.nodes.is_empty()
+                || t.nodes
+                    .get(&peer.node_id)
+                    .is_some_and(|n| n.role == NodeRole::Manager as i32)
+        });
+        if !member {
+            return Err(tonic::Status::permission_denied(format!(
+                "node {} is no longer a manager of this cluster",
+                peer.node_id
+            )));
+        }
+        Ok(req)
+    }
 }
 
 /// Health: SERVING while the process runs (readiness probes, `swarmctl` checks).

@@ -38,6 +38,9 @@ async fn raft_refuses_worker_certificates_and_dispatcher_needs_one() {
         addr.clone(),
         "--hostname".into(),
         "m".into(),
+        // The process executor, whether or not a Docker engine answers on this machine.
+        "--executor".into(),
+        "process".into(),
     ];
     let _m = Node::start("m", &root.join("m"), &m_args);
     let ctl = Ctl { socket };
@@ -60,6 +63,8 @@ async fn raft_refuses_worker_certificates_and_dispatcher_needs_one() {
         root.join("w").display().to_string(),
         "--hostname".into(),
         "w".into(),
+        "--executor".into(),
+        "process".into(),
         "--join-addr".into(),
         addr.clone(),
         "--join-token".into(),

@@ -65,6 +65,9 @@ fn one_manager() -> Cluster {
         socket.display().to_string(),
         "--hostname".into(),
         "node-1".into(),
+        // The process executor, whether or not a Docker engine answers on this machine.
+        "--executor".into(),
+        "process".into(),
         "--listen-remote-api".into(),
         addr.clone(),
     ];
@@ -95,6 +98,9 @@ fn worker_args(c: &Cluster, name: &str, token: &str) -> Vec<String> {
         c.addr.clone(),
         "--join-token".into(),
         token.into(),
+        // Last, so the tests above can edit the join flags by position.
+        "--executor".into(),
+        "process".into(),
     ]
 }
 

@@ -164,10 +164,16 @@ fn managers_fail_over_without_losing_acknowledged_writes() {
         leader_name(&ctl(survivor))
     });
     assert_ne!(new_leader, format!("m{}", old + 1));
-    let table = ctl(survivor).ok(&["node", "ls"]);
-    assert!(
-        table.contains("UNREACHABLE"),
-        "the dead manager shows UNREACHABLE:\n{table}"
+    // The new leader probes managers every 2 s.
+    wait_for(
+        "the dead manager shown UNREACHABLE",
+        Duration::from_secs(15),
+        || {
+            ctl(survivor)
+                .ok(&["node", "ls"])
+                .contains("UNREACHABLE")
+                .then_some(())
+        },
     );
 
     // Every acknowledged write is there.

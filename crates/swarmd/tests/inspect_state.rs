@@ -93,6 +93,9 @@ fn inspect_state_of_a_stopped_manager() {
         addr.clone(),
         "--hostname".into(),
         "m".into(),
+        // The process executor, whether or not a Docker engine answers on this machine.
+        "--executor".into(),
+        "process".into(),
     ];
     let mut node = Node::start("m", &dir, &args);
     let ctl = Ctl { socket };

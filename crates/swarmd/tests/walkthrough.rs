@@ -92,6 +92,9 @@ fn walkthrough() {
         socket.display().to_string(),
         "--hostname".into(),
         "node-1".into(),
+        // The process executor, whether or not a Docker engine answers on this machine.
+        "--executor".into(),
+        "process".into(),
         "--listen-remote-api".into(),
         addr.clone(),
     ];
@@ -128,6 +131,8 @@ fn walkthrough() {
             d(name).display().to_string(),
             "--hostname".into(),
             name.into(),
+            "--executor".into(),
+            "process".into(),
             "--join-addr".into(),
             addr.clone(),
             "--join-token".into(),

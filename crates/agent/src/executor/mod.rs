@@ -1,13 +1,15 @@
 //! The executor boundary: how the agent turns one task into running work, whatever runs it
-//! (a child process, a simulation, later a Docker container).
+//! (a child process, a simulation, a Docker container).
 //!
 //! Owns the `Executor`/`Controller` traits and their error and exit types. Must not know about
 //! sessions, the task table or reporting: the per-task runner in `worker.rs` drives a
 //! `Controller` through its steps and turns the results into task states.
 
+pub mod docker;
 pub mod process;
 pub mod sim;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -72,6 +74,31 @@ pub trait Executor: Send + Sync + 'static {
     /// Makes the controller for one task. Cheap and synchronous: no work is done yet, but a
     /// spec this executor can never run is refused here.
     fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError>;
+
+    /// Finds work a previous run of this agent started for `task` and still going or ended
+    /// unreported, and takes it over. `None` when there is nothing to take over (the default:
+    /// work that dies with the agent), and the task is then reported lost.
+    fn adopt(&self, _task: &Task) -> BoxFuture<'_, Result<Option<Adopted>, ExecutorError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Removes what earlier runs of this agent left for tasks other than `keep` (every task
+    /// this agent now drives). Called once the first complete assignment set is known.
+    fn cleanup(&self, _keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// True when the work runs on without the agent (containers): then a stopping agent leaves
+    /// running tasks alone for its next run to adopt, instead of stopping them.
+    fn outlives_agent(&self) -> bool {
+        false
+    }
+}
+
+/// Work taken over by `Executor::adopt`: its controller, already started.
+pub struct Adopted {
+    pub controller: Box<dyn Controller>,
+    pub started: Started,
 }
 
 /// Drives one task's work through its life: `prepare` → `start` → `wait`, with `stop`

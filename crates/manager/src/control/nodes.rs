@@ -30,16 +30,14 @@ pub(super) async fn update(
         .store
         .view(|t| t.nodes.get(&r.node_id).cloned())
         .ok_or_else(|| Status::not_found(format!("node {} not found", r.node_id)))?;
-    if spec.desired_role
-        != node
-            .spec
-            .as_ref()
-            .map(|s| s.desired_role)
-            .unwrap_or_default()
-    {
-        return Err(Status::unimplemented(
-            "role: promote and demote are not supported yet",
-        ));
+    let current = node
+        .spec
+        .as_ref()
+        .map(|s| s.desired_role)
+        .unwrap_or_default();
+    if spec.desired_role != current {
+        api.store
+            .view(|t| check_role_change(t, &node, spec.desired_role))?;
     }
     node.spec = Some(spec);
     // The caller's version, so a change made since the caller read the node is not overwritten.
@@ -82,4 +80,56 @@ pub(super) async fn remove(
         .await
         .map_err(status)?;
     Ok(RemoveNodeResponse {})
+}
+
+/// Refuses role changes that cannot work or would hurt the cluster: promoting a node that is
+/// not up, demoting the last manager, or demoting one whose loss would leave the remaining
+/// managers without a reachable majority.
+fn check_role_change(t: &swarm_store::Tables, node: &Node, desired: i32) -> Result<(), Status> {
+    if desired == NodeRole::Manager as i32 {
+        let ready = node
+            .status
+            .as_ref()
+            .is_some_and(|s| s.state == NodeState::Ready as i32);
+        if !ready {
+            return Err(Status::failed_precondition(format!(
+                "node {} is not ready and cannot be promoted",
+                node.id
+            )));
+        }
+        return Ok(());
+    }
+    let managers: Vec<&Node> = t
+        .nodes
+        .iter()
+        .filter(|n| {
+            n.role == NodeRole::Manager as i32
+                || n.spec
+                    .as_ref()
+                    .is_some_and(|s| s.desired_role == NodeRole::Manager as i32)
+        })
+        .filter(|n| n.id != node.id)
+        .collect();
+    if managers.is_empty() {
+        return Err(Status::failed_precondition(format!(
+            "node {} is the last manager and cannot be demoted",
+            node.id
+        )));
+    }
+    let reachable = managers
+        .iter()
+        .filter(|n| {
+            n.manager_status
+                .as_ref()
+                .is_some_and(|m| m.reachability == Reachability::Reachable as i32)
+        })
+        .count();
+    if reachable < managers.len() / 2 + 1 {
+        return Err(Status::failed_precondition(format!(
+            "demoting node {} would leave {reachable} reachable of {} managers: quorum would be lost",
+            node.id,
+            managers.len()
+        )));
+    }
+    Ok(())
 }

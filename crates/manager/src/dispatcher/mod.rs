@@ -104,6 +104,51 @@ impl Dispatcher {
         Duration::from_millis(ms as u64)
     }
 
+    /// Sends the first session message, then a new one whenever the node's object or the set of
+    /// managers changes (a promotion or demotion reaches the node this way), until the session
+    /// ends or the agent goes away.
+    async fn session_updates(
+        self,
+        node_id: String,
+        first: SessionMessage,
+        cancel: CancellationToken,
+        tx: mpsc::Sender<Result<SessionMessage, Status>>,
+    ) {
+        let mut rx = self.inner.store.watch();
+        let mut last = first.clone();
+        if tx.send(Ok(first)).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tx.closed() => return,
+                r = rx.recv() => match r {
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    Ok(c) if !touches_nodes(&c) => continue,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                },
+            }
+            let Some(node) = self.inner.store.view(|t| t.nodes.get(&node_id).cloned()) else {
+                return;
+            };
+            let next = SessionMessage {
+                node: Some(node),
+                managers: self.managers(),
+                ..last.clone()
+            };
+            let changed = next.managers != last.managers
+                || next.node.as_ref().map(|n| (n.role, &n.spec))
+                    != last.node.as_ref().map(|n| (n.role, &n.spec));
+            if changed {
+                if tx.send(Ok(next.clone())).await.is_err() {
+                    return;
+                }
+                last = next;
+            }
+        }
+    }
+
     /// Every manager's remote address, this one first, so agents can fail over.
     fn managers(&self) -> Vec<WeightedPeer> {
         let mut out = vec![WeightedPeer {
@@ -204,16 +249,8 @@ impl DispatcherRpc for Dispatcher {
             heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
         };
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            if tx.send(Ok(msg)).await.is_err() {
-                return;
-            }
-            // Hold the stream open until the session ends or the agent goes away.
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = tx.closed() => {}
-            }
-        });
+        let this = self.clone();
+        tokio::spawn(async move { this.session_updates(node_id, msg, cancel, tx).await });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -290,4 +327,13 @@ pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
     dispatcher.set_leader(true);
     health::run(dispatcher.clone(), cancel.clone()).await;
     dispatcher.set_leader(false);
+}
+
+fn touches_nodes(c: &swarm_store::Change) -> bool {
+    match c {
+        swarm_store::Change::Restored => true,
+        swarm_store::Change::Batch { events, .. } => events
+            .iter()
+            .any(|e| matches!(e.object.object, Some(store_object::Object::Node(_)))),
+    }
 }

@@ -25,6 +25,21 @@ pub fn swarmctl_bin() -> PathBuf {
     p
 }
 
+/// A directory for one test's nodes; kept (and named on stderr) when SWARM_TEST_KEEP is set,
+/// to read the nodes' logs after a failure.
+pub fn test_dir() -> tempfile::TempDir {
+    let keep = std::env::var_os("SWARM_TEST_KEEP").is_some();
+    let dir = tempfile::Builder::new()
+        .prefix("swarmd-test-")
+        .disable_cleanup(keep)
+        .tempdir()
+        .unwrap();
+    if keep {
+        eprintln!("keeping test dir {}", dir.path().display());
+    }
+    dir
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -1,0 +1,746 @@
+//! The `docker` executor (DESIGN §6): runs each task as a container on a Docker engine reached
+//! through its API (`bollard`), at `--engine-addr`.
+//!
+//! Owns the containers it creates, and only those: every one carries the labels below (task,
+//! service and node IDs), by which a restarted agent finds its containers again, re-adopts the
+//! running ones of tasks still assigned and removes the others of this node. It never touches
+//! containers without this node's label, nor images (it pulls a missing one, never removes).
+//! Restarts are the orchestrator's business: containers get Docker's restart policy "no".
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bollard::errors::Error as EngineError;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount as EngineMount, MountType as EngineMountType,
+    RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
+    StopContainerOptions,
+};
+use bollard::Docker;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use swarm_api::{ContainerSpec, EngineDescription, MountType, NodeDescription, Task};
+
+use super::{Adopted, Controller, Executor, ExecutorError, ExitStatus, Started};
+
+/// The default engine address (`--engine-addr`).
+pub const DEFAULT_ENGINE_ADDR: &str = "unix:///var/run/docker.sock";
+/// Label holding the task ID of a container this executor created.
+pub const LABEL_TASK_ID: &str = "swarmd.task.id";
+/// Label holding the task's service ID.
+pub const LABEL_SERVICE_ID: &str = "swarmd.service.id";
+/// Label holding the ID of the node whose agent created the container.
+pub const LABEL_NODE_ID: &str = "swarmd.node.id";
+/// Label holding the task's name (`<service>.<slot>`), for people reading `docker ps`.
+pub const LABEL_TASK_NAME: &str = "swarmd.task.name";
+
+/// How long the engine has to answer `/_ping` (and the version check) at start-up: an engine
+/// that does not answer in that time is treated as absent.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Per-request timeout for ordinary calls (headers of the response; streams run longer).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
+/// Extra time a `stop` request gets beyond the task's grace period, for the engine's SIGKILL.
+const STOP_SLACK: Duration = Duration::from_secs(30);
+
+/// Runs tasks as Docker containers.
+pub struct DockerExecutor {
+    docker: Docker,
+    node_id: String,
+}
+
+/// A failure to reach the engine at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("engine address {addr:?}: {reason}")]
+    Address { addr: String, reason: String },
+    #[error("no Docker engine answered at {addr} within {timeout:?}")]
+    Timeout { addr: String, timeout: Duration },
+    #[error("Docker engine at {addr}: {reason}")]
+    Engine { addr: String, reason: String },
+}
+
+impl DockerExecutor {
+    /// Connects to the engine at `addr` (`unix:///path`, `/path` or `tcp://host:port`), checks
+    /// it answers `/_ping` and agrees on an API version (the engine may be older than the
+    /// client library), all within `CONNECT_TIMEOUT`. `node_id` labels the containers.
+    pub async fn connect(addr: &str, node_id: &str) -> Result<DockerExecutor, ConnectError> {
+        let docker = client(addr)?;
+        let engine = |e: EngineError| ConnectError::Engine {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        };
+        let ready = async {
+            docker.ping().await.map_err(engine)?;
+            docker.clone().negotiate_version().await.map_err(engine)
+        };
+        let docker = tokio::time::timeout(CONNECT_TIMEOUT, ready)
+            .await
+            .map_err(|_| ConnectError::Timeout {
+                addr: addr.to_string(),
+                timeout: CONNECT_TIMEOUT,
+            })??;
+        Ok(DockerExecutor {
+            docker,
+            node_id: node_id.to_string(),
+        })
+    }
+
+    /// The ID of every container of this node (by label), with its task ID.
+    async fn own_containers(&self) -> Result<Vec<(String, String)>, EngineError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_NODE_ID}={}", self.node_id)],
+        )]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let task = c.labels.as_ref()?.get(LABEL_TASK_ID)?.clone();
+                Some((c.id?, task))
+            })
+            .collect())
+    }
+}
+
+/// A client for `addr`; no request is made yet.
+fn client(addr: &str) -> Result<Docker, ConnectError> {
+    let bad = |reason: String| ConnectError::Address {
+        addr: addr.to_string(),
+        reason,
+    };
+    let version = bollard::API_DEFAULT_VERSION;
+    let docker = if let Some(path) = addr.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)
+    } else if addr.starts_with('/') {
+        Docker::connect_with_unix(addr, REQUEST_TIMEOUT_SECS, version)
+    } else if addr.starts_with("tcp://") || addr.starts_with("http://") {
+        Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version)
+    } else {
+        return Err(bad(
+            "expected unix:///path/to/docker.sock or tcp://host:port".into(),
+        ));
+    };
+    docker.map_err(|e| bad(e.to_string()))
+}
+
+/// The engine's own words for a failed call (its JSON `message` when it sent one).
+fn engine_words(e: &EngineError) -> String {
+    match e {
+        EngineError::DockerResponseServerError { message, .. } => message.clone(),
+        EngineError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn status_of(e: &EngineError) -> Option<u16> {
+    match e {
+        EngineError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// A failed engine call as a task error: what the engine refuses as invalid (HTTP 400: a bad
+/// image reference, a missing bind source, a memory limit below its minimum) can never work
+/// and rejects the task; anything else fails it.
+fn task_error(what: &str, e: &EngineError) -> ExecutorError {
+    let text = format!("{what}: {}", engine_words(e));
+    if status_of(e) == Some(400) {
+        ExecutorError::Rejected(text)
+    } else {
+        ExecutorError::Failed(text)
+    }
+}
+
+/// `image` with an explicit tag: pulling a bare repository would fetch every tag.
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || last.contains('@') {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+/// The container's name: `<service>.<slot or node>.<task id>`, with characters Docker does not
+/// accept in names replaced.
+fn container_name(task: &Task) -> String {
+    let base = match task.annotations.as_ref().map(|a| a.name.as_str()) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ if task.slot > 0 => format!("{}.{}", task.service_name, task.slot),
+        _ => format!("{}.{}", task.service_name, task.node_id),
+    };
+    let name: String = format!("{base}.{}", task.id)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.trim_start_matches(['_', '.', '-']).to_string()
+}
+
+/// Engine CPU shares for a reservation of `nano_cpus` (1 CPU = 1024 shares, the engine's
+/// minimum is 2).
+fn cpu_shares(nano_cpus: i64) -> i64 {
+    (nano_cpus.saturating_mul(1024) / 1_000_000_000).max(2)
+}
+
+/// The container's configuration for `task`; a spec the engine can never run is refused.
+fn create_body(
+    task: &Task,
+    spec: &ContainerSpec,
+    node_id: &str,
+) -> Result<ContainerCreateBody, ExecutorError> {
+    if spec.image.trim().is_empty() {
+        return Err(ExecutorError::Rejected("task has no image".into()));
+    }
+    let mut labels: HashMap<String, String> = spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // Ours last: a spec label must not take a container away from its task.
+    labels.insert(LABEL_TASK_ID.into(), task.id.clone());
+    labels.insert(LABEL_SERVICE_ID.into(), task.service_id.clone());
+    labels.insert(LABEL_NODE_ID.into(), node_id.to_string());
+    if let Some(a) = task.annotations.as_ref().filter(|a| !a.name.is_empty()) {
+        labels.insert(LABEL_TASK_NAME.into(), a.name.clone());
+    }
+
+    let mut mounts = Vec::with_capacity(spec.mounts.len());
+    for m in &spec.mounts {
+        if !m.target.starts_with('/') {
+            return Err(ExecutorError::Rejected(format!(
+                "mount target {:?} is not an absolute path",
+                m.target
+            )));
+        }
+        let typ = match m.r#type() {
+            MountType::Bind => {
+                if m.source.is_empty() {
+                    return Err(ExecutorError::Rejected(format!(
+                        "bind mount at {} has no source",
+                        m.target
+                    )));
+                }
+                EngineMountType::BIND
+            }
+            MountType::Volume => EngineMountType::VOLUME,
+            MountType::Tmpfs => EngineMountType::TMPFS,
+        };
+        mounts.push(EngineMount {
+            target: Some(m.target.clone()),
+            source: (!m.source.is_empty()).then(|| m.source.clone()),
+            typ: Some(typ),
+            read_only: Some(m.read_only),
+            ..Default::default()
+        });
+    }
+
+    let resources = task.spec.as_ref().and_then(|s| s.resources.as_ref());
+    let limits = resources.and_then(|r| r.limits).unwrap_or_default();
+    let reservations = resources.and_then(|r| r.reservations).unwrap_or_default();
+    let positive = |v: i64| (v > 0).then_some(v);
+    let host_config = HostConfig {
+        nano_cpus: positive(limits.nano_cpus),
+        memory: positive(limits.memory_bytes),
+        memory_reservation: positive(reservations.memory_bytes),
+        cpu_shares: positive(reservations.nano_cpus).map(cpu_shares),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        // The orchestrator restarts tasks (as new tasks); the engine must never do it.
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+
+    let grace_ms = if spec.stop_grace_period_ms > 0 {
+        spec.stop_grace_period_ms
+    } else {
+        swarm_api::defaults::STOP_GRACE_PERIOD_MS
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let (entrypoint, cmd) = if spec.command.is_empty() {
+        // Only args: they replace the image's CMD and keep its ENTRYPOINT (as `docker run`).
+        (None, (!spec.args.is_empty()).then(|| spec.args.clone()))
+    } else {
+        // A command replaces the image's ENTRYPOINT; the engine then drops the image's CMD.
+        (Some(spec.command.clone()), Some(spec.args.clone()))
+    };
+    Ok(ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint,
+        cmd,
+        env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+        working_dir: some(&spec.dir),
+        user: some(&spec.user),
+        hostname: some(&spec.hostname),
+        labels: Some(labels),
+        stop_signal: some(&spec.stop_signal),
+        // Rounded up so a `docker stop` from outside honours at least the grace period too.
+        stop_timeout: Some(grace_ms.saturating_add(999) / 1000),
+        host_config: Some(host_config),
+        ..Default::default()
+    })
+}
+
+impl Executor for DockerExecutor {
+    fn describe(
+        &self,
+        mut host: NodeDescription,
+    ) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>> {
+        async move {
+            let info =
+                self.docker.info().await.map_err(|e| {
+                    ExecutorError::Failed(format!("engine info: {}", engine_words(&e)))
+                })?;
+            let labels = info
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (kv, String::new()),
+                })
+                .collect();
+            host.engine = Some(EngineDescription {
+                engine_version: info.server_version.unwrap_or_default(),
+                labels,
+            });
+            // The engine's figures are what containers can use (it may run in a VM).
+            let mut res = host.resources.unwrap_or_default();
+            if let Some(n) = info.ncpu.filter(|&n| n > 0) {
+                res.nano_cpus = n.saturating_mul(1_000_000_000);
+            }
+            if let Some(m) = info.mem_total.filter(|&m| m > 0) {
+                res.memory_bytes = m;
+            }
+            host.resources = Some(res);
+            Ok(host)
+        }
+        .boxed()
+    }
+
+    fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError> {
+        let spec = task
+            .spec
+            .as_ref()
+            .and_then(|s| s.container.as_ref())
+            .ok_or_else(|| ExecutorError::Rejected("task has no container spec".into()))?;
+        let body = create_body(task, spec, &self.node_id)?;
+        Ok(Box::new(DockerController {
+            docker: self.docker.clone(),
+            name: container_name(task),
+            image: spec.image.clone(),
+            body: Some(body),
+            id: None,
+            exit: None,
+        }))
+    }
+
+    fn adopt(&self, task: &Task) -> BoxFuture<'_, Result<Option<Adopted>, ExecutorError>> {
+        let task_id = task.id.clone();
+        let name = container_name(task);
+        let image = task
+            .spec
+            .as_ref()
+            .and_then(|s| s.container.as_ref())
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+        async move {
+            let failed = |e: EngineError| {
+                ExecutorError::Failed(format!("looking for the container: {}", engine_words(&e)))
+            };
+            let Some(id) = self
+                .own_containers()
+                .await
+                .map_err(failed)?
+                .into_iter()
+                .find_map(|(id, t)| (t == task_id).then_some(id))
+            else {
+                return Ok(None);
+            };
+            let info = self
+                .docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(failed)?;
+            let state = info.state.unwrap_or_default();
+            let started = state
+                .started_at
+                .as_deref()
+                .is_some_and(|t| !t.is_empty() && !t.starts_with("0001-"));
+            let ctl = DockerController {
+                docker: self.docker.clone(),
+                name,
+                image,
+                body: None,
+                id: Some(id.clone()),
+                exit: None,
+            };
+            if !started {
+                // Created but never started: the manager's view of it is stale either way;
+                // the orchestrator replaces the task, so the container has no use.
+                let mut ctl = ctl;
+                if let Err(e) = ctl.remove().await {
+                    tracing::warn!(container = %id, error = %e, "removing an unstarted container");
+                }
+                return Ok(None);
+            }
+            Ok(Some(Adopted {
+                controller: Box::new(ctl),
+                started: Started {
+                    pid: 0,
+                    container_id: id,
+                },
+            }))
+        }
+        .boxed()
+    }
+
+    fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            let own = self.own_containers().await.map_err(|e| {
+                ExecutorError::Failed(format!("listing containers: {}", engine_words(&e)))
+            })?;
+            for (id, task) in own.into_iter().filter(|(_, t)| !keep.contains(t)) {
+                tracing::info!(container = %id, task = %task, "removing the container of a task no longer assigned");
+                if let Err(e) = remove_container(&self.docker, &id).await {
+                    tracing::warn!(container = %id, error = %e, "removing a stale container");
+                }
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn outlives_agent(&self) -> bool {
+        true
+    }
+}
+
+/// Removes a container with its anonymous volumes, killing it if it runs; gone is fine.
+async fn remove_container(docker: &Docker, id: &str) -> Result<(), ExecutorError> {
+    match docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(e) if status_of(&e) == Some(404) => Ok(()),
+        Err(e) => Err(task_error("removing the container", &e)),
+    }
+}
+
+struct DockerController {
+    docker: Docker,
+    name: String,
+    image: String,
+    /// What `prepare` creates the container from; taken once created.
+    body: Option<ContainerCreateBody>,
+    /// The container, once created (or found, for an adopted task).
+    id: Option<String>,
+    exit: Option<ExitStatus>,
+}
+
+impl DockerController {
+    /// Makes sure the image is here: present locally, else pulled.
+    async fn ensure_image(&self) -> Result<(), ExecutorError> {
+        match self.docker.inspect_image(&self.image).await {
+            Ok(_) => return Ok(()),
+            Err(e) if status_of(&e) == Some(404) => {}
+            Err(e) => return Err(task_error(&format!("image {}", self.image), &e)),
+        }
+        let mut pull = self.docker.create_image(
+            Some(CreateImageOptions {
+                from_image: Some(with_tag(&self.image)),
+                ..Default::default()
+            }),
+            None,
+            None,
+        );
+        while let Some(progress) = pull.next().await {
+            if let Err(e) = progress {
+                if status_of(&e) == Some(400) {
+                    return Err(task_error(&format!("image {}", self.image), &e));
+                }
+                // Not here and not pullable (no registry, no such repository): this task
+                // cannot run here; REJECTED lets the orchestrator decide, as SwarmKit does.
+                return Err(ExecutorError::Rejected(format!(
+                    "image not found: {} (pull failed: {})",
+                    self.image,
+                    engine_words(&e)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn create(&mut self) -> Result<(), ExecutorError> {
+        let Some(body) = self.body.clone() else {
+            return Ok(());
+        };
+        let options = || {
+            Some(CreateContainerOptions {
+                name: Some(self.name.clone()),
+                ..Default::default()
+            })
+        };
+        let created = match self.docker.create_container(options(), body.clone()).await {
+            // A container of this very task (the name holds its ID) left by an earlier try
+            // that never reported: replace it.
+            Err(e) if status_of(&e) == Some(409) => {
+                remove_container(&self.docker, &self.name).await?;
+                self.docker.create_container(options(), body).await
+            }
+            r => r,
+        }
+        .map_err(|e| task_error("creating the container", &e))?;
+        for w in created.warnings {
+            tracing::warn!(container = %created.id, warning = %w, "engine warning");
+        }
+        self.id = Some(created.id);
+        self.body = None;
+        Ok(())
+    }
+
+    fn id(&self) -> Result<&str, ExecutorError> {
+        self.id
+            .as_deref()
+            .ok_or_else(|| ExecutorError::Failed("the container was never created".into()))
+    }
+}
+
+impl Controller for DockerController {
+    fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            self.ensure_image().await?;
+            self.create().await
+        }
+        .boxed()
+    }
+
+    fn start(&mut self) -> BoxFuture<'_, Result<Started, ExecutorError>> {
+        async move {
+            let id = self.id()?.to_string();
+            self.docker
+                .start_container(&id, None)
+                .await
+                .map_err(|e| task_error("starting the container", &e))?;
+            Ok(Started {
+                pid: 0,
+                container_id: id,
+            })
+        }
+        .boxed()
+    }
+
+    fn wait(&mut self) -> BoxFuture<'_, Result<ExitStatus, ExecutorError>> {
+        async move {
+            if let Some(exit) = self.exit {
+                return Ok(exit);
+            }
+            let id = self.id()?.to_string();
+            // One long request that the engine answers when the container stops (an exited
+            // container answers at once), so a dropped and repeated wait loses nothing.
+            let mut waits = self.docker.wait_container(&id, None);
+            let code = match waits.next().await {
+                Some(Ok(r)) => r.status_code,
+                Some(Err(EngineError::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) if status_of(&e) == Some(404) => {
+                    return Err(ExecutorError::Failed(format!(
+                        "container {id} was removed from outside"
+                    )))
+                }
+                Some(Err(e)) => return Err(task_error("waiting for the container", &e)),
+                None => {
+                    return Err(ExecutorError::Failed(
+                        "the engine ended the wait without an exit code".into(),
+                    ))
+                }
+            };
+            let exit = ExitStatus::Code(i32::try_from(code).unwrap_or(-1));
+            self.exit = Some(exit);
+            Ok(exit)
+        }
+        .boxed()
+    }
+
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            let Some(id) = self.id.clone() else {
+                return Ok(());
+            };
+            if self.exit.is_some() {
+                return Ok(());
+            }
+            let secs = grace.as_millis().div_ceil(1000);
+            // The engine answers once the container is gone: after the grace period at worst.
+            let docker = self.docker.clone().with_timeout(grace + STOP_SLACK);
+            match docker
+                .stop_container(
+                    &id,
+                    Some(StopContainerOptions {
+                        t: Some(i32::try_from(secs).unwrap_or(i32::MAX)),
+                        ..Default::default()
+                    }),
+                )
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(e) if status_of(&e) == Some(404) => Ok(()),
+                Err(e) => Err(task_error("stopping the container", &e)),
+            }
+        }
+        .boxed()
+    }
+
+    fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        async move {
+            let target = self.id.clone().unwrap_or_else(|| self.name.clone());
+            remove_container(&self.docker, &target).await
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use swarm_api::{Annotations, Mount, ResourceRequirements, Resources, TaskSpec};
+
+    fn task(spec: ContainerSpec) -> Task {
+        Task {
+            id: "t1".into(),
+            service_id: "s1".into(),
+            service_name: "web".into(),
+            slot: 2,
+            node_id: "n1".into(),
+            annotations: Some(Annotations {
+                name: "web.2".into(),
+                ..Default::default()
+            }),
+            spec: Some(TaskSpec {
+                container: Some(spec),
+                resources: Some(ResourceRequirements {
+                    limits: Some(Resources {
+                        nano_cpus: 500_000_000,
+                        memory_bytes: 64 << 20,
+                    }),
+                    reservations: Some(Resources {
+                        nano_cpus: 250_000_000,
+                        memory_bytes: 32 << 20,
+                    }),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn name_is_service_slot_and_task_id() {
+        let t = task(ContainerSpec::default());
+        assert_eq!(container_name(&t), "web.2.t1");
+        let mut global = t.clone();
+        global.annotations = None;
+        global.slot = 0;
+        assert_eq!(container_name(&global), "web.n1.t1");
+    }
+
+    #[test]
+    fn spec_maps_onto_the_container() {
+        let spec = ContainerSpec {
+            image: "busybox:1".into(),
+            command: vec!["sleep".into()],
+            args: vec!["60".into()],
+            env: vec!["A=1".into()],
+            dir: "/tmp".into(),
+            user: "nobody".into(),
+            hostname: "h".into(),
+            labels: HashMap::from([(LABEL_TASK_ID.to_string(), "forged".to_string())]),
+            stop_grace_period_ms: 1_500,
+            stop_signal: "SIGINT".into(),
+            mounts: vec![Mount {
+                r#type: MountType::Tmpfs as i32,
+                target: "/scratch".into(),
+                ..Default::default()
+            }],
+        };
+        let t = task(spec.clone());
+        let b = create_body(&t, &spec, "n1").expect("valid");
+        assert_eq!(b.entrypoint, Some(vec!["sleep".to_string()]));
+        assert_eq!(b.cmd, Some(vec!["60".to_string()]));
+        assert_eq!(b.stop_timeout, Some(2));
+        assert_eq!(b.stop_signal.as_deref(), Some("SIGINT"));
+        let labels = b.labels.expect("labels");
+        assert_eq!(labels[LABEL_TASK_ID], "t1");
+        assert_eq!(labels[LABEL_NODE_ID], "n1");
+        assert_eq!(labels[LABEL_SERVICE_ID], "s1");
+        let hc = b.host_config.expect("host config");
+        assert_eq!(hc.memory, Some(64 << 20));
+        assert_eq!(hc.nano_cpus, Some(500_000_000));
+        assert_eq!(hc.memory_reservation, Some(32 << 20));
+        assert_eq!(hc.cpu_shares, Some(256));
+        assert_eq!(
+            hc.restart_policy.and_then(|p| p.name),
+            Some(RestartPolicyNameEnum::NO)
+        );
+        let mounts = hc.mounts.expect("mounts");
+        assert_eq!(mounts[0].typ, Some(EngineMountType::TMPFS));
+    }
+
+    #[test]
+    fn bad_specs_are_rejected_before_the_engine() {
+        let relative = ContainerSpec {
+            image: "x".into(),
+            mounts: vec![Mount {
+                target: "data".into(),
+                source: "/tmp".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let t = task(relative.clone());
+        assert!(matches!(
+            create_body(&t, &relative, "n1"),
+            Err(ExecutorError::Rejected(_))
+        ));
+        let no_image = ContainerSpec::default();
+        assert!(matches!(
+            create_body(&t, &no_image, "n1"),
+            Err(ExecutorError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn pulls_name_a_tag() {
+        assert_eq!(with_tag("busybox"), "busybox:latest");
+        assert_eq!(
+            with_tag("localhost:5000/busybox"),
+            "localhost:5000/busybox:latest"
+        );
+        assert_eq!(with_tag("busybox:1"), "busybox:1");
+        assert_eq!(with_tag("busybox@sha256:ab"), "busybox@sha256:ab");
+    }
+}

@@ -1,0 +1,87 @@
+//! Leader-only: carries out promotions and demotions. A promotion records the node as a
+//! manager (its next certificate renewal then says so, and it joins Raft itself). A demotion
+//! first takes the node out of the Raft group, then records it as a worker. Demoting the
+//! leader itself: it leaves the group and steps down, and the next leader finishes the job.
+
+use std::sync::Arc;
+use std::time::Duration;
+use swarm_api::*;
+use swarm_manager::Proposer;
+use swarm_raft::RaftNode;
+use swarm_store::{Store, Txn};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(
+    store: Store,
+    proposer: Arc<dyn Proposer>,
+    raft: RaftNode,
+    mut leader: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+            r = leader.changed() => if r.is_err() { return },
+        }
+        if !*leader.borrow() {
+            continue;
+        }
+        let pending: Vec<Node> = store.view(|t| {
+            t.nodes
+                .iter()
+                .filter(|n| n.spec.as_ref().is_some_and(|s| s.desired_role != n.role))
+                .cloned()
+                .collect()
+        });
+        for node in pending {
+            if let Err(e) = reconcile(&proposer, &raft, node).await {
+                tracing::info!(error = %e, "role change not done yet; retrying");
+            }
+        }
+    }
+}
+
+async fn reconcile(
+    proposer: &Arc<dyn Proposer>,
+    raft: &RaftNode,
+    mut node: Node,
+) -> Result<(), String> {
+    let desired = node
+        .spec
+        .as_ref()
+        .map(|s| s.desired_role)
+        .unwrap_or_default();
+    let raft_id = ids::raft_id_of(&node.id);
+    if desired == NodeRole::Manager as i32 {
+        node.role = NodeRole::Manager as i32;
+        node.manager_status = Some(ManagerStatus {
+            raft_id,
+            addr: String::new(),
+            leader: false,
+            reachability: Reachability::Unknown as i32,
+        });
+        tracing::info!(node = %node.id, "promoting node");
+    } else {
+        if raft.members().iter().any(|(id, _)| *id == raft_id) {
+            tracing::info!(node = %node.id, raft_id, "removing demoted manager from Raft");
+            raft.remove_member(raft_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if raft_id == raft.raft_id() {
+                // No longer a member: leadership passes on, the next leader records the role.
+                return Ok(());
+            }
+        }
+        node.role = NodeRole::Worker as i32;
+        node.manager_status = None;
+        tracing::info!(node = %node.id, "demoted node");
+    }
+    proposer
+        .propose(Txn::new().update(node).into_batch())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

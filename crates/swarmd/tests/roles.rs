@@ -1,0 +1,159 @@
+//! Promotion and demotion with the built binaries: workers promoted become Raft members that
+//! serve the control API; a demoted follower goes back to being a worker; demoting the leader
+//! hands leadership over; refusals for a down node and for the last manager. State is kept
+//! throughout.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::swarm::*;
+use common::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn managers_in(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(2)
+        .filter(|l| l.contains("REACHABLE"))
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect()
+}
+
+#[test]
+fn promote_and_demote() {
+    let tmp = test_dir();
+    let sock = |n: &str| -> PathBuf { tmp.path().join(format!("{n}.sock")) };
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let m1 = Node::start(
+        "m1",
+        &tmp.path().join("m1"),
+        &manager_args(&tmp.path().join("m1"), "m1", &sock("m1"), &addrs[0], None),
+    );
+    let ctl1 = Ctl { socket: sock("m1") };
+    wait_for("m1", Duration::from_secs(30), || {
+        ctl1.run(&["node", "ls"]).status.success().then_some(())
+    });
+    let wt = token(&ctl1, "Worker:");
+    // Workers get their own listen addresses and sockets, used once promoted.
+    let mut workers = Vec::new();
+    for (i, name) in ["w1", "w2"].iter().enumerate() {
+        let mut args = manager_args(
+            &tmp.path().join(name),
+            name,
+            &sock(name),
+            &addrs[i + 1],
+            Some((&addrs[0], &wt)),
+        );
+        args.extend(["--advertise-remote-api".into(), addrs[i + 1].clone()]);
+        workers.push(Node::start(name, &tmp.path().join(name), &args));
+    }
+    wait_for("3 READY nodes", Duration::from_secs(30), || {
+        (ctl1.ok(&["node", "ls"]).matches(" READY ").count() == 3).then_some(())
+    });
+    ctl1.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--image",
+        "nginx",
+        "--replicas",
+        "3",
+    ]);
+
+    // Promote w1, then w2: each joins Raft and serves the control API.
+    for (name, count) in [("w1", 2), ("w2", 3)] {
+        ctl1.ok(&["node", "promote", name]);
+        let t = wait_for(
+            &format!("{name} a reachable manager"),
+            Duration::from_secs(60),
+            || {
+                let t = ctl1.ok(&["node", "ls"]);
+                (managers_in(&t).len() == count
+                    && !t.contains("UNREACHABLE")
+                    && managers_in(&t).contains(&name.to_string()))
+                .then_some(t)
+            },
+        );
+        assert_eq!(t.matches('*').count(), 1, "{t}");
+        let c = Ctl { socket: sock(name) };
+        wait_for(
+            &format!("{name}'s control socket"),
+            Duration::from_secs(30),
+            || c.run(&["service", "ls"]).status.success().then_some(()),
+        );
+    }
+    let ctl2 = Ctl { socket: sock("w2") };
+    assert!(ctl2.ok(&["service", "ls"]).contains("web"));
+
+    // Demote a follower: it becomes a worker again, its control socket goes away.
+    ctl2.ok(&["node", "demote", "w1"]);
+    wait_for("w1 a worker again", Duration::from_secs(60), || {
+        let t = ctl2.ok(&["node", "ls"]);
+        let w1 = t
+            .lines()
+            .find(|l| l.contains(" w1 "))
+            .unwrap_or("")
+            .to_string();
+        (managers_in(&t).len() == 2 && w1.contains(" READY ") && !w1.contains("REACHABLE"))
+            .then_some(())
+    });
+    wait_for(
+        "w1's control socket closed",
+        Duration::from_secs(30),
+        || (!sock("w1").exists()).then_some(()),
+    );
+
+    // Demote the leader: leadership moves to the other manager, which finishes the demotion.
+    let leader = leader_name(&ctl2).unwrap();
+    let other = if leader == "m1" { "w2" } else { "m1" };
+    let other_ctl = Ctl {
+        socket: sock(other),
+    };
+    other_ctl.ok(&["node", "demote", &leader]);
+    wait_for(
+        "the old leader demoted, the other leading",
+        Duration::from_secs(60),
+        || {
+            let out = other_ctl.run(&["node", "ls"]);
+            let t = String::from_utf8_lossy(&out.stdout).to_string();
+            (managers_in(&t) == [other.to_string()]
+                && leader_name(&other_ctl).as_deref() == Some(other))
+            .then_some(())
+        },
+    );
+    assert!(
+        other_ctl.ok(&["service", "ls"]).contains("web"),
+        "state kept"
+    );
+    other_ctl.ok(&["service", "create", "--name", "after", "--image", "x"]);
+
+    // Refusals: the last manager, and a node that is down.
+    let out = other_ctl.run(&["node", "demote", other]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("last manager"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut w1 = workers.remove(0);
+    w1.kill9();
+    wait_for("w1 DOWN", Duration::from_secs(40), || {
+        other_ctl
+            .ok(&["node", "ls"])
+            .lines()
+            .any(|l| l.contains(" w1 ") && l.contains(" DOWN "))
+            .then_some(())
+    });
+    let out = other_ctl.run(&["node", "promote", "w1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not ready"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(m1);
+}

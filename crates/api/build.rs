@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/ca.proto",
         "proto/raft.proto",
         "proto/health.proto",
+        "proto/logs.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -2,12 +2,14 @@
 //!
 //! It keeps a session with a manager's dispatcher (`session`), reconciles the assigned tasks
 //! with what runs here (`worker`, one `runner` per task), runs them through an executor
-//! (`executor`), and reports their states back (`reporter`). It owns `<state_dir>/worker/` and
+//! (`executor`), reports their states back (`reporter`), and sends their output to the
+//! managers' log broker when asked (`logs`). It owns `<state_dir>/worker/` and
 //! must never touch the cluster store: everything it learns and says goes through the
 //! dispatcher API.
 
 mod description;
 pub mod executor;
+mod logs;
 mod reporter;
 mod runner;
 mod session;
@@ -142,6 +144,11 @@ impl Agent {
         // The session outlives the worker so the tasks' final states can still be sent.
         let session_stop = CancellationToken::new();
 
+        let logs = tokio::spawn(logs::run(
+            self.executor.clone(),
+            link_tx.subscribe(),
+            session_stop.clone(),
+        ));
         let session = tokio::spawn(session::run(
             session::SessionConfig {
                 managers: self.cfg.managers.clone(),
@@ -170,6 +177,8 @@ impl Agent {
         }
         session_stop.cancel();
         let session_result = session.await;
+        // Log streams are best effort: one still open is cut, not awaited.
+        logs.abort();
         worker_result.map_err(|e| AgentError::Component {
             component: "worker",
             reason: e.to_string(),

@@ -29,6 +29,8 @@ const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// disconnected).
 #[derive(Clone)]
 pub(crate) struct SessionLink {
+    /// The connection to the session's manager, for other APIs on it (the log broker).
+    pub channel: Channel,
     pub client: DispatcherClient<Channel>,
     pub session_id: String,
 }

@@ -183,7 +183,7 @@ impl Open<'_> {
             .await
             .map_err(|_| SessionError::Timeout("connecting"))?
             .map_err(|reason| SessionError::Connect { addr, reason })?;
-        let mut client = DispatcherClient::new(channel);
+        let mut client = DispatcherClient::new(channel.clone());
         let request = SessionRequest {
             description: Some(self.cfg.description.clone()),
             addr: self.cfg.advertise_addr.clone(),
@@ -220,6 +220,7 @@ impl Open<'_> {
         .map_err(rpc("opening assignments"))?
         .into_inner();
         self.link.send_replace(Some(SessionLink {
+            channel,
             client: client.clone(),
             session_id: session_id.clone(),
         }));

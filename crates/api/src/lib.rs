@@ -37,6 +37,9 @@ pub mod defaults {
     pub const HEARTBEAT_TICK: u32 = 1;
     pub const ELECTION_TICK: u32 = 10;
     pub const NODE_CERT_EXPIRY_MS: i64 = 90 * 24 * 3600 * 1000;
+    /// The shortest node certificate life a cluster may ask for (SwarmKit's minimum): shorter
+    /// lives would have nodes renewing faster than a slow manager can answer.
+    pub const MIN_NODE_CERT_EXPIRY_MS: i64 = 3600 * 1000;
     pub const REMOTE_API_ADDR: &str = "0.0.0.0:4242";
     pub const CONTROL_SOCKET: &str = "/var/run/swarmd.sock";
     pub const STATE_DIR: &str = "/var/lib/swarmd";

@@ -92,9 +92,45 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
         if !(0.0..=1.0).contains(&u.max_failure_ratio) {
             return Err(bad("update-max-failure-ratio", "must be between 0 and 1"));
         }
+        if crate::v1::UpdateFailureAction::try_from(u.failure_action).is_err() {
+            return Err(bad(
+                "update-failure-action",
+                "must be pause, continue or rollback",
+            ));
+        }
+        if crate::v1::UpdateOrder::try_from(u.order).is_err() {
+            return Err(bad("update-order", "must be stop-first or start-first"));
+        }
+    }
+    if let Some(u) = &spec.rollback {
+        if u.delay_ms < 0 || u.monitor_ms < 0 {
+            return Err(bad("rollback-delay", "durations must not be negative"));
+        }
+        if !(0.0..=1.0).contains(&u.max_failure_ratio) {
+            return Err(bad("rollback-max-failure-ratio", "must be between 0 and 1"));
+        }
+        if crate::v1::UpdateFailureAction::try_from(u.failure_action)
+            == Ok(crate::v1::UpdateFailureAction::Rollback)
+        {
+            return Err(bad(
+                "rollback-failure-action",
+                "a rollback cannot itself roll back: pause or continue",
+            ));
+        }
+    }
+    let job = matches!(
+        spec.mode,
+        Some(crate::v1::service_spec::Mode::ReplicatedJob(_))
+            | Some(crate::v1::service_spec::Mode::GlobalJob(_))
+    );
+    if job && (spec.update.is_some() || spec.rollback.is_some()) {
+        return Err(bad("update", "jobs run to completion and have no rolling updates: drop the --update-*/--rollback-* options"));
     }
     if spec.mode.is_none() {
-        return Err(bad("mode", "must be replicated or global"));
+        return Err(bad(
+            "mode",
+            "must be replicated, global, replicated-job or global-job",
+        ));
     }
     Ok(())
 }

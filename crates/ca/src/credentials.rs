@@ -79,12 +79,15 @@ impl NodeCredentials {
 
     /// A random point between 50 % and 80 % of the certificate's life (DESIGN.md §4), in ms
     /// since the unix epoch: when the node should ask for a new one. Random so that nodes
-    /// joined together do not all renew together.
+    /// joined together do not all renew together. The life counts from issuance, not from the
+    /// backdated not-before: with the 1 h minimum expiry and the 1 h backdate, the latter would
+    /// put the 50 % point at the moment of issuance and have nodes renew at once.
     pub fn renew_at_ms(&self) -> Result<i64, CaError> {
         let (nb, na) = validity_ms(&self.cert_pem)?;
-        let life = (na - nb).max(0) as f64;
+        let issued = (nb + crate::root::BACKDATE.whole_milliseconds() as i64).min(na);
+        let life = (na - issued).max(0) as f64;
         let frac: f64 = rand::thread_rng().gen_range(0.5..0.8);
-        Ok(nb + (life * frac) as i64)
+        Ok(issued + (life * frac) as i64)
     }
 
     /// Loads the credentials kept in `<state_dir>/certificates/`. None when the node
@@ -266,11 +269,23 @@ mod tests {
         assert!((exp - (now + 90 * DAY_MS)).abs() < 60_000, "{exp} vs {now}");
         for _ in 0..20 {
             let at = c.renew_at_ms().expect("renew");
-            // Validity starts 1 h back; the life is 90 days + 1 h.
-            let start = now - 3600 * 1000;
-            let life = exp - start;
-            assert!(at >= start + life / 2 - 60_000, "too early");
-            assert!(at <= start + life * 8 / 10 + 60_000, "too late");
+            // Validity starts 1 h back, but the life counts from issuance: 90 days.
+            let life = exp - now;
+            assert!(at >= now + life / 2 - 60_000, "too early");
+            assert!(at <= now + life * 8 / 10 + 60_000, "too late");
+        }
+        // The shortest life a cluster allows (1 h, as long as the backdate) still renews
+        // between 30 and 48 minutes from now, not at once.
+        let root = RootCa::generate().expect("root");
+        let (cert, key) = root
+            .issue("n", NodeRole::Worker, "c", 3600 * 1000)
+            .expect("issue");
+        let short =
+            NodeCredentials::from_pems(cert, key, root.cert_pem().to_string()).expect("creds");
+        for _ in 0..20 {
+            let wait = short.renew_at_ms().expect("renew") - now;
+            assert!(wait >= 30 * 60_000 - 60_000, "too early: {wait} ms");
+            assert!(wait <= 48 * 60_000 + 60_000, "too late: {wait} ms");
         }
     }
 }

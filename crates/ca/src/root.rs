@@ -24,7 +24,7 @@ const ROOT_VALIDITY: time::Duration = time::Duration::days(20 * 365);
 
 /// Certificates start this long before "now" so that a node whose clock is a little behind the
 /// signer's still accepts them (SwarmKit backdates the same way).
-const BACKDATE: time::Duration = time::Duration::hours(1);
+pub(crate) const BACKDATE: time::Duration = time::Duration::hours(1);
 
 /// The cluster's root certificate authority: its certificate and, on managers, its key.
 #[derive(Clone)]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
@@ -36,27 +37,15 @@ impl NodeCredentials {
     /// their own `TlsAcceptor` (e.g. to swap certificates without restarting) and feed tonic
     /// through `serve_with_incoming`; `request.peer_certs()` keeps working there.
     pub fn server_rustls_config(&self) -> Result<ServerConfig, CaError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(pem::cert_der(&self.root_pem)?))
-            .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                // The CA's join calls come from nodes that have no certificate yet.
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| CaError::Tls(format!("client verifier: {e}")))?;
         let chain = vec![CertificateDer::from(pem::cert_der(&self.cert_pem)?)];
         let key = pem::key_der(&self.key_pem)?;
-        let mut cfg = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CaError::Tls(e.to_string()))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)
+        let provider = rustls::crypto::ring::default_provider();
+        let certified = CertifiedKey::from_der(chain, key, &provider)
             .map_err(|e| CaError::Tls(format!("node certificate: {e}")))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec()];
-        Ok(cfg)
+        server_config_with(
+            &self.root_pem,
+            Arc::new(rustls::sign::SingleCertAndKey::from(certified)),
+        )
     }
 
     /// Client config for talking to managers: trusts only the cluster root, presents this
@@ -66,6 +55,31 @@ impl NodeCredentials {
         anonymous_client_tls(&self.root_pem)
             .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
     }
+}
+
+/// The remote API's server policy around a certificate resolver: TLS 1.2+, client
+/// certificates verified against `root_pem` when sent, none required (the CA's join calls
+/// come from nodes that have no certificate yet), HTTP/2 only.
+pub(crate) fn server_config_with(
+    root_pem: &str,
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<ServerConfig, CaError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(pem::cert_der(root_pem)?))
+        .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| CaError::Tls(format!("client verifier: {e}")))?;
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CaError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(resolver);
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(cfg)
 }
 
 /// Trusts only `root_pem` and presents no certificate: for IssueNodeCertificate during a join.

@@ -365,3 +365,96 @@ async fn own_tls_acceptor_with_server_rustls_config_keeps_peer_identity() {
     );
     assert_eq!(seen[1], None);
 }
+
+/// The certificate a server presents to a fresh TLS connection, as DER.
+async fn presented(addr: &str, root_pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(root_pem.as_bytes()).expect("root pem"))
+        .expect("root");
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from(swarm_api::MANAGER_SERVER_NAME).expect("name");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    tls.get_ref().1.peer_certificates().expect("certs")[0].to_vec()
+}
+
+#[tokio::test]
+async fn live_credentials_swap_the_served_certificate_without_dropping_connections() {
+    use rustls::pki_types::pem::PemObject;
+    swarm_ca::install_ring_provider();
+    let root = RootCa::generate().expect("root");
+    let issue = |node: &str, role| {
+        let (cert, key) = root.issue(node, role, CLUSTER, DAY_MS).expect("cert");
+        NodeCredentials::from_pems(cert, key, root.cert_pem().to_string()).expect("creds")
+    };
+    let der = |c: &NodeCredentials| {
+        rustls::pki_types::CertificateDer::from_pem_slice(c.cert_pem.as_bytes())
+            .expect("pem")
+            .to_vec()
+    };
+    let first = issue("manager-7", NodeRole::Manager);
+    let worker = issue("worker-7", NodeRole::Worker);
+    let (swap, live) = swarm_ca::live_credentials(first.clone()).expect("holder");
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(live.server_config().expect("config")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = tx.send(Ok::<_, std::io::Error>(tls)).await;
+                }
+            });
+        }
+    });
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let svc = TestCa {
+        root: root.clone(),
+        worker_token: String::new(),
+        seen: seen.clone(),
+    };
+    tokio::spawn(
+        Server::builder()
+            .add_service(CaServer::new(svc))
+            .serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    );
+
+    assert_eq!(presented(&addr, root.cert_pem()).await, der(&first));
+    let mut before = CaClient::new(channel(&addr, worker.client_tls()).await.expect("mtls"));
+    before
+        .get_root_ca_certificate(GetRootCaCertificateRequest {})
+        .await
+        .expect("call");
+
+    let renewed = issue("manager-7", NodeRole::Manager);
+    swap.swap(renewed.clone()).expect("swap");
+    assert_eq!(presented(&addr, root.cert_pem()).await, der(&renewed));
+    // The connection made before the swap carries on, still seen as its client.
+    before
+        .get_root_ca_certificate(GetRootCaCertificateRequest {})
+        .await
+        .expect("call on the old connection");
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    assert!(seen
+        .iter()
+        .all(|p| p.as_ref().map(|p| p.node_id.as_str()) == Some("worker-7")));
+}

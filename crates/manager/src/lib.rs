@@ -1,5 +1,5 @@
 //! The manager: everything that decides. It serves the control API (operators), the
-//! dispatcher (agents) and the CA (joining nodes), and while this manager leads, runs the
+//! dispatcher (agents), the log broker and the CA (joining nodes), and while this manager leads, runs the
 //! leader-only components: orchestrator, allocator, scheduler, and the dispatcher's node
 //! health checks.
 //!
@@ -14,6 +14,7 @@ pub mod control;
 pub mod dispatcher;
 mod errors;
 pub mod leader;
+pub mod logbroker;
 pub mod orchestrator;
 pub mod proposer;
 mod reconcile;

@@ -146,16 +146,35 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
 }
 
 /// Test-only stand-in for the agents: every assigned task starts at once; every task told to
-/// stop stops. Tasks listed in the store's "fail" label are reported FAILED instead.
+/// stop stops. Tasks whose image contains "bad" fail instead of starting; "flaky" ones fail
+/// 100 ms after they start; "job" ones complete 50 ms after they start.
 async fn fake_agents(store: Store, proposer: Arc<dyn Proposer>, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         let txn = store.view(|t| {
             let mut txn = Txn::new();
             for task in t.tasks.iter() {
                 let s = task.status.as_ref().map(|s| s.state).unwrap_or(0);
+                let image = task
+                    .spec
+                    .as_ref()
+                    .and_then(|x| x.container.as_ref())
+                    .map(|c| c.image.as_str())
+                    .unwrap_or("");
+                let since = task.status.as_ref().map(|s| s.timestamp).unwrap_or(0);
                 let next = if task.desired_state > TaskState::Running as i32 {
                     (s >= TaskState::Assigned as i32 && s <= TaskState::Running as i32)
                         .then_some(TaskState::Shutdown)
+                } else if (s == TaskState::Assigned as i32 && image.contains("bad"))
+                    || (s == TaskState::Running as i32
+                        && image.contains("flaky")
+                        && now_ms() - since > 100)
+                {
+                    Some(TaskState::Failed)
+                } else if s == TaskState::Running as i32
+                    && image.contains("job")
+                    && now_ms() - since > 50
+                {
+                    Some(TaskState::Complete)
                 } else {
                     (s == TaskState::Assigned as i32).then_some(TaskState::Running)
                 };
@@ -589,4 +608,328 @@ async fn unplaceable_tasks_stay_pending_with_a_reason() {
             .state
     });
     assert_eq!(state, TaskState::Pending as i32);
+}
+
+impl Harness {
+    /// An update as the control API makes it: new spec version, previous spec kept, UPDATING.
+    async fn update_image(&self, id: &str, image: &str, cfg: UpdateConfig) {
+        self.edit_service(id, |s| {
+            let old = s.spec.clone();
+            let spec = s.spec.as_mut().unwrap();
+            spec.task
+                .as_mut()
+                .unwrap()
+                .container
+                .as_mut()
+                .unwrap()
+                .image = image.into();
+            spec.update = Some(cfg);
+            s.previous_spec = old;
+            s.spec_version += 1;
+            s.update_status = Some(UpdateStatus {
+                state: UpdateState::Updating as i32,
+                started_at: now_ms(),
+                ..Default::default()
+            });
+        })
+        .await;
+    }
+
+    fn update_state(&self, id: &str) -> (i32, String) {
+        self.store.view(|t| {
+            let u = t
+                .services
+                .get(id)
+                .and_then(|s| s.update_status.clone())
+                .unwrap_or_default();
+            (u.state, u.message)
+        })
+    }
+
+    fn live_images(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = self.store.view(|t| {
+            t.live_tasks_of_service(id)
+                .map(|x| x.spec.clone().unwrap().container.unwrap().image)
+                .collect()
+        });
+        v.sort();
+        v
+    }
+}
+
+fn update_config(
+    parallelism: u64,
+    action: UpdateFailureAction,
+    order: UpdateOrder,
+) -> UpdateConfig {
+    UpdateConfig {
+        parallelism,
+        delay_ms: 0,
+        failure_action: action as i32,
+        monitor_ms: 500,
+        max_failure_ratio: 0.0,
+        order: order as i32,
+    }
+}
+
+async fn three_replicas(h: &Harness) -> String {
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 3 }),
+            None,
+            &[],
+        ))
+        .await;
+    h.until("3 running", |h| {
+        Some(()).filter(|_| total(&h.running(&id)) == 3)
+    })
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn a_failing_update_rolls_back() {
+    let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
+    let id = three_replicas(&h).await;
+    h.update_image(
+        &id,
+        "img:bad",
+        update_config(1, UpdateFailureAction::Rollback, UpdateOrder::StopFirst),
+    )
+    .await;
+    h.until("rollback completed", |h| {
+        Some(()).filter(|_| h.update_state(&id).0 == UpdateState::RollbackCompleted as i32)
+    })
+    .await;
+    h.until("3 running on the old image", |h| {
+        Some(()).filter(|_| {
+            total(&h.running(&id)) == 3 && h.live_images(&id) == ["img:1", "img:1", "img:1"]
+        })
+    })
+    .await;
+    let spec_image = h.store.view(|t| {
+        t.services
+            .get(&id)
+            .unwrap()
+            .spec
+            .clone()
+            .unwrap()
+            .task
+            .unwrap()
+            .container
+            .unwrap()
+            .image
+    });
+    assert_eq!(spec_image, "img:1", "the spec itself went back");
+}
+
+#[tokio::test]
+async fn a_failing_update_pauses_after_the_first_batch() {
+    let h = start(vec![node("a", &[])], 10).await;
+    let id = three_replicas(&h).await;
+    h.update_image(
+        &id,
+        "img:bad",
+        update_config(1, UpdateFailureAction::Pause, UpdateOrder::StopFirst),
+    )
+    .await;
+    let (_, msg) = h
+        .until("paused", |h| {
+            Some(h.update_state(&id)).filter(|s| s.0 == UpdateState::Paused as i32)
+        })
+        .await;
+    assert!(msg.contains("paused due to failure"), "{msg}");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Only the first batch was tried: two tasks still run the old image.
+    let old = h.live_images(&id).iter().filter(|i| *i == "img:1").count();
+    assert_eq!(old, 2, "{:?}", h.live_images(&id));
+}
+
+#[tokio::test]
+async fn failure_inside_the_monitor_window_counts() {
+    let h = start(vec![node("a", &[])], 10).await;
+    let id = three_replicas(&h).await;
+    h.update_image(
+        &id,
+        "img:flaky",
+        update_config(1, UpdateFailureAction::Pause, UpdateOrder::StopFirst),
+    )
+    .await;
+    h.until("paused by a task that failed after starting", |h| {
+        Some(()).filter(|_| h.update_state(&id).0 == UpdateState::Paused as i32)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn continue_goes_through_every_slot() {
+    let h = start(vec![node("a", &[])], 10).await;
+    let id = three_replicas(&h).await;
+    h.update_image(
+        &id,
+        "img:bad",
+        update_config(1, UpdateFailureAction::Continue, UpdateOrder::StopFirst),
+    )
+    .await;
+    h.until("every slot on the new spec", |h| {
+        let v = h.store.view(|t| {
+            let sv = t.services.get(&id).unwrap().spec_version;
+            t.live_tasks_of_service(&id)
+                .filter(|x| x.spec_version == sv)
+                .count()
+        });
+        Some(()).filter(|_| v >= 3)
+    })
+    .await;
+    assert_ne!(h.update_state(&id).0, UpdateState::Paused as i32);
+}
+
+#[tokio::test]
+async fn start_first_starts_the_new_task_before_stopping_the_old() {
+    let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
+    let id = three_replicas(&h).await;
+    h.update_image(
+        &id,
+        "img:2",
+        update_config(1, UpdateFailureAction::Pause, UpdateOrder::StartFirst),
+    )
+    .await;
+    let mut most_live = 0;
+    let mut most_running = 0;
+    h.until("update completed", |h| {
+        most_live = most_live.max(h.store.view(|t| t.live_tasks_of_service(&id).count()));
+        most_running = most_running.max(total(&h.running(&id)));
+        Some(()).filter(|_| h.update_state(&id).0 == UpdateState::Completed as i32)
+    })
+    .await;
+    assert!(
+        most_live > 3,
+        "a new task existed beside the old one (saw {most_live})"
+    );
+    assert!(h.live_images(&id) == ["img:2", "img:2", "img:2"]);
+    assert!(most_running >= 3);
+}
+
+#[tokio::test]
+async fn tasks_leave_a_node_that_stops_matching_constraints() {
+    let h = start(
+        vec![node("a", &[("zone", "x")]), node("b", &[("zone", "x")])],
+        10,
+    )
+    .await;
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 4 }),
+            None,
+            &["node.labels.zone==x"],
+        ))
+        .await;
+    h.until("4 running over a and b", |h| {
+        Some(()).filter(|_| h.running(&id).len() == 2 && total(&h.running(&id)) == 4)
+    })
+    .await;
+    h.edit_node("b", |n| {
+        n.spec
+            .as_mut()
+            .unwrap()
+            .annotations
+            .as_mut()
+            .unwrap()
+            .labels
+            .clear();
+    })
+    .await;
+    h.until("all on a", |h| {
+        Some(()).filter(|_| h.running(&id).get("a") == Some(&4) && h.running(&id).len() == 1)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_replicated_job_runs_to_completion_within_its_concurrency_and_reruns_on_force() {
+    let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
+    let mut spec = service_spec(
+        "batch",
+        Mode::ReplicatedJob(ReplicatedJob {
+            max_concurrent: 2,
+            total_completions: 5,
+        }),
+        None,
+        &[],
+    );
+    spec.task
+        .as_mut()
+        .unwrap()
+        .container
+        .as_mut()
+        .unwrap()
+        .image = "job:1".into();
+    let id = h.create(spec).await;
+    let completed = |h: &Harness, version: u64| {
+        h.store.view(|t| {
+            t.tasks_of_service(&id)
+                .filter(|x| {
+                    x.spec_version == version
+                        && x.status.as_ref().unwrap().state == TaskState::Complete as i32
+                })
+                .count()
+        })
+    };
+    let mut most = 0;
+    h.until("5 completions", |h| {
+        most = most.max(total(&h.running(&id)));
+        Some(()).filter(|_| completed(h, 1) == 5)
+    })
+    .await;
+    assert!(most <= 2, "at most 2 at a time, saw {most}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(completed(&h, 1), 5, "finished tasks are not run again");
+    let unfinished = h.store.view(|t| {
+        t.live_tasks_of_service(&id)
+            .filter(|x| x.status.as_ref().unwrap().state != TaskState::Complete as i32)
+            .count()
+    });
+    assert_eq!(unfinished, 0);
+
+    // --force: a new run.
+    h.edit_service(&id, |s| {
+        s.spec.as_mut().unwrap().task.as_mut().unwrap().force_update += 1;
+        s.spec_version += 1;
+    })
+    .await;
+    h.until("5 more completions", |h| {
+        Some(()).filter(|_| completed(h, 2) == 5)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_global_job_runs_once_per_node() {
+    let h = start(vec![node("a", &[]), node("b", &[]), node("c", &[])], 10).await;
+    let mut spec = service_spec("once", Mode::GlobalJob(GlobalJob {}), None, &[]);
+    spec.task
+        .as_mut()
+        .unwrap()
+        .container
+        .as_mut()
+        .unwrap()
+        .image = "job:1".into();
+    let id = h.create(spec).await;
+    h.until("3 completions", |h| {
+        let done = h.store.view(|t| {
+            t.tasks_of_service(&id)
+                .filter(|x| x.status.as_ref().unwrap().state == TaskState::Complete as i32)
+                .count()
+        });
+        Some(()).filter(|_| done == 3)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h.store.view(|t| t.tasks_of_service(&id).count()),
+        3,
+        "one task per node, not rerun"
+    );
 }

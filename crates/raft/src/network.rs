@@ -141,7 +141,18 @@ impl PeerClient {
             Rpc::Vote => client.vote(request).await,
             Rpc::InstallSnapshot => client.install_snapshot(request).await,
         };
-        let msg = res.map_err(|s| self.status_failure(s))?.into_inner();
+        let msg = match res {
+            Ok(r) => r.into_inner(),
+            Err(s) => {
+                let failure = self.status_failure(s);
+                if matches!(failure, CallFailure::Unreachable(_)) {
+                    // Take a fresh channel from the connector next time rather than reconnect
+                    // this one: the connector's channels carry the node's current certificate.
+                    self.client = None;
+                }
+                return Err(failure);
+            }
+        };
         codec::decode(&msg.payload).map_err(|e| CallFailure::Network(TransportError(e.to_string())))
     }
 

@@ -21,10 +21,17 @@ pub type Client = ControlClient<Channel>;
 
 /// Connects to the control socket at `path`; fails at once when nothing listens there.
 pub async fn connect(path: &Path) -> Result<Client> {
+    // Listing every task of a large cluster is far bigger than gRPC's 4 MiB default.
+    Ok(ControlClient::new(channel(path).await?).max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+/// A channel to the control socket at `path`, for any of the services served there.
+pub async fn channel(path: &Path) -> Result<Channel> {
     let socket: PathBuf = path.to_path_buf();
     // The URI is a placeholder: every connection goes to the socket.
     let channel = Endpoint::from_static("http://[::]:50051")
-        // A manager that lost its leader should not hang the terminal forever.
+        // A manager that lost its leader should not hang the terminal forever. (For a
+        // streaming call this bounds the wait for the response's start, not the stream.)
         .timeout(REQUEST_TIMEOUT)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
@@ -35,8 +42,7 @@ pub async fn connect(path: &Path) -> Result<Client> {
         }))
         .await
         .map_err(|e| anyhow!("cannot connect to {}: {}", path.display(), root_cause(&e)))?;
-    // Listing every task of a large cluster is far bigger than gRPC's 4 MiB default.
-    Ok(ControlClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES))
+    Ok(channel)
 }
 
 /// The innermost cause of a transport error, without Rust's "(os error N)" suffix.

@@ -5,9 +5,9 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use swarm_api::{
-    service_spec::Mode, Annotations, ContainerSpec, GlobalService, Mount, MountType, Placement,
-    ReplicatedService, ResourceRequirements, Resources, RestartCondition, RestartPolicy,
-    ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder,
+    service_spec::Mode, Annotations, ContainerSpec, GlobalJob, GlobalService, Mount, MountType,
+    Placement, ReplicatedJob, ReplicatedService, ResourceRequirements, Resources, RestartCondition,
+    RestartPolicy, ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder,
 };
 
 /// Flags that describe a service. Numbers and durations are taken as text and parsed here, so
@@ -35,9 +35,12 @@ pub struct ServiceFlags {
     /// Number of tasks of a replicated service [create default: 1]
     #[arg(long, allow_hyphen_values = true)]
     pub replicas: Option<String>,
-    /// replicated or global [create default: replicated]
+    /// replicated, global, replicated-job or global-job [create default: replicated]
     #[arg(long)]
     pub mode: Option<String>,
+    /// Replicated jobs: how many tasks may run at the same time [default: all]
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_concurrent: Option<String>,
     /// Placement constraint, e.g. node.labels.foo!=bar1 (repeatable; replaces the list)
     #[arg(long = "constraint", value_name = "EXPR")]
     pub constraints: Vec<String>,
@@ -51,11 +54,35 @@ pub struct ServiceFlags {
     #[arg(long, allow_hyphen_values = true)]
     pub update_delay: Option<String>,
     /// What a failed update does: pause, continue or rollback
-    #[arg(long)]
+    #[arg(long, visible_alias = "update-failure-action")]
     pub update_on_failure: Option<String>,
     /// Order of an update: stop-first or start-first
     #[arg(long)]
     pub update_order: Option<String>,
+    /// How long a new task is watched after it starts; failing within it fails the update
+    #[arg(long, allow_hyphen_values = true)]
+    pub update_monitor: Option<String>,
+    /// Fraction of updated tasks that may fail before the failure action applies (0 to 1)
+    #[arg(long, allow_hyphen_values = true)]
+    pub update_max_failure_ratio: Option<String>,
+    /// Tasks rolled back at the same time (0 = all at once)
+    #[arg(long, allow_hyphen_values = true)]
+    pub rollback_parallelism: Option<String>,
+    /// Delay between task rollbacks
+    #[arg(long, allow_hyphen_values = true)]
+    pub rollback_delay: Option<String>,
+    /// What a failed rollback does: pause or continue
+    #[arg(long, visible_alias = "rollback-failure-action")]
+    pub rollback_on_failure: Option<String>,
+    /// Order of a rollback: stop-first or start-first
+    #[arg(long)]
+    pub rollback_order: Option<String>,
+    /// How long a rolled-back task is watched after it starts
+    #[arg(long, allow_hyphen_values = true)]
+    pub rollback_monitor: Option<String>,
+    /// Fraction of rolled-back tasks that may fail before the failure action applies
+    #[arg(long, allow_hyphen_values = true)]
+    pub rollback_max_failure_ratio: Option<String>,
     /// When tasks restart: none, on-failure or any [default: any]
     #[arg(long)]
     pub restart_condition: Option<String>,
@@ -160,14 +187,41 @@ impl ServiceFlags {
                     }
                 }
                 "global" => spec.mode = Some(Mode::Global(GlobalService {})),
-                other => bail!("mode: {other:?} is not one of replicated, global"),
+                "replicated-job" => {
+                    if !matches!(spec.mode, Some(Mode::ReplicatedJob(_))) {
+                        spec.mode = Some(Mode::ReplicatedJob(ReplicatedJob {
+                            max_concurrent: 0,
+                            total_completions: 1,
+                        }));
+                    }
+                }
+                "global-job" => spec.mode = Some(Mode::GlobalJob(GlobalJob {})),
+                other => bail!(
+                    "mode: {other:?} is not one of replicated, global, replicated-job, global-job"
+                ),
+            }
+            // Jobs run to completion: no rolling-update settings.
+            if matches!(
+                spec.mode,
+                Some(Mode::ReplicatedJob(_)) | Some(Mode::GlobalJob(_))
+            ) {
+                spec.update = None;
+                spec.rollback = None;
             }
         }
         if let Some(r) = &self.replicas {
             let replicas = parse_u64("replicas", r)?;
             match &mut spec.mode {
                 Some(Mode::Replicated(rep)) => rep.replicas = replicas,
-                _ => bail!("replicas: only replicated services have replicas"),
+                Some(Mode::ReplicatedJob(job)) => job.total_completions = replicas,
+                _ => bail!("replicas: only replicated services and jobs have replicas"),
+            }
+        }
+        if let Some(m) = &self.max_concurrent {
+            let m = parse_u64("max-concurrent", m)?;
+            match &mut spec.mode {
+                Some(Mode::ReplicatedJob(job)) => job.max_concurrent = m,
+                _ => bail!("max-concurrent: only replicated jobs run tasks concurrently"),
             }
         }
 
@@ -281,35 +335,91 @@ impl ServiceFlags {
     }
 
     fn apply_update(&self, spec: &mut ServiceSpec) -> Result<()> {
-        let any = self.update_parallelism.is_some()
-            || self.update_delay.is_some()
-            || self.update_on_failure.is_some()
-            || self.update_order.is_some();
+        let update = UpdateFlags {
+            prefix: "update",
+            parallelism: &self.update_parallelism,
+            delay: &self.update_delay,
+            on_failure: &self.update_on_failure,
+            order: &self.update_order,
+            monitor: &self.update_monitor,
+            max_failure_ratio: &self.update_max_failure_ratio,
+        };
+        update.apply(&mut spec.update)?;
+        let rollback = UpdateFlags {
+            prefix: "rollback",
+            parallelism: &self.rollback_parallelism,
+            delay: &self.rollback_delay,
+            on_failure: &self.rollback_on_failure,
+            order: &self.rollback_order,
+            monitor: &self.rollback_monitor,
+            max_failure_ratio: &self.rollback_max_failure_ratio,
+        };
+        rollback.apply(&mut spec.rollback)
+    }
+}
+
+/// One set of `--update-*` or `--rollback-*` flags; each only changes the field it names.
+struct UpdateFlags<'a> {
+    prefix: &'static str,
+    parallelism: &'a Option<String>,
+    delay: &'a Option<String>,
+    on_failure: &'a Option<String>,
+    order: &'a Option<String>,
+    monitor: &'a Option<String>,
+    max_failure_ratio: &'a Option<String>,
+}
+
+impl UpdateFlags<'_> {
+    fn apply(&self, config: &mut Option<UpdateConfig>) -> Result<()> {
+        let any = [
+            self.parallelism,
+            self.delay,
+            self.on_failure,
+            self.order,
+            self.monitor,
+            self.max_failure_ratio,
+        ]
+        .iter()
+        .any(|f| f.is_some());
         if !any {
             return Ok(());
         }
-        let update = spec.update.get_or_insert_with(server_default_update_config);
-        if let Some(p) = &self.update_parallelism {
-            update.parallelism = parse_u64("update-parallelism", p)?;
+        let p = self.prefix;
+        let update = config.get_or_insert_with(server_default_update_config);
+        if let Some(v) = self.parallelism {
+            update.parallelism = parse_u64(&format!("{p}-parallelism"), v)?;
         }
-        if let Some(d) = &self.update_delay {
-            update.delay_ms = parse_duration_ms("update-delay", d)?;
+        if let Some(v) = self.delay {
+            update.delay_ms = parse_duration_ms(&format!("{p}-delay"), v)?;
         }
-        if let Some(a) = &self.update_on_failure {
-            update.failure_action = match a.as_str() {
-                "pause" => UpdateFailureAction::Pause,
-                "continue" => UpdateFailureAction::Continue,
-                "rollback" => UpdateFailureAction::Rollback,
-                other => {
-                    bail!("update-on-failure: {other:?} is not one of pause, continue, rollback")
-                }
+        if let Some(v) = self.monitor {
+            update.monitor_ms = parse_duration_ms(&format!("{p}-monitor"), v)?;
+        }
+        if let Some(v) = self.max_failure_ratio {
+            let ratio: f32 = v
+                .parse()
+                .map_err(|_| anyhow!("{p}-max-failure-ratio: {v:?} is not a number"))?;
+            if !(0.0..=1.0).contains(&ratio) {
+                bail!("{p}-max-failure-ratio: {v} is not between 0 and 1");
+            }
+            update.max_failure_ratio = ratio;
+        }
+        if let Some(a) = self.on_failure {
+            update.failure_action = match (a.as_str(), p) {
+                ("pause", _) => UpdateFailureAction::Pause,
+                ("continue", _) => UpdateFailureAction::Continue,
+                ("rollback", "update") => UpdateFailureAction::Rollback,
+                (other, "update") => bail!(
+                    "update-failure-action: {other:?} is not one of pause, continue, rollback"
+                ),
+                (other, _) => bail!("{p}-failure-action: {other:?} is not one of pause, continue"),
             } as i32;
         }
-        if let Some(o) = &self.update_order {
+        if let Some(o) = self.order {
             update.order = match o.as_str() {
                 "stop-first" => UpdateOrder::StopFirst,
                 "start-first" => UpdateOrder::StartFirst,
-                other => bail!("update-order: {other:?} is not one of stop-first, start-first"),
+                other => bail!("{p}-order: {other:?} is not one of stop-first, start-first"),
             } as i32;
         }
         Ok(())
@@ -718,7 +828,7 @@ mod tests {
         };
         assert_eq!(
             msg(flags.apply(&mut spec)),
-            "replicas: only replicated services have replicas"
+            "replicas: only replicated services and jobs have replicas"
         );
         let bad_mode = ServiceFlags {
             mode: Some("daemonset".into()),

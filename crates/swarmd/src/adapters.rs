@@ -1,12 +1,13 @@
 //! Glue between crates that must not know each other: Raft as the manager's proposer, Raft's
 //! leadership as a plain "am I leader" watch, and mutual-TLS channels for Raft peers and the
-//! agent.
+//! agent. Channels are made from the credentials current when they are made, so connections
+//! made after a certificate renewal present the new certificate.
 
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::{StoreBatch, StoreObject};
-use swarm_ca::NodeCredentials;
+use swarm_ca::{LiveCredentials, NodeCredentials};
 use swarm_manager::{Proposer, WriteError};
 use swarm_raft::{ProposeError, RaftNode};
 use tokio::sync::watch;
@@ -57,20 +58,20 @@ pub fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, Str
         .map_err(|e| format!("{addr}: {e}"))
 }
 
-/// Raft peers over mutual TLS.
+/// Raft peers (and forwarding, probes, membership) over mutual TLS.
 #[derive(Clone)]
-pub struct TlsPeers(pub NodeCredentials);
+pub struct TlsPeers(pub LiveCredentials);
 
 impl swarm_raft::PeerConnector for TlsPeers {
     fn channel(&self, addr: &str) -> Result<Channel, String> {
-        Ok(tls_endpoint(&self.0, addr)?.connect_lazy())
+        Ok(tls_endpoint(&self.0.current(), addr)?.connect_lazy())
     }
 }
 
 /// The agent's way to a manager, over mutual TLS.
-pub fn agent_connect(creds: NodeCredentials) -> swarm_agent::ConnectFn {
+pub fn agent_connect(creds: LiveCredentials) -> swarm_agent::ConnectFn {
     Arc::new(move |addr: String| {
-        let ep = tls_endpoint(&creds, &addr);
+        let ep = tls_endpoint(&creds.current(), &addr);
         Box::pin(async move { ep?.connect().await.map_err(|e| format!("{addr}: {e}")) })
     })
 }

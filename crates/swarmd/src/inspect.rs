@@ -303,6 +303,8 @@ fn render_text(r: &StateReport, with_log: bool) -> String {
             let mode = match &spec.mode {
                 Some(Mode::Replicated(r)) => format!("replicated {}", r.replicas),
                 Some(Mode::Global(_)) => "global".into(),
+                Some(Mode::ReplicatedJob(j)) => format!("replicated-job {}", j.total_completions),
+                Some(Mode::GlobalJob(_)) => "global-job".into(),
                 None => "-".into(),
             };
             vec![

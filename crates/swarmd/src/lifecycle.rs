@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use swarm_api::ca_client::CaClient;
 use swarm_api::*;
-use swarm_ca::NodeCredentials;
+use swarm_ca::{LiveCredentials, NodeCredentials};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -52,11 +52,18 @@ fn set_raft_aside(args: &Args) -> Result<()> {
 
 pub struct RoleWatch {
     pub updates: watch::Receiver<Option<Node>>,
-    pub creds: NodeCredentials,
+    /// The certificate in force (renewals swap it while the role runs).
+    pub creds: LiveCredentials,
+    pub ca: CaPeers,
+    pub state_dir: PathBuf,
+}
+
+/// Where and as whom a node asks the CA to renew its certificate.
+#[derive(Clone)]
+pub struct CaPeers {
     pub managers: Vec<String>,
     pub hostname: String,
     pub advertise: String,
-    pub state_dir: PathBuf,
 }
 
 /// Waits until the managers record a role for this node other than its certificate's, then
@@ -65,9 +72,9 @@ pub struct RoleWatch {
 pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<NodeCredentials> {
     loop {
         let recorded = w.updates.borrow_and_update().as_ref().map(|n| n.role);
-        if let Some(role) = recorded.filter(|r| *r != w.creds.role as i32) {
+        if let Some(role) = recorded.filter(|r| *r != w.creds.current().role as i32) {
             loop {
-                match renew(&w, role).await {
+                match renew(&w.creds.current(), &w.ca, role).await {
                     Ok(new) => {
                         if let Err(e) = new.save(&w.state_dir) {
                             tracing::error!(error = %e, "saving the renewed certificate");
@@ -93,7 +100,9 @@ pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<Nod
     }
 }
 
-async fn renew(w: &RoleWatch, role: i32) -> Result<NodeCredentials> {
+/// Asks the managers for a new certificate (new key) in `role`, presenting `creds`. Errors
+/// when none signs one for that role, e.g. when they have not recorded a role change yet.
+pub async fn renew(creds: &NodeCredentials, w: &CaPeers, role: i32) -> Result<NodeCredentials> {
     let (key, csr) = swarm_ca::new_key_and_csr()?;
     let mut last = None;
     // Other managers first: a manager being demoted is no longer in the Raft group, so its
@@ -102,7 +111,7 @@ async fn renew(w: &RoleWatch, role: i32) -> Result<NodeCredentials> {
     targets.extend(w.managers.iter().filter(|a| **a == w.advertise));
     for addr in targets {
         let res = async {
-            let ch = tls_endpoint(&w.creds, addr)
+            let ch = tls_endpoint(creds, addr)
                 .map_err(anyhow::Error::msg)?
                 .connect()
                 .await?;
@@ -121,11 +130,14 @@ async fn renew(w: &RoleWatch, role: i32) -> Result<NodeCredentials> {
         match res {
             Ok(resp) => {
                 let cert = String::from_utf8(resp.certificate).context("certificate is not PEM")?;
-                let new = NodeCredentials::from_pems(cert, key.clone(), w.creds.root_pem.clone())?;
+                let new = NodeCredentials::from_pems(cert, key.clone(), creds.root_pem.clone())?;
                 if new.role as i32 == role {
                     return Ok(new);
                 }
-                last = Some(anyhow::anyhow!("{addr} has not recorded the new role yet"));
+                last = Some(anyhow::anyhow!(
+                    "{addr} signed a certificate for role {:?}, not the one asked for",
+                    new.role
+                ));
             }
             Err(e) => last = Some(e.context(format!("renewing at {addr}"))),
         }

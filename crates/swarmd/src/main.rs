@@ -13,8 +13,10 @@ mod lock;
 mod manager;
 mod membership;
 mod reachability;
+mod renewal;
 mod roles;
 mod route;
+mod tls_listener;
 
 use anyhow::{Context, Result};
 use clap::Parser;

@@ -5,16 +5,19 @@ use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
 use crate::args::{Args, ExecutorArg};
 use crate::force_new;
 use crate::identity::{self, NodeIdentity};
-use crate::lifecycle::{watch_role, RoleWatch};
+use crate::lifecycle::{watch_role, CaPeers, RoleWatch};
 use crate::membership::{join_raft, Membership};
 use crate::reachability;
+use crate::renewal::{self, Renewal};
 use crate::route::RaftRoute;
+use crate::tls_listener;
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_agent::executor::docker::DockerExecutor;
 use swarm_agent::{Agent, AgentConfig, ExecutorKind};
 use swarm_api::*;
+use swarm_ca::LiveCredentials;
 use swarm_manager::ca_server::CaService;
 use swarm_manager::control::ControlApi;
 use swarm_manager::dispatcher::Dispatcher;
@@ -22,7 +25,7 @@ use swarm_manager::{run_leader_components, LeaderConfig, Proposer};
 use swarm_raft::{RaftConfig, RaftNode};
 use swarm_store::{Store, Txn};
 use tokio::net::{TcpListener, UnixListener};
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
@@ -45,8 +48,11 @@ pub async fn run_role(
     let stop = shutdown.child_token();
     let advertise = args.advertise_addr();
     let mut managers = node.managers.clone();
+    // The role's credentials, renewed in place (renewal.rs) and read by every server and client.
+    let (swap, live) =
+        swarm_ca::live_credentials(node.creds.clone()).context("loading the node certificate")?;
     let manager = if node.creds.role == NodeRole::Manager {
-        let m = start_manager(args, node, stop.clone()).await?;
+        let m = start_manager(args, node, &live, stop.clone()).await?;
         managers.retain(|m| m != &advertise);
         managers.insert(0, advertise.clone());
         Some(m)
@@ -77,18 +83,30 @@ pub async fn run_role(
         state_dir: args.state_dir.clone(),
         hostname: args.hostname(),
         managers: managers.clone(),
-        connect: agent_connect(node.creds.clone()),
+        connect: agent_connect(live.clone()),
         executor,
         advertise_addr: advertise.clone(),
     })?;
+    let ca = CaPeers {
+        managers,
+        hostname: args.hostname(),
+        advertise,
+    };
     let watcher = tokio::spawn(watch_role(
         RoleWatch {
             updates: agent.node_updates(),
-            creds: node.creds.clone(),
-            managers,
-            hostname: args.hostname(),
-            advertise,
+            creds: live,
+            ca: ca.clone(),
             state_dir: args.state_dir.clone(),
+        },
+        stop.clone(),
+    ));
+    tokio::spawn(renewal::run(
+        Renewal {
+            swap,
+            ca,
+            state_dir: args.state_dir.clone(),
+            first_after: args.cert_renew_after_ms.map(Duration::from_millis),
         },
         stop.clone(),
     ));
@@ -124,6 +142,7 @@ impl RunningManager {
 async fn start_manager(
     args: &Args,
     node: &NodeIdentity,
+    live: &LiveCredentials,
     shutdown: CancellationToken,
 ) -> Result<RunningManager> {
     let creds = &node.creds;
@@ -151,12 +170,12 @@ async fn start_manager(
     rcfg.tick_ms = args.tick_ms;
     rcfg.heartbeat_tick = args.heartbeat_tick;
     rcfg.election_tick = args.election_tick;
-    let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(creds.clone())))
+    let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(live.clone())))
         .await
         .context("opening the Raft log")?;
     let proposer: Arc<dyn Proposer> = Arc::new(RaftProposer(raft.clone()));
 
-    let peers = TlsPeers(creds.clone());
+    let peers = TlsPeers(live.clone());
     let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(RaftRoute {
         leadership: raft.leadership(),
         peers: peers.clone(),
@@ -169,7 +188,8 @@ async fn start_manager(
         route.clone(),
     );
     let ca = CaService::new(store.clone(), proposer.clone(), route.clone());
-    let control = ControlApi::new(store.clone(), proposer.clone(), route);
+    let control = ControlApi::new(store.clone(), proposer.clone(), route.clone());
+    let logs = swarm_manager::logbroker::LogBroker::new(store.clone(), dispatcher.clone(), route);
     let membership = Membership {
         raft: raft.clone(),
         store: store.clone(),
@@ -177,14 +197,21 @@ async fn start_manager(
         cluster_id: creds.cluster_id.clone(),
     };
 
+    // Our own TLS acceptor, not tonic's `tls_config`: it serves whatever certificate is current,
+    // so renewals take effect without a restart (tls_listener.rs).
+    let (incoming, acceptor) = tls_listener::incoming(
+        tcp,
+        live.server_config().context("TLS configuration")?,
+        shutdown.clone(),
+    );
     let remote = Server::builder()
-        .tls_config(creds.server_tls())
-        .context("TLS configuration")?
         .add_service(InterceptedService::new(
             raft.grpc_service(),
             managers_only(creds.cluster_id.clone(), store.clone()),
         ))
         .add_service(dispatcher.clone().into_service())
+        // Agents' side of the log broker: any node's certificate, checked by the broker.
+        .add_service(logs.agent_service())
         .add_service(InterceptedService::new(
             membership.into_service(),
             managers_only(creds.cluster_id.clone(), store.clone()),
@@ -193,12 +220,13 @@ async fn start_manager(
             control.clone().into_service(),
             managers_only(creds.cluster_id.clone(), store.clone()),
         ))
+        .add_service(InterceptedService::new(
+            logs.logs_service(),
+            managers_only(creds.cluster_id.clone(), store.clone()),
+        ))
         .add_service(ca.into_service())
         .add_service(health_service())
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(tcp),
-            shutdown.clone().cancelled_owned(),
-        );
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
     let remote_server = tokio::spawn(async move {
         if let Err(e) = remote.await {
             tracing::error!(error = %e, "remote API server stopped");
@@ -237,6 +265,7 @@ async fn start_manager(
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
         .add_service(control.into_service())
+        .add_service(logs.logs_service())
         .add_service(health_service())
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(unix),
@@ -278,7 +307,7 @@ async fn start_manager(
     tracing::info!(remote = %args.listen_remote_api, control = %args.listen_control_api.display(), "manager serving");
     Ok(RunningManager {
         raft,
-        servers: vec![remote_server, local_server],
+        servers: vec![acceptor, remote_server, local_server],
     })
 }
 

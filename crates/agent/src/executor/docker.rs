@@ -16,15 +16,18 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use swarm_api::{ContainerSpec, EngineDescription, MountType, NodeDescription, Task};
+use swarm_api::{ContainerSpec, EngineDescription, LogStream, MountType, NodeDescription, Task};
 
-use super::{Adopted, Controller, Executor, ExecutorError, ExitStatus, Started};
+use super::{
+    Adopted, Controller, Executor, ExecutorError, ExitStatus, LogLine, LogLines, LogOptions,
+    Started,
+};
 
 /// The default engine address (`--engine-addr`).
 pub const DEFAULT_ENGINE_ADDR: &str = "unix:///var/run/docker.sock";
@@ -431,6 +434,77 @@ impl Executor for DockerExecutor {
     fn outlives_agent(&self) -> bool {
         true
     }
+
+    /// The container's output from the engine (`docker logs`), stdout and stderr, with the
+    /// engine doing `tail` and `follow`. The engine's response is read as it is consumed, so
+    /// a slow consumer slows the engine's stream (HTTP flow control), never our memory.
+    fn logs(
+        &self,
+        task_id: &str,
+        opts: LogOptions,
+    ) -> BoxFuture<'_, Result<LogLines, ExecutorError>> {
+        let task_id = task_id.to_string();
+        async move {
+            let id = self
+                .own_containers()
+                .await
+                .map_err(|e| {
+                    ExecutorError::Failed(format!(
+                        "looking for the container: {}",
+                        engine_words(&e)
+                    ))
+                })?
+                .into_iter()
+                .find_map(|(id, t)| (t == task_id).then_some(id));
+            let Some(id) = id else {
+                return Ok(Box::pin(futures::stream::empty()) as LogLines);
+            };
+            let options = LogsOptions {
+                follow: opts.follow,
+                stdout: true,
+                stderr: true,
+                tail: opts
+                    .tail
+                    .map_or_else(|| "all".to_string(), |n| n.to_string()),
+                ..Default::default()
+            };
+            let frames = self
+                .docker
+                .logs(&id, Some(options))
+                .take_while(|r| {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "container log stream ended");
+                    }
+                    futures::future::ready(r.is_ok())
+                })
+                .filter_map(|r| futures::future::ready(r.ok()))
+                .flat_map(|frame| futures::stream::iter(frame_lines(frame)));
+            Ok(Box::pin(frames) as LogLines)
+        }
+        .boxed()
+    }
+}
+
+/// The lines of one frame of the engine's log stream (a frame is normally one line with its
+/// line feed; a TTY's console output may hold several, or part of one).
+fn frame_lines(frame: bollard::container::LogOutput) -> Vec<LogLine> {
+    use bollard::container::LogOutput;
+    let (stream, bytes) = match frame {
+        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+            (LogStream::Stdout, message)
+        }
+        LogOutput::StdErr { message } => (LogStream::Stderr, message),
+        LogOutput::StdIn { .. } => return Vec::new(),
+    };
+    let now = swarm_api::now_ms();
+    let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    text.split(|b| *b == b'\n')
+        .map(|l| LogLine {
+            stream,
+            timestamp_ms: now,
+            data: l.strip_suffix(b"\r").unwrap_or(l).to_vec(),
+        })
+        .collect()
 }
 
 /// Removes a container with its anonymous volumes, killing it if it runs; gone is fine.

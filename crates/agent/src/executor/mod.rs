@@ -6,6 +6,7 @@
 //! `Controller` through its steps and turns the results into task states.
 
 pub mod docker;
+mod logfile;
 pub mod process;
 pub mod sim;
 
@@ -13,7 +14,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use swarm_api::{NodeDescription, Task};
+use futures::stream::BoxStream;
+use swarm_api::{LogStream, NodeDescription, Task};
 
 /// Why an executor step failed. The message ends up in the task's status, so it says what
 /// was attempted and the OS's words for why it did not work.
@@ -93,7 +95,39 @@ pub trait Executor: Send + Sync + 'static {
     fn outlives_agent(&self) -> bool {
         false
     }
+
+    /// The output of the task `task_id` run here (stdout and stderr). Empty when this
+    /// executor keeps none (the default) or knows nothing of the task.
+    fn logs(
+        &self,
+        _task_id: &str,
+        _opts: LogOptions,
+    ) -> BoxFuture<'_, Result<LogLines, ExecutorError>> {
+        Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogLines) })
+    }
 }
+
+/// What part of a task's output `Executor::logs` gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Keep the stream open and send lines as they are written.
+    pub follow: bool,
+    /// Start with only the last this many lines (None: from the beginning).
+    pub tail: Option<u64>,
+}
+
+/// One line of a task's output, without its line feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stream: LogStream,
+    /// When the line was read (ms since the epoch).
+    pub timestamp_ms: i64,
+    pub data: Vec<u8>,
+}
+
+/// A task's output as it is read. Pulled by the consumer: an executor reads ahead at most a
+/// small bounded buffer, so a slow consumer slows the reading rather than growing memory.
+pub type LogLines = BoxStream<'static, LogLine>;
 
 /// Work taken over by `Executor::adopt`: its controller, already started.
 pub struct Adopted {

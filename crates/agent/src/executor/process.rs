@@ -16,11 +16,13 @@ use futures::FutureExt;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use swarm_api::{EngineDescription, NodeDescription, Task};
+use swarm_api::{EngineDescription, LogStream, NodeDescription, Task};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use super::{Controller, Executor, ExecutorError, ExitStatus, Started};
+use super::{
+    logfile, Controller, Executor, ExecutorError, ExitStatus, LogLines, LogOptions, Started,
+};
 
 /// How often `stop` looks whether the whole process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -91,6 +93,32 @@ impl Executor for ProcessExecutor {
             pgid: None,
             exit: None,
         }))
+    }
+
+    /// Reads the task's `stdout.log` and `stderr.log`. The files hold no times, so the two
+    /// are not interleaved in writing order, and `tail` applies to each of them.
+    fn logs(
+        &self,
+        task_id: &str,
+        opts: LogOptions,
+    ) -> BoxFuture<'_, Result<LogLines, ExecutorError>> {
+        // The ID names a directory: anything but an ID's characters could climb out of it.
+        let valid = !task_id.is_empty() && task_id.chars().all(|c| c.is_ascii_alphanumeric());
+        let dir = self.tasks_dir.join(task_id);
+        let task_id = task_id.to_string();
+        async move {
+            if !valid {
+                return Err(ExecutorError::Rejected(format!(
+                    "invalid task ID {task_id:?}"
+                )));
+            }
+            let streams = [
+                logfile::lines(dir.join("stdout.log"), LogStream::Stdout, opts),
+                logfile::lines(dir.join("stderr.log"), LogStream::Stderr, opts),
+            ];
+            Ok(Box::pin(futures::stream::select_all(streams)) as LogLines)
+        }
+        .boxed()
     }
 }
 

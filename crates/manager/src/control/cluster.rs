@@ -62,6 +62,16 @@ pub(super) async fn update(
             ));
         }
     }
+    if let Some(ca) = &spec.ca_config {
+        // 0 means "the default" (see the CA service); anything else must be a usable life.
+        let ms = ca.node_cert_expiry_ms;
+        if ms < 0 || (ms > 0 && ms < defaults::MIN_NODE_CERT_EXPIRY_MS) {
+            return Err(Status::invalid_argument("cert-expiry: must be at least 1h"));
+        }
+    }
+    if let Some(rot) = &r.rotation {
+        rotate(&mut cluster, rot)?;
+    }
     let name = cluster.spec.as_ref().and_then(|s| s.annotations.clone());
     cluster.spec = Some(ClusterSpec {
         annotations: name,
@@ -78,4 +88,28 @@ pub(super) async fn update(
         _ => None,
     });
     Ok(UpdateClusterResponse { cluster })
+}
+
+/// Replaces the join tokens `rot` names with fresh ones of the same root CA. Written with the
+/// rest of the update, so the CA service (which compares against the stored tokens) refuses
+/// the old ones from the moment the write commits; certificates already issued are untouched.
+fn rotate(cluster: &mut Cluster, rot: &ClusterRotation) -> Result<(), Status> {
+    if !rot.worker_join_token && !rot.manager_join_token {
+        return Ok(());
+    }
+    let root = cluster
+        .root_ca
+        .as_mut()
+        .ok_or_else(|| Status::failed_precondition("the cluster has no root CA"))?;
+    // The certificate alone is enough: a token carries the root's digest, not its key.
+    let ca = swarm_ca::RootCa::from_pem(&String::from_utf8_lossy(&root.ca_cert), None)
+        .map_err(|e| Status::internal(format!("root CA: {e}")))?;
+    let tokens = root.join_tokens.get_or_insert_with(Default::default);
+    if rot.worker_join_token {
+        tokens.worker = swarm_ca::generate_join_token(&ca);
+    }
+    if rot.manager_join_token {
+        tokens.manager = swarm_ca::generate_join_token(&ca);
+    }
+    Ok(())
 }

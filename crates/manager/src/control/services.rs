@@ -4,7 +4,6 @@
 use super::{first, ControlApi};
 use crate::errors::status;
 use crate::scheduler::constraint;
-use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use swarm_store::Txn;
 use tonic::Status;
@@ -72,17 +71,22 @@ pub(super) async fn update(
     api: &ControlApi,
     r: UpdateServiceRequest,
 ) -> Result<UpdateServiceResponse, Status> {
-    let spec = r
-        .spec
-        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
-    validate(&spec)?;
     let mut service = find(api, &r.service_id)?;
     let old = service.spec.clone().unwrap_or_default();
-    let same_mode = matches!(
-        (&old.mode, &spec.mode),
-        (Some(Mode::Replicated(_)), Some(Mode::Replicated(_)))
-            | (Some(Mode::Global(_)), Some(Mode::Global(_)))
-    );
+    let spec = if r.rollback {
+        // The previous spec, as it was: a rollback is an update back to it.
+        service.previous_spec.clone().ok_or_else(|| {
+            Status::failed_precondition("rollback: the service has no previous spec")
+        })?
+    } else {
+        r.spec
+            .ok_or_else(|| Status::invalid_argument("spec: missing"))?
+    };
+    validate(&spec)?;
+    let same_mode = match (&old.mode, &spec.mode) {
+        (Some(a), Some(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
+        _ => false,
+    };
     if !same_mode {
         return Err(Status::invalid_argument(
             "mode: a service's mode cannot be changed",
@@ -94,14 +98,19 @@ pub(super) async fn update(
             "name: renaming a service is not supported",
         ));
     }
-    if old.task != spec.task {
+    if old.task != spec.task || r.rollback {
         service.spec_version += 1;
         service.previous_spec = Some(old);
+        let (state, message) = if r.rollback {
+            (UpdateState::RollbackStarted, "manually requested rollback")
+        } else {
+            (UpdateState::Updating, "update in progress")
+        };
         service.update_status = Some(UpdateStatus {
-            state: UpdateState::Updating as i32,
+            state: state as i32,
             started_at: now_ms(),
             completed_at: 0,
-            message: "update in progress".into(),
+            message: message.into(),
         });
     }
     service.spec = Some(spec);

@@ -73,7 +73,20 @@ impl Dispatcher {
         self.inner.leader.store(leader, Ordering::SeqCst);
     }
 
-    fn caller<T>(&self, req: &Request<T>) -> Result<String, Status> {
+    /// Whether this manager serves sessions now (it leads).
+    pub(crate) fn is_leader(&self) -> bool {
+        self.inner.leader.load(Ordering::SeqCst)
+    }
+
+    /// The token of `session_id` if it is `node_id`'s current session: cancelled when the
+    /// session ends (the log broker ends the node's streams with it).
+    pub(crate) fn session(&self, node_id: &str, session_id: &str) -> Option<CancellationToken> {
+        self.inner.sessions.check(node_id, session_id)
+    }
+
+    /// The calling node, from its certificate, while this manager leads; otherwise an error
+    /// naming the leader.
+    pub(crate) fn caller<T>(&self, req: &Request<T>) -> Result<String, Status> {
         if !self.inner.leader.load(Ordering::SeqCst) {
             // Point the agent at the leader: it tries that address next.
             let mut status = Status::unavailable("this manager is not the leader");

@@ -6,6 +6,7 @@
 //! it never assigns nodes (scheduler) nor writes observed state (dispatcher).
 
 mod global;
+mod jobs;
 mod reaper;
 mod replicated;
 mod restart;
@@ -113,15 +114,22 @@ impl Orchestrator {
                 let mut plan = Plan::default();
                 let spec = service.spec.clone().unwrap_or_default();
                 let replaced = restart::reconcile(t, service, &spec, now, &mut plan);
-                match spec.mode {
+                match &spec.mode {
                     Some(Mode::Replicated(r)) => {
                         replicated::reconcile(t, service, r.replicas, &replaced, &mut plan)
                     }
                     Some(Mode::Global(_)) => global::reconcile(t, service, &replaced, &mut plan),
+                    Some(Mode::ReplicatedJob(j)) => {
+                        jobs::replicated(t, service, j, &replaced, &mut plan)
+                    }
+                    Some(Mode::GlobalJob(_)) => jobs::global(t, service, &replaced, &mut plan),
                     None => {}
                 }
-                self.updates
-                    .reconcile(t, service, &replaced, now, &mut plan);
+                // Jobs have no rolling updates: a new spec is a new run.
+                if matches!(spec.mode, Some(Mode::Replicated(_)) | Some(Mode::Global(_))) {
+                    self.updates
+                        .reconcile(t, service, &replaced, now, &mut plan);
+                }
                 if !plan.txn.is_empty() || plan.wake_at_ms.is_some() {
                     plans.push(plan);
                 }

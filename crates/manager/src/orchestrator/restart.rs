@@ -1,10 +1,11 @@
 //! The restart supervisor: a task that ended while it should run, or that sits on a node that
-//! is lost (down, drained, removed), is replaced in the same slot (replicated) or on the same
+//! is lost (down, drained, removed, or no longer satisfying the service's constraints), is replaced in the same slot (replicated) or on the same
 //! node (global), following the service's restart policy. Tasks on lost nodes move at once:
 //! the node is gone, there is nothing to wait for. Ended tasks wait out the policy's delay,
 //! counted from the moment they ended, so a new leader resumes the same schedule.
 
 use super::{is_live, node_lost, observed, shut_down, task::new_task, Plan};
+use crate::scheduler::constraint;
 use std::collections::HashSet;
 use swarm_api::*;
 use swarm_store::Tables;
@@ -18,7 +19,12 @@ pub(crate) struct Replaced {
 }
 
 pub(crate) fn policy(spec: &ServiceSpec) -> RestartPolicy {
-    spec.task
+    let job = matches!(
+        spec.mode,
+        Some(service_spec::Mode::ReplicatedJob(_)) | Some(service_spec::Mode::GlobalJob(_))
+    );
+    let mut p = spec
+        .task
         .as_ref()
         .and_then(|t| t.restart)
         .unwrap_or(RestartPolicy {
@@ -26,7 +32,12 @@ pub(crate) fn policy(spec: &ServiceSpec) -> RestartPolicy {
             delay_ms: defaults::RESTART_DELAY_MS,
             max_attempts: 0,
             window_ms: 0,
-        })
+        });
+    // A job's finished task is never run again, whatever the policy says.
+    if job && p.condition == RestartCondition::Any as i32 {
+        p.condition = RestartCondition::OnFailure as i32;
+    }
+    p
 }
 
 pub(crate) fn reconcile(
@@ -37,10 +48,26 @@ pub(crate) fn reconcile(
     plan: &mut Plan,
 ) -> Replaced {
     let mut out = Replaced::default();
-    let global = matches!(spec.mode, Some(service_spec::Mode::Global(_)));
+    let global = matches!(
+        spec.mode,
+        Some(service_spec::Mode::Global(_)) | Some(service_spec::Mode::GlobalJob(_))
+    );
     let policy = policy(spec);
+    // A node that stopped satisfying the constraints (a label removed) loses the task too.
+    let constraints = spec
+        .task
+        .as_ref()
+        .and_then(|x| x.placement.as_ref())
+        .and_then(|p| constraint::parse_all(&p.constraints).ok())
+        .unwrap_or_default();
+    let unfit = |node_id: &str| {
+        t.nodes
+            .get(node_id)
+            .is_some_and(|n| !constraint::all_match(&constraints, n))
+    };
     for task in t.tasks_of_service(&service.id).filter(|x| is_live(x)) {
-        let on_lost_node = !task.node_id.is_empty() && node_lost(t, &task.node_id);
+        let on_lost_node = !task.node_id.is_empty()
+            && (node_lost(t, &task.node_id) || (!global && unfit(&task.node_id)));
         let state = observed(task);
         if on_lost_node {
             shut_down(&mut plan.txn, task);

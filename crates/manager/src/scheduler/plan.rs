@@ -26,10 +26,20 @@ pub struct Plan {
 /// Spread order of an eligible node inside a group: fewest live tasks of the group's service,
 /// then fewest live tasks overall, then node ID (nodes are indexed in ID order, so the index
 /// breaks ties deterministically).
-type Rank = Reverse<(u32, u32, u32)>;
+type Rank = Reverse<(bool, u32, u32, u32)>;
 
-/// Plans every pending, unassigned task that should run.
+/// A node where a service failed this often within the window is used for that service only
+/// when no other node fits (SwarmKit: 5 failures within 5 minutes).
+const MAX_RECENT_FAILURES: u32 = 5;
+const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Plans every pending, unassigned task that should run, as of now.
 pub fn plan(tables: &Tables) -> Plan {
+    plan_at(tables, swarm_api::now_ms())
+}
+
+/// Plans as of `now` (unix ms): recent failures are counted back from it.
+pub fn plan_at(tables: &Tables, now: i64) -> Plan {
     // Nodes in ID order (the table is ordered), addressed by index from here on.
     let nodes: Vec<&Node> = tables.nodes.iter().collect();
     let index: HashMap<&str, u32> = nodes
@@ -42,6 +52,7 @@ pub fn plan(tables: &Tables) -> Plan {
         free: nodes.iter().map(|n| Free::capacity(n)).collect(),
         by_service: HashMap::new(),
         dense: vec![0; nodes.len()],
+        failures: HashMap::new(),
     };
 
     // One pass over tasks: count the live load on each node and gather the tasks to place,
@@ -54,6 +65,20 @@ pub fn plan(tables: &Tables) -> Plan {
         let state = observed(task);
         let wanted = task.desired_state <= TaskState::Running as i32;
         if !task.node_id.is_empty() {
+            let failed = state == TaskState::Failed as i32 || state == TaskState::Rejected as i32;
+            if failed
+                && task
+                    .status
+                    .as_ref()
+                    .is_some_and(|st| st.timestamp >= now - FAILURE_WINDOW_MS)
+            {
+                if let Some(&i) = index.get(task.node_id.as_str()) {
+                    *load
+                        .failures
+                        .entry((task.service_id.as_str(), i))
+                        .or_default() += 1;
+                }
+            }
             if wanted && !terminal(state) {
                 // Tasks on a node that left the cluster load nothing we schedule onto.
                 if let Some(&i) = index.get(task.node_id.as_str()) {
@@ -93,6 +118,8 @@ struct Load<'a> {
     /// The current group's service counts spread out by node index, so the node scan reads
     /// an array instead of hashing once per node. All zero between groups.
     dense: Vec<u32>,
+    /// Recent failures per (service, node).
+    failures: HashMap<(&'a str, u32), u32>,
 }
 
 impl<'a> Load<'a> {
@@ -135,7 +162,16 @@ fn place_group<'a>(
         free,
         by_service,
         dense,
+        failures,
     } = load;
+    let failing = |i: usize| {
+        !key.service_id.is_empty()
+            && failures
+                .get(&(key.service_id, i as u32))
+                .copied()
+                .unwrap_or(0)
+                >= MAX_RECENT_FAILURES
+    };
     // Tasks without a service have no service to spread over: their count stays 0.
     let mut sparse = if key.service_id.is_empty() {
         None
@@ -162,7 +198,7 @@ fn place_group<'a>(
             .and_then(|()| filters::check_max_replicas(&req, u64::from(svc)));
         match verdict {
             Ok(()) => {
-                let rank = Reverse((svc, total[i], i as u32));
+                let rank = Reverse((failing(i), svc, total[i], i as u32));
                 if !lone {
                     eligible.push(rank);
                 } else if best.as_ref().is_none_or(|b| rank > *b) {
@@ -176,7 +212,7 @@ fn place_group<'a>(
     heap.extend(best);
 
     for (n, task) in tasks.iter().enumerate() {
-        let Some(Reverse((_, tot, idx))) = heap.pop() else {
+        let Some(Reverse((penalised, _, tot, idx))) = heap.pop() else {
             // Every node is refused now; the same holds for the rest of the group.
             let msg = tally.explain();
             out.unplaceable
@@ -196,7 +232,7 @@ fn place_group<'a>(
         match filters::check_resources(&req, free[i])
             .and_then(|()| filters::check_max_replicas(&req, u64::from(dense[i])))
         {
-            Ok(()) => heap.push(Reverse((dense[i], tot + 1, idx))),
+            Ok(()) => heap.push(Reverse((penalised, dense[i], tot + 1, idx))),
             Err(r) => tally.record(r),
         }
     }
@@ -527,6 +563,37 @@ mod tests {
             p.unplaceable[0].1,
             "no suitable node (no nodes in the cluster)"
         );
+    }
+
+    #[test]
+    fn a_node_where_the_service_keeps_failing_is_avoided() {
+        let now = 10_000_000;
+        let mut tasks = vec![pending("p1", "s1", 1)];
+        for k in 0..5 {
+            let mut t = running(&format!("f{k}"), "s1", "a");
+            t.desired_state = TaskState::Shutdown as i32;
+            t.status = Some(TaskStatus {
+                state: TaskState::Failed as i32,
+                timestamp: now - 1_000,
+                ..Default::default()
+            });
+            tasks.push(t);
+        }
+        let store = swarm_store::Store::new();
+        let mut txn = swarm_store::Txn::new();
+        for n in [node("a"), node("b")] {
+            txn = txn.create(n);
+        }
+        for t in tasks.clone() {
+            txn = txn.create(t);
+        }
+        store.apply(1, &txn.into_batch()).unwrap();
+        // "a" would win the tie on ID; five recent failures there send the task to "b".
+        let p = store.view(|t| plan_at(t, now));
+        assert_eq!(p.assignments, vec![("p1".to_string(), "b".to_string())]);
+        // Outside the window the failures no longer count.
+        let p = store.view(|t| plan_at(t, now + FAILURE_WINDOW_MS + 2_000));
+        assert_eq!(p.assignments, vec![("p1".to_string(), "a".to_string())]);
     }
 
     #[test]

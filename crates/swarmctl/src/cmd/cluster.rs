@@ -1,15 +1,17 @@
-//! `swarmctl cluster …`: ls and inspect (settings and join tokens). Each setting is printed as
-//! `Label: value` on one line, so `grep Worker | awk '{print $2}'` yields the worker token.
+//! `swarmctl cluster …`: ls, inspect (settings and join tokens) and update (certificate
+//! expiry, join token rotation). Each setting is printed as `Label: value` on one line, so
+//! `grep Worker | awk '{print $2}'` yields the worker token.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Result;
-use clap::Subcommand;
-use swarm_api::{Cluster, ListClustersRequest};
+use anyhow::{bail, Result};
+use clap::{Subcommand, ValueEnum};
+use swarm_api::{defaults, Cluster, ClusterRotation, ListClustersRequest, UpdateClusterRequest};
 
 use super::{out, out_json, Format, FormatArg};
 use crate::client;
+use crate::flags::parse_duration_ms;
 use crate::resolve;
 use crate::table::{self, LIST};
 use crate::units;
@@ -29,6 +31,25 @@ pub enum ClusterCmd {
         #[command(flatten)]
         format: FormatArg,
     },
+    /// Change a cluster's settings or rotate its join tokens
+    Update {
+        /// Cluster name or ID ("default")
+        cluster: String,
+        /// Replace a join token with a new one; the old one stops working at once
+        /// (repeatable: worker, manager)
+        #[arg(long = "rotate-join-token", value_enum, value_name = "ROLE")]
+        rotate_join_token: Vec<TokenRole>,
+        /// Life of node certificates issued from now on (at least 1h), e.g. 2160h
+        #[arg(long = "cert-expiry", value_name = "DURATION")]
+        cert_expiry: Option<String>,
+    },
+}
+
+/// Whose join token `--rotate-join-token` replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenRole {
+    Worker,
+    Manager,
 }
 
 impl ClusterCmd {
@@ -62,8 +83,53 @@ impl ClusterCmd {
                 }
                 out(&render_inspect(&found))
             }
+            ClusterCmd::Update {
+                cluster,
+                rotate_join_token,
+                cert_expiry,
+            } => {
+                let expiry = cert_expiry.map(|s| parse_cert_expiry(&s)).transpose()?;
+                if expiry.is_none() && rotate_join_token.is_empty() {
+                    bail!("no changes for cluster {cluster}: give --cert-expiry or --rotate-join-token");
+                }
+                let mut c = client::connect(socket).await?;
+                let found = resolve::cluster(&mut c, &cluster).await?;
+                let mut spec = found.spec.clone().unwrap_or_default();
+                if let Some(ms) = expiry {
+                    spec.ca_config
+                        .get_or_insert_with(Default::default)
+                        .node_cert_expiry_ms = ms;
+                }
+                let rotation = ClusterRotation {
+                    worker_join_token: rotate_join_token.contains(&TokenRole::Worker),
+                    manager_join_token: rotate_join_token.contains(&TokenRole::Manager),
+                };
+                let updated = c
+                    .update_cluster(UpdateClusterRequest {
+                        cluster_id: found.id.clone(),
+                        cluster_version: found.meta.as_ref().map(|m| m.version).unwrap_or(0),
+                        spec: Some(spec),
+                        rotation: Some(rotation),
+                    })
+                    .await?
+                    .into_inner()
+                    .cluster
+                    .unwrap_or(found);
+                // Like SwarmKit's swarmctl: the ID of what was updated.
+                out(&format!("{}\n", updated.id))
+            }
         }
     }
+}
+
+/// `--cert-expiry`: a duration of at least an hour, checked here so the mistake is named
+/// before anything is sent (the manager checks it again).
+fn parse_cert_expiry(s: &str) -> Result<i64> {
+    let ms = parse_duration_ms("cert-expiry", s)?;
+    if ms < defaults::MIN_NODE_CERT_EXPIRY_MS {
+        bail!("cert-expiry: {s} is too short; node certificates must last at least 1h");
+    }
+    Ok(ms)
 }
 
 /// The root CA's private key never belongs on an operator's terminal, whatever the server sent.
@@ -210,6 +276,19 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
         }
+    }
+
+    #[test]
+    fn cert_expiry_must_be_an_hour_or_more() {
+        assert_eq!(parse_cert_expiry("1h").expect("1h"), 3_600_000);
+        assert_eq!(
+            parse_cert_expiry("2160h").expect("90 days"),
+            90 * 24 * 3_600_000
+        );
+        let err = parse_cert_expiry("30m").expect_err("too short").to_string();
+        assert!(err.starts_with("cert-expiry: "), "{err}");
+        assert!(err.contains("at least 1h"), "{err}");
+        assert!(parse_cert_expiry("soon").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! writing to stdout, and the cells every task table prints.
 
 pub mod cluster;
+mod logs;
 pub mod node;
 pub mod service;
 pub mod task;

@@ -1,4 +1,4 @@
-//! `swarmctl service …`: create, update, ls, inspect and rm, and the layouts of `service ls`
+//! `swarmctl service …`: create, update, ls, inspect, rm and logs (in `logs.rs`), and the layouts of `service ls`
 //! and `service inspect`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,6 +35,9 @@ pub enum ServiceCmd {
         /// Restart every task even if nothing else changed
         #[arg(long)]
         force: bool,
+        /// Go back to the previous spec (with the rollback config)
+        #[arg(long, conflicts_with = "force")]
+        rollback: bool,
         #[command(flatten)]
         flags: ServiceFlags,
     },
@@ -63,6 +66,17 @@ pub enum ServiceCmd {
         /// Service name, ID or ID prefix
         service: String,
     },
+    /// Print the output of a service's tasks, each line prefixed with its task and node
+    Logs {
+        /// Service name, ID or ID prefix
+        service: String,
+        /// Keep printing output as it is written
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines of each task
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
+    },
 }
 
 impl ServiceCmd {
@@ -88,6 +102,7 @@ impl ServiceCmd {
             ServiceCmd::Update {
                 service,
                 force,
+                rollback,
                 flags,
             } => {
                 // Parse every flag before talking to the manager.
@@ -101,7 +116,10 @@ impl ServiceCmd {
                     let task = spec.task.get_or_insert_with(Default::default);
                     task.force_update = task.force_update.wrapping_add(1);
                 }
-                if spec == old_spec {
+                if rollback && spec != old_spec {
+                    bail!("rollback: cannot be combined with other changes");
+                }
+                if spec == old_spec && !rollback {
                     bail!("no changes for service {service}");
                 }
                 let version = current.meta.as_ref().map(|m| m.version).unwrap_or(0);
@@ -110,6 +128,7 @@ impl ServiceCmd {
                         service_id: current.id.clone(),
                         service_version: version,
                         spec: Some(spec),
+                        rollback,
                     })
                     .await?
                     .into_inner();
@@ -175,6 +194,11 @@ impl ServiceCmd {
                 .await?;
                 out(&format!("{service}\n"))
             }
+            ServiceCmd::Logs {
+                service,
+                follow,
+                tail,
+            } => super::logs::run(socket, &service, follow, tail).await,
         }
     }
 }
@@ -201,8 +225,34 @@ pub fn replicas_cell(service: &Service, tasks: &[&Task], down: &HashSet<&str>) -
                 .count();
             format!("{running}/{eligible}")
         }
+        Some(Mode::ReplicatedJob(j)) => {
+            job_cell(service, tasks, j.total_completions.max(1) as usize)
+        }
+        Some(Mode::GlobalJob(_)) => {
+            let this_run = tasks
+                .iter()
+                .filter(|t| t.spec_version == service.spec_version)
+                .count();
+            job_cell(service, tasks, this_run)
+        }
         None => String::new(),
     }
+}
+
+/// A job's progress in its current run: `completed/total (N running)`.
+fn job_cell(service: &Service, tasks: &[&Task], total: usize) -> String {
+    let this_run = tasks
+        .iter()
+        .filter(|t| t.spec_version == service.spec_version);
+    let (mut done, mut running) = (0, 0);
+    for t in this_run {
+        match t.status.as_ref().map(|s| s.state()) {
+            Some(TaskState::Complete) => done += 1,
+            Some(TaskState::Running) => running += 1,
+            _ => {}
+        }
+    }
+    format!("{done}/{total} ({running} running)")
 }
 
 /// `service ls`.
@@ -290,6 +340,13 @@ pub fn render_summary(service: &Service, now_ms: i64) -> String {
     let replicas = match &spec.mode {
         Some(Mode::Replicated(r)) => r.replicas.to_string(),
         Some(Mode::Global(_)) => "global".to_string(),
+        Some(Mode::ReplicatedJob(j)) => {
+            format!(
+                "{} completions, at most {} at a time (job)",
+                j.total_completions, j.max_concurrent
+            )
+        }
+        Some(Mode::GlobalJob(_)) => "global job".to_string(),
         None => String::new(),
     };
     let _ = writeln!(w, "Replicas\t: {replicas}");

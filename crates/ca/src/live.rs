@@ -1,0 +1,178 @@
+//! A node's current credentials while it runs, swappable without a restart: the renewal loop
+//! holds the one [`CredentialsSwap`] and installs each renewed certificate; servers (through
+//! [`LiveCredentials::server_config`]'s certificate resolver) and clients (through
+//! [`LiveCredentials::current`] when they make a new connection) read whatever is current.
+//!
+//! Owns: the shared holder (a `watch` channel, so there is one writer and no lock of ours) and
+//! the rustls server config whose certificate follows it. Must not touch: files on disk
+//! (`credentials.rs` saves them) or the decision of when to renew (the caller's).
+//!
+//! The root CA is fixed for the life of a holder: renewal replaces the node certificate and
+//! key, never the root, so the client verifier is built once.
+
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use tokio::sync::watch;
+
+use crate::credentials::NodeCredentials;
+use crate::{pem, CaError};
+
+/// Credentials with their rustls form, built once per certificate rather than per handshake.
+struct Current {
+    creds: NodeCredentials,
+    certified: Arc<CertifiedKey>,
+}
+
+impl Current {
+    fn new(creds: NodeCredentials) -> Result<Current, CaError> {
+        let provider = rustls::crypto::ring::default_provider();
+        let chain = vec![CertificateDer::from(pem::cert_der(&creds.cert_pem)?)];
+        let key = pem::key_der(&creds.key_pem)?;
+        let certified = CertifiedKey::from_der(chain, key, &provider)
+            .map_err(|e| CaError::Tls(format!("node certificate: {e}")))?;
+        Ok(Current {
+            creds,
+            certified: Arc::new(certified),
+        })
+    }
+}
+
+/// The writing end: whoever renews the certificate. Not `Clone`, so there is one writer.
+pub struct CredentialsSwap {
+    tx: watch::Sender<Arc<Current>>,
+}
+
+/// The reading end, cheap to clone: every server and client of the node holds one.
+#[derive(Clone)]
+pub struct LiveCredentials {
+    rx: watch::Receiver<Arc<Current>>,
+}
+
+impl std::fmt::Debug for LiveCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LiveCredentials")
+            .field(&self.rx.borrow().creds)
+            .finish()
+    }
+}
+
+/// A holder starting with `creds`: the writer and a first reader.
+pub fn live_credentials(
+    creds: NodeCredentials,
+) -> Result<(CredentialsSwap, LiveCredentials), CaError> {
+    let (tx, rx) = watch::channel(Arc::new(Current::new(creds)?));
+    Ok((CredentialsSwap { tx }, LiveCredentials { rx }))
+}
+
+impl CredentialsSwap {
+    /// Installs renewed credentials: new TLS handshakes, server and client, use them from now
+    /// on; connections already made keep the certificate they were made with. Refuses
+    /// credentials of another node, cluster or root, which would be a bug in the caller.
+    pub fn swap(&self, creds: NodeCredentials) -> Result<(), CaError> {
+        {
+            let cur = &self.tx.borrow().creds;
+            if creds.node_id != cur.node_id
+                || creds.cluster_id != cur.cluster_id
+                || creds.root_pem != cur.root_pem
+            {
+                return Err(CaError::Identity(format!(
+                    "renewed certificate is for node {} of cluster {}, not this node",
+                    creds.node_id, creds.cluster_id
+                )));
+            }
+        }
+        let next = Arc::new(Current::new(creds)?);
+        // `send_replace` stores the value even when no reader is left.
+        self.tx.send_replace(next);
+        Ok(())
+    }
+
+    /// Another reader of this holder.
+    pub fn reader(&self) -> LiveCredentials {
+        LiveCredentials {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+impl LiveCredentials {
+    /// The credentials in force now: use them for each new connection, not once and for all.
+    pub fn current(&self) -> NodeCredentials {
+        self.rx.borrow().creds.clone()
+    }
+
+    /// Server config for the remote API whose certificate is always the current one (the
+    /// client policy is [`NodeCredentials::server_rustls_config`]'s: client certificates
+    /// verified against the root, anonymous clients let in for the CA's join calls).
+    pub fn server_config(&self) -> Result<ServerConfig, CaError> {
+        let creds = self.current();
+        crate::tls::server_config_with(
+            &creds.root_pem,
+            Arc::new(LiveResolver {
+                rx: self.rx.clone(),
+            }),
+        )
+    }
+}
+
+/// Picks the current certificate at each handshake.
+struct LiveResolver {
+    rx: watch::Receiver<Arc<Current>>,
+}
+
+impl std::fmt::Debug for LiveResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveResolver")
+    }
+}
+
+impl ResolvesServerCert for LiveResolver {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.rx.borrow().certified.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RootCa;
+    use swarm_api::NodeRole;
+
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+
+    fn issue(root: &RootCa, node: &str) -> NodeCredentials {
+        let (cert, key) = root
+            .issue(node, NodeRole::Worker, "c1", DAY_MS)
+            .expect("issue");
+        NodeCredentials::from_pems(cert, key, root.cert_pem().to_string()).expect("creds")
+    }
+
+    #[test]
+    fn readers_see_the_swapped_credentials() {
+        let root = RootCa::generate().expect("root");
+        let first = issue(&root, "n1");
+        let (swap, live) = live_credentials(first.clone()).expect("holder");
+        let other_reader = swap.reader();
+        assert_eq!(live.current().cert_pem, first.cert_pem);
+        let second = issue(&root, "n1");
+        swap.swap(second.clone()).expect("swap");
+        assert_eq!(live.current().cert_pem, second.cert_pem);
+        assert_eq!(other_reader.current().cert_pem, second.cert_pem);
+        assert!(live.server_config().is_ok());
+    }
+
+    #[test]
+    fn another_nodes_certificate_is_refused() {
+        let root = RootCa::generate().expect("root");
+        let (swap, live) = live_credentials(issue(&root, "n1")).expect("holder");
+        let err = swap.swap(issue(&root, "n2")).expect_err("other node");
+        assert!(err.to_string().contains("not this node"), "{err}");
+        assert_eq!(live.current().node_id, "n1");
+        let other_root = RootCa::generate().expect("root");
+        assert!(swap.swap(issue(&other_root, "n1")).is_err());
+    }
+}

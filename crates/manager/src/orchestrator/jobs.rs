@@ -1,0 +1,81 @@
+//! Jobs: services whose tasks run to completion. A replicated job needs `total_completions`
+//! successful tasks (one per slot 1..=total), running at most `max_concurrent` at a time; a
+//! global job runs one task on every eligible node. A finished task is never run again; a
+//! failed one is restarted by the restart supervisor (jobs default to on-failure). Each spec
+//! version is one run of the job: changing the spec (or `--force`) starts a new run and stops
+//! whatever of the previous run is still going.
+
+use super::global::{constraints_of, eligible};
+use super::{is_live, observed, shut_down, task::new_task, Plan};
+use crate::orchestrator::restart::Replaced;
+use std::collections::HashSet;
+use swarm_api::*;
+use swarm_store::Tables;
+
+/// Stops live tasks of earlier runs.
+fn stop_previous_runs(t: &Tables, service: &Service, replaced: &Replaced, plan: &mut Plan) {
+    for x in t.tasks_of_service(&service.id) {
+        if is_live(x) && x.spec_version != service.spec_version && !replaced.old_ids.contains(&x.id)
+        {
+            shut_down(&mut plan.txn, x);
+        }
+    }
+}
+
+pub(crate) fn replicated(
+    t: &Tables,
+    service: &Service,
+    job: &ReplicatedJob,
+    replaced: &Replaced,
+    plan: &mut Plan,
+) {
+    stop_previous_runs(t, service, replaced, plan);
+    let total = job.total_completions.max(1);
+    let max_concurrent = if job.max_concurrent == 0 {
+        total
+    } else {
+        job.max_concurrent
+    };
+    let mut done: HashSet<u64> = HashSet::new();
+    let mut active: HashSet<u64> = replaced.slots.clone();
+    for x in t
+        .tasks_of_service(&service.id)
+        .filter(|x| x.spec_version == service.spec_version)
+    {
+        if observed(x) == TaskState::Complete {
+            done.insert(x.slot);
+        } else if is_live(x) && !replaced.old_ids.contains(&x.id) {
+            active.insert(x.slot);
+        }
+    }
+    let mut running = active.difference(&done).count() as u64;
+    for slot in 1..=total {
+        if running >= max_concurrent {
+            break;
+        }
+        if done.contains(&slot) || active.contains(&slot) {
+            continue;
+        }
+        plan.txn = std::mem::take(&mut plan.txn).create(new_task(service, slot, ""));
+        running += 1;
+    }
+}
+
+pub(crate) fn global(t: &Tables, service: &Service, replaced: &Replaced, plan: &mut Plan) {
+    stop_previous_runs(t, service, replaced, plan);
+    let constraints = constraints_of(service);
+    // Nodes that already have a task of this run, finished or not.
+    let covered: HashSet<&str> = t
+        .tasks_of_service(&service.id)
+        .filter(|x| {
+            x.spec_version == service.spec_version
+                && (is_live(x) || observed(x) == TaskState::Complete)
+        })
+        .map(|x| x.node_id.as_str())
+        .collect();
+    for node in t.nodes.iter().filter(|n| eligible(n, &constraints)) {
+        if !covered.contains(node.id.as_str()) && !replaced.nodes.contains(&node.id) {
+            plan.txn = std::mem::take(&mut plan.txn).create(new_task(service, 0, &node.id));
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Secure by default, with the built binaries: join token rotation (old token refused at once,
+//! new one accepted, joined nodes unaffected), the certificate expiry setting and its minimum,
+//! and certificate renewal without a restart (new certificate on disk and on the wire, the
+//! agent's session and tasks untouched).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::swarm::*;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RUNNING: i64 = 512;
+
+/// Runs swarmd until it exits by itself; returns (success, stderr).
+fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
+    let mut child = Command::new(swarmd_bin())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swarmd {args:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn ready_count(ctl: &Ctl) -> usize {
+    ctl.ok(&["node", "ls"]).matches(" READY ").count()
+}
+
+/// One manager on 127.0.0.1 with the sim executor; `extra` flags appended.
+fn start_manager(dir: &Path, addr: &str, extra: &[&str]) -> (Node, Ctl) {
+    let sock = dir.join("m1.sock");
+    let mut args = manager_args(&dir.join("m1"), "m1", &sock, addr, None);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let node = Node::start("m1", &dir.join("m1"), &args);
+    let ctl = Ctl { socket: sock };
+    wait_for("m1", Duration::from_secs(30), || {
+        ctl.run(&["cluster", "inspect", "default"])
+            .status
+            .success()
+            .then_some(())
+    });
+    (node, ctl)
+}
+
+fn worker_args(dir: &Path, name: &str, manager: &str, token: &str) -> Vec<String> {
+    vec![
+        "-d".into(),
+        dir.join(name).display().to_string(),
+        "--hostname".into(),
+        name.into(),
+        "--join-addr".into(),
+        manager.into(),
+        "--join-token".into(),
+        token.into(),
+        "--executor".into(),
+        "sim".into(),
+    ]
+}
+
+#[test]
+fn rotated_join_tokens_refuse_the_old_and_accept_the_new() {
+    let tmp = test_dir();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_m1, ctl) = start_manager(tmp.path(), &addr, &[]);
+    let old_worker = token(&ctl, "Worker:");
+    let old_manager = token(&ctl, "Manager:");
+    let _w1 = Node::start(
+        "w1",
+        &tmp.path().join("w1"),
+        &worker_args(tmp.path(), "w1", &addr, &old_worker),
+    );
+    wait_for("w1 READY", Duration::from_secs(30), || {
+        (ready_count(&ctl) == 2).then_some(())
+    });
+
+    let out = ctl.ok(&[
+        "cluster",
+        "update",
+        "default",
+        "--rotate-join-token",
+        "worker",
+    ]);
+    assert_eq!(out.trim().len(), 25, "prints the cluster ID: {out:?}");
+    let new_worker = token(&ctl, "Worker:");
+    assert_ne!(new_worker, old_worker);
+    assert!(new_worker.starts_with("SWMTKN-1-"), "{new_worker}");
+    // Same root CA, so the same digest; only the secret changes.
+    assert_eq!(new_worker[..59], old_worker[..59]);
+    assert_eq!(
+        token(&ctl, "Manager:"),
+        old_manager,
+        "manager token untouched"
+    );
+
+    // The old token is refused at once, with one line naming the token.
+    let (ok, stderr) = swarmd_exits(
+        &worker_args(tmp.path(), "w2", &addr, &old_worker),
+        Duration::from_secs(30),
+    );
+    assert!(!ok, "joined with a rotated token: {stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("Error: "), "{stderr}");
+    assert!(last.contains("join token"), "{last}");
+    assert!(!tmp.path().join("w2/certificates/swarm-node.crt").exists());
+
+    // The new one works, and the node joined with the old one is still READY.
+    let _w3 = Node::start(
+        "w3",
+        &tmp.path().join("w3"),
+        &worker_args(tmp.path(), "w3", &addr, &new_worker),
+    );
+    wait_for("w1 and w3 READY", Duration::from_secs(30), || {
+        (ready_count(&ctl) == 3).then_some(())
+    });
+    let ls = ctl.ok(&["node", "ls"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.contains(" w1 ") && l.contains(" READY ")),
+        "{ls}"
+    );
+    assert!(!ls.contains("w2"), "{ls}");
+
+    // Rotating the manager token leaves the worker's alone.
+    ctl.ok(&[
+        "cluster",
+        "update",
+        "default",
+        "--rotate-join-token",
+        "manager",
+    ]);
+    assert_ne!(token(&ctl, "Manager:"), old_manager);
+    assert_eq!(token(&ctl, "Worker:"), new_worker);
+    let (ok, stderr) = swarmd_exits(
+        &worker_args(tmp.path(), "m2", &addr, &old_manager),
+        Duration::from_secs(30),
+    );
+    assert!(!ok, "joined with a rotated manager token: {stderr}");
+}
+
+/// Serial and not-after (unix seconds) of the node certificate in `dir`'s state.
+fn cert_of(dir: &Path) -> (Vec<u8>, Vec<u8>, i64) {
+    let pem = std::fs::read(dir.join("certificates/swarm-node.crt")).unwrap();
+    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = p.parse_x509().unwrap();
+    (
+        p.contents.clone(),
+        cert.raw_serial().to_vec(),
+        cert.validity().not_after.timestamp(),
+    )
+}
+
+/// The certificate the server at `addr` presents to a new TLS connection (DER).
+fn presented_cert(addr: &str, root_pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(root_pem).unwrap())
+        .unwrap();
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from(swarm_api::MANAGER_SERVER_NAME).unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    })
+}
+
+/// Task ID → observed state of the live (desired RUNNING) tasks.
+fn live_tasks(ctl: &Ctl) -> BTreeMap<String, i64> {
+    ctl.json(&["task", "ls"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t["desired_state"].as_i64() == Some(RUNNING))
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["status"]["state"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn node_ids(ctl: &Ctl) -> BTreeMap<String, String> {
+    ctl.json(&["node", "ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n: &Value| {
+            (
+                n["spec"]["annotations"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                n["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn certificates_renew_without_restart_or_disruption() {
+    let tmp = test_dir();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // The manager renews 20 s after start, the worker 10 s after its start: both after the
+    // expiry setting below and after the tasks run.
+    let (mut m1, ctl) = start_manager(tmp.path(), &addr, &["--cert-renew-after-ms", "20000"]);
+    let m1_dir = tmp.path().join("m1");
+
+    // Below the minimum: refused with one line naming the flag, nothing changed.
+    let out = ctl.run(&["cluster", "update", "default", "--cert-expiry", "30m"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("Error: ") && err.contains("cert-expiry"),
+        "{err}"
+    );
+    assert!(ctl
+        .ok(&["cluster", "inspect", "default"])
+        .contains("Node certificate expiry: 2160h0m0s"));
+    ctl.ok(&["cluster", "update", "default", "--cert-expiry", "1h"]);
+    assert!(ctl
+        .ok(&["cluster", "inspect", "default"])
+        .contains("Node certificate expiry: 1h0m0s"));
+
+    let (m1_der, m1_serial, m1_expiry) = cert_of(&m1_dir);
+    let root_pem = std::fs::read(m1_dir.join("certificates/swarm-root-ca.crt")).unwrap();
+    assert_eq!(presented_cert(&addr, &root_pem), m1_der);
+
+    let mut args = worker_args(tmp.path(), "w1", &addr, &token(&ctl, "Worker:"));
+    args.extend(["--cert-renew-after-ms".into(), "10000".into()]);
+    let w1_dir = tmp.path().join("w1");
+    let mut w1 = Node::start("w1", &w1_dir, &args);
+    wait_for("w1 READY", Duration::from_secs(30), || {
+        (ready_count(&ctl) == 2).then_some(())
+    });
+    let (_, w1_serial, w1_expiry) = cert_of(&w1_dir);
+    // Joined after the change: its first certificate already lasts an hour.
+    let now = swarm_api::now_ms() / 1000;
+    assert!((w1_expiry - now - 3600).abs() < 120, "{w1_expiry} vs {now}");
+
+    ctl.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--image",
+        "nginx",
+        "--replicas",
+        "4",
+    ]);
+    let ids = node_ids(&ctl);
+    let before = wait_for("4 RUNNING tasks", Duration::from_secs(30), || {
+        let t = live_tasks(&ctl);
+        (t.len() == 4 && t.values().all(|s| *s == RUNNING)).then_some(t)
+    });
+    let on_w1 = ctl
+        .json(&["task", "ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["node_id"].as_str() == Some(&ids["w1"]))
+        .count();
+    assert!(on_w1 > 0, "the scheduler spreads tasks onto w1 too");
+    let sessions = |n: &Node| n.log().matches("dispatcher session open").count();
+    let w1_sessions = sessions(&w1);
+    let m1_sessions = sessions(&m1);
+
+    // Both renew: new certificates on disk, of the cluster's 1 h life, same node IDs.
+    for (name, dir, old_serial, node) in [
+        ("w1", &w1_dir, &w1_serial, &w1),
+        ("m1", &m1_dir, &m1_serial, &m1),
+    ] {
+        wait_for(
+            &format!("{name} to renew its certificate"),
+            Duration::from_secs(60),
+            || (cert_of(dir).1 != *old_serial).then_some(()),
+        );
+        assert!(
+            node.log().contains("node certificate renewed"),
+            "{name}: {}",
+            node.log()
+        );
+    }
+    let (m1_new_der, _, m1_new_expiry) = cert_of(&m1_dir);
+    let now = swarm_api::now_ms() / 1000;
+    assert!((m1_new_expiry - now - 3600).abs() < 120, "{m1_new_expiry}");
+    assert!(
+        m1_new_expiry < m1_expiry,
+        "the 90-day certificate was replaced"
+    );
+    assert_eq!(node_ids(&ctl), ids, "same node IDs");
+
+    // New connections get the new certificate, from the same process.
+    assert!(m1.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    assert!(w1.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    assert_eq!(presented_cert(&addr, &root_pem), m1_new_der);
+
+    // Nothing was disturbed: both READY, same sessions, the same tasks still RUNNING (a few
+    // heartbeats later, so a dropped session would have shown).
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(ready_count(&ctl), 2);
+    assert_eq!(live_tasks(&ctl), before);
+    assert_eq!(sessions(&w1), w1_sessions, "{}", w1.log());
+    assert_eq!(sessions(&m1), m1_sessions, "{}", m1.log());
+    assert!(!w1.log().contains("restarting"), "{}", w1.log());
+}

@@ -1,4 +1,5 @@
-//! Leader-only: carries out promotions and demotions. A promotion records the node as a
+//! Leader-only: carries out promotions and demotions, and takes removed managers out of the
+//! Raft group. A promotion records the node as a
 //! manager (its next certificate renewal then says so, and it joins Raft itself). A demotion
 //! first takes the node out of the Raft group, then records it as a worker. Demoting the
 //! leader itself: it leaves the group and steps down, and the next leader finishes the job.
@@ -39,6 +40,26 @@ pub async fn run(
         for node in pending {
             if let Err(e) = reconcile(&proposer, &raft, node).await {
                 tracing::info!(error = %e, "role change not done yet; retrying");
+            }
+        }
+        // Raft members with no manager node behind them (the node was removed): out of the group.
+        let managers: Vec<u64> = store.view(|t| {
+            t.nodes
+                .iter()
+                .filter(|n| n.role == NodeRole::Manager as i32)
+                .map(|n| ids::raft_id_of(&n.id))
+                .collect()
+        });
+        if managers.is_empty() {
+            // Nothing replicated yet: never empty the group on an empty view.
+            continue;
+        }
+        for (id, addr) in raft.members() {
+            if !managers.contains(&id) && id != raft.raft_id() {
+                tracing::info!(raft_id = id, %addr, "removing a removed manager from Raft");
+                if let Err(e) = raft.remove_member(id).await {
+                    tracing::info!(error = %e, "removing a Raft member; retrying");
+                }
             }
         }
     }

@@ -157,3 +157,100 @@ fn promote_and_demote() {
     );
     drop(m1);
 }
+
+#[test]
+fn removing_a_dead_manager_takes_it_out_of_raft_and_its_certificate_stops_working() {
+    let tmp = test_dir();
+    let sock = |n: &str| -> PathBuf { tmp.path().join(format!("{n}.sock")) };
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, name) in ["m1", "m2", "m3"].iter().enumerate() {
+        let join = (i > 0).then(|| {
+            (
+                addrs[0].clone(),
+                token(&Ctl { socket: sock("m1") }, "Manager:"),
+            )
+        });
+        let args = manager_args(
+            &tmp.path().join(name),
+            name,
+            &sock(name),
+            &addrs[i],
+            join.as_ref().map(|(a, t)| (a.as_str(), t.as_str())),
+        );
+        nodes.push(Node::start(name, &tmp.path().join(name), &args));
+        let c = Ctl { socket: sock(name) };
+        wait_for(&format!("{name} serving"), Duration::from_secs(60), || {
+            c.run(&["node", "ls"]).status.success().then_some(())
+        });
+    }
+    let ctl = Ctl { socket: sock("m1") };
+    wait_for("3 reachable managers", Duration::from_secs(30), || {
+        let t = ctl.ok(&["node", "ls"]);
+        (managers_in(&t).len() == 3 && !t.contains("UNREACHABLE")).then_some(())
+    });
+    // Make sure m3 does not lead, then lose it.
+    let leader = leader_name(&ctl).unwrap();
+    let victim = if leader == "m3" { "m2" } else { "m3" };
+    let vi: usize = victim.trim_start_matches('m').parse::<usize>().unwrap() - 1;
+    let out = ctl.run(&["node", "rm", victim]);
+    assert!(
+        !out.status.success(),
+        "removing a reachable manager needs --force"
+    );
+    nodes[vi].kill9();
+    wait_for("victim unreachable", Duration::from_secs(30), || {
+        ctl.ok(&["node", "ls"])
+            .contains("UNREACHABLE")
+            .then_some(())
+    });
+    ctl.ok(&["node", "rm", "--force", victim]);
+    wait_for("victim gone from node ls", Duration::from_secs(30), || {
+        (!ctl
+            .ok(&["node", "ls"])
+            .lines()
+            .any(|l| l.contains(&format!(" {victim} "))))
+        .then_some(())
+    });
+    // Its old certificate no longer makes it a member: restarted, it does not come back.
+    nodes[vi].spawn();
+    std::thread::sleep(Duration::from_secs(3));
+    let t = ctl.ok(&["node", "ls"]);
+    assert!(
+        !t.lines().any(|l| l.contains(&format!(" {victim} "))),
+        "{t}"
+    );
+    ctl.ok(&[
+        "service",
+        "create",
+        "--name",
+        "still-writing",
+        "--image",
+        "x",
+    ]);
+    nodes[vi].kill9();
+    // Offline: the Raft group has two voters left.
+    std::thread::sleep(Duration::from_secs(1));
+    let survivor = if vi == 0 { 1 } else { 0 };
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != vi {
+            n.terminate();
+        }
+    }
+    let out = std::process::Command::new(swarmd_bin())
+        .args(["inspect-state", "-d"])
+        .arg(tmp.path().join(format!("m{}", survivor + 1)))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let voters = report["membership"]["voters"].as_array().unwrap();
+    assert_eq!(voters.len(), 2, "{}", report["membership"]);
+}

@@ -62,14 +62,24 @@ pub(super) async fn remove(
         .store
         .view(|t| t.nodes.get(&r.node_id).cloned())
         .ok_or_else(|| Status::not_found(format!("node {} not found", r.node_id)))?;
-    if node.role == NodeRole::Manager as i32 {
-        return Err(Status::failed_precondition(format!(
-            "node {} is a manager: demote it before removing it",
-            r.node_id
-        )));
+    let manager = node.role == NodeRole::Manager as i32;
+    if manager {
+        if node.manager_status.as_ref().is_some_and(|m| m.leader) {
+            return Err(Status::failed_precondition(format!(
+                "node {} is the leader: demote it first (leadership moves to another manager)",
+                r.node_id
+            )));
+        }
+        // Same guard as a demotion: the leader then takes it out of the Raft group.
+        api.store
+            .view(|t| check_role_change(t, &node, NodeRole::Worker as i32))?;
     }
     let state = node.status.as_ref().map(|s| s.state).unwrap_or_default();
-    if state == NodeState::Ready as i32 && !r.force {
+    let reachable = node
+        .manager_status
+        .as_ref()
+        .is_some_and(|m| m.reachability == Reachability::Reachable as i32);
+    if (state == NodeState::Ready as i32 || (manager && reachable)) && !r.force {
         return Err(Status::failed_precondition(format!(
             "node {} is not down and can't be removed (use --force)",
             r.node_id

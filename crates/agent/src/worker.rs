@@ -5,7 +5,8 @@
 //! on, tasks gone from the set are stopped silently, and tasks the manager thinks started here
 //! but this agent never heard of (it restarted) are handed to the executor to adopt, or
 //! reported lost. After the first complete set, the executor removes what earlier runs left for
-//! other tasks. Must not talk to the manager itself (the session feeds it, the reporter carries
+//! other tasks. Also keeps, in memory only, the secrets and configs of the current assignment
+//! set, and hands each new task's controller the data it uses. Must not talk to the manager itself (the session feeds it, the reporter carries
 //! its reports) nor touch executor internals.
 
 use std::collections::{HashMap, HashSet};
@@ -14,13 +15,14 @@ use std::time::Duration;
 
 use swarm_api::state::is_terminal;
 use swarm_api::{
-    now_ms, AssignmentsMessage, AssignmentsType, Task, TaskState, TaskStatus, TaskStatusUpdate,
+    now_ms, AssignmentsMessage, AssignmentsType, Config, Secret, Task, TaskState, TaskStatus,
+    TaskStatusUpdate,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::executor::Executor;
+use crate::executor::{Executor, ExecutorError, TaskFile, TaskFiles};
 use crate::reporter::StatusTx;
 use crate::runner::{self, Directive};
 
@@ -43,6 +45,10 @@ pub(crate) struct Worker {
     runners: JoinSet<()>,
     /// Whether the executor has cleaned up after earlier runs of the agent.
     cleaned: bool,
+    /// Secrets and configs by ID, as the last assignment set sent them (never written to disk
+    /// here, never logged).
+    secrets: HashMap<String, Secret>,
+    configs: HashMap<String, Config>,
 }
 
 impl Worker {
@@ -53,6 +59,8 @@ impl Worker {
             table: HashMap::new(),
             runners: JoinSet::new(),
             cleaned: false,
+            secrets: HashMap::new(),
+            configs: HashMap::new(),
         }
     }
 
@@ -123,6 +131,15 @@ impl Worker {
     fn apply(&mut self, msg: AssignmentsMessage) {
         let complete = msg.r#type() == AssignmentsType::Complete;
         let listed: HashSet<String> = msg.tasks.iter().map(|t| t.id.clone()).collect();
+        if complete {
+            // A complete set replaces what the node holds: data no task uses any more goes.
+            self.secrets.clear();
+            self.configs.clear();
+        }
+        self.secrets
+            .extend(msg.secrets.into_iter().map(|x| (x.id.clone(), x)));
+        self.configs
+            .extend(msg.configs.into_iter().map(|x| (x.id.clone(), x)));
         for task in msg.tasks {
             self.upsert(task);
         }
@@ -182,11 +199,51 @@ impl Worker {
             self.table.insert(task.id, Entry::Settled);
             return;
         }
-        let ctl = self.executor.controller(&task);
+        let ctl = self
+            .files(&task)
+            .and_then(|files| self.executor.controller_with_files(&task, files));
         let (tx, rx) = watch::channel(Directive::Desired(task.desired_state()));
         self.table.insert(task.id.clone(), Entry::Runner(tx));
         self.runners
             .spawn(runner::run(task, ctl, rx, self.reports.clone()));
+    }
+
+    /// The data of the secrets and configs `task` uses. One the manager did not send makes the
+    /// task fail to start rather than start without it.
+    fn files(&self, task: &Task) -> Result<TaskFiles, ExecutorError> {
+        let mut files = TaskFiles::default();
+        let Some(spec) = task.spec.as_ref() else {
+            return Ok(files);
+        };
+        for r in &spec.secrets {
+            let data = self
+                .secrets
+                .get(&r.secret_id)
+                .and_then(|s| s.spec.as_ref())
+                .map(|s| s.data.clone())
+                .ok_or_else(|| {
+                    ExecutorError::Rejected(format!("secret {} was not sent", r.secret_name))
+                })?;
+            files.secrets.push(TaskFile {
+                target: r.target.clone(),
+                data,
+            });
+        }
+        for r in &spec.configs {
+            let data = self
+                .configs
+                .get(&r.config_id)
+                .and_then(|s| s.spec.as_ref())
+                .map(|s| s.data.clone())
+                .ok_or_else(|| {
+                    ExecutorError::Rejected(format!("config {} was not sent", r.config_name))
+                })?;
+            files.configs.push(TaskFile {
+                target: r.target.clone(),
+                data,
+            });
+        }
+        Ok(files)
     }
 
     fn report(&self, task_id: &str, state: TaskState, message: &str) {

@@ -194,6 +194,7 @@ fn complete(tasks: Vec<Task>) -> AssignmentsMessage {
         r#type: AssignmentsType::Complete as i32,
         tasks,
         removed_task_ids: vec![],
+        ..Default::default()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use openraft::SnapshotPolicy;
 use swarm_api::defaults;
 
+use crate::at_rest::DataKey;
 use crate::error::RaftError;
 
 /// Largest snapshot chunk sent in one InstallSnapshot message: with framing it stays well under
@@ -41,6 +42,9 @@ pub struct RaftConfig {
     /// with `Unavailable` (the entry may still commit later). The effective deadline is also
     /// capped at three election timeouts; see [`RaftConfig::propose_deadline`].
     pub propose_timeout_ms: u64,
+    /// The key sealing the log and snapshots. `None`: load it from the state dir (creating it
+    /// with a new Raft dir), see [`crate::load_data_key`]. Autolock supplies its own here.
+    pub data_key: Option<DataKey>,
 }
 
 impl RaftConfig {
@@ -60,6 +64,7 @@ impl RaftConfig {
             snapshot_interval: defaults::SNAPSHOT_INTERVAL,
             log_entries_for_slow_followers: defaults::LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
             propose_timeout_ms: 30_000,
+            data_key: None,
         }
     }
 

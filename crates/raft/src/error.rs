@@ -12,6 +12,9 @@ pub enum RaftError {
     Storage(String),
     #[error("raft state in {0} was written by an unknown format version {1}")]
     Format(String, String),
+    /// The Raft dir predates encryption at rest (or lost its data key); it cannot be read.
+    #[error("state dir written by an older format; {0}")]
+    OldFormat(String),
     #[error("this raft cluster is already initialized")]
     AlreadyInitialized,
     #[error("not the raft leader (leader: {leader_id:?} at {leader_addr:?})")]

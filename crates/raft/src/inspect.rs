@@ -7,7 +7,10 @@
 //! leftovers). When the log was not closed cleanly, redb needs a repair to read it, and that
 //! repair runs on a private copy in the temp dir, never on the original. It reads the same
 //! layout as `log_store` and `snapshot_file`; the tests below write through those modules and
-//! read back here, so the two cannot drift apart unnoticed.
+//! read back here, so the two cannot drift apart unnoticed. Entries and snapshots are opened
+//! with the same functions those modules use, with the data key loaded (never created) from the
+//! state dir; an entry that fails to open is reported as unreadable, naming its index, and
+//! replay stops there.
 //!
 //! Interpreting the objects (tables, redaction, printing) is the caller's business; this module
 //! only decodes and replays.
@@ -19,12 +22,15 @@ use std::path::{Path, PathBuf};
 use openraft::{EntryPayload, RaftLogId};
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use swarm_api::{StoreBatch, StoreSnapshot};
 use swarm_store::Store;
 
+use crate::at_rest::{load_data_key, DataKey};
 use crate::codec;
 use crate::error::RaftError;
+use crate::log_store::{decode_row, OLD_SCHEMA_VERSIONS, SCHEMA_VERSION};
+use crate::snapshot_file::{decode_file, PREFIX as SNAP_PREFIX, SUFFIX as SNAP_SUFFIX};
 use crate::types::{Entry, LogId, Node, NodeId, SnapshotMeta, Vote};
 
 // The log's schema, as `log_store` writes it.
@@ -34,19 +40,6 @@ const SCHEMA_KEY: &str = "schema";
 const VOTE_KEY: &str = "vote";
 const COMMITTED_KEY: &str = "committed";
 const PURGED_KEY: &str = "last_purged";
-const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/1";
-
-// The snapshot files, as `snapshot_file` writes them.
-const SNAP_MAGIC: &[u8; 8] = b"SWSNAP01";
-const SNAP_PREFIX: &str = "snapshot-";
-const SNAP_SUFFIX: &str = ".snap";
-
-/// Mirrors `snapshot_file::SnapshotRecord` field for field (bincode is positional).
-#[derive(Deserialize)]
-struct SnapshotRecord {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
 
 /// A log position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -157,8 +150,18 @@ impl StateReport {
     }
 }
 
-/// Reads `<state_dir>/raft/` without changing it and replays it into a fresh store.
+/// Reads `<state_dir>/raft/` without changing it and replays it into a fresh store, opening it
+/// with the data key stored in the state dir (see [`crate::load_data_key`]).
 pub fn inspect(state_dir: &Path) -> Result<StateReport, RaftError> {
+    inspect_with(state_dir, None)
+}
+
+/// [`inspect`] with a data key the caller supplies (autolock: unwrapped with the unlock key).
+pub fn inspect_with_key(state_dir: &Path, key: &DataKey) -> Result<StateReport, RaftError> {
+    inspect_with(state_dir, Some(key))
+}
+
+fn inspect_with(state_dir: &Path, key: Option<&DataKey>) -> Result<StateReport, RaftError> {
     let raft_dir = state_dir.join("raft");
     let log_path = raft_dir.join("log.redb");
     if !state_dir.is_dir() {
@@ -175,9 +178,13 @@ pub fn inspect(state_dir: &Path) -> Result<StateReport, RaftError> {
         )));
     }
 
-    let log = read_log(&log_path)?;
+    let key = match key {
+        Some(k) => k.clone(),
+        None => load_data_key(state_dir, false)?,
+    };
+    let log = read_log(&log_path, &key)?;
     let mut warnings = Vec::new();
-    let snapshot = newest_snapshot(&raft_dir.join("snapshots"), &mut warnings)?;
+    let snapshot = newest_snapshot(&raft_dir.join("snapshots"), &key, &mut warnings)?;
     Ok(assemble(raft_dir, log, snapshot, warnings))
 }
 
@@ -191,16 +198,16 @@ struct LogContent {
     repaired: bool,
 }
 
-fn read_log(path: &Path) -> Result<LogContent, RaftError> {
+fn read_log(path: &Path, key: &DataKey) -> Result<LogContent, RaftError> {
     match redb::ReadOnlyDatabase::open(path) {
-        Ok(db) => read_tables(&db, path, false),
+        Ok(db) => read_tables(&db, path, key, false),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(RaftError::Unavailable(format!(
             "{} is in use by a running swarmd; stop it first",
             path.display()
         ))),
         // Not closed cleanly (a crash or kill -9): reading needs a repair, which writes. Do it
         // on a copy so the original stays exactly as the crashed swarmd left it.
-        Err(redb::DatabaseError::RepairAborted) => read_repaired_copy(path),
+        Err(redb::DatabaseError::RepairAborted) => read_repaired_copy(path, key),
         Err(e) => Err(RaftError::Storage(format!(
             "{}: not a readable raft log: {e}",
             path.display()
@@ -208,7 +215,7 @@ fn read_log(path: &Path) -> Result<LogContent, RaftError> {
     }
 }
 
-fn read_repaired_copy(path: &Path) -> Result<LogContent, RaftError> {
+fn read_repaired_copy(path: &Path, key: &DataKey) -> Result<LogContent, RaftError> {
     let copy = TempCopy::new(path)?;
     let db = redb::Database::open(&copy.0).map_err(|e| {
         RaftError::Storage(format!(
@@ -216,7 +223,7 @@ fn read_repaired_copy(path: &Path) -> Result<LogContent, RaftError> {
             path.display()
         ))
     })?;
-    read_tables(&db, path, true)
+    read_tables(&db, path, key, true)
 }
 
 /// A private copy of the log in the temp dir, removed on drop.
@@ -253,6 +260,7 @@ impl Drop for TempCopy {
 fn read_tables(
     db: &impl ReadableDatabase,
     path: &Path,
+    key: &DataKey,
     repaired: bool,
 ) -> Result<LogContent, RaftError> {
     let err = |e: &dyn std::fmt::Display| RaftError::Storage(format!("{}: {e}", path.display()));
@@ -266,6 +274,13 @@ fn read_tables(
         .map(|v| v.value().to_vec());
     match schema {
         Some(v) if v == SCHEMA_VERSION => {}
+        Some(v) if OLD_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
+            return Err(RaftError::OldFormat(format!(
+                "{} is an unencrypted {} log",
+                path.display(),
+                String::from_utf8_lossy(&v)
+            )))
+        }
         Some(v) => {
             return Err(RaftError::Format(
                 path.display().to_string(),
@@ -285,7 +300,7 @@ fn read_tables(
     let mut entries = Vec::new();
     for item in log.iter().map_err(|e| err(&e))? {
         let (k, v) = item.map_err(|e| err(&e))?;
-        let decoded = codec::decode::<Entry>(v.value()).map_err(|e| e.to_string());
+        let decoded = decode_row(key, k.value(), v.value());
         entries.push((k.value(), decoded));
     }
     Ok(LogContent {
@@ -313,6 +328,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 /// way a restarting member would skip them.
 fn newest_snapshot(
     dir: &Path,
+    key: &DataKey,
     warnings: &mut Vec<String>,
 ) -> Result<Option<(PathBuf, SnapshotMeta, StoreSnapshot)>, RaftError> {
     let listing = match fs::read_dir(dir) {
@@ -337,8 +353,8 @@ fn newest_snapshot(
         }
     }
     files.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
-    for (_, path) in files {
-        match read_snapshot(&path) {
+    for (index, path) in files {
+        match read_snapshot(&path, key, index) {
             Ok((meta, snap)) => return Ok(Some((path, meta, snap))),
             Err(e) => warnings.push(format!(
                 "skipped unreadable snapshot {}: {e}",
@@ -349,14 +365,15 @@ fn newest_snapshot(
     Ok(None)
 }
 
-fn read_snapshot(path: &Path) -> Result<(SnapshotMeta, StoreSnapshot), String> {
+fn read_snapshot(
+    path: &Path,
+    key: &DataKey,
+    index: u64,
+) -> Result<(SnapshotMeta, StoreSnapshot), String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let body = bytes
-        .strip_prefix(SNAP_MAGIC.as_slice())
-        .ok_or("not a swarm raft snapshot")?;
-    let rec: SnapshotRecord = codec::decode(body).map_err(|e| e.to_string())?;
-    let snap = StoreSnapshot::decode(rec.data.as_slice()).map_err(|e| e.to_string())?;
-    Ok((rec.meta, snap))
+    let (meta, data) = decode_file(key, index, &bytes)?;
+    let snap = StoreSnapshot::decode(data.as_slice()).map_err(|e| e.to_string())?;
+    Ok((meta, snap))
 }
 
 fn pos(l: &LogId) -> LogPos {
@@ -711,7 +728,8 @@ mod tests {
         use crate::snapshot_file::SnapshotDir;
         use crate::types::StoredMembership;
         let tmp = tempfile::tempdir().unwrap();
-        let dir = SnapshotDir::open(tmp.path().join("snapshots")).unwrap();
+        let key = DataKey::generate().unwrap();
+        let dir = SnapshotDir::open(tmp.path().join("snapshots"), key.clone()).unwrap();
         let objects = StoreSnapshot {
             services: create_service(3)
                 .actions
@@ -729,16 +747,16 @@ mod tests {
             snapshot_id: "2-9".into(),
         };
         dir.save(&meta, &objects.encode_to_vec()).unwrap();
-        // A damaged newer file is skipped with a warning, like a restarting member does.
+        // A damaged newer file is reported and skipped here (a restarting member refuses it).
         fs::write(
             tmp.path()
                 .join("snapshots")
                 .join("snapshot-00000000000000000012.snap"),
-            b"SWSNAP01garbage",
+            b"SWSNAP02garbage",
         )
         .unwrap();
         let mut warnings = Vec::new();
-        let (_, m, snap) = newest_snapshot(&tmp.path().join("snapshots"), &mut warnings)
+        let (_, m, snap) = newest_snapshot(&tmp.path().join("snapshots"), &key, &mut warnings)
             .unwrap()
             .unwrap();
         assert_eq!(m.snapshot_id, "2-9");
@@ -791,5 +809,40 @@ mod tests {
             // Either a clean error or (if the cut missed everything live) a report; never a panic.
             let _ = inspect(tmp.path());
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tampered_entry_is_reported_by_index_and_stops_replay() {
+        let tmp = tempfile::tempdir().unwrap();
+        build_state(tmp.path(), 5, None).await;
+        let path = tmp.path().join("raft/log.redb");
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut log = txn.open_table(LOG).unwrap();
+                let mut row = log.get(4).unwrap().unwrap().value().to_vec();
+                let n = row.len();
+                row[n - 1] ^= 0x01;
+                log.insert(4, row.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let r = inspect(tmp.path()).unwrap();
+        let bad = r.entries.iter().find(|e| e.index == 4).unwrap();
+        match &bad.kind {
+            EntryKind::Unreadable { error } => assert!(error.contains("log entry 4"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.applied.map(|a| a.index), Some(3));
+        assert!(
+            r.warnings.iter().any(|w| w.contains("log entry 4")),
+            "{:?}",
+            r.warnings
+        );
+
+        // Without the state dir's KEK seed nothing opens.
+        fs::remove_file(tmp.path().join("certificates").join(crate::KEK_SEED_FILE)).unwrap();
+        assert!(inspect(tmp.path()).is_err());
     }
 }

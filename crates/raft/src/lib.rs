@@ -5,7 +5,11 @@
 //! to [`swarm_store::Store::apply`] in log order and never looks inside them; interpreting store
 //! contents belongs to the store and manager crates. openraft is walled in here: nothing of its
 //! API leaks through the public types, so an upgrade stays local.
+//!
+//! Everything it writes that could reveal store contents (log entries, snapshots) is sealed
+//! with this manager's data key; see `at_rest`.
 
+mod at_rest;
 mod codec;
 mod config;
 mod error;
@@ -20,11 +24,12 @@ mod snapshot_file;
 mod state_machine;
 mod types;
 
+pub use at_rest::{load_data_key, DataKey, KeyEncryptionKey, KEK_SEED_FILE};
 pub use config::RaftConfig;
 pub use error::{ProposeError, RaftError};
 pub use inspect::{
-    inspect, EntryKind, EntryReport, LogPos, Member, MembershipReport, SnapshotReport, StateReport,
-    VoteReport,
+    inspect, inspect_with_key, EntryKind, EntryReport, LogPos, Member, MembershipReport,
+    SnapshotReport, StateReport, VoteReport,
 };
 pub use leadership::Leadership;
 pub use network::PeerConnector;

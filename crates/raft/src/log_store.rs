@@ -2,6 +2,11 @@
 //! `<raft dir>/log.redb`, with our own schema version. Owns that file only; snapshots are
 //! `snapshot_file`'s and applying entries is `state_machine`'s.
 //!
+//! Every entry is sealed with the data key (`at_rest`): a row is the entry's term (8 bytes,
+//! big-endian, in the clear: it is needed to open the record and reveals nothing the vote does
+//! not) followed by the sealed bincode entry, bound to (entry, term, index). The vote, committed
+//! and purged log ids stay in the clear: they are only terms, indexes and node ids.
+//!
 //! redb is synchronous and commits with fsync, so every operation runs on tokio's blocking pool
 //! rather than stalling the Raft core's task.
 
@@ -17,6 +22,7 @@ use redb::{
 };
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::at_rest::{DataKey, Kind};
 use crate::codec;
 use crate::error::RaftError;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
@@ -29,12 +35,54 @@ const VOTE_KEY: &str = "vote";
 const COMMITTED_KEY: &str = "committed";
 const PURGED_KEY: &str = "last_purged";
 /// Bumped whenever the meaning of a key or the encoding of an entry changes.
-const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/1";
+pub(crate) const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/2";
+/// The unencrypted format before it; refused with [`RaftError::OldFormat`].
+pub(crate) const OLD_SCHEMA_VERSIONS: &[&[u8]] = &[b"swarm-raft-log/1"];
+const TERM_LEN: usize = 8;
+
+/// The stored row of one entry: its term, then the entry sealed at (term, index).
+pub(crate) fn encode_row(key: &DataKey, e: &Entry) -> Result<Vec<u8>, String> {
+    let id = e.get_log_id();
+    let term = id.leader_id.term;
+    let plain = zeroize::Zeroizing::new(codec::encode(e).map_err(|err| err.to_string())?);
+    let sealed = key
+        .seal(Kind::Entry, term, id.index, &plain)
+        .map_err(|err| format!("log entry {}: {err}", id.index))?;
+    let mut row = Vec::with_capacity(TERM_LEN + sealed.len());
+    row.extend_from_slice(&term.to_be_bytes());
+    row.extend_from_slice(&sealed);
+    Ok(row)
+}
+
+/// Opens the row stored under `index`; an error names the index. The decoded entry must claim
+/// the position it was found at (the additional data already guarantees it; this is a guard
+/// against a sealing bug).
+pub(crate) fn decode_row(key: &DataKey, index: u64, row: &[u8]) -> Result<Entry, String> {
+    let (term, record) = row
+        .split_at_checked(TERM_LEN)
+        .ok_or_else(|| format!("log entry {index}: row too short"))?;
+    let mut term_bytes = [0u8; TERM_LEN];
+    term_bytes.copy_from_slice(term);
+    let term = u64::from_be_bytes(term_bytes);
+    let plain = key
+        .open(Kind::Entry, term, index, record)
+        .map_err(|e| format!("log entry {index}: {e}"))?;
+    let entry: Entry = codec::decode(&plain).map_err(|e| format!("log entry {index}: {e}"))?;
+    let id = entry.get_log_id();
+    if id.index != index || id.leader_id.term != term {
+        return Err(format!(
+            "log entry {index}: holds the entry of index {} term {}",
+            id.index, id.leader_id.term
+        ));
+    }
+    Ok(entry)
+}
 
 /// The log; cheap to clone, every clone shares the one open database.
 #[derive(Clone)]
 pub(crate) struct LogStore {
     db: Arc<Database>,
+    key: DataKey,
 }
 
 /// What kind of storage step failed, so openraft reports the right subject.
@@ -48,7 +96,7 @@ enum Op {
 
 impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
-    pub(crate) fn open(path: &Path) -> Result<(LogStore, bool), RaftError> {
+    pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
         let db = Database::create(path)
             .map_err(|e| RaftError::Storage(format!("{}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(storage_err)?;
@@ -60,6 +108,13 @@ impl LogStore {
                 .map_err(storage_err)?
                 .map(|v| v.value().to_vec());
             match schema {
+                Some(v) if OLD_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
+                    return Err(RaftError::OldFormat(format!(
+                        "{} is an unencrypted {} log; remove the state dir and join the node again",
+                        path.display(),
+                        String::from_utf8_lossy(&v)
+                    )))
+                }
                 Some(v) if v != SCHEMA_VERSION => {
                     return Err(RaftError::Format(
                         path.display().to_string(),
@@ -77,7 +132,13 @@ impl LogStore {
                 || meta.get(PURGED_KEY).map_err(storage_err)?.is_some()
         };
         txn.commit().map_err(storage_err)?;
-        Ok((LogStore { db: Arc::new(db) }, has_state))
+        Ok((
+            LogStore {
+                db: Arc::new(db),
+                key,
+            },
+            has_state,
+        ))
     }
 
     /// Lets shutdown wait until every clone (replication tasks hold some) has been dropped, so
@@ -162,13 +223,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
         let bounds = owned_bounds(&range);
+        let key = self.key.clone();
         self.run(Op::ReadLogs, move |db| {
             let txn = db.begin_read()?;
             let log = txn.open_table(LOG)?;
             let mut out = Vec::new();
             for item in log.range::<u64>(bounds)? {
-                let (_, v) = item?;
-                out.push(decode::<Entry>(v.value())?);
+                let (k, v) = item?;
+                out.push(decode_row(&key, k.value(), v.value()).map_err(redb::Error::Corrupted)?);
             }
             Ok(out)
         })
@@ -180,8 +242,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let key = self.key.clone();
         let (purged, last) = self
-            .run(Op::ReadLogs, |db| {
+            .run(Op::ReadLogs, move |db| {
                 let txn = db.begin_read()?;
                 let meta = txn.open_table(META)?;
                 let purged: Option<LogId> = match meta.get(PURGED_KEY)? {
@@ -190,7 +253,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 };
                 let log = txn.open_table(LOG)?;
                 let last = match log.last()? {
-                    Some((_, v)) => Some(*decode::<Entry>(v.value())?.get_log_id()),
+                    Some((k, v)) => Some(
+                        *decode_row(&key, k.value(), v.value())
+                            .map_err(redb::Error::Corrupted)?
+                            .get_log_id(),
+                    ),
                     None => None,
                 };
                 Ok((purged, last))
@@ -246,17 +313,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut rows = Vec::new();
-        for e in entries {
-            let bytes = codec::encode(&e).map_err(|err| {
-                StorageIOError::write_log_entry(*e.get_log_id(), AnyError::new(&err))
-            })?;
-            rows.push((e.get_log_id().index, bytes));
-        }
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let key = self.key.clone();
         // One durable transaction for the whole batch: redb's default durability fsyncs on
-        // commit, and only then may openraft count these entries as persisted.
+        // commit, and only then may openraft count these entries as persisted. Sealing happens
+        // on the blocking pool too, so large entries never stall the Raft core's task.
         let res = self
             .run(Op::WriteLogs, move |db| {
+                let mut rows = Vec::with_capacity(entries.len());
+                for e in &entries {
+                    let bytes = encode_row(&key, e).map_err(redb::Error::Corrupted)?;
+                    rows.push((e.get_log_id().index, bytes));
+                }
                 let txn = db.begin_write()?;
                 {
                     let mut log = txn.open_table(LOG)?;
@@ -327,7 +395,7 @@ mod tests {
     async fn append(store: &mut LogStore, entries: Vec<Entry>) {
         let rows: Vec<(u64, Vec<u8>)> = entries
             .iter()
-            .map(|e| (e.log_id.index, codec::encode(e).unwrap()))
+            .map(|e| (e.log_id.index, encode_row(&store.key, e).unwrap()))
             .collect();
         store
             .run(Op::WriteLogs, move |db| {
@@ -349,8 +417,9 @@ mod tests {
     async fn entries_vote_and_purge_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
+        let key = DataKey::generate().unwrap();
         {
-            let (mut s, has_state) = LogStore::open(&path).unwrap();
+            let (mut s, has_state) = LogStore::open(&path, key.clone()).unwrap();
             assert!(!has_state);
             append(&mut s, (1..=10).map(|i| entry(1, i)).collect()).await;
             s.save_vote(&Vote::new(3, 1)).await.unwrap();
@@ -361,7 +430,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let (mut s, has_state) = LogStore::open(&path).unwrap();
+        let (mut s, has_state) = LogStore::open(&path, key).unwrap();
         assert!(has_state);
         assert_eq!(s.read_vote().await.unwrap(), Some(Vote::new(3, 1)));
         let st = s.get_log_state().await.unwrap();
@@ -375,5 +444,111 @@ mod tests {
             .map(|e| e.log_id.index)
             .collect();
         assert_eq!(got, vec![5, 6, 7, 8]);
+    }
+
+    fn raw(s: &LogStore, index: u64) -> Vec<u8> {
+        let txn = s.db.begin_read().unwrap();
+        let log = txn.open_table(LOG).unwrap();
+        let v = log.get(index).unwrap().unwrap().value().to_vec();
+        v
+    }
+
+    fn put_raw(s: &LogStore, index: u64, bytes: &[u8]) {
+        let txn = s.db.begin_write().unwrap();
+        txn.open_table(LOG).unwrap().insert(index, bytes).unwrap();
+        txn.commit().unwrap();
+    }
+
+    async fn read_err(s: &mut LogStore, range: std::ops::Range<u64>) -> String {
+        let err = s.try_get_log_entries(range).await.unwrap_err();
+        format!("{err:?} {err}")
+    }
+
+    #[tokio::test]
+    async fn tampered_moved_and_wrongly_keyed_entries_fail_naming_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = DataKey::generate().unwrap();
+        let (mut s, _) = LogStore::open(&path, key.clone()).unwrap();
+        append(&mut s, (1..=6).map(|i| entry(2, i)).collect()).await;
+        assert_eq!(s.try_get_log_entries(1..7).await.unwrap().len(), 6);
+
+        // One flipped byte in the ciphertext of entry 3.
+        let good3 = raw(&s, 3);
+        let mut bad = good3.clone();
+        let last = bad.len() - 1;
+        bad[last - 20] ^= 0x01;
+        put_raw(&s, 3, &bad);
+        let err = read_err(&mut s, 1..7).await;
+        assert!(err.contains("log entry 3"), "{err}");
+        assert!(err.contains("authentication"), "{err}");
+        // Entries before it still read; the damaged one is never served.
+        assert_eq!(s.try_get_log_entries(1..3).await.unwrap().len(), 2);
+        put_raw(&s, 3, &good3);
+
+        // Entry 3's row copied over entry 5: the additional data binds it to index 3.
+        put_raw(&s, 5, &good3);
+        let err = read_err(&mut s, 5..6).await;
+        assert!(err.contains("log entry 5"), "{err}");
+        // The last entry is opened for the log state too.
+        put_raw(&s, 6, &good3);
+        assert!(s.get_log_state().await.is_err());
+        drop(s);
+
+        // Another key opens nothing.
+        let (mut other, has_state) = LogStore::open(&path, DataKey::generate().unwrap()).unwrap();
+        assert!(has_state);
+        let err = read_err(&mut other, 1..2).await;
+        assert!(err.contains("log entry 1"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn entries_are_not_stored_in_the_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let (mut s, _) = LogStore::open(&path, DataKey::generate().unwrap()).unwrap();
+        let mut e = entry(1, 1);
+        if let EntryPayload::Normal(p) = &mut e.payload {
+            p.0.actions.push(swarm_api::StoreAction {
+                kind: 1,
+                object: Some(swarm_api::StoreObject {
+                    object: Some(swarm_api::store_object::Object::Service(
+                        swarm_api::Service {
+                            id: "plaintext-marker-0b1e".into(),
+                            ..Default::default()
+                        },
+                    )),
+                }),
+            });
+        }
+        append(&mut s, vec![e.clone()]).await;
+        assert_eq!(s.try_get_log_entries(1..2).await.unwrap(), vec![e]);
+        drop(s);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(21).any(|w| w == b"plaintext-marker-0b1e"));
+    }
+
+    #[test]
+    fn an_unencrypted_log_is_refused_as_an_older_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, b"swarm-raft-log/1".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = LogStore::open(&path, DataKey::generate().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("state dir written by an older format;"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
     }
 }

@@ -18,6 +18,7 @@ use swarm_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::at_rest::load_data_key;
 use crate::config::RaftConfig;
 use crate::error::{ProposeError, RaftError};
 use crate::leadership::{self, Leadership};
@@ -73,11 +74,18 @@ impl RaftNode {
     ) -> Result<RaftNode, RaftError> {
         let ocfg = Arc::new(cfg.to_openraft()?);
         let dir = cfg.raft_dir();
+        let state_dir = cfg.state_dir.clone();
+        let given_key = cfg.data_key.clone();
         let (log, sm, has_state) = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
-            let (log, log_state) = LogStore::open(&dir.join("log.redb"))?;
-            let snaps = SnapshotDir::open(dir.join("snapshots"))
+            // Before the log is created: a Raft dir with state but no key is refused there.
+            let key = match given_key {
+                Some(k) => k,
+                None => load_data_key(&state_dir, true)?,
+            };
+            let (log, log_state) = LogStore::open(&dir.join("log.redb"), key.clone())?;
+            let snaps = SnapshotDir::open(dir.join("snapshots"), key)
                 .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
             let (sm, had_snapshot) = StateMachine::open(store, snaps)?;
             Ok::<_, RaftError>((log, sm, log_state || had_snapshot))

@@ -5,9 +5,10 @@
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use swarm_api::{
-    service_spec::Mode, Annotations, ContainerSpec, GlobalJob, GlobalService, Mount, MountType,
-    Placement, ReplicatedJob, ReplicatedService, ResourceRequirements, Resources, RestartCondition,
-    RestartPolicy, ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder,
+    service_spec::Mode, Annotations, ConfigReference, ContainerSpec, GlobalJob, GlobalService,
+    Mount, MountType, Placement, ReplicatedJob, ReplicatedService, ResourceRequirements, Resources,
+    RestartCondition, RestartPolicy, SecretReference, ServiceSpec, TaskSpec, UpdateConfig,
+    UpdateFailureAction, UpdateOrder,
 };
 
 /// Flags that describe a service. Numbers and durations are taken as text and parsed here, so
@@ -47,6 +48,9 @@ pub struct ServiceFlags {
     /// At most this many replicas on one node (0 = no limit)
     #[arg(long, allow_hyphen_values = true)]
     pub replicas_max_per_node: Option<String>,
+    /// Placement preference, e.g. spread=node.labels.zone (repeatable; replaces the list)
+    #[arg(long = "placement-pref", value_name = "PREF")]
+    pub placement_prefs: Vec<String>,
     /// Tasks updated at the same time (0 = all at once) [create default: 0]
     #[arg(long, allow_hyphen_values = true)]
     pub update_parallelism: Option<String>,
@@ -117,6 +121,12 @@ pub struct ServiceFlags {
     /// replaces the list; docker executor)
     #[arg(long = "mount", value_name = "SPEC")]
     pub mounts: Vec<String>,
+    /// Secret the tasks receive as a file, NAME[:TARGET] (repeatable; replaces the list)
+    #[arg(long = "secret", value_name = "NAME[:TARGET]")]
+    pub secrets: Vec<String>,
+    /// Config the tasks receive as a file, NAME[:TARGET] (repeatable; replaces the list)
+    #[arg(long = "config", value_name = "NAME[:TARGET]")]
+    pub configs: Vec<String>,
 }
 
 /// Update parallelism and friends for a service created here: all tasks at once (the seed's
@@ -229,6 +239,34 @@ impl ServiceFlags {
         self.apply_container(task.container.get_or_insert_with(Default::default))?;
         self.apply_resources(task)?;
         self.apply_restart(task)?;
+        if !self.secrets.is_empty() {
+            task.secrets = self
+                .secrets
+                .iter()
+                .map(|s| {
+                    let (name, target) = parse_file_ref("secret", s)?;
+                    Ok(SecretReference {
+                        secret_id: String::new(),
+                        secret_name: name,
+                        target,
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
+        if !self.configs.is_empty() {
+            task.configs = self
+                .configs
+                .iter()
+                .map(|s| {
+                    let (name, target) = parse_file_ref("config", s)?;
+                    Ok(ConfigReference {
+                        config_id: String::new(),
+                        config_name: name,
+                        target,
+                    })
+                })
+                .collect::<Result<_>>()?;
+        }
         if !self.constraints.is_empty() {
             let constraints: Vec<String> = split_lists(&self.constraints)?
                 .into_iter()
@@ -237,6 +275,19 @@ impl ServiceFlags {
             task.placement
                 .get_or_insert_with(Placement::default)
                 .constraints = constraints;
+        }
+        if !self.placement_prefs.is_empty() {
+            for p in &self.placement_prefs {
+                let ok = p
+                    .strip_prefix("spread=")
+                    .is_some_and(|k| !k.trim().is_empty());
+                if !ok {
+                    bail!("placement-pref: {p:?} is not spread=<attribute>, e.g. spread=node.labels.zone");
+                }
+            }
+            task.placement
+                .get_or_insert_with(Placement::default)
+                .preferences = self.placement_prefs.clone();
         }
         if let Some(m) = &self.replicas_max_per_node {
             let max = parse_u64("replicas-max-per-node", m)?;
@@ -599,6 +650,22 @@ pub fn parse_mount(spec: &str) -> Result<Mount> {
         bail!("mount: a bind mount needs a source in {spec:?}");
     }
     Ok(m)
+}
+
+/// `NAME[:TARGET]` of `--secret`/`--config`: the target (file name the task sees) defaults to
+/// the name; the manager resolves the name and checks the target.
+pub fn parse_file_ref(flag: &str, s: &str) -> Result<(String, String)> {
+    let (name, target) = match s.split_once(':') {
+        Some((n, t)) => (n, t),
+        None => (s, s),
+    };
+    if name.is_empty() || target.is_empty() {
+        bail!("{flag}: {s:?} is not NAME or NAME:TARGET");
+    }
+    if target.contains('/') {
+        bail!("{flag}: target {target:?} must be a file name, not a path");
+    }
+    Ok((name.to_string(), target.to_string()))
 }
 
 pub fn check_env(e: &str) -> Result<()> {

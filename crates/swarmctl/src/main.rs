@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
+use cmd::secret::{Kind as ObjKind, ObjCmd};
 use cmd::{cluster::ClusterCmd, node::NodeCmd, service::ServiceCmd, task::TaskCmd};
 
 #[derive(Parser, Debug)]
@@ -56,6 +57,16 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         cmd: ClusterCmd,
+    },
+    /// Secret management (data delivered only to the tasks that use it)
+    Secret {
+        #[command(subcommand)]
+        cmd: ObjCmd,
+    },
+    /// Config management
+    Config {
+        #[command(subcommand)]
+        cmd: ObjCmd,
     },
 }
 
@@ -120,6 +131,8 @@ fn main() -> ExitCode {
             Command::Service { cmd } => cmd.run(&socket).await,
             Command::Task { cmd } => cmd.run(&socket).await,
             Command::Cluster { cmd } => cmd.run(&socket).await,
+            Command::Secret { cmd } => cmd.run(&socket, ObjKind::Secret).await,
+            Command::Config { cmd } => cmd.run(&socket, ObjKind::Config).await,
         }
     });
     match result {

@@ -226,6 +226,54 @@ impl Control for Fake {
     ) -> Result<Response<UpdateClusterResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+    async fn get_secret(
+        &self,
+        _: Request<swarm_api::GetSecretRequest>,
+    ) -> Result<Response<swarm_api::GetSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn list_secrets(
+        &self,
+        _: Request<swarm_api::ListSecretsRequest>,
+    ) -> Result<Response<swarm_api::ListSecretsResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn create_secret(
+        &self,
+        _: Request<swarm_api::CreateSecretRequest>,
+    ) -> Result<Response<swarm_api::CreateSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn remove_secret(
+        &self,
+        _: Request<swarm_api::RemoveSecretRequest>,
+    ) -> Result<Response<swarm_api::RemoveSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn get_config(
+        &self,
+        _: Request<swarm_api::GetConfigRequest>,
+    ) -> Result<Response<swarm_api::GetConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn list_configs(
+        &self,
+        _: Request<swarm_api::ListConfigsRequest>,
+    ) -> Result<Response<swarm_api::ListConfigsResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn create_config(
+        &self,
+        _: Request<swarm_api::CreateConfigRequest>,
+    ) -> Result<Response<swarm_api::CreateConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn remove_config(
+        &self,
+        _: Request<swarm_api::RemoveConfigRequest>,
+    ) -> Result<Response<swarm_api::RemoveConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 /// A fake manager on a socket in a temporary directory, alive as long as this value.

@@ -5,6 +5,11 @@
 //! As etcd does, every transaction in the local log counts, committed or not as far as this
 //! manager knew: an acknowledged write may sit in its log before it learned of the commit. The
 //! old Raft directory is kept aside, never deleted.
+//!
+//! The log and snapshots are sealed (`swarm_raft::at_rest`); `swarm_raft::inspect` opens them
+//! with the data key kept in the state dir, and the moved-aside directory keeps its own wrapped
+//! key so it stays readable. An entry or snapshot that fails to open (tampered, or another
+//! key) is refused, naming it, rather than recovering a silently shortened history.
 
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -18,6 +23,13 @@ use swarm_store::{Store, Txn};
 pub fn recover_state(state_dir: &Path) -> Result<StoreSnapshot> {
     let report =
         swarm_raft::inspect(state_dir).context("--force-new-cluster: reading the Raft state")?;
+    if let Some(w) = report
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("skipped unreadable snapshot"))
+    {
+        bail!("--force-new-cluster: {w}; see `swarmd inspect-state`");
+    }
     let store = Store::new();
     if let Some(s) = &report.snapshot {
         store.restore(s.objects.clone());
@@ -27,8 +39,7 @@ pub fn recover_state(state_dir: &Path) -> Result<StoreSnapshot> {
             // Refusals were refusals at run time too.
             EntryKind::Normal { batch } => drop(store.apply(e.index, batch)),
             EntryKind::Unreadable { error } => {
-                tracing::warn!(index = e.index, %error, "log ends in an unreadable entry; recovering up to it");
-                break;
+                bail!("--force-new-cluster: {error}; see `swarmd inspect-state`")
             }
             EntryKind::Blank | EntryKind::Membership { .. } => {}
         }

@@ -77,6 +77,22 @@ pub trait Executor: Send + Sync + 'static {
     /// spec this executor can never run is refused here.
     fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError>;
 
+    /// Makes the controller for a task that uses secrets or configs: `files` holds their data,
+    /// which the controller delivers to the task and deletes when it ends. The default refuses
+    /// any file, so an executor that cannot deliver them never starts a task without them.
+    fn controller_with_files(
+        &self,
+        task: &Task,
+        files: TaskFiles,
+    ) -> Result<Box<dyn Controller>, ExecutorError> {
+        if !files.is_empty() {
+            return Err(ExecutorError::Rejected(
+                "this executor cannot deliver secrets or configs".into(),
+            ));
+        }
+        self.controller(task)
+    }
+
     /// Finds work a previous run of this agent started for `task` and still going or ended
     /// unreported, and takes it over. `None` when there is nothing to take over (the default:
     /// work that dies with the agent), and the task is then reported lost.
@@ -104,6 +120,51 @@ pub trait Executor: Send + Sync + 'static {
         _opts: LogOptions,
     ) -> BoxFuture<'_, Result<LogLines, ExecutorError>> {
         Box::pin(async { Ok(Box::pin(futures::stream::empty()) as LogLines) })
+    }
+}
+
+/// One secret or config as a task receives it: a file name and its content.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TaskFile {
+    /// A plain file name (checked by the manager, and again by `TaskFiles::check`).
+    pub target: String,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for TaskFile {
+    /// Never the data: a secret must not reach a log through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskFile")
+            .field("target", &self.target)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// The secrets and configs one task uses, with their data (kept in memory only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFiles {
+    pub secrets: Vec<TaskFile>,
+    pub configs: Vec<TaskFile>,
+}
+
+impl TaskFiles {
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty() && self.configs.is_empty()
+    }
+
+    /// Refuses a target that is not a plain file name: the agent does not trust the manager to
+    /// have checked, since the name is joined to a directory it writes in.
+    pub fn check(&self) -> Result<(), ExecutorError> {
+        for f in self.secrets.iter().chain(self.configs.iter()) {
+            let t = f.target.as_str();
+            if t.is_empty() || t == "." || t == ".." || t.contains(['/', '\0']) {
+                return Err(ExecutorError::Rejected(format!(
+                    "invalid secret or config target {t:?}"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

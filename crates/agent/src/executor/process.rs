@@ -3,8 +3,11 @@
 //!
 //! Owns the child processes it spawns and the per-task directories
 //! `<state_dir>/worker/tasks/<task id>/` (working directory unless the spec names one, plus
-//! `stdout.log`/`stderr.log`). Must not touch anything else under the state dir.
+//! `stdout.log`/`stderr.log`, and the task's secrets and configs under `secrets/` and
+//! `configs/`, named in `SWARM_SECRETS_DIR`/`SWARM_CONFIGS_DIR`). Secret files are deleted as
+//! soon as the task's process ends. Must not touch anything else under the state dir.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -22,7 +25,12 @@ use tokio::time::Instant;
 
 use super::{
     logfile, Controller, Executor, ExecutorError, ExitStatus, LogLines, LogOptions, Started,
+    TaskFile, TaskFiles,
 };
+
+/// Where a task's secrets and configs go, under its task directory.
+const SECRETS_DIR: &str = "secrets";
+const CONFIGS_DIR: &str = "configs";
 
 /// How often `stop` looks whether the whole process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -54,6 +62,15 @@ impl Executor for ProcessExecutor {
     }
 
     fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError> {
+        self.controller_with_files(task, TaskFiles::default())
+    }
+
+    fn controller_with_files(
+        &self,
+        task: &Task,
+        files: TaskFiles,
+    ) -> Result<Box<dyn Controller>, ExecutorError> {
+        files.check()?;
         let container = task
             .spec
             .as_ref()
@@ -74,7 +91,7 @@ impl Executor for ProcessExecutor {
         if program.is_empty() {
             return Err(ExecutorError::Rejected("empty program name".into()));
         }
-        let env = container
+        let mut env: Vec<(String, String)> = container
             .env
             .iter()
             .filter_map(|kv| {
@@ -83,7 +100,17 @@ impl Executor for ProcessExecutor {
             })
             .collect();
         let task_dir = self.tasks_dir.join(&task.id);
+        // After the spec's variables, so a task cannot point them elsewhere by mistake.
+        if !files.secrets.is_empty() {
+            let dir = task_dir.join(SECRETS_DIR).display().to_string();
+            env.push(("SWARM_SECRETS_DIR".into(), dir));
+        }
+        if !files.configs.is_empty() {
+            let dir = task_dir.join(CONFIGS_DIR).display().to_string();
+            env.push(("SWARM_CONFIGS_DIR".into(), dir));
+        }
         Ok(Box::new(ProcessController {
+            files,
             program,
             args: words,
             env,
@@ -93,6 +120,38 @@ impl Executor for ProcessExecutor {
             pgid: None,
             exit: None,
         }))
+    }
+
+    /// Deletes the secret files an earlier run of the agent (killed before it could) left for
+    /// tasks it no longer drives. Their logs stay, as for any finished task.
+    fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        let tasks_dir = self.tasks_dir.clone();
+        async move {
+            let entries = match std::fs::read_dir(&tasks_dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => {
+                    return Err(ExecutorError::Failed(format!(
+                        "reading {}: {e}",
+                        tasks_dir.display()
+                    )))
+                }
+            };
+            for entry in entries.flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if keep.contains(&id) {
+                    continue;
+                }
+                let dir = entry.path().join(SECRETS_DIR);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::warn!(dir = %dir.display(), error = %e, "deleting leftover secret files");
+                    }
+                }
+            }
+            Ok(())
+        }
+        .boxed()
     }
 
     /// Reads the task's `stdout.log` and `stderr.log`. The files hold no times, so the two
@@ -123,6 +182,8 @@ impl Executor for ProcessExecutor {
 }
 
 struct ProcessController {
+    /// Secrets and configs to write at `prepare`; dropped with the controller.
+    files: TaskFiles,
     program: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
@@ -192,6 +253,17 @@ impl ProcessController {
         }
     }
 
+    /// Deletes the task's secret files: the task's process is over, and nothing else may read
+    /// them. Synchronous: a few small files.
+    fn delete_secrets(&self) {
+        let dir = self.task_dir.join(SECRETS_DIR);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "deleting secret files"),
+        }
+    }
+
     fn group_gone(&self) -> bool {
         match self.pgid {
             Some(pgid) => killpg(pgid, None) == Err(Errno::ESRCH),
@@ -229,7 +301,11 @@ impl Controller for ProcessController {
                 .await
                 .map_err(|e| {
                     ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
-                })
+                })?;
+            let secrets = self.task_dir.join(SECRETS_DIR);
+            write_files(&secrets, &self.files.secrets, 0o700, 0o400)?;
+            let configs = self.task_dir.join(CONFIGS_DIR);
+            write_files(&configs, &self.files.configs, 0o755, 0o444)
         }
         .boxed()
     }
@@ -256,6 +332,7 @@ impl Controller for ProcessController {
             let exit = self.record_exit(status);
             // The task is over when its leader is: what it left in its group goes too.
             self.kill_group(Signal::SIGKILL);
+            self.delete_secrets();
             Ok(exit)
         }
         .boxed()
@@ -296,6 +373,7 @@ impl Controller for ProcessController {
                     .map_err(|e| ExecutorError::Failed(format!("waiting for the process: {e}")))?;
                 self.record_exit(status);
             }
+            self.delete_secrets();
             Ok(())
         }
         .boxed()
@@ -316,6 +394,46 @@ impl Controller for ProcessController {
     }
 }
 
+/// Writes `files` into a fresh `dir` (mode `dir_mode`), each file created with `file_mode`
+/// from the start, so no other user can open one between creation and a chmod. Nothing to do
+/// without files. Errors name the path, never the content.
+fn write_files(
+    dir: &Path,
+    files: &[TaskFile],
+    dir_mode: u32,
+    file_mode: u32,
+) -> Result<(), ExecutorError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if files.is_empty() {
+        return Ok(());
+    }
+    let failed = |path: &Path, e: std::io::Error| {
+        ExecutorError::Failed(format!("writing {}: {e}", path.display()))
+    };
+    std::fs::DirBuilder::new()
+        .mode(dir_mode)
+        .create(dir)
+        .or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| failed(dir, e))?;
+    for f in files {
+        let path = dir.join(&f.target);
+        // A leftover from an earlier attempt is read-only: replace it rather than open it.
+        let _ = std::fs::remove_file(&path);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(file_mode)
+            .open(&path)
+            .map_err(|e| failed(&path, e))?;
+        file.write_all(&f.data).map_err(|e| failed(&path, e))?;
+    }
+    Ok(())
+}
+
 impl Drop for ProcessController {
     /// A controller dropped while its process still runs (its runner was aborted) must not
     /// leave the group behind until the agent itself exits.
@@ -323,5 +441,7 @@ impl Drop for ProcessController {
         if self.child.is_some() {
             self.kill_group(Signal::SIGKILL);
         }
+        // Whatever way the task left, its secrets do not stay behind.
+        self.delete_secrets();
     }
 }

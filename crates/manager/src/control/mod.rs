@@ -4,6 +4,7 @@
 
 mod cluster;
 mod nodes;
+mod secrets;
 mod services;
 mod tasks;
 
@@ -81,6 +82,14 @@ routed! {
     get_cluster(GetClusterRequest) -> GetClusterResponse => |api, r| cluster::get(api, r);
     list_clusters(ListClustersRequest) -> ListClustersResponse => |api, _r| Ok::<_, Status>(cluster::list(api));
     update_cluster(UpdateClusterRequest) -> UpdateClusterResponse => |api, r| cluster::update(api, r).await;
+    get_secret(GetSecretRequest) -> GetSecretResponse => |api, r| secrets::get_secret(api, r);
+    list_secrets(ListSecretsRequest) -> ListSecretsResponse => |api, _r| Ok::<_, Status>(secrets::list_secrets(api));
+    create_secret(CreateSecretRequest) -> CreateSecretResponse => |api, r| secrets::create_secret(api, r).await;
+    remove_secret(RemoveSecretRequest) -> RemoveSecretResponse => |api, r| secrets::remove_secret(api, r).await;
+    get_config(GetConfigRequest) -> GetConfigResponse => |api, r| secrets::get_config(api, r);
+    list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(secrets::list_configs(api));
+    create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| secrets::create_config(api, r).await;
+    remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| secrets::remove_config(api, r).await;
 }
 
 /// The first object of the given kind a transaction wrote back.

@@ -17,6 +17,15 @@ fn validate(spec: &ServiceSpec) -> Result<(), Status> {
         .map(|p| p.constraints.clone())
         .unwrap_or_default();
     constraint::parse_all(&constraints).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let prefs = spec
+        .task
+        .as_ref()
+        .and_then(|t| t.placement.as_ref())
+        .map(|p| p.preferences.as_slice())
+        .unwrap_or(&[]);
+    for p in prefs {
+        constraint::parse_spread(p).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -47,10 +56,11 @@ pub(super) async fn create(
     api: &ControlApi,
     r: CreateServiceRequest,
 ) -> Result<CreateServiceResponse, Status> {
-    let spec = r
+    let mut spec = r
         .spec
         .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
     validate(&spec)?;
+    super::secrets::resolve_refs(api, &mut spec)?;
     let service = Service {
         id: ids::new_id(),
         spec: Some(spec),
@@ -73,7 +83,7 @@ pub(super) async fn update(
 ) -> Result<UpdateServiceResponse, Status> {
     let mut service = find(api, &r.service_id)?;
     let old = service.spec.clone().unwrap_or_default();
-    let spec = if r.rollback {
+    let mut spec = if r.rollback {
         // The previous spec, as it was: a rollback is an update back to it.
         service.previous_spec.clone().ok_or_else(|| {
             Status::failed_precondition("rollback: the service has no previous spec")
@@ -83,6 +93,7 @@ pub(super) async fn update(
             .ok_or_else(|| Status::invalid_argument("spec: missing"))?
     };
     validate(&spec)?;
+    super::secrets::resolve_refs(api, &mut spec)?;
     let same_mode = match (&old.mode, &spec.mode) {
         (Some(a), Some(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
         _ => false,

@@ -191,7 +191,14 @@ impl Dispatcher {
     }
 
     /// Records what the agent says about itself and marks it READY.
-    async fn register(&self, node_id: &str, req: &SessionRequest) -> Result<Node, Status> {
+    /// `seen_from` is the address the connection came from: the node's IP as the cluster sees
+    /// it (what `node.ip` constraints match), whatever the agent advertises.
+    async fn register(
+        &self,
+        node_id: &str,
+        req: &SessionRequest,
+        seen_from: Option<std::net::SocketAddr>,
+    ) -> Result<Node, Status> {
         for _ in 0..5 {
             let node = self
                 .inner
@@ -209,13 +216,14 @@ impl Dispatcher {
             n.status = Some(NodeStatus {
                 state: NodeState::Ready as i32,
                 message: String::new(),
-                addr: if req.addr.is_empty() {
-                    node.status
+                addr: match seen_from {
+                    Some(a) => a.ip().to_string(),
+                    None if req.addr.is_empty() => node
+                        .status
                         .as_ref()
                         .map(|s| s.addr.clone())
-                        .unwrap_or_default()
-                } else {
-                    req.addr.clone()
+                        .unwrap_or_default(),
+                    None => req.addr.clone(),
                 },
             });
             match self
@@ -253,7 +261,9 @@ impl DispatcherRpc for Dispatcher {
         req: Request<SessionRequest>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let node_id = self.caller(&req)?;
-        let node = self.register(&node_id, req.get_ref()).await?;
+        let node = self
+            .register(&node_id, req.get_ref(), req.remote_addr())
+            .await?;
         let (session_id, cancel) = self.inner.sessions.open(&node_id);
         let msg = SessionMessage {
             session_id,

@@ -13,7 +13,7 @@ use swarm_api::{Node, NodeRole};
 
 /// The keys a constraint may test, listed in error messages.
 const KNOWN_KEYS: &str = "node.id, node.hostname, node.role, node.platform.os, \
-                          node.platform.arch, node.labels.<name>, engine.labels.<name>";
+                          node.platform.arch, node.ip, node.labels.<name>, engine.labels.<name>";
 const NODE_LABEL_PREFIX: &str = "node.labels.";
 const ENGINE_LABEL_PREFIX: &str = "engine.labels.";
 
@@ -32,6 +32,10 @@ pub enum ConstraintError {
     EmptyValue { expr: String },
     #[error("constraint {expr:?}: value {value:?} contains an operator character")]
     InvalidValue { expr: String, value: String },
+    #[error("placement-pref {pref:?}: expected spread=<attribute> with a node attribute such as node.labels.zone")]
+    BadPreference { pref: String },
+    #[error("constraint {expr:?}: {value:?} is not an IP address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/24)")]
+    InvalidIp { expr: String, value: String },
 }
 
 /// What a constraint looks at on a node.
@@ -46,6 +50,9 @@ pub enum Key {
     NodeLabel(String),
     /// `engine.labels.<name>`: the labels the node's engine reports.
     EngineLabel(String),
+    /// `node.ip`: the address the node reaches the managers from; the value is an address
+    /// or a CIDR block.
+    Ip,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +100,12 @@ pub fn parse(expr: &str) -> Result<Constraint, ConstraintError> {
             value: value.to_string(),
         });
     }
+    if key == Key::Ip && IpBlock::parse(value).is_none() {
+        return Err(ConstraintError::InvalidIp {
+            expr: err_expr(),
+            value: value.to_string(),
+        });
+    }
     Ok(Constraint {
         key,
         op,
@@ -130,6 +143,7 @@ fn parse_key(expr: &str, raw: &str) -> Result<Key, ConstraintError> {
         "node.role" => Ok(Key::Role),
         "node.platform.os" => Ok(Key::Os),
         "node.platform.arch" => Ok(Key::Arch),
+        "node.ip" => Ok(Key::Ip),
         // Lower-casing is ASCII-only, so byte offsets in `lower` and `raw` agree.
         l if l.starts_with(NODE_LABEL_PREFIX) => label(NODE_LABEL_PREFIX, Key::NodeLabel),
         l if l.starts_with(ENGINE_LABEL_PREFIX) => label(ENGINE_LABEL_PREFIX, Key::EngineLabel),
@@ -152,11 +166,29 @@ fn parse_key(expr: &str, raw: &str) -> Result<Key, ConstraintError> {
 impl Constraint {
     /// True when the node satisfies this constraint.
     pub fn matches(&self, node: &Node) -> bool {
+        if self.key == Key::Ip {
+            let inside = node_ip(node)
+                .zip(IpBlock::parse(&self.value))
+                .is_some_and(|(ip, block)| block.contains(ip));
+            return inside == (self.op == Op::Eq);
+        }
+        let actual = self.key.value_of(node);
+        let equal = fold_eq(actual, &self.value);
+        match self.op {
+            Op::Eq => equal,
+            Op::Ne => !equal,
+        }
+    }
+}
+
+impl Key {
+    /// The node's value for this key ("" when it has none).
+    pub fn value_of<'n>(&self, node: &'n Node) -> &'n str {
         let desc = node.description.as_ref();
         let platform = desc.and_then(|d| d.platform.as_ref());
         // A missing field or label compares as "", which no (non-empty) value equals.
-        let actual: &str = match &self.key {
-            Key::NodeId => &node.id,
+        match self {
+            Key::NodeId => node.id.as_str(),
             Key::Hostname => desc.map_or("", |d| d.hostname.as_str()),
             Key::Role => match NodeRole::try_from(node.role) {
                 Ok(NodeRole::Manager) => "manager",
@@ -175,13 +207,76 @@ impl Constraint {
                 .and_then(|d| d.engine.as_ref())
                 .and_then(|e| e.labels.get(name))
                 .map_or("", String::as_str),
-        };
-        let equal = fold_eq(actual, &self.value);
-        match self.op {
-            Op::Eq => equal,
-            Op::Ne => !equal,
+            Key::Ip => "",
         }
     }
+}
+
+/// Parses a placement preference, `spread=<key>`, into the key whose values tasks spread over.
+pub fn parse_spread(pref: &str) -> Result<Key, ConstraintError> {
+    let Some((strategy, key)) = pref.split_once('=') else {
+        return Err(ConstraintError::BadPreference {
+            pref: pref.to_string(),
+        });
+    };
+    if strategy.trim() != "spread" {
+        return Err(ConstraintError::BadPreference {
+            pref: pref.to_string(),
+        });
+    }
+    match parse_key(pref, key.trim()) {
+        Ok(Key::Ip) | Err(_) => Err(ConstraintError::BadPreference {
+            pref: pref.to_string(),
+        }),
+        Ok(k) => Ok(k),
+    }
+}
+
+/// An address, or a block of them (`10.0.0.0/24`, `fd00::/8`).
+struct IpBlock {
+    net: std::net::IpAddr,
+    prefix: u32,
+}
+
+impl IpBlock {
+    fn parse(s: &str) -> Option<IpBlock> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u32>().ok()?)),
+            None => (s, None),
+        };
+        let net: std::net::IpAddr = addr.parse().ok()?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(IpBlock { net, prefix })
+    }
+
+    fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let bits = |a: std::net::IpAddr| -> (u128, u32) {
+            match a {
+                std::net::IpAddr::V4(v) => (u128::from(u32::from(v)), 32),
+                std::net::IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let ((n, width), (a, w2)) = (bits(self.net), bits(ip));
+        if width != w2 {
+            return false;
+        }
+        let shift = width - self.prefix;
+        shift >= width || (n >> shift) == (a >> shift)
+    }
+}
+
+/// The node's address as the managers record it (`ip` or `ip:port`).
+fn node_ip(node: &Node) -> Option<std::net::IpAddr> {
+    let addr = node
+        .status
+        .as_ref()
+        .map(|s| s.addr.as_str())
+        .filter(|a| !a.is_empty())?;
+    addr.parse::<std::net::SocketAddr>()
+        .map(|s| s.ip())
+        .ok()
+        .or_else(|| addr.parse().ok())
 }
 
 /// Case-insensitive comparison, as SwarmKit's `strings.EqualFold` (ASCII fast path first:
@@ -227,6 +322,33 @@ mod tests {
 
     fn m(expr: &str) -> bool {
         parse(expr).unwrap().matches(&node())
+    }
+
+    #[test]
+    fn node_ip_matches_addresses_and_blocks() {
+        let mut n = Node::default();
+        n.status = Some(swarm_api::NodeStatus {
+            addr: "10.1.2.3:4242".into(),
+            ..Default::default()
+        });
+        assert!(parse("node.ip==10.1.2.3").unwrap().matches(&n));
+        assert!(parse("node.ip==10.1.0.0/16").unwrap().matches(&n));
+        assert!(!parse("node.ip==10.2.0.0/16").unwrap().matches(&n));
+        assert!(parse("node.ip!=10.2.0.0/16").unwrap().matches(&n));
+        assert!(parse("node.ip==0.0.0.0/0").unwrap().matches(&n));
+        assert!(!parse("node.ip==fd00::/8").unwrap().matches(&n));
+        assert!(matches!(
+            parse("node.ip==10.1.2.300"),
+            Err(ConstraintError::InvalidIp { .. })
+        ));
+        assert!(matches!(
+            parse("node.ip==10.0.0.0/33"),
+            Err(ConstraintError::InvalidIp { .. })
+        ));
+        // A node with no recorded address matches no block, and != matches.
+        let bare = Node::default();
+        assert!(!parse("node.ip==10.0.0.0/8").unwrap().matches(&bare));
+        assert!(parse("node.ip!=10.0.0.0/8").unwrap().matches(&bare));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct GroupKey<'a> {
     pub memory_bytes: i64,
     pub max_replicas: u64,
     pub constraints: &'a [String],
+    pub preferences: &'a [String],
 }
 
 impl<'a> GroupKey<'a> {
@@ -35,6 +36,7 @@ impl<'a> GroupKey<'a> {
             memory_bytes: res.map_or(0, |r| r.memory_bytes),
             max_replicas: placement.map_or(0, |p| p.max_replicas_per_node),
             constraints: placement.map_or(&[], |p| p.constraints.as_slice()),
+            preferences: placement.map_or(&[], |p| p.preferences.as_slice()),
         }
     }
 }
@@ -47,6 +49,8 @@ pub struct Requirements {
     /// 0 = no limit.
     pub max_replicas: u64,
     pub constraints: Vec<Constraint>,
+    /// Spread over this attribute's values first (the first placement preference).
+    pub spread: Option<constraint::Key>,
 }
 
 impl Requirements {
@@ -56,6 +60,11 @@ impl Requirements {
             memory_bytes: key.memory_bytes,
             max_replicas: key.max_replicas,
             constraints: constraint::parse_all(key.constraints)?,
+            spread: key
+                .preferences
+                .first()
+                .map(|p| constraint::parse_spread(p))
+                .transpose()?,
         })
     }
 }
@@ -300,6 +309,7 @@ mod tests {
             memory_bytes: mem,
             max_replicas: 0,
             constraints: &cs,
+            preferences: &[],
         })
         .unwrap()
     }
@@ -454,6 +464,7 @@ mod tests {
                 placement: Some(Placement {
                     constraints: cons.iter().map(|s| s.to_string()).collect(),
                     max_replicas_per_node: max,
+                    ..Default::default()
                 }),
                 ..Default::default()
             }),

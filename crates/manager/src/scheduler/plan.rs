@@ -187,9 +187,29 @@ fn place_group<'a>(
     // Scan every node once for the group. A lone task (the common case when tasks cannot be
     // grouped) only needs the best node, so it skips building a heap of all of them.
     let mut tally = Tally::default();
-    let lone = tasks.len() == 1;
+    // With a spread preference, nodes fall into buckets by the attribute's value and each
+    // task goes to the bucket holding the fewest of the service's tasks, then to the best
+    // node in it; without one there is a single bucket.
+    let mut names: Vec<&str> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut node_bucket: Vec<usize> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let v: &str = req.spread.as_ref().map_or("", |k| k.value_of(node));
+        let b = *index.entry(v).or_insert_with(|| {
+            names.push(v);
+            names.len() - 1
+        });
+        node_bucket.push(b);
+    }
+    let mut placed_in: Vec<u32> = vec![0; names.len()];
+    if req.spread.is_some() {
+        for (i, &b) in node_bucket.iter().enumerate() {
+            placed_in[b] += dense[i];
+        }
+    }
+    let lone = tasks.len() == 1 && req.spread.is_none();
     let mut best: Option<Rank> = None;
-    let mut eligible: Vec<Rank> = Vec::new();
+    let mut eligible: Vec<Vec<Rank>> = vec![Vec::new(); names.len()];
     for (i, node) in nodes.iter().enumerate() {
         let svc = dense[i];
         let verdict = node_ok[i]
@@ -200,7 +220,7 @@ fn place_group<'a>(
             Ok(()) => {
                 let rank = Reverse((failing(i), svc, total[i], i as u32));
                 if !lone {
-                    eligible.push(rank);
+                    eligible[node_bucket[i]].push(rank);
                 } else if best.as_ref().is_none_or(|b| rank > *b) {
                     best = Some(rank);
                 }
@@ -208,11 +228,17 @@ fn place_group<'a>(
             Err(r) => tally.record(r),
         }
     }
-    let mut heap = BinaryHeap::from(eligible);
-    heap.extend(best);
+    let mut heaps: Vec<BinaryHeap<Rank>> = eligible.into_iter().map(BinaryHeap::from).collect();
+    if let (Some(b), Some(h)) = (best, heaps.first_mut()) {
+        h.push(b);
+    }
 
     for (n, task) in tasks.iter().enumerate() {
-        let Some(Reverse((penalised, _, tot, idx))) = heap.pop() else {
+        // The emptiest bucket that still has a fitting node (ties: by value, for determinism).
+        let pick = (0..heaps.len())
+            .filter(|&b| !heaps[b].is_empty())
+            .min_by_key(|&b| (placed_in[b], names[b]));
+        let Some(Reverse((penalised, _, tot, idx))) = pick.and_then(|b| heaps[b].pop()) else {
             // Every node is refused now; the same holds for the rest of the group.
             let msg = tally.explain();
             out.unplaceable
@@ -220,9 +246,11 @@ fn place_group<'a>(
             break;
         };
         let i = idx as usize;
+        let b = node_bucket[i];
         out.assignments.push((task.id.clone(), nodes[i].id.clone()));
         // Account the assignment so later tasks (of this and later groups) see it.
         total[i] += 1;
+        placed_in[b] += 1;
         free[i].reserve(req.nano_cpus, req.memory_bytes);
         if let Some(s) = sparse.as_mut() {
             dense[i] += 1;
@@ -232,7 +260,7 @@ fn place_group<'a>(
         match filters::check_resources(&req, free[i])
             .and_then(|()| filters::check_max_replicas(&req, u64::from(dense[i])))
         {
-            Ok(()) => heap.push(Reverse((penalised, dense[i], tot + 1, idx))),
+            Ok(()) => heaps[b].push(Reverse((penalised, dense[i], tot + 1, idx))),
             Err(r) => tally.record(r),
         }
     }
@@ -334,6 +362,7 @@ mod tests {
             s.placement = Some(Placement {
                 constraints: cs.iter().map(|c| c.to_string()).collect(),
                 max_replicas_per_node: 0,
+                ..Default::default()
             });
         }
         t
@@ -477,6 +506,7 @@ mod tests {
                     s.placement = Some(Placement {
                         constraints: vec![],
                         max_replicas_per_node: 1,
+                        ..Default::default()
                     });
                 }
                 t
@@ -594,6 +624,49 @@ mod tests {
         // Outside the window the failures no longer count.
         let p = store.view(|t| plan_at(t, now + FAILURE_WINDOW_MS + 2_000));
         assert_eq!(p.assignments, vec![("p1".to_string(), "a".to_string())]);
+    }
+
+    #[test]
+    fn spread_preference_balances_label_values_before_nodes() {
+        // Zone x has three nodes, zone y one: by nodes alone y would get a quarter of the
+        // tasks; spread over zones gives each zone half.
+        let mut nodes = Vec::new();
+        for (id, zone) in [("a", "x"), ("b", "x"), ("c", "x"), ("d", "y")] {
+            let mut n = node(id);
+            n.spec
+                .as_mut()
+                .unwrap()
+                .annotations
+                .get_or_insert_with(Default::default)
+                .labels
+                .insert("zone".into(), zone.into());
+            nodes.push(n);
+        }
+        let tasks: Vec<Task> = (0..8)
+            .map(|k| {
+                let mut t = pending(&format!("t{k}"), "s1", 1);
+                t.spec.get_or_insert_with(Default::default).placement =
+                    Some(swarm_api::Placement {
+                        preferences: vec!["spread=node.labels.zone".into()],
+                        ..Default::default()
+                    });
+                t
+            })
+            .collect();
+        let p = run(nodes, tasks);
+        let by_node = per_node(&p);
+        assert_eq!(by_node.get("d"), Some(&4), "zone y gets half: {by_node:?}");
+        let x: usize = ["a", "b", "c"]
+            .iter()
+            .map(|n| by_node.get(*n).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(x, 4);
+        assert!(
+            ["a", "b", "c"]
+                .iter()
+                .all(|n| by_node.get(*n).copied().unwrap_or(0) >= 1),
+            "spread within the zone too"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod cluster;
 mod logs;
 pub mod node;
+pub mod secret;
 pub mod service;
 pub mod task;
 

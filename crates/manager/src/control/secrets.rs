@@ -1,0 +1,343 @@
+//! Control API: secrets and configs (DESIGN §3), and resolving the references a service spec
+//! makes to them.
+//!
+//! Owns the rules both kinds share: a valid name, a size limit, immutability (no update), and
+//! refusing removal while a service or a live task still uses one. A secret's data never leaves
+//! this module in a reply: `Get`/`List` strip it, errors never quote it. Must not decide which
+//! node receives the data (the dispatcher does) nor touch the store other than by proposing.
+
+use super::{first, ControlApi};
+use crate::errors::status;
+use swarm_api::*;
+use swarm_store::{Tables, Txn};
+use tonic::Status;
+
+/// Largest secret, as SwarmKit and Docker allow.
+pub const MAX_SECRET_SIZE: usize = 500 * 1024;
+/// Largest config (SwarmKit's limit, twice the secrets').
+pub const MAX_CONFIG_SIZE: usize = 1000 * 1024;
+
+/// What differs between the two kinds, so the rules are written once.
+#[derive(Clone, Copy)]
+enum Kind {
+    Secret,
+    Config,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Secret => "secret",
+            Kind::Config => "config",
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            Kind::Secret => MAX_SECRET_SIZE,
+            Kind::Config => MAX_CONFIG_SIZE,
+        }
+    }
+}
+
+fn validate(kind: Kind, annotations: Option<&Annotations>, data: &[u8]) -> Result<(), Status> {
+    let name = annotations.map(|a| a.name.as_str()).unwrap_or("");
+    validate::validate_name("name", name).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if data.is_empty() || data.len() > kind.max() {
+        return Err(Status::invalid_argument(format!(
+            "data: {} data must be larger than 0 and at most {} KiB",
+            kind.word(),
+            kind.max() / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// The service that uses the object `id` (through its spec, its previous spec, or a task still
+/// meant to run), if any.
+fn user(t: &Tables, uses: impl Fn(&TaskSpec) -> bool) -> Option<String> {
+    let spec_uses = |s: Option<&ServiceSpec>| s.and_then(|s| s.task.as_ref()).is_some_and(&uses);
+    for s in t.services.iter() {
+        if spec_uses(s.spec.as_ref()) || spec_uses(s.previous_spec.as_ref()) {
+            let name = s
+                .spec
+                .as_ref()
+                .and_then(|sp| sp.annotations.as_ref())
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| s.id.clone());
+            return Some(name);
+        }
+    }
+    t.tasks
+        .iter()
+        .filter(|x| x.desired_state <= TaskState::Running as i32)
+        .find(|x| x.spec.as_ref().is_some_and(&uses))
+        .map(|x| {
+            if x.service_name.is_empty() {
+                x.service_id.clone()
+            } else {
+                x.service_name.clone()
+            }
+        })
+}
+
+fn in_use(kind: Kind, name: &str, service: &str) -> Status {
+    Status::failed_precondition(format!(
+        "{} {name} is in use by service {service}",
+        kind.word()
+    ))
+}
+
+/// A reference's file name: a plain name, so it cannot climb out of the directory the agent
+/// puts it in.
+fn check_target(kind: Kind, target: &str) -> Result<(), Status> {
+    let ok = !target.is_empty()
+        && target.len() <= 255
+        && target != "."
+        && target != ".."
+        && !target.contains(['/', '\0']);
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid_argument(format!(
+            "{}: target {target:?} must be a plain file name",
+            kind.word()
+        )))
+    }
+}
+
+/// Fills in the IDs (and default targets) of the secrets and configs a service spec names, and
+/// refuses names that do not exist and two references to the same target.
+pub(super) fn resolve_refs(api: &ControlApi, spec: &mut ServiceSpec) -> Result<(), Status> {
+    let Some(task) = spec.task.as_mut() else {
+        return Ok(());
+    };
+    api.store.view(|t| {
+        let mut targets = std::collections::HashSet::new();
+        for r in task.secrets.iter_mut() {
+            let key = if r.secret_name.is_empty() {
+                &r.secret_id
+            } else {
+                &r.secret_name
+            };
+            let found = t
+                .secrets
+                .by_name(key)
+                .or_else(|| t.secrets.get(key))
+                .ok_or_else(|| Status::invalid_argument(format!("secret {key} not found")))?;
+            r.secret_id = found.id.clone();
+            r.secret_name = found
+                .spec
+                .as_ref()
+                .and_then(|s| s.annotations.as_ref())
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            if r.target.is_empty() {
+                r.target = r.secret_name.clone();
+            }
+            check_target(Kind::Secret, &r.target)?;
+            if !targets.insert(r.target.clone()) {
+                return Err(Status::invalid_argument(format!(
+                    "secret: target {:?} is used twice",
+                    r.target
+                )));
+            }
+        }
+        let mut targets = std::collections::HashSet::new();
+        for r in task.configs.iter_mut() {
+            let key = if r.config_name.is_empty() {
+                &r.config_id
+            } else {
+                &r.config_name
+            };
+            let found = t
+                .configs
+                .by_name(key)
+                .or_else(|| t.configs.get(key))
+                .ok_or_else(|| Status::invalid_argument(format!("config {key} not found")))?;
+            r.config_id = found.id.clone();
+            r.config_name = found
+                .spec
+                .as_ref()
+                .and_then(|s| s.annotations.as_ref())
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
+            if r.target.is_empty() {
+                r.target = r.config_name.clone();
+            }
+            check_target(Kind::Config, &r.target)?;
+            if !targets.insert(r.target.clone()) {
+                return Err(Status::invalid_argument(format!(
+                    "config: target {:?} is used twice",
+                    r.target
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A secret as operators see it: everything but the data.
+fn redact(mut s: Secret) -> Secret {
+    if let Some(spec) = s.spec.as_mut() {
+        spec.data.clear();
+    }
+    s
+}
+
+fn find_secret(api: &ControlApi, key: &str) -> Result<Secret, Status> {
+    api.store
+        .view(|t| {
+            t.secrets
+                .get(key)
+                .or_else(|| t.secrets.by_name(key))
+                .cloned()
+        })
+        .ok_or_else(|| Status::not_found(format!("secret {key} not found")))
+}
+
+fn find_config(api: &ControlApi, key: &str) -> Result<Config, Status> {
+    api.store
+        .view(|t| {
+            t.configs
+                .get(key)
+                .or_else(|| t.configs.by_name(key))
+                .cloned()
+        })
+        .ok_or_else(|| Status::not_found(format!("config {key} not found")))
+}
+
+pub(super) fn get_secret(
+    api: &ControlApi,
+    r: GetSecretRequest,
+) -> Result<GetSecretResponse, Status> {
+    find_secret(api, &r.secret_id).map(|s| GetSecretResponse {
+        secret: Some(redact(s)),
+    })
+}
+
+pub(super) fn list_secrets(api: &ControlApi) -> ListSecretsResponse {
+    ListSecretsResponse {
+        secrets: api
+            .store
+            .view(|t| t.secrets.iter().cloned().map(redact).collect()),
+    }
+}
+
+pub(super) async fn create_secret(
+    api: &ControlApi,
+    r: CreateSecretRequest,
+) -> Result<CreateSecretResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    validate(Kind::Secret, spec.annotations.as_ref(), &spec.data)?;
+    let secret = Secret {
+        id: ids::new_id(),
+        spec: Some(spec),
+        ..Default::default()
+    };
+    let written = api
+        .proposer
+        .propose(Txn::new().create(secret).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(CreateSecretResponse {
+        secret: first(written, |o| match o {
+            store_object::Object::Secret(s) => Some(redact(s)),
+            _ => None,
+        }),
+    })
+}
+
+pub(super) async fn remove_secret(
+    api: &ControlApi,
+    r: RemoveSecretRequest,
+) -> Result<RemoveSecretResponse, Status> {
+    let mut secret = find_secret(api, &r.secret_id)?;
+    let id = secret.id.clone();
+    let name = secret
+        .spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| id.clone());
+    if let Some(service) = api
+        .store
+        .view(|t| user(t, |ts| ts.secrets.iter().any(|x| x.secret_id == id)))
+    {
+        return Err(in_use(Kind::Secret, &name, &service));
+    }
+    secret.meta = None;
+    api.proposer
+        .propose(Txn::new().remove(secret).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(RemoveSecretResponse {})
+}
+
+pub(super) fn get_config(
+    api: &ControlApi,
+    r: GetConfigRequest,
+) -> Result<GetConfigResponse, Status> {
+    // Configs are not secret: their data is returned, as Docker does.
+    find_config(api, &r.config_id).map(|c| GetConfigResponse { config: Some(c) })
+}
+
+pub(super) fn list_configs(api: &ControlApi) -> ListConfigsResponse {
+    ListConfigsResponse {
+        configs: api.store.view(|t| t.configs.iter().cloned().collect()),
+    }
+}
+
+pub(super) async fn create_config(
+    api: &ControlApi,
+    r: CreateConfigRequest,
+) -> Result<CreateConfigResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    validate(Kind::Config, spec.annotations.as_ref(), &spec.data)?;
+    let config = Config {
+        id: ids::new_id(),
+        spec: Some(spec),
+        ..Default::default()
+    };
+    let written = api
+        .proposer
+        .propose(Txn::new().create(config).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(CreateConfigResponse {
+        config: first(written, |o| match o {
+            store_object::Object::Config(c) => Some(c),
+            _ => None,
+        }),
+    })
+}
+
+pub(super) async fn remove_config(
+    api: &ControlApi,
+    r: RemoveConfigRequest,
+) -> Result<RemoveConfigResponse, Status> {
+    let mut config = find_config(api, &r.config_id)?;
+    let id = config.id.clone();
+    let name = config
+        .spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.name.clone())
+        .unwrap_or_else(|| id.clone());
+    if let Some(service) = api
+        .store
+        .view(|t| user(t, |ts| ts.configs.iter().any(|x| x.config_id == id)))
+    {
+        return Err(in_use(Kind::Config, &name, &service));
+    }
+    config.meta = None;
+    api.proposer
+        .propose(Txn::new().remove(config).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(RemoveConfigResponse {})
+}

@@ -85,7 +85,7 @@ fn task(i: usize, shape: Shape) -> Task {
     if let Shape::Constraints = shape {
         spec.placement = Some(Placement {
             constraints: vec!["node.labels.net==special".to_string()],
-            max_replicas_per_node: 0,
+            ..Default::default()
         });
     }
     Task {

@@ -326,11 +326,13 @@ mod tests {
 
     #[test]
     fn node_ip_matches_addresses_and_blocks() {
-        let mut n = Node::default();
-        n.status = Some(swarm_api::NodeStatus {
-            addr: "10.1.2.3:4242".into(),
+        let n = Node {
+            status: Some(swarm_api::NodeStatus {
+                addr: "10.1.2.3:4242".into(),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         assert!(parse("node.ip==10.1.2.3").unwrap().matches(&n));
         assert!(parse("node.ip==10.1.0.0/16").unwrap().matches(&n));
         assert!(!parse("node.ip==10.2.0.0/16").unwrap().matches(&n));

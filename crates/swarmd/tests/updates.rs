@@ -149,17 +149,28 @@ fn history_stays_bounded_after_20_updates() {
     wait_for("running", Duration::from_secs(30), || {
         (running_args(&ctl).len() == 1).then_some(())
     });
+    let out = ctl.run(&["cluster", "update", "default", "--task-history-limit", "-1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("task-history-limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ctl.ok(&["cluster", "update", "default", "--task-history-limit", "3"]);
+    assert!(ctl
+        .ok(&["cluster", "inspect", "default"])
+        .contains("Task history retention limit: 3"));
     for _ in 0..20 {
         ctl.ok(&["service", "update", "h", "--force"]);
         std::thread::sleep(Duration::from_millis(150));
     }
     wait_for(
-        "history at most 5 tasks in the slot",
+        "history at most 3 tasks in the slot",
         Duration::from_secs(60),
         || {
             let all = ctl.json(&["task", "ls", "-a"]);
             let n = all.as_array().unwrap().len();
-            (n <= 5 && running_args(&ctl).len() == 1).then_some(())
+            (n <= 3 && running_args(&ctl).len() == 1).then_some(())
         },
     );
     assert_eq!(

@@ -42,6 +42,20 @@ pub enum ClusterCmd {
         /// Life of node certificates issued from now on (at least 1h), e.g. 2160h
         #[arg(long = "cert-expiry", value_name = "DURATION")]
         cert_expiry: Option<String>,
+        /// Old tasks kept per slot (or node, for global services)
+        #[arg(
+            long = "task-history-limit",
+            value_name = "N",
+            allow_hyphen_values = true
+        )]
+        task_history_limit: Option<String>,
+        /// How often agents heartbeat; a node is DOWN after three missed periods, e.g. 5s
+        #[arg(
+            long = "dispatcher-heartbeat",
+            value_name = "DURATION",
+            allow_hyphen_values = true
+        )]
+        dispatcher_heartbeat: Option<String>,
     },
 }
 
@@ -87,10 +101,25 @@ impl ClusterCmd {
                 cluster,
                 rotate_join_token,
                 cert_expiry,
+                task_history_limit,
+                dispatcher_heartbeat,
             } => {
                 let expiry = cert_expiry.map(|s| parse_cert_expiry(&s)).transpose()?;
-                if expiry.is_none() && rotate_join_token.is_empty() {
-                    bail!("no changes for cluster {cluster}: give --cert-expiry or --rotate-join-token");
+                let history = task_history_limit
+                    .map(|s| crate::flags::parse_u64("task-history-limit", &s))
+                    .transpose()?;
+                let heartbeat = dispatcher_heartbeat
+                    .map(|s| crate::flags::parse_duration_ms("dispatcher-heartbeat", &s))
+                    .transpose()?;
+                if heartbeat.is_some_and(|ms| ms < 1_000) {
+                    bail!("dispatcher-heartbeat: must be at least 1s");
+                }
+                if expiry.is_none()
+                    && rotate_join_token.is_empty()
+                    && history.is_none()
+                    && heartbeat.is_none()
+                {
+                    bail!("no changes for cluster {cluster}: give --cert-expiry, --rotate-join-token, --task-history-limit or --dispatcher-heartbeat");
                 }
                 let mut c = client::connect(socket).await?;
                 let found = resolve::cluster(&mut c, &cluster).await?;
@@ -99,6 +128,16 @@ impl ClusterCmd {
                     spec.ca_config
                         .get_or_insert_with(Default::default)
                         .node_cert_expiry_ms = ms;
+                }
+                if let Some(n) = history {
+                    spec.orchestration
+                        .get_or_insert_with(Default::default)
+                        .task_history_retention_limit = n as i64;
+                }
+                if let Some(ms) = heartbeat {
+                    spec.dispatcher
+                        .get_or_insert_with(Default::default)
+                        .heartbeat_period_ms = ms;
                 }
                 let rotation = ClusterRotation {
                     worker_join_token: rotate_join_token.contains(&TokenRole::Worker),

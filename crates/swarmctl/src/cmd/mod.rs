@@ -79,10 +79,21 @@ pub fn node_cell(task: &Task, names: &HashMap<String, String>) -> String {
 pub fn last_state_cell(task: &Task, now_ms: i64) -> String {
     let status = task.status.clone().unwrap_or_default();
     let name = state::task_state_name(status.state());
-    if status.timestamp == 0 {
-        return name.to_string();
+    let when = if status.timestamp == 0 {
+        name.to_string()
+    } else {
+        format!("{name} {}", ago(now_ms, status.timestamp))
+    };
+    // Why a task failed or was refused belongs next to it (as `docker service ps` shows it).
+    let why = if status.err.is_empty() {
+        &status.message
+    } else {
+        &status.err
+    };
+    match status.state() {
+        TaskState::Failed | TaskState::Rejected if !why.is_empty() => format!("{when}: {why}"),
+        _ => when,
     }
-    format!("{name} {}", ago(now_ms, status.timestamp))
 }
 
 /// Tasks still meant to run (desired state RUNNING or earlier), unless `all`.
@@ -145,4 +156,34 @@ pub fn task_table(tasks: &[Task], names: &HashMap<String, String>, now_ms: i64) 
         ],
         &rows,
     )
+}
+
+#[cfg(test)]
+mod last_state_tests {
+    use super::*;
+    use swarm_api::TaskStatus;
+
+    #[test]
+    fn failures_carry_their_reason_and_running_tasks_do_not() {
+        let mut t = Task {
+            status: Some(TaskStatus {
+                state: TaskState::Rejected as i32,
+                timestamp: 1_000,
+                err: "invalid reference format".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            last_state_cell(&t, 3_000),
+            "REJECTED 2 seconds ago: invalid reference format"
+        );
+        t.status = Some(TaskStatus {
+            state: TaskState::Running as i32,
+            timestamp: 1_000,
+            message: "started".into(),
+            ..Default::default()
+        });
+        assert_eq!(last_state_cell(&t, 3_000), "RUNNING 2 seconds ago");
+    }
 }

@@ -933,3 +933,49 @@ async fn a_global_job_runs_once_per_node() {
         "one task per node, not rerun"
     );
 }
+
+#[tokio::test]
+async fn rebalance_spreads_tasks_onto_new_nodes_only_when_asked() {
+    let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
+    let id = h
+        .create(service_spec(
+            "web",
+            Mode::Replicated(ReplicatedService { replicas: 6 }),
+            None,
+            &[],
+        ))
+        .await;
+    h.until("3 and 3", |h| {
+        Some(()).filter(|_| h.running(&id).values().copied().collect::<Vec<_>>() == [3, 3])
+    })
+    .await;
+    for n in ["c", "d"] {
+        h.proposer
+            .propose(Txn::new().create(node(n, &[])).into_batch())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(h.running(&id).len(), 2, "nothing moves by itself");
+
+    h.edit_service(&id, |s| {
+        s.rebalance_requested = true;
+        s.spec.as_mut().unwrap().update = Some(UpdateConfig {
+            parallelism: 1,
+            ..Default::default()
+        });
+    })
+    .await;
+    let spread = h
+        .until("no node above its share and the request cleared", |h| {
+            let r = h.running(&id);
+            let cleared = h
+                .store
+                .view(|t| !t.services.get(&id).unwrap().rebalance_requested);
+            Some(r).filter(|r| {
+                cleared && r.values().sum::<usize>() == 6 && r.values().all(|c| *c <= 2)
+            })
+        })
+        .await;
+    assert_eq!(spread.len(), 4, "the new nodes got tasks: {spread:?}");
+}

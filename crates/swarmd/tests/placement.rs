@@ -225,3 +225,33 @@ fn spread_over_a_label_and_restarts_capped_by_max_attempts() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(count(), 3, "no fourth attempt");
 }
+
+#[test]
+fn rebalance_moves_tasks_onto_nodes_that_joined() {
+    let mut s = swarm(&["w1"]);
+    s.ctl.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--image",
+        "x",
+        "--replicas",
+        "4",
+        "--update-parallelism",
+        "1",
+    ]);
+    wait_for("2 and 2", Duration::from_secs(30), || {
+        (s.placement("web").0.values().copied().collect::<Vec<_>>() == [2, 2]).then_some(())
+    });
+    s.add_worker("w2");
+    s.add_worker("w3");
+    wait_for("4 READY nodes", Duration::from_secs(30), || {
+        (s.ctl.ok(&["node", "ls"]).matches(" READY ").count() == 4).then_some(())
+    });
+    s.ctl.ok(&["service", "update", "web", "--rebalance"]);
+    wait_for("one task per node", Duration::from_secs(60), || {
+        let r = s.placement("web").0;
+        (r.len() == 4 && r.values().all(|c| *c == 1)).then_some(())
+    });
+}

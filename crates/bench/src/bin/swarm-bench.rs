@@ -451,6 +451,7 @@ async fn run(
                         service_version: svc.meta.as_ref().map(|m| m.version).unwrap_or(0),
                         spec: Some(spec),
                         rollback: false,
+                        rebalance: false,
                     }))
                     .await
                     .context("update service")?

@@ -124,6 +124,17 @@ pub(super) async fn update(
             message: message.into(),
         });
     }
+    if r.rebalance {
+        if !matches!(
+            spec.mode,
+            Some(swarm_api::service_spec::Mode::Replicated(_))
+        ) {
+            return Err(Status::invalid_argument(
+                "rebalance: only replicated services are rebalanced",
+            ));
+        }
+        service.rebalance_requested = true;
+    }
     service.spec = Some(spec);
     service.meta.get_or_insert_with(Default::default).version = r.service_version;
     let written = api

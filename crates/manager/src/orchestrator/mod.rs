@@ -8,6 +8,7 @@
 mod global;
 mod jobs;
 mod reaper;
+mod rebalance;
 mod replicated;
 mod restart;
 pub mod task;
@@ -76,6 +77,7 @@ pub struct Orchestrator {
     store: Store,
     proposer: Arc<dyn Proposer>,
     updates: update::Updates,
+    rebalances: rebalance::Rebalances,
 }
 
 impl Orchestrator {
@@ -84,6 +86,7 @@ impl Orchestrator {
             store,
             proposer,
             updates: update::Updates::default(),
+            rebalances: rebalance::Rebalances::default(),
         }
     }
 
@@ -128,6 +131,11 @@ impl Orchestrator {
                 // Jobs have no rolling updates: a new spec is a new run.
                 if matches!(spec.mode, Some(Mode::Replicated(_)) | Some(Mode::Global(_))) {
                     self.updates
+                        .reconcile(t, service, &replaced, now, &mut plan);
+                }
+                // Rebalancing waits for a pass with nothing else to do for the service.
+                if matches!(spec.mode, Some(Mode::Replicated(_))) && plan.txn.is_empty() {
+                    self.rebalances
                         .reconcile(t, service, &replaced, now, &mut plan);
                 }
                 if !plan.txn.is_empty() || plan.wake_at_ms.is_some() {

@@ -38,6 +38,10 @@ pub enum ServiceCmd {
         /// Go back to the previous spec (with the rollback config)
         #[arg(long, conflicts_with = "force")]
         rollback: bool,
+        /// Move tasks so they are spread evenly over the nodes again (new nodes included),
+        /// within the update parallelism and delay
+        #[arg(long, conflicts_with = "rollback")]
+        rebalance: bool,
         #[command(flatten)]
         flags: ServiceFlags,
     },
@@ -103,6 +107,7 @@ impl ServiceCmd {
                 service,
                 force,
                 rollback,
+                rebalance,
                 flags,
             } => {
                 // Parse every flag before talking to the manager.
@@ -119,7 +124,7 @@ impl ServiceCmd {
                 if rollback && spec != old_spec {
                     bail!("rollback: cannot be combined with other changes");
                 }
-                if spec == old_spec && !rollback {
+                if spec == old_spec && !rollback && !rebalance {
                     bail!("no changes for service {service}");
                 }
                 let version = current.meta.as_ref().map(|m| m.version).unwrap_or(0);
@@ -129,6 +134,7 @@ impl ServiceCmd {
                         service_version: version,
                         spec: Some(spec),
                         rollback,
+                        rebalance,
                     })
                     .await?
                     .into_inner();

@@ -112,11 +112,15 @@ fn a_failing_update_rolls_back_and_rollback_returns_to_the_previous_spec() {
         (running_args(&ctl) == vec!["[\"3600\"]".to_string(); 3]).then_some(())
     });
 
-    // Bad update options are refused before anything changes.
+    // Bad update and placement options are refused before anything changes.
+    let before = ctl.json(&["service", "inspect", "web"]);
     for bad in [
         vec!["--update-order", "sideways"],
         vec!["--update-max-failure-ratio", "2"],
         vec!["--rollback-failure-action", "rollback"],
+        vec!["--replicas-max-per-node", "-1"],
+        vec!["--placement-pref", "spread=node.nonsense"],
+        vec!["--placement-pref", "pack=node.labels.zone"],
     ] {
         let mut args = vec!["service", "update", "web"];
         args.extend(bad.iter());
@@ -128,6 +132,11 @@ fn a_failing_update_rolls_back_and_rollback_returns_to_the_previous_spec() {
             "{bad:?}: {err}"
         );
     }
+    let after = ctl.json(&["service", "inspect", "web"]);
+    assert_eq!(
+        before["meta"]["version"], after["meta"]["version"],
+        "nothing changed"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@
 use super::{first, ControlApi};
 use crate::errors::status;
 use swarm_api::*;
-use swarm_store::{Tables, Txn};
+use swarm_store::{StoreItem, Tables, Txn};
 use tonic::Status;
 
 /// Largest secret, as SwarmKit and Docker allow.
@@ -254,26 +254,33 @@ pub(super) async fn remove_secret(
     api: &ControlApi,
     r: RemoveSecretRequest,
 ) -> Result<RemoveSecretResponse, Status> {
-    let mut secret = find_secret(api, &r.secret_id)?;
+    let secret = find_secret(api, &r.secret_id)?;
     let id = secret.id.clone();
-    let name = secret
-        .spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.clone())
-        .unwrap_or_else(|| id.clone());
-    if let Some(service) = api
-        .store
-        .view(|t| user(t, |ts| ts.secrets.iter().any(|x| x.secret_id == id)))
-    {
-        return Err(in_use(Kind::Secret, &name, &service));
+    remove_unused(api, secret, Kind::Secret, |ts| {
+        ts.secrets.iter().any(|x| x.secret_id == id)
+    })
+    .await?;
+    Ok(RemoveSecretResponse {})
+}
+
+/// Removes a secret or config unless a service or a live task still uses it.
+async fn remove_unused<T: StoreItem>(
+    api: &ControlApi,
+    mut item: T,
+    kind: Kind,
+    uses: impl Fn(&TaskSpec) -> bool,
+) -> Result<(), Status> {
+    let name = item.unique_name().unwrap_or(item.id()).to_string();
+    if let Some(service) = api.store.view(|t| user(t, uses)) {
+        return Err(in_use(kind, &name, &service));
     }
-    secret.meta = None;
+    // Unconditional: removing what the caller named is the intent, whatever its version.
+    *item.meta_mut() = Meta::default();
     api.proposer
-        .propose(Txn::new().remove(secret).into_batch())
+        .propose(Txn::new().remove(item).into_batch())
         .await
         .map_err(status)?;
-    Ok(RemoveSecretResponse {})
+    Ok(())
 }
 
 pub(super) fn get_config(
@@ -320,24 +327,11 @@ pub(super) async fn remove_config(
     api: &ControlApi,
     r: RemoveConfigRequest,
 ) -> Result<RemoveConfigResponse, Status> {
-    let mut config = find_config(api, &r.config_id)?;
+    let config = find_config(api, &r.config_id)?;
     let id = config.id.clone();
-    let name = config
-        .spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.clone())
-        .unwrap_or_else(|| id.clone());
-    if let Some(service) = api
-        .store
-        .view(|t| user(t, |ts| ts.configs.iter().any(|x| x.config_id == id)))
-    {
-        return Err(in_use(Kind::Config, &name, &service));
-    }
-    config.meta = None;
-    api.proposer
-        .propose(Txn::new().remove(config).into_batch())
-        .await
-        .map_err(status)?;
+    remove_unused(api, config, Kind::Config, |ts| {
+        ts.configs.iter().any(|x| x.config_id == id)
+    })
+    .await?;
     Ok(RemoveConfigResponse {})
 }

@@ -86,7 +86,11 @@ async fn member(
     (node, store, addr, dir, server)
 }
 
+// Opt-in: moving 110 MiB through sealing, fsync and gRPC takes from 11 s to over 2 min on
+// 2 shared cores, too uncertain for CI's time budget. Run it with
+// `cargo test -p swarm-raft --test big_snapshot -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "110 MiB transfer: run with --ignored"]
 async fn a_snapshot_over_100_mib_reaches_a_new_member() {
     let (n1, s1, _a1, _d1, _srv1) = member(1).await;
     n1.bootstrap().await.unwrap();

@@ -81,6 +81,40 @@ fn user(t: &Tables, uses: impl Fn(&TaskSpec) -> bool) -> Option<String> {
         })
 }
 
+/// Fills in each reference's ID, name and default target from the table (looked up by name,
+/// else ID); refuses unknown ones, bad targets and a target used twice.
+fn resolve<'a, T: StoreItem>(
+    table: &swarm_store::Table<T>,
+    kind: Kind,
+    refs: impl Iterator<Item = (&'a mut String, &'a mut String, &'a mut String)>,
+) -> Result<(), Status> {
+    let mut targets = std::collections::HashSet::new();
+    for (id, name, target) in refs {
+        let key = if name.is_empty() {
+            id.clone()
+        } else {
+            name.clone()
+        };
+        let found = table
+            .by_name(&key)
+            .or_else(|| table.get(&key))
+            .ok_or_else(|| Status::invalid_argument(format!("{} {key} not found", kind.word())))?;
+        *id = found.id().to_string();
+        *name = found.unique_name().unwrap_or_default().to_string();
+        if target.is_empty() {
+            *target = name.clone();
+        }
+        check_target(kind, target)?;
+        if !targets.insert(target.clone()) {
+            return Err(Status::invalid_argument(format!(
+                "{}: target {target:?} is used twice",
+                kind.word()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn in_use(kind: Kind, name: &str, service: &str) -> Status {
     Status::failed_precondition(format!(
         "{} {name} is in use by service {service}",
@@ -113,66 +147,16 @@ pub(super) fn resolve_refs(api: &ControlApi, spec: &mut ServiceSpec) -> Result<(
         return Ok(());
     };
     api.store.view(|t| {
-        let mut targets = std::collections::HashSet::new();
-        for r in task.secrets.iter_mut() {
-            let key = if r.secret_name.is_empty() {
-                &r.secret_id
-            } else {
-                &r.secret_name
-            };
-            let found = t
-                .secrets
-                .by_name(key)
-                .or_else(|| t.secrets.get(key))
-                .ok_or_else(|| Status::invalid_argument(format!("secret {key} not found")))?;
-            r.secret_id = found.id.clone();
-            r.secret_name = found
-                .spec
-                .as_ref()
-                .and_then(|s| s.annotations.as_ref())
-                .map(|a| a.name.clone())
-                .unwrap_or_default();
-            if r.target.is_empty() {
-                r.target = r.secret_name.clone();
-            }
-            check_target(Kind::Secret, &r.target)?;
-            if !targets.insert(r.target.clone()) {
-                return Err(Status::invalid_argument(format!(
-                    "secret: target {:?} is used twice",
-                    r.target
-                )));
-            }
-        }
-        let mut targets = std::collections::HashSet::new();
-        for r in task.configs.iter_mut() {
-            let key = if r.config_name.is_empty() {
-                &r.config_id
-            } else {
-                &r.config_name
-            };
-            let found = t
-                .configs
-                .by_name(key)
-                .or_else(|| t.configs.get(key))
-                .ok_or_else(|| Status::invalid_argument(format!("config {key} not found")))?;
-            r.config_id = found.id.clone();
-            r.config_name = found
-                .spec
-                .as_ref()
-                .and_then(|s| s.annotations.as_ref())
-                .map(|a| a.name.clone())
-                .unwrap_or_default();
-            if r.target.is_empty() {
-                r.target = r.config_name.clone();
-            }
-            check_target(Kind::Config, &r.target)?;
-            if !targets.insert(r.target.clone()) {
-                return Err(Status::invalid_argument(format!(
-                    "config: target {:?} is used twice",
-                    r.target
-                )));
-            }
-        }
+        let secrets = task
+            .secrets
+            .iter_mut()
+            .map(|r| (&mut r.secret_id, &mut r.secret_name, &mut r.target));
+        resolve(&t.secrets, Kind::Secret, secrets)?;
+        let configs = task
+            .configs
+            .iter_mut()
+            .map(|r| (&mut r.config_id, &mut r.config_name, &mut r.target));
+        resolve(&t.configs, Kind::Config, configs)?;
         Ok(())
     })
 }

@@ -31,6 +31,9 @@ pub enum CaError {
     /// The manager's root CA is not the one the join token names.
     #[error("root CA digest does not match the join token (token expects {expected}, manager sent {actual})")]
     DigestMismatch { expected: String, actual: String },
+    /// An unlock key that does not parse or does not open the sealed keys.
+    #[error("unlock key: {0}")]
+    UnlockKey(String),
     /// A certificate does not say who its holder is (missing CN/OU/O, unknown role).
     #[error("certificate identity: {0}")]
     Identity(String),

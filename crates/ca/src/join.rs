@@ -10,10 +10,9 @@ use hyper_util::rt::TokioIo;
 use swarm_api::ca_client::CaClient;
 use swarm_api::{GetRootCaCertificateRequest, IssueNodeCertificateRequest};
 use tonic::transport::{Channel, Endpoint};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::error::{error_chain, is_timeout};
-use crate::root::{digest_of_der, new_key_and_csr};
+use crate::root::{digest_of_der, new_key_and_csr, signed_by};
 use crate::tls::{anonymous_client_tls, trust_any_server_config};
 use crate::{identity_from_cert_der, parse_join_token, pem, CaError, NodeCredentials};
 
@@ -78,7 +77,14 @@ pub async fn join(
     let cert_pem = String::from_utf8(resp.certificate)
         .map_err(|_| bad(addr, "certificate is not UTF-8 PEM".into()))?;
     check_issued(addr, &cert_pem, &root_der, &resp.node_id)?;
-    NodeCredentials::from_pems(cert_pem, key_pem, root_pem).map_err(|e| bad(addr, e.to_string()))
+    // During a root rotation the manager hands out the old and new roots together; trust that
+    // bundle only if it contains the root the token vouched for.
+    let bundle = String::from_utf8(resp.root_ca).unwrap_or_default();
+    let trust = match pem::certs_der(&bundle) {
+        Ok(certs) if certs.contains(&root_der) => bundle,
+        _ => root_pem,
+    };
+    NodeCredentials::from_pems(cert_pem, key_pem, trust).map_err(|e| bad(addr, e.to_string()))
 }
 
 /// GetRootCACertificate over TLS that accepts any server certificate: we cannot verify the
@@ -127,19 +133,21 @@ async fn fetch_root_unverified(addr: &str) -> Result<String, CaError> {
 /// response names (`NodeCredentials::from_pems` then checks it is for our key), so a confused
 /// answer fails here rather than at the first mTLS handshake.
 fn check_issued(addr: &str, cert_pem: &str, root_der: &[u8], node_id: &str) -> Result<(), CaError> {
-    let der = pem::cert_der(cert_pem).map_err(|e| bad(addr, e.to_string()))?;
-    let (_, cert) =
-        X509Certificate::from_der(&der).map_err(|e| bad(addr, format!("certificate: {e}")))?;
-    let (_, root) =
-        X509Certificate::from_der(root_der).map_err(|e| bad(addr, format!("root CA: {e}")))?;
-    cert.verify_signature(Some(root.public_key()))
-        .map_err(|_| {
-            bad(
-                addr,
-                "issued certificate is not signed by the root CA".into(),
-            )
-        })?;
-    let id = identity_from_cert_der(&der).map_err(|e| bad(addr, e.to_string()))?;
+    let chain = pem::certs_der(cert_pem).map_err(|e| bad(addr, e.to_string()))?;
+    let der = &chain[0];
+    // Signed by the root, or (during a root rotation) by the new root whose cross-signed
+    // certificate, signed by the root, comes second in the chain.
+    let chained = signed_by(der, root_der)
+        || chain
+            .get(1)
+            .is_some_and(|bridge| signed_by(der, bridge) && signed_by(bridge, root_der));
+    if !chained {
+        return Err(bad(
+            addr,
+            "issued certificate is not signed by the root CA".into(),
+        ));
+    }
+    let id = identity_from_cert_der(der).map_err(|e| bad(addr, e.to_string()))?;
     if !node_id.is_empty() && id.node_id != node_id {
         return Err(bad(
             addr,

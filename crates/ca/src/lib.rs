@@ -18,12 +18,17 @@ mod pem;
 mod root;
 mod tls;
 mod token;
+mod unlock;
 
 pub use credentials::NodeCredentials;
 pub use error::CaError;
 pub use identity::{authorize, identity_from_cert_der, peer_identity, role_ou, PeerIdentity};
 pub use join::{join, JOIN_TIMEOUT};
 pub use live::{live_credentials, CredentialsSwap, LiveCredentials};
-pub use root::{new_key_and_csr, RootCa, ROOT_CA_CN};
+pub use root::{bundle_digest, new_key_and_csr, RootCa, ROOT_CA_CN};
 pub use tls::{anonymous_client_tls, install_ring_provider};
-pub use token::{generate_join_token, parse_join_token, JoinToken, TOKEN_PREFIX, TOKEN_VERSION};
+pub use token::{
+    generate_join_token, parse_join_token, retarget_join_token, JoinToken, TOKEN_PREFIX,
+    TOKEN_VERSION,
+};
+pub use unlock::{is_sealed, UnlockKey, UNLOCK_KEY_PREFIX};

@@ -7,36 +7,35 @@
 //! the rustls server config whose certificate follows it. Must not touch: files on disk
 //! (`credentials.rs` saves them) or the decision of when to renew (the caller's).
 //!
-//! The root CA is fixed for the life of a holder: renewal replaces the node certificate and
-//! key, never the root, so the client verifier is built once.
+//! A root CA rotation changes what the node trusts as well: the trust bundle comes with the
+//! certificate, so the client verifier servers use follows the holder too.
 
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::ServerConfig;
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use tokio::sync::watch;
 
 use crate::credentials::NodeCredentials;
-use crate::{pem, CaError};
+use crate::CaError;
 
 /// Credentials with their rustls form, built once per certificate rather than per handshake.
 struct Current {
     creds: NodeCredentials,
     certified: Arc<CertifiedKey>,
+    verifier: Arc<dyn ClientCertVerifier>,
 }
 
 impl Current {
     fn new(creds: NodeCredentials) -> Result<Current, CaError> {
-        let provider = rustls::crypto::ring::default_provider();
-        let chain = vec![CertificateDer::from(pem::cert_der(&creds.cert_pem)?)];
-        let key = pem::key_der(&creds.key_pem)?;
-        let certified = CertifiedKey::from_der(chain, key, &provider)
-            .map_err(|e| CaError::Tls(format!("node certificate: {e}")))?;
         Ok(Current {
+            certified: Arc::new(crate::tls::certified_key(&creds)?),
+            verifier: crate::tls::client_verifier(&creds.root_pem)?,
             creds,
-            certified: Arc::new(certified),
         })
     }
 }
@@ -69,16 +68,14 @@ pub fn live_credentials(
 }
 
 impl CredentialsSwap {
-    /// Installs renewed credentials: new TLS handshakes, server and client, use them from now
-    /// on; connections already made keep the certificate they were made with. Refuses
-    /// credentials of another node, cluster or root, which would be a bug in the caller.
+    /// Installs renewed credentials (and the trust bundle that came with them): new TLS
+    /// handshakes, server and client, use them from now on; connections already made keep the
+    /// certificate they were made with. Refuses credentials of another node or cluster, which
+    /// would be a bug in the caller.
     pub fn swap(&self, creds: NodeCredentials) -> Result<(), CaError> {
         {
             let cur = &self.tx.borrow().creds;
-            if creds.node_id != cur.node_id
-                || creds.cluster_id != cur.cluster_id
-                || creds.root_pem != cur.root_pem
-            {
+            if creds.node_id != cur.node_id || creds.cluster_id != cur.cluster_id {
                 return Err(CaError::Identity(format!(
                     "renewed certificate is for node {} of cluster {}, not this node",
                     creds.node_id, creds.cluster_id
@@ -109,13 +106,89 @@ impl LiveCredentials {
     /// client policy is [`NodeCredentials::server_rustls_config`]'s: client certificates
     /// verified against the root, anonymous clients let in for the CA's join calls).
     pub fn server_config(&self) -> Result<ServerConfig, CaError> {
-        let creds = self.current();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         crate::tls::server_config_with(
-            &creds.root_pem,
+            Arc::new(LiveVerifier {
+                rx: self.rx.clone(),
+                provider,
+            }),
             Arc::new(LiveResolver {
                 rx: self.rx.clone(),
             }),
         )
+    }
+}
+
+/// Verifies client certificates against the trust bundle current at each handshake.
+struct LiveVerifier {
+    rx: watch::Receiver<Arc<Current>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl std::fmt::Debug for LiveVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveVerifier")
+    }
+}
+
+impl ClientCertVerifier for LiveVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        // The CA's join calls come from nodes without a certificate; every other service
+        // authorizes the caller itself.
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // Hints are optional; every root is named "swarm-ca" anyway.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verifier = self.rx.borrow().verifier.clone();
+        verifier.verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -172,7 +245,9 @@ mod tests {
         let err = swap.swap(issue(&root, "n2")).expect_err("other node");
         assert!(err.to_string().contains("not this node"), "{err}");
         assert_eq!(live.current().node_id, "n1");
+        // Another root is fine (a root rotation): the trust bundle comes with the certificate.
         let other_root = RootCa::generate().expect("root");
-        assert!(swap.swap(issue(&other_root, "n1")).is_err());
+        swap.swap(issue(&other_root, "n1")).expect("rotated root");
+        assert_eq!(live.current().root_pem, other_root.cert_pem());
     }
 }

@@ -49,21 +49,8 @@ impl RootCa {
     pub fn generate() -> Result<RootCa, CaError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
             .map_err(CaError::crypto("generating the root CA key"))?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, ROOT_CA_CN);
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
         let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - BACKDATE;
-        params.not_after = now + ROOT_VALIDITY;
-        params.serial_number = Some(random_serial());
-        let cert = params
+        let cert = root_params(now - BACKDATE, now + ROOT_VALIDITY)
             .self_signed(&key)
             .map_err(CaError::crypto("self-signing the root CA"))?;
         Ok(RootCa {
@@ -71,6 +58,35 @@ impl RootCa {
             cert_der: cert.der().to_vec(),
             key_pem: Some(key.serialize_pem()),
         })
+    }
+
+    /// `next`'s certificate signed by this root instead of by itself: same subject, key and
+    /// validity. Sent as an intermediate during a root rotation, so nodes that trust only
+    /// this (old) root accept certificates the new root signs.
+    pub fn cross_sign(&self, next: &RootCa) -> Result<String, CaError> {
+        let issuer = self.issuer()?;
+        let next_key = KeyPair::from_pem(next.key_pem.as_deref().ok_or(CaError::NoSigningKey)?)
+            .map_err(|e| CaError::InvalidKey(format!("new root CA key: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(&next.cert_der)
+            .map_err(|e| CaError::InvalidCertificate(format!("new root CA: {e}")))?;
+        let v = cert.validity();
+        let at = |t: i64| {
+            time::OffsetDateTime::from_unix_timestamp(t)
+                .map_err(|e| CaError::InvalidCertificate(format!("new root CA validity: {e}")))
+        };
+        let params = root_params(at(v.not_before.timestamp())?, at(v.not_after.timestamp())?);
+        let cert = params
+            .signed_by(&next_key, &issuer)
+            .map_err(CaError::crypto("cross-signing the new root CA"))?;
+        Ok(cert.pem())
+    }
+
+    /// Whether this root's key signed the first certificate of `chain_pem`.
+    pub fn signed(&self, chain_pem: &str) -> bool {
+        let Ok(der) = pem::cert_der(chain_pem) else {
+            return false;
+        };
+        signed_by(&der, &self.cert_der)
     }
 
     /// Loads a root from PEM. With a key, the key must belong to the certificate.
@@ -189,6 +205,49 @@ pub fn new_key_and_csr() -> Result<(String, String), CaError> {
         .pem()
         .map_err(CaError::crypto("encoding the certificate signing request"))?;
     Ok((key.serialize_pem(), csr_pem))
+}
+
+/// Whether the certificate `der` carries a valid signature by the key of `issuer_der`.
+pub(crate) fn signed_by(der: &[u8], issuer_der: &[u8]) -> bool {
+    let (Ok((_, cert)), Ok((_, issuer))) = (
+        X509Certificate::from_der(der),
+        X509Certificate::from_der(issuer_der),
+    ) else {
+        return false;
+    };
+    cert.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+/// Digest of a trust bundle (one or more PEM roots, in order): what a node's recorded
+/// certificate says it was told to trust, so a change of bundle shows as a mismatch.
+pub fn bundle_digest(bundle_pem: &str) -> Result<String, CaError> {
+    let mut all = Vec::new();
+    for der in pem::certs_der(bundle_pem)? {
+        all.extend_from_slice(&Sha256::digest(&der));
+    }
+    Ok(digest_of_der(&all))
+}
+
+/// The shape of every root we make: CN "swarm-ca", a CA with no path length limit, able to
+/// sign certificates and CRLs.
+fn root_params(
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, ROOT_CA_CN);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(random_serial());
+    params
 }
 
 /// SHA-256 of `der`, base36, 50 characters.
@@ -406,6 +465,76 @@ mod tests {
             .expect("issue");
         assert!(chain_ok(&other, &foreign));
         assert!(!chain_ok(&root, &foreign));
+    }
+
+    /// Verifies `leaf` with `intermediates` against a trust store of `roots`, as server and
+    /// as client.
+    fn verifies(roots: &[&RootCa], leaf: &str, intermediates: &[&str]) -> bool {
+        let mut store = RootCertStore::empty();
+        for r in roots {
+            store
+                .add(CertificateDer::from(r.cert_der().to_vec()))
+                .expect("add root");
+        }
+        let store = Arc::new(store);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = WebPkiServerVerifier::builder_with_provider(store.clone(), provider.clone())
+            .build()
+            .expect("server verifier");
+        let client = WebPkiClientVerifier::builder_with_provider(store, provider)
+            .build()
+            .expect("client verifier");
+        let der = CertificateDer::from(pem::cert_der(leaf).expect("pem"));
+        let inter: Vec<CertificateDer> = intermediates
+            .iter()
+            .map(|p| CertificateDer::from(pem::cert_der(p).expect("pem")))
+            .collect();
+        let name = ServerName::try_from(swarm_api::MANAGER_SERVER_NAME).expect("name");
+        let a = server
+            .verify_server_cert(&der, &inter, &name, &[], UnixTime::now())
+            .is_ok();
+        let b = client
+            .verify_client_cert(&der, &inter, UnixTime::now())
+            .is_ok();
+        assert_eq!(a, b, "server and client verification disagree");
+        a
+    }
+
+    #[test]
+    fn cross_signed_root_bridges_old_trust_to_new_certificates() {
+        let old = RootCa::generate().expect("old");
+        let new = RootCa::generate().expect("new");
+        let cross = old.cross_sign(&new).expect("cross-sign");
+        let (leaf, _) = new
+            .issue("n1", NodeRole::Worker, "c1", DAY_MS)
+            .expect("issue");
+        // A node trusting only the old root accepts the new certificate through the bridge,
+        // and only through it.
+        assert!(verifies(&[&old], &leaf, &[&cross]));
+        assert!(!verifies(&[&old], &leaf, &[]));
+        // Nodes trusting the new root, or both, accept it with or without the bridge.
+        assert!(verifies(&[&new], &leaf, &[&cross]));
+        assert!(verifies(&[&new], &leaf, &[]));
+        assert!(verifies(&[&old, &new], &leaf, &[&cross]));
+        // The old root's certificates stay valid for nodes trusting both, not for new-only.
+        let (old_leaf, _) = old
+            .issue("n2", NodeRole::Worker, "c1", DAY_MS)
+            .expect("issue");
+        assert!(verifies(&[&old, &new], &old_leaf, &[]));
+        assert!(!verifies(&[&new], &old_leaf, &[]));
+        // A bridge signed by a stranger bridges nothing.
+        let stranger = RootCa::generate().expect("stranger");
+        let fake = stranger.cross_sign(&new).expect("cross-sign");
+        assert!(!verifies(&[&old], &leaf, &[&fake]));
+        assert!(new.signed(&leaf) && !old.signed(&leaf));
+        // The bundle digest depends on every root and their order.
+        let both = format!("{}{}", old.cert_pem(), new.cert_pem());
+        let d = bundle_digest(&both).expect("digest");
+        assert_ne!(d, bundle_digest(old.cert_pem()).expect("digest"));
+        assert_ne!(
+            d,
+            bundle_digest(&format!("{}{}", new.cert_pem(), old.cert_pem())).expect("digest")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
@@ -37,13 +38,9 @@ impl NodeCredentials {
     /// their own `TlsAcceptor` (e.g. to swap certificates without restarting) and feed tonic
     /// through `serve_with_incoming`; `request.peer_certs()` keeps working there.
     pub fn server_rustls_config(&self) -> Result<ServerConfig, CaError> {
-        let chain = vec![CertificateDer::from(pem::cert_der(&self.cert_pem)?)];
-        let key = pem::key_der(&self.key_pem)?;
-        let provider = rustls::crypto::ring::default_provider();
-        let certified = CertifiedKey::from_der(chain, key, &provider)
-            .map_err(|e| CaError::Tls(format!("node certificate: {e}")))?;
+        let certified = certified_key(self)?;
         server_config_with(
-            &self.root_pem,
+            client_verifier(&self.root_pem)?,
             Arc::new(rustls::sign::SingleCertAndKey::from(certified)),
         )
     }
@@ -57,22 +54,42 @@ impl NodeCredentials {
     }
 }
 
-/// The remote API's server policy around a certificate resolver: TLS 1.2+, client
-/// certificates verified against `root_pem` when sent, none required (the CA's join calls
-/// come from nodes that have no certificate yet), HTTP/2 only.
+/// The node's certificate chain (leaf, then any intermediate) with its key, in rustls' form.
+pub(crate) fn certified_key(creds: &NodeCredentials) -> Result<CertifiedKey, CaError> {
+    let chain = pem::certs_der(&creds.cert_pem)?
+        .into_iter()
+        .map(CertificateDer::from)
+        .collect();
+    let key = pem::key_der(&creds.key_pem)?;
+    let provider = rustls::crypto::ring::default_provider();
+    CertifiedKey::from_der(chain, key, &provider)
+        .map_err(|e| CaError::Tls(format!("node certificate: {e}")))
+}
+
+/// Client certificates are verified against every root of `roots_pem` (one root, or the old
+/// and new roots during a rotation) when sent; none is required, since the CA's join calls
+/// come from nodes that have no certificate yet.
+pub(crate) fn client_verifier(roots_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, CaError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for der in pem::certs_der(roots_pem)? {
+        roots
+            .add(CertificateDer::from(der))
+            .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| CaError::Tls(format!("client verifier: {e}")))
+}
+
+/// The remote API's server policy around a certificate resolver and a client verifier:
+/// TLS 1.2+, HTTP/2 only.
 pub(crate) fn server_config_with(
-    root_pem: &str,
+    verifier: Arc<dyn ClientCertVerifier>,
     resolver: Arc<dyn ResolvesServerCert>,
 ) -> Result<ServerConfig, CaError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(pem::cert_der(root_pem)?))
-        .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| CaError::Tls(format!("client verifier: {e}")))?;
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| CaError::Tls(e.to_string()))?

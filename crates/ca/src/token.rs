@@ -35,6 +35,17 @@ pub fn generate_join_token(root: &RootCa) -> String {
     )
 }
 
+/// The same token (same secret) for another root: after a root rotation the tokens name the
+/// new root's digest, and what operators hold changes only in that part.
+pub fn retarget_join_token(token: &str, root: &RootCa) -> Result<String, CaError> {
+    let t = parse_join_token(token)?;
+    Ok(format!(
+        "{TOKEN_PREFIX}-{TOKEN_VERSION}-{}-{}",
+        root.digest(),
+        t.secret
+    ))
+}
+
 /// Parses and checks a token's shape. Errors say which part is wrong.
 pub fn parse_join_token(s: &str) -> Result<JoinToken, CaError> {
     let s = s.trim();
@@ -98,6 +109,11 @@ mod tests {
             tok,
             format!("SWMTKN-1-{}-{}", parsed.ca_digest, parsed.secret)
         );
+        let other_root = RootCa::generate().expect("root");
+        let moved = retarget_join_token(&tok, &other_root).expect("retarget");
+        let m = parse_join_token(&moved).expect("parse");
+        assert_eq!(m.ca_digest, other_root.digest());
+        assert_eq!(m.secret, parsed.secret);
         // Secrets are random.
         let other = parse_join_token(&generate_join_token(&root)).expect("parse");
         assert_ne!(parsed.secret, other.secret);

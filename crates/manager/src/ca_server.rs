@@ -3,14 +3,14 @@
 //! the node is recorded in the store before its certificate is returned, so a certificate
 //! never names a node the cluster doesn't know.
 
+use crate::ca_signer::Signer;
 use crate::errors::status;
 use crate::proposer::Proposer;
-use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
+use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute, FORWARDED};
 use std::sync::Arc;
 use swarm_api::ca_client::CaClient;
 use swarm_api::ca_server::{Ca, CaServer};
 use swarm_api::*;
-use swarm_ca::RootCa;
 use swarm_store::{Store, Txn};
 use tonic::{Request, Response, Status};
 
@@ -45,29 +45,6 @@ impl CaService {
     }
 }
 
-/// How long the cluster's node certificates last.
-fn cert_expiry(cluster: &Cluster) -> i64 {
-    cluster
-        .spec
-        .as_ref()
-        .and_then(|s| s.ca_config.as_ref())
-        .map(|c| c.node_cert_expiry_ms)
-        .filter(|ms| *ms > 0)
-        .unwrap_or(defaults::NODE_CERT_EXPIRY_MS)
-}
-
-/// Signs a CSR with the cluster's root CA for `node_id` in `role`.
-fn sign(cluster: &Cluster, csr: &str, node_id: &str, role: NodeRole) -> Result<String, Status> {
-    let root = cluster.root_ca.clone().unwrap_or_default();
-    let ca = RootCa::from_pem(
-        &String::from_utf8_lossy(&root.ca_cert),
-        Some(&String::from_utf8_lossy(&root.ca_key)),
-    )
-    .map_err(|e| Status::internal(e.to_string()))?;
-    ca.sign_csr(csr, node_id, role, &cluster.id, cert_expiry(cluster))
-        .map_err(|e| Status::invalid_argument(e.to_string()))
-}
-
 /// Constant-time comparison, so a token can't be guessed byte by byte from response times.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -79,38 +56,121 @@ fn same(a: &str, b: &str) -> bool {
 
 impl CaService {
     /// A member renews its certificate: same node ID, the role the cluster now records for it
-    /// (so promotion and demotion take effect here), refused once the node is removed. Only
-    /// the replicated CA is needed, so any manager signs, leader or not.
-    fn renew(
+    /// (so promotion and demotion take effect here), refused once the node is removed. The
+    /// leader signs and records the certificate in the node object in one go, which is how a
+    /// root rotation knows who still has to renew. Without a reachable leader, any manager
+    /// signs on its own (the replicated CA suffices) and the record catches up later.
+    async fn renew(
         &self,
-        peer: swarm_ca::PeerIdentity,
+        node_id: String,
+        req: Request<IssueNodeCertificateRequest>,
+    ) -> Result<IssueNodeCertificateResponse, Status> {
+        match self.route.leader() {
+            None => self.renew_and_record(&node_id, req.into_inner()).await,
+            Some(Ok(leader)) if !req.metadata().contains_key(FORWARDED) => {
+                let mut fwd = forwarded(Request::new(req.get_ref().clone()));
+                let id = node_id.parse().map_err(|_| {
+                    Status::invalid_argument("node ID: not valid in request metadata")
+                })?;
+                fwd.metadata_mut().insert(RENEW_FOR, id);
+                match CaClient::new(leader).issue_node_certificate(fwd).await {
+                    Ok(r) => Ok(r.into_inner()),
+                    Err(s) if s.code() == tonic::Code::Unavailable => {
+                        tracing::warn!(node = %node_id, reason = %s.message(), "leader unreachable: renewing without recording the certificate");
+                        self.sign_only(&node_id, req.into_inner())
+                    }
+                    Err(s) => Err(s),
+                }
+            }
+            _ => self.sign_only(&node_id, req.into_inner()),
+        }
+    }
+
+    fn member(&self, node_id: &str) -> Result<Node, Status> {
+        self.store
+            .view(|t| t.nodes.get(node_id).cloned())
+            .ok_or_else(|| {
+                Status::permission_denied(format!("node {node_id} is not a member of this cluster"))
+            })
+    }
+
+    fn sign_only(
+        &self,
+        node_id: &str,
         req: IssueNodeCertificateRequest,
     ) -> Result<IssueNodeCertificateResponse, Status> {
         let cluster = self.cluster()?;
-        let root = cluster.root_ca.clone().unwrap_or_default();
-        let node = self
-            .store
-            .view(|t| t.nodes.get(&peer.node_id).cloned())
-            .ok_or_else(|| {
-                Status::permission_denied(format!(
-                    "node {} is not a member of this cluster",
-                    peer.node_id
-                ))
-            })?;
+        let node = self.member(node_id)?;
         let role = NodeRole::try_from(node.role).unwrap_or(NodeRole::Worker);
         let csr = String::from_utf8(req.csr)
             .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
-        let cert = sign(&cluster, &csr, &node.id, role)?;
-        tracing::info!(node = %node.id, ?role, "renewed a node certificate");
+        let signer = Signer::of(&cluster)?;
+        let cert = signer.sign(&csr, &node.id, role, &cluster.id)?;
         Ok(IssueNodeCertificateResponse {
             node_id: node.id,
             role: role as i32,
             certificate: cert.into_bytes(),
-            root_ca: root.ca_cert,
+            root_ca: signer.bundle_pem.into_bytes(),
             cluster_id: cluster.id,
         })
     }
+
+    async fn renew_and_record(
+        &self,
+        node_id: &str,
+        req: IssueNodeCertificateRequest,
+    ) -> Result<IssueNodeCertificateResponse, Status> {
+        // A node update racing ours (status, role) makes the write stale: re-read and retry.
+        let mut last = None;
+        for _ in 0..5 {
+            let cluster = self.cluster()?;
+            let mut node = self.member(node_id)?;
+            let role = NodeRole::try_from(node.role).unwrap_or(NodeRole::Worker);
+            let csr = String::from_utf8(req.csr.clone())
+                .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
+            let signer = Signer::of(&cluster)?;
+            let cert = signer.sign(&csr, &node.id, role, &cluster.id)?;
+            node.certificate = Some(signer.record(role, &cert));
+            match self
+                .proposer
+                .propose(Txn::new().update(node.clone()).into_batch())
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(node = %node.id, ?role, "renewed a node certificate");
+                    return Ok(IssueNodeCertificateResponse {
+                        node_id: node.id,
+                        role: role as i32,
+                        certificate: cert.into_bytes(),
+                        root_ca: signer.bundle_pem.into_bytes(),
+                        cluster_id: cluster.id,
+                    });
+                }
+                Err(crate::WriteError::Refused(e)) => last = Some(e.to_string()),
+                Err(e) => {
+                    // Signed but not recorded: the node still gets its certificate; a rotation
+                    // in progress will ask it again once the record can be written.
+                    tracing::warn!(node = %node.id, error = %e, "renewed a node certificate without recording it");
+                    return Ok(IssueNodeCertificateResponse {
+                        node_id: node.id,
+                        role: role as i32,
+                        certificate: cert.into_bytes(),
+                        root_ca: signer.bundle_pem.into_bytes(),
+                        cluster_id: cluster.id,
+                    });
+                }
+            }
+        }
+        Err(Status::aborted(format!(
+            "recording the renewed certificate: {}",
+            last.unwrap_or_default()
+        )))
+    }
 }
+
+/// Metadata on a renewal a follower forwards to the leader: the node it is for. Trusted only
+/// from a manager (the forwarding follower), never from a worker.
+const RENEW_FOR: &str = "x-swarm-renew-for";
 
 #[tonic::async_trait]
 impl Ca for CaService {
@@ -139,9 +199,30 @@ impl Ca for CaService {
             .transpose()?
             .transpose()?;
         if let Some(peer) = caller {
-            // Signing needs only the replicated CA: served here, never forwarded (a forwarded
-            // call would carry this manager's certificate, not the caller's).
-            return self.renew(peer, req.into_inner()).map(Response::new);
+            let forwarded_for = req
+                .metadata()
+                .get(RENEW_FOR)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let node_id = match forwarded_for {
+                Some(id)
+                    if peer.role == NodeRole::Manager && req.metadata().contains_key(FORWARDED) =>
+                {
+                    // A follower passing on a member's renewal.
+                    self.member(&peer.node_id)
+                        .ok()
+                        .filter(|n| n.role == NodeRole::Manager as i32)
+                        .ok_or_else(|| {
+                            Status::permission_denied(format!(
+                                "node {} is no longer a manager of this cluster",
+                                peer.node_id
+                            ))
+                        })?;
+                    id
+                }
+                _ => peer.node_id,
+            };
+            return self.renew(node_id, req).await.map(Response::new);
         }
         // Recording the new node needs the leader.
         if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
@@ -168,8 +249,8 @@ impl Ca for CaService {
         let csr = String::from_utf8(req.csr)
             .map_err(|_| Status::invalid_argument("csr: not PEM text"))?;
         let node_id = ids::new_id();
-        let cert = sign(&cluster, &csr, &node_id, role)?;
-        let expiry = cert_expiry(&cluster);
+        let signer = Signer::of(&cluster)?;
+        let cert = signer.sign(&csr, &node_id, role, &cluster.id)?;
         let hostname = if req.hostname.is_empty() {
             node_id.clone()
         } else {
@@ -202,11 +283,7 @@ impl Ca for CaService {
                 reachability: Reachability::Unknown as i32,
             }),
             role: role as i32,
-            certificate: Some(NodeCertificate {
-                role: role as i32,
-                certificate: cert.clone().into_bytes(),
-                expires_at: now_ms() + expiry,
-            }),
+            certificate: Some(signer.record(role, &cert)),
             ..Default::default()
         };
         self.proposer
@@ -218,7 +295,7 @@ impl Ca for CaService {
             node_id,
             role: role as i32,
             certificate: cert.into_bytes(),
-            root_ca: root.ca_cert,
+            root_ca: signer.bundle_pem.into_bytes(),
             cluster_id: cluster.id,
         }))
     }

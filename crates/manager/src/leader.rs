@@ -1,5 +1,5 @@
 //! Leader-only lifecycle: while this manager leads, run the orchestrator, allocator,
-//! scheduler and the dispatcher's health loop; stop them all the moment leadership is lost.
+//! scheduler, the root rotation reconciler and the dispatcher's health loop; stop them all the moment leadership is lost.
 //! On taking over, the leader records itself as such in the manager nodes' status.
 
 use crate::dispatcher::{self, Dispatcher};
@@ -44,6 +44,11 @@ pub async fn run_leader_components(
             cancel.clone(),
         ));
         tasks.spawn(scheduler::run(
+            cfg.store.clone(),
+            cfg.proposer.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(crate::ca_rotation::run(
             cfg.store.clone(),
             cfg.proposer.clone(),
             cancel.clone(),

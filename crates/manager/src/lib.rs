@@ -9,7 +9,9 @@
 //! touches Raft's log directly.
 
 mod allocator;
+mod ca_rotation;
 pub mod ca_server;
+mod ca_signer;
 pub mod control;
 pub mod dispatcher;
 mod errors;

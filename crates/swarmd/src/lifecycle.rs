@@ -130,7 +130,13 @@ pub async fn renew(creds: &NodeCredentials, w: &CaPeers, role: i32) -> Result<No
         match res {
             Ok(resp) => {
                 let cert = String::from_utf8(resp.certificate).context("certificate is not PEM")?;
-                let new = NodeCredentials::from_pems(cert, key.clone(), creds.root_pem.clone())?;
+                // The roots to trust come with the certificate (they change during a root
+                // rotation); the answer came over mTLS verified against our current roots.
+                let roots = String::from_utf8(resp.root_ca)
+                    .ok()
+                    .filter(|r| !r.trim().is_empty())
+                    .unwrap_or_else(|| creds.root_pem.clone());
+                let new = NodeCredentials::from_pems(cert, key.clone(), roots)?;
                 if new.role as i32 == role {
                     return Ok(new);
                 }

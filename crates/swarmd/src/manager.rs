@@ -103,6 +103,7 @@ pub async fn run_role(
     ));
     tokio::spawn(renewal::run(
         Renewal {
+            updates: agent.node_updates(),
             swap,
             ca,
             state_dir: args.state_dir.clone(),
@@ -392,7 +393,9 @@ async fn create_cluster(
                 worker: swarm_ca::generate_join_token(root),
                 manager: swarm_ca::generate_join_token(root),
             }),
+            root_rotation: None,
         }),
+        manager_unlock_key: String::new(),
     };
     let hostname = args.hostname();
     let me = Node {
@@ -427,6 +430,9 @@ async fn create_cluster(
             role: NodeRole::Manager as i32,
             certificate: creds.cert_pem.clone().into_bytes(),
             expires_at: now_ms() + defaults::NODE_CERT_EXPIRY_MS,
+            signer_digest: root.digest(),
+            trust_digest: swarm_ca::bundle_digest(root.cert_pem())?,
+            status: CertificateStatus::Issued as i32,
         }),
     };
     proposer

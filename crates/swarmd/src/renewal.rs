@@ -2,7 +2,8 @@
 //! point (a random moment between 50 % and 80 % of its life, DESIGN.md §4), asks the managers
 //! for a new one, saves it, and swaps it into the node's credentials holder, so servers present
 //! it at the next handshake and clients use it for their next connection. Nothing restarts and
-//! no session drops. Failures are logged and retried with backoff.
+//! no session drops. Failures are logged and retried with backoff. A root CA rotation asks for
+//! a renewal at once, through the certificate status on the node's object.
 //!
 //! Owns: the holder's writing end (`CredentialsSwap`) for the life of the role. Must not touch:
 //! role changes, which `lifecycle::watch_role` handles by restarting the node in the new role;
@@ -11,8 +12,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use swarm_api::now_ms;
+use swarm_api::{now_ms, CertificateStatus, Node};
 use swarm_ca::CredentialsSwap;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::lifecycle::{renew, CaPeers};
@@ -23,6 +25,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 pub struct Renewal {
+    /// This node's object as the managers send it: a root rotation asks for a renewal there.
+    pub updates: watch::Receiver<Option<Node>>,
     pub swap: CredentialsSwap,
     pub ca: CaPeers,
     pub state_dir: PathBuf,
@@ -32,7 +36,7 @@ pub struct Renewal {
 }
 
 /// Renews the certificate each time it is due, until `stop`.
-pub async fn run(r: Renewal, stop: CancellationToken) {
+pub async fn run(mut r: Renewal, stop: CancellationToken) {
     let live = r.swap.reader();
     let mut first_after = r.first_after;
     loop {
@@ -56,6 +60,9 @@ pub async fn run(r: Renewal, stop: CancellationToken) {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            _ = rotation_asked(&mut r.updates) => {
+                tracing::info!("root CA rotation: renewing the node certificate now");
+            }
         }
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -71,6 +78,24 @@ pub async fn run(r: Renewal, stop: CancellationToken) {
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// Returns when an update from the managers flags this node's certificate for rotation (the
+/// first session message counts as an update); never if the session's updates end.
+async fn rotation_asked(updates: &mut watch::Receiver<Option<Node>>) {
+    loop {
+        if updates.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        let flagged = updates
+            .borrow_and_update()
+            .as_ref()
+            .and_then(|n| n.certificate.as_ref())
+            .is_some_and(|c| c.status == CertificateStatus::Rotate as i32);
+        if flagged {
+            return;
         }
     }
 }

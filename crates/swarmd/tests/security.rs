@@ -339,3 +339,145 @@ fn certificates_renew_without_restart_or_disruption() {
     assert_eq!(sessions(&m1), m1_sessions, "{}", m1.log());
     assert!(!w1.log().contains("restarting"), "{}", w1.log());
 }
+
+/// A JSON array of byte values (how bytes fields print) as text.
+fn bytes_text(v: &Value) -> String {
+    let bytes: Vec<u8> = v
+        .as_array()
+        .map(|a| a.iter().map(|b| b.as_u64().unwrap() as u8).collect())
+        .unwrap_or_default();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// Whether the first certificate of `chain_pem` is signed by the key of `root_pem`.
+fn signed_by(chain_pem: &[u8], root_pem: &[u8]) -> bool {
+    let (_, leaf) = x509_parser::pem::parse_x509_pem(chain_pem).unwrap();
+    let (_, root) = x509_parser::pem::parse_x509_pem(root_pem).unwrap();
+    let leaf = leaf.parse_x509().unwrap();
+    let root = root.parse_x509().unwrap();
+    leaf.verify_signature(Some(root.public_key())).is_ok()
+}
+
+#[test]
+fn root_ca_rotation_moves_every_node_to_the_new_root_without_disruption() {
+    let tmp = test_dir();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (_m1, ctl) = start_manager(tmp.path(), &addr, &[]);
+    let old_token = token(&ctl, "Worker:");
+    let mut workers = Vec::new();
+    for name in ["w1", "w2"] {
+        workers.push(Node::start(
+            name,
+            &tmp.path().join(name),
+            &worker_args(tmp.path(), name, &addr, &old_token),
+        ));
+    }
+    wait_for("3 nodes READY", Duration::from_secs(30), || {
+        (ready_count(&ctl) == 3).then_some(())
+    });
+    ctl.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--image",
+        "nginx",
+        "--replicas",
+        "3",
+    ]);
+    let before = wait_for("3 RUNNING tasks", Duration::from_secs(30), || {
+        let t = live_tasks(&ctl);
+        (t.len() == 3 && t.values().all(|s| *s == RUNNING)).then_some(t)
+    });
+    let dirs: Vec<_> = ["m1", "w1", "w2"]
+        .iter()
+        .map(|n| tmp.path().join(n))
+        .collect();
+    let old_root = std::fs::read(dirs[0].join("certificates/swarm-root-ca.crt")).unwrap();
+    let old_digest = ctl.json(&["cluster", "inspect", "default"])["root_ca"]["ca_cert_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for d in &dirs {
+        assert!(signed_by(
+            &std::fs::read(d.join("certificates/swarm-node.crt")).unwrap(),
+            &old_root
+        ));
+    }
+
+    ctl.ok(&["cluster", "update", "default", "--rotate-root-ca"]);
+    let out = ctl.run(&["cluster", "update", "default", "--rotate-root-ca"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    // A second rotation is refused while the first runs (unless it already finished).
+    if !out.status.success() {
+        assert!(err.contains("already in progress"), "{err}");
+    }
+
+    // The rotation finishes; every node stays READY throughout.
+    let new_root = wait_for("the rotation to finish", Duration::from_secs(90), || {
+        assert_eq!(
+            ready_count(&ctl),
+            3,
+            "a node left READY during the rotation"
+        );
+        let c = ctl.json(&["cluster", "inspect", "default"]);
+        let done = c["root_ca"]["root_rotation"].is_null()
+            && c["root_ca"]["ca_cert_hash"].as_str() != Some(old_digest.as_str());
+        done.then(|| bytes_text(&c["root_ca"]["ca_cert"]))
+    });
+    // Then every node drops the old root: its trust file is the new root alone, and its
+    // certificate is signed by the new root.
+    for d in &dirs {
+        wait_for(
+            &format!("{} to trust only the new root", d.display()),
+            Duration::from_secs(60),
+            || {
+                assert_eq!(
+                    ready_count(&ctl),
+                    3,
+                    "a node left READY during the rotation"
+                );
+                let trust = std::fs::read(d.join("certificates/swarm-root-ca.crt")).unwrap();
+                (trust == new_root.as_bytes()).then_some(())
+            },
+        );
+        let cert = std::fs::read(d.join("certificates/swarm-node.crt")).unwrap();
+        assert!(signed_by(&cert, new_root.as_bytes()), "{}", d.display());
+        assert!(!signed_by(&cert, &old_root), "{}", d.display());
+    }
+    // The store records each node's current certificate (what `node inspect` shows).
+    for name in ["m1", "w1", "w2"] {
+        let n = ctl.json(&["node", "inspect", name]);
+        let recorded = bytes_text(&n["certificate"]["certificate"]);
+        let on_disk =
+            std::fs::read_to_string(tmp.path().join(name).join("certificates/swarm-node.crt"))
+                .unwrap();
+        assert_eq!(recorded, on_disk, "{name}");
+    }
+
+    // Tasks were not disturbed.
+    assert_eq!(live_tasks(&ctl), before);
+    for w in &workers {
+        assert!(!w.log().contains("restarting"), "{}", w.log());
+    }
+
+    // Join tokens now name the new root: the old token is refused (its digest names the old
+    // root), the new one, with the same secret, works.
+    let new_token = token(&ctl, "Worker:");
+    assert_ne!(new_token, old_token);
+    assert_eq!(new_token[59..], old_token[59..], "same secret");
+    let (ok, stderr) = swarmd_exits(
+        &worker_args(tmp.path(), "w3", &addr, &old_token),
+        Duration::from_secs(30),
+    );
+    assert!(!ok, "joined with a token naming the old root: {stderr}");
+    assert!(stderr.contains("digest"), "{stderr}");
+    let _w4 = Node::start(
+        "w4",
+        &tmp.path().join("w4"),
+        &worker_args(tmp.path(), "w4", &addr, &new_token),
+    );
+    wait_for("w4 READY", Duration::from_secs(30), || {
+        (ready_count(&ctl) == 4).then_some(())
+    });
+}

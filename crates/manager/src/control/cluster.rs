@@ -6,11 +6,22 @@ use swarm_api::*;
 use swarm_store::Txn;
 use tonic::Status;
 
-/// The cluster as operators see it: the CA's private key never leaves the store.
-fn redact(mut c: Cluster) -> Cluster {
+/// The cluster as operators see it: the CA's private keys and the unlock key never leave the
+/// store (the unlock key has its own call); a rotation shows its progress.
+fn redact(api: &ControlApi, mut c: Cluster) -> Cluster {
     if let Some(ca) = c.root_ca.as_mut() {
         ca.ca_key.clear();
+        if let Some(rot) = ca.root_rotation.as_mut() {
+            rot.ca_key.clear();
+            let (done, total) = api
+                .store
+                .view(crate::ca_rotation::progress)
+                .unwrap_or_default();
+            rot.nodes_done = done as u32;
+            rot.nodes_total = total as u32;
+        }
     }
+    c.manager_unlock_key.clear();
     c
 }
 
@@ -26,7 +37,7 @@ fn find(api: &ControlApi, key: &str) -> Option<Cluster> {
 pub(super) fn get(api: &ControlApi, r: GetClusterRequest) -> Result<GetClusterResponse, Status> {
     find(api, &r.cluster_id)
         .map(|c| GetClusterResponse {
-            cluster: Some(redact(c)),
+            cluster: Some(redact(api, c)),
         })
         .ok_or_else(|| Status::not_found(format!("cluster {} not found", r.cluster_id)))
 }
@@ -35,7 +46,10 @@ pub(super) fn list(api: &ControlApi) -> ListClustersResponse {
     ListClustersResponse {
         clusters: api
             .store
-            .view(|t| t.clusters.iter().cloned().map(redact).collect()),
+            .view(|t| t.clusters.iter().cloned().collect::<Vec<_>>())
+            .into_iter()
+            .map(|c| redact(api, c))
+            .collect(),
     }
 }
 
@@ -84,7 +98,7 @@ pub(super) async fn update(
         .await
         .map_err(status)?;
     let cluster = first(written, |o| match o {
-        store_object::Object::Cluster(c) => Some(redact(c)),
+        store_object::Object::Cluster(c) => Some(redact(api, c)),
         _ => None,
     });
     Ok(UpdateClusterResponse { cluster })
@@ -94,6 +108,9 @@ pub(super) async fn update(
 /// rest of the update, so the CA service (which compares against the stored tokens) refuses
 /// the old ones from the moment the write commits; certificates already issued are untouched.
 fn rotate(cluster: &mut Cluster, rot: &ClusterRotation) -> Result<(), Status> {
+    if rot.root_ca {
+        start_root_rotation(cluster)?;
+    }
     if !rot.worker_join_token && !rot.manager_join_token {
         return Ok(());
     }
@@ -111,5 +128,41 @@ fn rotate(cluster: &mut Cluster, rot: &ClusterRotation) -> Result<(), Status> {
     if rot.manager_join_token {
         tokens.manager = swarm_ca::generate_join_token(&ca);
     }
+    Ok(())
+}
+
+/// Starts a root CA rotation: a new root, and its certificate cross-signed by the current
+/// root. From the moment this commits, the CA signs with the new root; the rotation
+/// reconciler then brings every node over and finishes (ca_rotation.rs).
+fn start_root_rotation(cluster: &mut Cluster) -> Result<(), Status> {
+    let root = cluster
+        .root_ca
+        .as_mut()
+        .ok_or_else(|| Status::failed_precondition("the cluster has no root CA"))?;
+    if root.root_rotation.is_some() {
+        return Err(Status::failed_precondition(
+            "rotate-root-ca: a root CA rotation is already in progress",
+        ));
+    }
+    let current = swarm_ca::RootCa::from_pem(
+        &String::from_utf8_lossy(&root.ca_cert),
+        Some(&String::from_utf8_lossy(&root.ca_key)),
+    )
+    .map_err(|e| Status::internal(format!("root CA: {e}")))?;
+    let next = swarm_ca::RootCa::generate().map_err(|e| Status::internal(e.to_string()))?;
+    let bridge = current
+        .cross_sign(&next)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    let key = next
+        .key_pem()
+        .ok_or_else(|| Status::internal("new root CA has no key"))?;
+    root.root_rotation = Some(RootRotation {
+        ca_cert: next.cert_pem().as_bytes().to_vec(),
+        ca_key: key.as_bytes().to_vec(),
+        cross_signed_ca_cert: bridge.into_bytes(),
+        nodes_done: 0,
+        nodes_total: 0,
+    });
+    tracing::info!(new_root = %next.digest(), "root CA rotation started");
     Ok(())
 }

@@ -117,8 +117,9 @@ impl Dispatcher {
         Duration::from_millis(ms as u64)
     }
 
-    /// Sends the first session message, then a new one whenever the node's object or the set of
-    /// managers changes (a promotion or demotion reaches the node this way), until the session
+    /// Sends the first session message, then a new one whenever the node's role, spec or
+    /// certificate status or the set of managers changes (a promotion or demotion, or a root
+    /// rotation, reaches the node this way), until the session
     /// ends or the agent goes away.
     async fn session_updates(
         self,
@@ -150,9 +151,17 @@ impl Dispatcher {
                 managers: self.managers(),
                 ..last.clone()
             };
+            // The certificate status too: a root rotation asks the node to renew through it.
+            let cert_status = |m: &SessionMessage| {
+                m.node
+                    .as_ref()
+                    .and_then(|n| n.certificate.as_ref())
+                    .map(|c| c.status)
+            };
             let changed = next.managers != last.managers
                 || next.node.as_ref().map(|n| (n.role, &n.spec))
-                    != last.node.as_ref().map(|n| (n.role, &n.spec));
+                    != last.node.as_ref().map(|n| (n.role, &n.spec))
+                || cert_status(&next) != cert_status(&last);
             if changed {
                 if tx.send(Ok(next.clone())).await.is_err() {
                     return;

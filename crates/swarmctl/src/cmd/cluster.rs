@@ -39,6 +39,10 @@ pub enum ClusterCmd {
         /// (repeatable: worker, manager)
         #[arg(long = "rotate-join-token", value_enum, value_name = "ROLE")]
         rotate_join_token: Vec<TokenRole>,
+        /// Replace the root CA: a new root, cross-signed by the current one; every node gets a
+        /// certificate from it, then the old root is dropped (progress in `cluster inspect`)
+        #[arg(long = "rotate-root-ca")]
+        rotate_root_ca: bool,
         /// Life of node certificates issued from now on (at least 1h), e.g. 2160h
         #[arg(long = "cert-expiry", value_name = "DURATION")]
         cert_expiry: Option<String>,
@@ -100,6 +104,7 @@ impl ClusterCmd {
             ClusterCmd::Update {
                 cluster,
                 rotate_join_token,
+                rotate_root_ca,
                 cert_expiry,
                 task_history_limit,
                 dispatcher_heartbeat,
@@ -116,10 +121,11 @@ impl ClusterCmd {
                 }
                 if expiry.is_none()
                     && rotate_join_token.is_empty()
+                    && !rotate_root_ca
                     && history.is_none()
                     && heartbeat.is_none()
                 {
-                    bail!("no changes for cluster {cluster}: give --cert-expiry, --rotate-join-token, --task-history-limit or --dispatcher-heartbeat");
+                    bail!("no changes for cluster {cluster}: give --cert-expiry, --rotate-join-token, --rotate-root-ca, --task-history-limit or --dispatcher-heartbeat");
                 }
                 let mut c = client::connect(socket).await?;
                 let found = resolve::cluster(&mut c, &cluster).await?;
@@ -142,6 +148,8 @@ impl ClusterCmd {
                 let rotation = ClusterRotation {
                     worker_join_token: rotate_join_token.contains(&TokenRole::Worker),
                     manager_join_token: rotate_join_token.contains(&TokenRole::Manager),
+                    root_ca: rotate_root_ca,
+                    manager_unlock_key: false,
                 };
                 let updated = c
                     .update_cluster(UpdateClusterRequest {
@@ -175,7 +183,11 @@ fn parse_cert_expiry(s: &str) -> Result<i64> {
 fn redact(mut c: Cluster) -> Cluster {
     if let Some(ca) = c.root_ca.as_mut() {
         ca.ca_key.clear();
+        if let Some(rot) = ca.root_rotation.as_mut() {
+            rot.ca_key.clear();
+        }
     }
+    c.manager_unlock_key.clear();
     c
 }
 
@@ -230,6 +242,13 @@ pub fn render_inspect(c: &Cluster) -> String {
     );
     if !root.ca_cert_hash.is_empty() {
         let _ = writeln!(w, "  Root CA digest: {}", root.ca_cert_hash);
+    }
+    if let Some(rot) = &root.root_rotation {
+        let _ = writeln!(
+            w,
+            "  Root CA rotation: in progress, {}/{} nodes on the new root",
+            rot.nodes_done, rot.nodes_total
+        );
     }
     let _ = writeln!(w, "Encryption:");
     let _ = writeln!(w, "  Autolock: {}", encryption.auto_lock_managers);

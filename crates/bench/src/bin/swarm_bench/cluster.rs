@@ -176,7 +176,14 @@ pub fn issue(
 }
 
 /// The node object the CA service writes for a joining node (ca_server.rs).
-pub fn node_object(node_id: &str, hostname: &str, role: NodeRole, addr: &str, cert: &str) -> Node {
+pub fn node_object(
+    root: &RootCa,
+    node_id: &str,
+    hostname: &str,
+    role: NodeRole,
+    addr: &str,
+    cert: &str,
+) -> Node {
     Node {
         id: node_id.to_string(),
         spec: Some(NodeSpec {
@@ -208,6 +215,10 @@ pub fn node_object(node_id: &str, hostname: &str, role: NodeRole, addr: &str, ce
             role: role as i32,
             certificate: cert.as_bytes().to_vec(),
             expires_at: now_ms() + CERT_EXPIRY_MS,
+            // As issued by the current root: the root rotation reconciler leaves it alone.
+            signer_digest: root.digest(),
+            trust_digest: swarm_ca::bundle_digest(root.cert_pem()).unwrap_or_default(),
+            status: CertificateStatus::Issued as i32,
         }),
         ..Default::default()
     }
@@ -326,7 +337,9 @@ fn cluster_object(root: &RootCa, cluster_id: &str, heartbeat_ms: i64) -> Result<
                 worker: swarm_ca::generate_join_token(root),
                 manager: swarm_ca::generate_join_token(root),
             }),
+            root_rotation: None,
         }),
+        manager_unlock_key: String::new(),
     })
 }
 
@@ -364,6 +377,7 @@ pub async fn start_managers(
     let mut txn = Txn::new().create(cluster_object(root, cluster_id, heartbeat_ms)?);
     for (i, m) in ms.iter().enumerate() {
         let mut node = node_object(
+            root,
             &m.node_id,
             &format!("manager-{i}"),
             NodeRole::Manager,
@@ -417,6 +431,7 @@ pub async fn register_nodes(
         for n in chunk {
             let cert = n.creds.current().cert_pem;
             txn = txn.create(node_object(
+                root,
                 &n.node_id,
                 &n.hostname,
                 NodeRole::Worker,

@@ -13,7 +13,9 @@ use swarm_api::NodeRole;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::identity::{identity_from_cert_der, PeerIdentity};
+use crate::unlock::{is_sealed, UnlockKey};
 use crate::{pem, CaError};
+use zeroize::Zeroizing;
 
 /// Directory under the state dir that holds the files below.
 pub const CERT_DIR: &str = "certificates";
@@ -92,27 +94,65 @@ impl NodeCredentials {
 
     /// Loads the credentials kept in `<state_dir>/certificates/`. None when the node
     /// certificate is absent (a node that has not joined yet); an error when the set is
-    /// partial or inconsistent.
+    /// partial or inconsistent, or when the key is sealed (autolock): see [`Self::load_with`].
     pub fn load(state_dir: &Path) -> Result<Option<NodeCredentials>, CaError> {
+        Self::load_with(state_dir, None)
+    }
+
+    /// [`Self::load`], opening a key sealed by autolock with `unlock`.
+    pub fn load_with(
+        state_dir: &Path,
+        unlock: Option<&UnlockKey>,
+    ) -> Result<Option<NodeCredentials>, CaError> {
         let dir = state_dir.join(CERT_DIR);
         let Some(cert_pem) = read_optional(&dir.join(NODE_CERT_FILE))? else {
             return Ok(None);
         };
-        let key_pem = read_required(&dir.join(NODE_KEY_FILE))?;
+        let key_path = dir.join(NODE_KEY_FILE);
+        let raw = Zeroizing::new(fs::read(&key_path).map_err(CaError::io(&key_path))?);
+        let key_pem = if is_sealed(&raw) {
+            let key = unlock.ok_or_else(|| {
+                CaError::UnlockKey(
+                    "this manager is locked (autolock): its keys need the unlock key".into(),
+                )
+            })?;
+            let plain = key.open(NODE_KEY_FILE, &raw)?;
+            String::from_utf8(plain.to_vec())
+                .map_err(|_| CaError::InvalidKey("sealed node key is not PEM text".into()))?
+        } else {
+            String::from_utf8(raw.to_vec())
+                .map_err(|_| CaError::InvalidKey("node key is not PEM text".into()))?
+        };
         let root_pem = read_required(&dir.join(ROOT_CA_FILE))?;
         NodeCredentials::from_pems(cert_pem, key_pem, root_pem).map(Some)
+    }
+
+    /// Whether the node key in `state_dir` is sealed (autolock was on when it was saved).
+    pub fn is_locked(state_dir: &Path) -> bool {
+        fs::read(state_dir.join(CERT_DIR).join(NODE_KEY_FILE)).is_ok_and(|b| is_sealed(&b))
     }
 
     /// Writes the three files durably (temporary file, fsync, rename, fsync of the directory),
     /// the key with mode 0600. The node certificate goes last: its presence is what `load`
     /// takes as "this node has credentials".
     pub fn save(&self, state_dir: &Path) -> Result<(), CaError> {
+        self.save_with(state_dir, None)
+    }
+
+    /// [`Self::save`], with the key sealed by `seal` when given (autolock on).
+    pub fn save_with(&self, state_dir: &Path, seal: Option<&UnlockKey>) -> Result<(), CaError> {
         let dir = state_dir.join(CERT_DIR);
         fs::create_dir_all(&dir).map_err(CaError::io(&dir))?;
         // The directory holds a private key: keep others out of it too.
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(CaError::io(&dir))?;
         write_atomic(&dir, ROOT_CA_FILE, self.root_pem.as_bytes(), 0o644)?;
-        write_atomic(&dir, NODE_KEY_FILE, self.key_pem.as_bytes(), 0o600)?;
+        match seal {
+            Some(k) => {
+                let sealed = k.seal(NODE_KEY_FILE, self.key_pem.as_bytes())?;
+                write_atomic(&dir, NODE_KEY_FILE, &sealed, 0o600)?;
+            }
+            None => write_atomic(&dir, NODE_KEY_FILE, self.key_pem.as_bytes(), 0o600)?,
+        }
         write_atomic(&dir, NODE_CERT_FILE, self.cert_pem.as_bytes(), 0o644)?;
         Ok(())
     }
@@ -155,7 +195,8 @@ fn read_required(path: &Path) -> Result<String, CaError> {
     fs::read_to_string(path).map_err(CaError::io(path))
 }
 
-fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<(), CaError> {
+/// Writes `data` to `dir/name` durably with `mode` (shared with swarmd's autolock files).
+pub fn write_atomic(dir: &Path, name: &str, data: &[u8], mode: u32) -> Result<(), CaError> {
     let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
     let dst = dir.join(name);
     // A leftover temporary file may have other permissions; `mode` only applies on creation.
@@ -287,5 +328,29 @@ mod tests {
             assert!(wait >= 30 * 60_000 - 60_000, "too early: {wait} ms");
             assert!(wait <= 48 * 60_000 + 60_000, "too late: {wait} ms");
         }
+    }
+
+    #[test]
+    fn sealed_key_loads_only_with_the_unlock_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = creds(NodeRole::Manager);
+        let key = UnlockKey::generate();
+        c.save_with(dir.path(), Some(&key)).expect("save sealed");
+        assert!(NodeCredentials::is_locked(dir.path()));
+        let on_disk = fs::read(dir.path().join(CERT_DIR).join(NODE_KEY_FILE)).expect("read");
+        assert!(!String::from_utf8_lossy(&on_disk).contains("PRIVATE KEY"));
+        let err = NodeCredentials::load(dir.path()).expect_err("locked");
+        assert!(err.to_string().contains("locked"), "{err}");
+        let wrong = NodeCredentials::load_with(dir.path(), Some(&UnlockKey::generate()))
+            .expect_err("wrong key");
+        assert!(wrong.to_string().contains("invalid unlock key"), "{wrong}");
+        let back = NodeCredentials::load_with(dir.path(), Some(&key))
+            .expect("load")
+            .expect("present");
+        assert_eq!(back.key_pem, c.key_pem);
+        // Saved plain again (autolock off): loads without a key.
+        back.save(dir.path()).expect("save plain");
+        assert!(!NodeCredentials::is_locked(dir.path()));
+        assert!(NodeCredentials::load(dir.path()).expect("load").is_some());
     }
 }

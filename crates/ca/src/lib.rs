@@ -20,7 +20,7 @@ mod tls;
 mod token;
 mod unlock;
 
-pub use credentials::NodeCredentials;
+pub use credentials::{write_atomic as write_file_durably, NodeCredentials};
 pub use error::CaError;
 pub use identity::{authorize, identity_from_cert_der, peer_identity, role_ou, PeerIdentity};
 pub use join::{join, JOIN_TIMEOUT};

@@ -226,6 +226,12 @@ impl Control for Fake {
     ) -> Result<Response<UpdateClusterResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+    async fn get_unlock_key(
+        &self,
+        _: Request<swarm_api::GetUnlockKeyRequest>,
+    ) -> Result<Response<swarm_api::GetUnlockKeyResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
     async fn get_secret(
         &self,
         _: Request<swarm_api::GetSecretRequest>,

@@ -78,6 +78,10 @@ pub struct Args {
     // 250 ms measured 8.7 s (median of 20, docs/benchmarks.md), inside SwarmKit's 10-20 s.
     #[arg(long = "tick-ms", default_value_t = 250)]
     pub tick_ms: u64,
+    /// Unlock key of an autolocked manager (see `swarmctl cluster unlock-key`); without it a
+    /// locked manager waits for `swarmctl cluster unlock`.
+    #[arg(long = "unlock-key", env = "SWARM_UNLOCK_KEY", hide_env_values = true)]
+    pub unlock_key: Option<String>,
     /// Test only: renew the node certificate this many ms after start instead of at its
     /// renewal point (50-80 % of its life), to exercise renewal without waiting.
     #[arg(long = "cert-renew-after-ms", hide = true)]

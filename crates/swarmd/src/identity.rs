@@ -2,6 +2,7 @@
 //! joining with a token, or self-issued by a new cluster's root CA when bootstrapping.
 
 use crate::args::Args;
+use crate::autolock::LocalKeys;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use swarm_api::*;
@@ -45,9 +46,9 @@ fn write_remotes(dir: &Path, remotes: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn obtain(args: &Args) -> Result<NodeIdentity> {
+pub async fn obtain(args: &Args, keys: &LocalKeys) -> Result<NodeIdentity> {
     let dir = &args.state_dir;
-    if let Some(creds) = NodeCredentials::load(dir).context("loading certificates")? {
+    if let Some(creds) = keys.load_credentials().context("loading certificates")? {
         if args.join_addr.is_some() {
             tracing::info!("state dir already holds this node's identity; ignoring --join-addr");
         }

@@ -38,6 +38,9 @@ pub struct InspectArgs {
     /// Also list every log entry after the snapshot (text format; JSON always has them).
     #[arg(long)]
     pub log: bool,
+    /// Unlock key of an autolocked manager's state dir.
+    #[arg(long = "unlock-key", env = "SWARM_UNLOCK_KEY", hide_env_values = true)]
+    pub unlock_key: Option<String>,
 }
 
 /// Runs the subcommand; errors go to stderr on one line.
@@ -55,7 +58,10 @@ fn run(args: &InspectArgs) -> Result<()> {
     let dir = &args.state_dir;
     // Held while reading, so a swarmd cannot start on this dir halfway through.
     let _guard = refuse_if_in_use(dir)?;
-    let mut report = swarm_raft::inspect(dir)?;
+    let mut report = match crate::autolock::read_data_key(dir, args.unlock_key.as_deref())? {
+        Some(key) => swarm_raft::inspect_with_key(dir, &key)?,
+        None => swarm_raft::inspect(dir)?,
+    };
     redact_report(&mut report);
     let out = match args.format {
         Format::Json => {

@@ -4,10 +4,11 @@
 
 use crate::adapters::tls_endpoint;
 use crate::args::Args;
+use crate::autolock::LocalKeys;
 use crate::identity::{self, NodeIdentity};
 use crate::manager::{run_role, Outcome};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::ca_client::CaClient;
 use swarm_api::*;
@@ -18,14 +19,17 @@ use tokio_util::sync::CancellationToken;
 pub async fn run_node(
     args: Args,
     mut node: NodeIdentity,
+    keys: Arc<LocalKeys>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     loop {
-        match run_role(&args, &node, shutdown.clone()).await? {
+        match run_role(&args, &node, &keys, shutdown.clone()).await? {
             Outcome::Stopped => return Ok(()),
             Outcome::RoleChanged(creds) => {
                 if creds.role == NodeRole::Worker {
                     set_raft_aside(&args)?;
+                    // Autolock covers managers only: a worker must restart without a key.
+                    keys.set_key(None)?;
                 }
                 tracing::info!(role = ?creds.role, "certificate renewed for a new role; restarting in it");
                 node = NodeIdentity {
@@ -55,7 +59,8 @@ pub struct RoleWatch {
     /// The certificate in force (renewals swap it while the role runs).
     pub creds: LiveCredentials,
     pub ca: CaPeers,
-    pub state_dir: PathBuf,
+    /// Where certificates are saved (sealed while autolock is on).
+    pub keys: Arc<LocalKeys>,
 }
 
 /// Where and as whom a node asks the CA to renew its certificate.
@@ -76,7 +81,7 @@ pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<Nod
             loop {
                 match renew(&w.creds.current(), &w.ca, role).await {
                     Ok(new) => {
-                        if let Err(e) = new.save(&w.state_dir) {
+                        if let Err(e) = w.keys.save_credentials(&new) {
                             tracing::error!(error = %e, "saving the renewed certificate");
                         } else {
                             stop.cancel();

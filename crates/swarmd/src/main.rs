@@ -5,6 +5,7 @@
 
 mod adapters;
 mod args;
+mod autolock;
 mod force_new;
 mod identity;
 mod inspect;
@@ -88,9 +89,13 @@ async fn run(args: args::Args) -> Result<()> {
             shutdown.cancel();
         });
     }
-    let node = identity::obtain(&args).await?;
+    // A manager whose keys autolock sealed waits here for its unlock key.
+    let Some(keys) = autolock::open(&args, &shutdown).await? else {
+        return Ok(());
+    };
+    let node = identity::obtain(&args, &keys).await?;
     tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");
-    lifecycle::run_node(args, node, shutdown).await
+    lifecycle::run_node(args, node, keys, shutdown).await
 }
 
 async fn wait_for_signal() {

@@ -3,6 +3,7 @@
 
 use crate::adapters::{agent_connect, is_leader_watch, RaftProposer, TlsPeers};
 use crate::args::{Args, ExecutorArg};
+use crate::autolock::LocalKeys;
 use crate::force_new;
 use crate::identity::{self, NodeIdentity};
 use crate::lifecycle::{watch_role, CaPeers, RoleWatch};
@@ -42,6 +43,7 @@ pub enum Outcome {
 pub async fn run_role(
     args: &Args,
     node: &NodeIdentity,
+    keys: &Arc<LocalKeys>,
     shutdown: CancellationToken,
 ) -> Result<Outcome> {
     // Everything of this role stops on shutdown, or when the role changes.
@@ -52,7 +54,7 @@ pub async fn run_role(
     let (swap, live) =
         swarm_ca::live_credentials(node.creds.clone()).context("loading the node certificate")?;
     let manager = if node.creds.role == NodeRole::Manager {
-        let m = start_manager(args, node, &live, stop.clone()).await?;
+        let m = start_manager(args, node, &live, keys, stop.clone()).await?;
         managers.retain(|m| m != &advertise);
         managers.insert(0, advertise.clone());
         Some(m)
@@ -97,7 +99,7 @@ pub async fn run_role(
             updates: agent.node_updates(),
             creds: live,
             ca: ca.clone(),
-            state_dir: args.state_dir.clone(),
+            keys: keys.clone(),
         },
         stop.clone(),
     ));
@@ -106,7 +108,7 @@ pub async fn run_role(
             updates: agent.node_updates(),
             swap,
             ca,
-            state_dir: args.state_dir.clone(),
+            keys: keys.clone(),
             first_after: args.cert_renew_after_ms.map(Duration::from_millis),
         },
         stop.clone(),
@@ -144,6 +146,7 @@ async fn start_manager(
     args: &Args,
     node: &NodeIdentity,
     live: &LiveCredentials,
+    keys: &Arc<LocalKeys>,
     shutdown: CancellationToken,
 ) -> Result<RunningManager> {
     let creds = &node.creds;
@@ -171,6 +174,8 @@ async fn start_manager(
     rcfg.tick_ms = args.tick_ms;
     rcfg.heartbeat_tick = args.heartbeat_tick;
     rcfg.election_tick = args.election_tick;
+    // The data key through the autolock-aware key files (the seed may be sealed).
+    rcfg.data_key = Some(keys.data_key().context("opening the Raft data key")?);
     let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(live.clone())))
         .await
         .context("opening the Raft log")?;
@@ -266,6 +271,7 @@ async fn start_manager(
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
         .add_service(control.into_service())
+        .add_service(crate::autolock::already_unlocked())
         .add_service(logs.logs_service())
         .add_service(health_service())
         .serve_with_incoming_shutdown(
@@ -280,6 +286,12 @@ async fn start_manager(
         let _ = std::fs::remove_file(&socket_path);
     });
 
+    tokio::spawn(crate::autolock::follow(
+        store.clone(),
+        raft.clone(),
+        keys.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(reachability::run(
         store.clone(),
         proposer.clone(),
@@ -312,7 +324,7 @@ async fn start_manager(
     })
 }
 
-async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
+pub(crate) async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("--listen-control-api {}", path.display()))?;

@@ -9,7 +9,8 @@
 //! role changes, which `lifecycle::watch_role` handles by restarting the node in the new role;
 //! a renewal that comes back in another role is left to it and not installed here.
 
-use std::path::PathBuf;
+use crate::autolock::LocalKeys;
+use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_api::{now_ms, CertificateStatus, Node};
@@ -29,7 +30,8 @@ pub struct Renewal {
     pub updates: watch::Receiver<Option<Node>>,
     pub swap: CredentialsSwap,
     pub ca: CaPeers,
-    pub state_dir: PathBuf,
+    /// Where renewed certificates are saved (sealed while autolock is on).
+    pub keys: Arc<LocalKeys>,
     /// Test-only (`--cert-renew-after-ms`): make the first renewal this long after start
     /// instead of at the certificate's renewal point.
     pub first_after: Option<Duration>,
@@ -114,7 +116,7 @@ async fn renew_once(
         return Ok(false);
     }
     // Saved before it is used: a restart must find the certificate the node presents.
-    new.save(&r.state_dir)?;
+    r.keys.save_credentials(&new)?;
     let expires = new.expires_at_ms()?;
     r.swap.swap(new)?;
     tracing::info!(

@@ -11,34 +11,10 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RUNNING: i64 = 512;
-
-/// Runs swarmd until it exits by itself; returns (success, stderr).
-fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
-    let mut child = Command::new(swarmd_bin())
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + within;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("swarmd {args:?} did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 fn ready_count(ctl: &Ctl) -> usize {
     ctl.ok(&["node", "ls"]).matches(" READY ").count()

@@ -86,6 +86,7 @@ pub(super) async fn update(
     if let Some(rot) = &r.rotation {
         rotate(&mut cluster, rot)?;
     }
+    set_autolock(&mut cluster, &spec, r.rotation.as_ref())?;
     let name = cluster.spec.as_ref().and_then(|s| s.annotations.clone());
     cluster.spec = Some(ClusterSpec {
         annotations: name,
@@ -102,6 +103,40 @@ pub(super) async fn update(
         _ => None,
     });
     Ok(UpdateClusterResponse { cluster })
+}
+
+/// The autolock unlock key: made when autolock is turned on, replaced on request, dropped
+/// when it is turned off. Every manager follows the cluster object and seals (or unseals) its
+/// own keys with it.
+fn set_autolock(
+    cluster: &mut Cluster,
+    spec: &ClusterSpec,
+    rot: Option<&ClusterRotation>,
+) -> Result<(), Status> {
+    let on = spec
+        .encryption
+        .as_ref()
+        .is_some_and(|e| e.auto_lock_managers);
+    let rotate = rot.is_some_and(|r| r.manager_unlock_key);
+    if rotate && !on {
+        return Err(Status::failed_precondition(
+            "rotate unlock key: autolock is off, there is no unlock key",
+        ));
+    }
+    if !on {
+        cluster.manager_unlock_key.clear();
+    } else if rotate || cluster.manager_unlock_key.is_empty() {
+        cluster.manager_unlock_key = swarm_ca::UnlockKey::generate().to_text().to_string();
+    }
+    Ok(())
+}
+
+pub(super) fn unlock_key(api: &ControlApi) -> Result<GetUnlockKeyResponse, Status> {
+    let cluster = find(api, DEFAULT_CLUSTER_NAME)
+        .ok_or_else(|| Status::not_found("cluster default not found"))?;
+    Ok(GetUnlockKeyResponse {
+        unlock_key: cluster.manager_unlock_key,
+    })
 }
 
 /// Replaces the join tokens `rot` names with fresh ones of the same root CA. Written with the

@@ -82,6 +82,7 @@ routed! {
     get_cluster(GetClusterRequest) -> GetClusterResponse => |api, r| cluster::get(api, r);
     list_clusters(ListClustersRequest) -> ListClustersResponse => |api, _r| Ok::<_, Status>(cluster::list(api));
     update_cluster(UpdateClusterRequest) -> UpdateClusterResponse => |api, r| cluster::update(api, r).await;
+    get_unlock_key(GetUnlockKeyRequest) -> GetUnlockKeyResponse => |api, _r| cluster::unlock_key(api);
     get_secret(GetSecretRequest) -> GetSecretResponse => |api, r| secrets::get_secret(api, r);
     list_secrets(ListSecretsRequest) -> ListSecretsResponse => |api, _r| Ok::<_, Status>(secrets::list_secrets(api));
     create_secret(CreateSecretRequest) -> CreateSecretResponse => |api, r| secrets::create_secret(api, r).await;

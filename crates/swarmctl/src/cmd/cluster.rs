@@ -43,6 +43,10 @@ pub enum ClusterCmd {
         /// certificate from it, then the old root is dropped (progress in `cluster inspect`)
         #[arg(long = "rotate-root-ca")]
         rotate_root_ca: bool,
+        /// Seal managers' keys with an unlock key (printed); a restarted manager then waits
+        /// for `swarmctl cluster unlock` or `swarmd --unlock-key`
+        #[arg(long = "autolock", value_name = "BOOL", action = clap::ArgAction::Set)]
+        autolock: Option<bool>,
         /// Life of node certificates issued from now on (at least 1h), e.g. 2160h
         #[arg(long = "cert-expiry", value_name = "DURATION")]
         cert_expiry: Option<String>,
@@ -60,6 +64,26 @@ pub enum ClusterCmd {
             allow_hyphen_values = true
         )]
         dispatcher_heartbeat: Option<String>,
+    },
+    /// Show the autolock unlock key, or replace it with --rotate
+    UnlockKey {
+        /// Replace the key; managers re-seal their keys with the new one
+        #[arg(long)]
+        rotate: bool,
+        /// Print the key only
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Unlock a manager waiting locked (autolock): the key is read from standard input
+    /// unless given with --unlock-key
+    Unlock {
+        #[arg(
+            long = "unlock-key",
+            value_name = "KEY",
+            env = "SWARM_UNLOCK_KEY",
+            hide_env_values = true
+        )]
+        unlock_key: Option<String>,
     },
 }
 
@@ -105,6 +129,7 @@ impl ClusterCmd {
                 cluster,
                 rotate_join_token,
                 rotate_root_ca,
+                autolock,
                 cert_expiry,
                 task_history_limit,
                 dispatcher_heartbeat,
@@ -122,10 +147,11 @@ impl ClusterCmd {
                 if expiry.is_none()
                     && rotate_join_token.is_empty()
                     && !rotate_root_ca
+                    && autolock.is_none()
                     && history.is_none()
                     && heartbeat.is_none()
                 {
-                    bail!("no changes for cluster {cluster}: give --cert-expiry, --rotate-join-token, --rotate-root-ca, --task-history-limit or --dispatcher-heartbeat");
+                    bail!("no changes for cluster {cluster}: give --cert-expiry, --rotate-join-token, --rotate-root-ca, --autolock, --task-history-limit or --dispatcher-heartbeat");
                 }
                 let mut c = client::connect(socket).await?;
                 let found = resolve::cluster(&mut c, &cluster).await?;
@@ -134,6 +160,15 @@ impl ClusterCmd {
                     spec.ca_config
                         .get_or_insert_with(Default::default)
                         .node_cert_expiry_ms = ms;
+                }
+                let was_locked = spec
+                    .encryption
+                    .as_ref()
+                    .is_some_and(|e| e.auto_lock_managers);
+                if let Some(on) = autolock {
+                    spec.encryption
+                        .get_or_insert_with(Default::default)
+                        .auto_lock_managers = on;
                 }
                 if let Some(n) = history {
                     spec.orchestration
@@ -163,10 +198,79 @@ impl ClusterCmd {
                     .cluster
                     .unwrap_or(found);
                 // Like SwarmKit's swarmctl: the ID of what was updated.
-                out(&format!("{}\n", updated.id))
+                out(&format!("{}\n", updated.id))?;
+                if autolock == Some(true) && !was_locked {
+                    let key = unlock_key(&mut c).await?;
+                    out(&unlock_key_message(&key))?;
+                }
+                Ok(())
+            }
+            ClusterCmd::UnlockKey { rotate, quiet } => {
+                let mut c = client::connect(socket).await?;
+                if rotate {
+                    let found = resolve::cluster(&mut c, "default").await?;
+                    c.update_cluster(UpdateClusterRequest {
+                        cluster_id: found.id.clone(),
+                        cluster_version: found.meta.as_ref().map(|m| m.version).unwrap_or(0),
+                        spec: found.spec.clone(),
+                        rotation: Some(ClusterRotation {
+                            manager_unlock_key: true,
+                            ..Default::default()
+                        }),
+                    })
+                    .await?;
+                }
+                let key = unlock_key(&mut c).await?;
+                if key.is_empty() {
+                    bail!("autolock is off: there is no unlock key (turn it on with `swarmctl cluster update default --autolock true`)");
+                }
+                if quiet {
+                    out(&format!("{key}\n"))
+                } else {
+                    out(&unlock_key_message(&key))
+                }
+            }
+            ClusterCmd::Unlock { unlock_key } => {
+                let key = match unlock_key {
+                    Some(k) => k,
+                    None => {
+                        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                            eprint!("Please enter unlock key: ");
+                        }
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line)?;
+                        line
+                    }
+                };
+                let key = key.trim().to_string();
+                if key.is_empty() {
+                    bail!("unlock key: none given");
+                }
+                let ch = client::channel(socket).await?;
+                swarm_api::lock_client::LockClient::new(ch)
+                    .unlock(swarm_api::UnlockRequest { unlock_key: key })
+                    .await?;
+                Ok(())
             }
         }
     }
+}
+
+async fn unlock_key(c: &mut client::Client) -> Result<String> {
+    Ok(c.get_unlock_key(swarm_api::GetUnlockKeyRequest {})
+        .await?
+        .into_inner()
+        .unlock_key)
+}
+
+/// What operators are told along with the key (as `docker swarm unlock-key` does).
+fn unlock_key_message(key: &str) -> String {
+    format!(
+        "To unlock a swarm manager after it restarts, run `swarmctl cluster unlock` and\n\
+         provide the following key:\n\n    {key}\n\n\
+         Remember to store this key in a password manager: without it a restarted manager\n\
+         cannot serve.\n"
+    )
 }
 
 /// `--cert-expiry`: a duration of at least an hour, checked here so the mistake is named

@@ -175,6 +175,29 @@ impl Ctl {
     }
 }
 
+/// Runs swarmd until it exits by itself; returns (success, stderr).
+pub fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
+    let mut child = Command::new(swarmd_bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swarmd {args:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Polls `f` until it returns Some, or panics naming `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

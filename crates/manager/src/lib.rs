@@ -9,6 +9,7 @@
 //! touches Raft's log directly.
 
 mod allocator;
+pub mod allocator_ports;
 pub mod ca_server;
 pub mod control;
 pub mod dispatcher;

@@ -5,9 +5,9 @@
 
 use crate::allocator_ports;
 use crate::orchestrator::observed;
-use std::collections::{HashMap, HashSet};
 use crate::proposer::Proposer;
 use crate::reconcile::{run_loop, LoopConfig};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;

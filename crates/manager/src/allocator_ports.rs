@@ -112,10 +112,7 @@ pub fn check(spec: &EndpointSpec, taken: &HashMap<PortKey, String>) -> Result<()
             continue;
         }
         if !seen.insert(key(p)) {
-            return Err(format!(
-                "publish: port {} is published twice",
-                port_name(p)
-            ));
+            return Err(format!("publish: port {} is published twice", port_name(p)));
         }
         if let Some(owner) = taken.get(&key(p)) {
             return Err(format!(
@@ -217,7 +214,10 @@ mod tests {
                 ..port(80, 8080)
             }],
         };
-        assert!(check(&udp, &taken).is_ok(), "another protocol is another port");
+        assert!(
+            check(&udp, &taken).is_ok(),
+            "another protocol is another port"
+        );
         let ingress = EndpointSpec {
             ports: vec![PortConfig {
                 publish_mode: PublishMode::Ingress as i32,

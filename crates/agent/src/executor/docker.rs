@@ -9,7 +9,8 @@
 //! A task's secrets and configs are staged by `task_files` (secrets on the tmpfs) and
 //! bind-mounted read-only, secrets at `/run/secrets/<target>` and configs at `/<target>` as
 //! Docker places them by default; they are bind mounts of host files, so the engine must run
-//! on this host.
+//! on this host. Host-mode published ports in the task's endpoint are bound on the node by the
+//! engine (port bindings); ingress ports are never bound (the managers refuse them).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use bollard::errors::Error as EngineError;
 use bollard::models::{
     ContainerCreateBody, HostConfig, Mount as EngineMount, MountType as EngineMountType,
-    RestartPolicy, RestartPolicyNameEnum,
+    PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
@@ -28,7 +29,10 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use swarm_api::{ContainerSpec, EngineDescription, LogStream, MountType, NodeDescription, Task};
+use swarm_api::{
+    ContainerSpec, EngineDescription, LogStream, MountType, NodeDescription, PortProtocol,
+    PublishMode, Task,
+};
 
 use super::task_files::{Modes, TaskFileStore};
 use super::{
@@ -243,6 +247,36 @@ fn file_mounts(store: &TaskFileStore, task_id: &str, files: &TaskFiles) -> Vec<F
     secrets.chain(configs).collect()
 }
 
+/// The task's host-mode published ports as the engine's exposed ports and port bindings
+/// (`80/tcp` → host port 8080 on every address).
+fn port_bindings(task: &Task) -> (Vec<String>, PortMap) {
+    let mut exposed = Vec::new();
+    let mut map = PortMap::new();
+    let ports = task
+        .endpoint
+        .as_ref()
+        .map_or(&[][..], |e| e.ports.as_slice());
+    for p in ports {
+        if p.publish_mode() != PublishMode::Host || p.published_port == 0 {
+            continue;
+        }
+        let proto = match p.protocol() {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        };
+        let key = format!("{}/{proto}", p.target_port);
+        exposed.push(key.clone());
+        map.entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: None,
+                host_port: Some(p.published_port.to_string()),
+            });
+    }
+    (exposed, map)
+}
+
 /// Engine CPU shares for a reservation of `nano_cpus` (1 CPU = 1024 shares, the engine's
 /// minimum is 2).
 fn cpu_shares(nano_cpus: i64) -> i64 {
@@ -313,7 +347,9 @@ fn create_body(
     let limits = resources.and_then(|r| r.limits).unwrap_or_default();
     let reservations = resources.and_then(|r| r.reservations).unwrap_or_default();
     let positive = |v: i64| (v > 0).then_some(v);
+    let (exposed, bindings) = port_bindings(task);
     let host_config = HostConfig {
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
         nano_cpus: positive(limits.nano_cpus),
         memory: positive(limits.memory_bytes),
         memory_reservation: positive(reservations.memory_bytes),
@@ -352,6 +388,7 @@ fn create_body(
         stop_signal: some(&spec.stop_signal),
         // Rounded up so a `docker stop` from outside honours at least the grace period too.
         stop_timeout: Some(grace_ms.saturating_add(999) / 1000),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
         ..Default::default()
     })
@@ -942,6 +979,46 @@ mod tests {
                 (config, "/app.conf".to_string(), true),
             ]
         );
+    }
+
+    #[test]
+    fn host_ports_are_bound_and_ingress_is_not() {
+        let spec = ContainerSpec {
+            image: "x".into(),
+            ..Default::default()
+        };
+        let mut t = task(spec.clone());
+        t.endpoint = Some(swarm_api::Endpoint {
+            spec: None,
+            ports: vec![
+                swarm_api::PortConfig {
+                    target_port: 80,
+                    published_port: 8080,
+                    publish_mode: PublishMode::Host as i32,
+                    ..Default::default()
+                },
+                swarm_api::PortConfig {
+                    target_port: 53,
+                    published_port: 5353,
+                    protocol: PortProtocol::Udp as i32,
+                    publish_mode: PublishMode::Ingress as i32,
+                    ..Default::default()
+                },
+            ],
+        });
+        let b = create_body(&t, &spec, "n1", &[]).expect("valid");
+        assert_eq!(b.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        let bindings = b
+            .host_config
+            .and_then(|h| h.port_bindings)
+            .expect("bindings");
+        let host: Vec<Option<String>> = bindings["80/tcp"]
+            .iter()
+            .flatten()
+            .map(|b| b.host_port.clone())
+            .collect();
+        assert_eq!(host, vec![Some("8080".to_string())]);
+        assert_eq!(bindings.len(), 1);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `stdout.log`/`stderr.log`). The task's secrets and configs are staged by `task_files`
 //! (secrets on a tmpfs, outside the state dir) in the directories named in
 //! `SWARM_SECRETS_DIR`/`SWARM_CONFIGS_DIR`; secret files are deleted as soon as the task's
-//! process ends. Must not touch anything else under the state dir.
+//! process ends. Published ports are passed in `SWARM_PORT_<target>[_UDP]=<published>` for
+//! the process to bind. Must not touch anything else under the state dir.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -21,7 +22,7 @@ use futures::FutureExt;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use swarm_api::{EngineDescription, LogStream, NodeDescription, Task};
+use swarm_api::{EngineDescription, LogStream, NodeDescription, PortProtocol, Task};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -109,6 +110,18 @@ impl Executor for ProcessExecutor {
             })
             .collect();
         let task_dir = self.tasks_dir.join(&task.id);
+        // No container network: a process binds the published port itself, named here by
+        // its target (`SWARM_PORT_80=8080`, `SWARM_PORT_53_UDP=5353`).
+        for p in task.endpoint.iter().flat_map(|e| e.ports.iter()) {
+            if p.published_port == 0 {
+                continue;
+            }
+            let name = match p.protocol() {
+                PortProtocol::Tcp => format!("SWARM_PORT_{}", p.target_port),
+                PortProtocol::Udp => format!("SWARM_PORT_{}_UDP", p.target_port),
+            };
+            env.push((name, p.published_port.to_string()));
+        }
         // After the spec's variables, so a task cannot point them elsewhere by mistake.
         if !files.secrets.is_empty() {
             let dir = self.files.secrets_dir(&task.id).display().to_string();

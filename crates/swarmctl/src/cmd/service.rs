@@ -272,20 +272,41 @@ pub fn render_ls(services: &[Service], tasks: &[Task], nodes: &[Node]) -> String
     for t in tasks {
         by_service.entry(t.service_id.as_str()).or_default().push(t);
     }
+    // A Ports column only when some service publishes one: the walkthrough's table (the
+    // contract) has none.
+    let with_ports = services
+        .iter()
+        .any(|s| !crate::ports::service_ports(s).is_empty());
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|s| {
             let image = image_of(s);
             let own = by_service.get(s.id.as_str()).cloned().unwrap_or_default();
-            vec![
+            let mut row = vec![
                 s.id.clone(),
                 service_name(s).to_string(),
                 image,
                 replicas_cell(s, &own, &down),
-            ]
+            ];
+            if with_ports {
+                let ports: Vec<String> = crate::ports::service_ports(s)
+                    .iter()
+                    .map(crate::ports::port_text)
+                    .collect();
+                row.push(ports.join(", "));
+            }
+            row
         })
         .collect();
     // The walkthrough underlines "Replicas" with nine dashes; the tables are the contract.
+    if with_ports {
+        return table::table_underlined(
+            LIST,
+            &["ID", "Name", "Image", "Replicas", "Ports"],
+            &["--", "----", "-----", "---------", "-----"],
+            &rows,
+        );
+    }
     table::table_underlined(
         LIST,
         &["ID", "Name", "Image", "Replicas"],
@@ -428,6 +449,17 @@ fn summary_lines(service: &Service, now_ms: i64) -> String {
         }
     }
 
+    let ports = crate::ports::service_ports(service);
+    if !ports.is_empty() {
+        let _ = writeln!(w, "Ports\t");
+        for p in &ports {
+            let mode = match p.publish_mode() {
+                swarm_api::PublishMode::Host => "host",
+                swarm_api::PublishMode::Ingress => "ingress",
+            };
+            let _ = writeln!(w, "  {}\t: {mode}", crate::ports::port_text(p));
+        }
+    }
     let _ = writeln!(w, "Template\t");
     let _ = writeln!(w, " Container\t");
     if !ctr.image.is_empty() {

@@ -589,6 +589,7 @@ mod tests {
                 mode: Some(Mode::Replicated(ReplicatedService { replicas })),
                 update: Some(crate::flags::new_service_spec().update.unwrap_or_default()),
                 rollback: None,
+                endpoint: None,
             }),
             ..Default::default()
         }

@@ -38,8 +38,9 @@ const FINAL_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Which executor runs this node's tasks.
 #[derive(Clone)]
 pub enum ExecutorKind {
-    /// Child process groups (DESIGN §6 `process`).
-    Process,
+    /// Child process groups (DESIGN §6 `process`); the node ID names the node's directory
+    /// for secret files on the tmpfs.
+    Process { node_id: String },
     /// No work: tasks reach RUNNING after `start_delay` (DESIGN §6 `sim`).
     Sim { start_delay: Duration },
     /// Any other executor (e.g. Docker, built by the node crate).
@@ -49,7 +50,9 @@ pub enum ExecutorKind {
 impl std::fmt::Debug for ExecutorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ExecutorKind::Process => f.write_str("Process"),
+            ExecutorKind::Process { node_id } => {
+                f.debug_struct("Process").field("node_id", node_id).finish()
+            }
             ExecutorKind::Sim { start_delay } => f
                 .debug_struct("Sim")
                 .field("start_delay", start_delay)
@@ -109,7 +112,9 @@ impl Agent {
             source,
         })?;
         let executor: Arc<dyn Executor> = match &cfg.executor {
-            ExecutorKind::Process => Arc::new(ProcessExecutor::new(&worker_dir)),
+            ExecutorKind::Process { node_id } => {
+                Arc::new(ProcessExecutor::new(&worker_dir, node_id))
+            }
             ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
             ExecutorKind::Custom(e) => e.clone(),
         };

@@ -27,7 +27,9 @@ fn test_node(name: &str) -> (String, image::Cleanup) {
 }
 
 async fn executor(node: &str) -> DockerExecutor {
-    DockerExecutor::connect(DEFAULT_ENGINE_ADDR, node)
+    // Files are staged only for tasks with secrets or configs, which these tests have not.
+    let worker_dir = std::env::temp_dir().join(format!("swarmd-{node}"));
+    DockerExecutor::connect(DEFAULT_ENGINE_ADDR, node, &worker_dir)
         .await
         .expect("the engine answered docker version, so it answers the executor")
 }

@@ -210,7 +210,9 @@ fn agent(state_dir: &std::path::Path, managers: Vec<String>) -> Agent {
         hostname: "worker-1".into(),
         managers,
         connect: plaintext_connect(),
-        executor: ExecutorKind::Process,
+        executor: ExecutorKind::Process {
+            node_id: "worker-1".into(),
+        },
         advertise_addr: "127.0.0.1:0".into(),
     })
     .expect("agent")

@@ -9,6 +9,7 @@
 //! touches Raft's log directly.
 
 mod allocator;
+pub mod allocator_ports;
 mod ca_rotation;
 pub mod ca_server;
 mod ca_signer;

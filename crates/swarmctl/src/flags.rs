@@ -127,6 +127,14 @@ pub struct ServiceFlags {
     /// Config the tasks receive as a file, NAME[:TARGET] (repeatable; replaces the list)
     #[arg(long = "config", value_name = "NAME[:TARGET]")]
     pub configs: Vec<String>,
+    /// Publish a port: published=P,target=T[,protocol=tcp|udp][,mode=host|ingress] or
+    /// [P:]T[/udp] (repeatable; adds to the list, replacing the same target). Only mode=host
+    /// is supported: there is no routing mesh
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<String>,
+    /// Stop publishing a target port, TARGET[/PROTOCOL] (repeatable)
+    #[arg(long = "publish-rm", value_name = "TARGET[/PROTOCOL]")]
+    pub publish_rm: Vec<String>,
 }
 
 /// Update parallelism and friends for a service created here: all tasks at once (the seed's
@@ -171,6 +179,7 @@ pub fn new_service_spec() -> ServiceSpec {
         mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
         update: Some(created_update_config()),
         rollback: None,
+        endpoint: None,
     }
 }
 
@@ -235,6 +244,7 @@ impl ServiceFlags {
             }
         }
 
+        crate::ports::apply(&mut spec.endpoint, &self.publish, &self.publish_rm)?;
         let task = spec.task.get_or_insert_with(Default::default);
         self.apply_container(task.container.get_or_insert_with(Default::default))?;
         self.apply_resources(task)?;

@@ -6,6 +6,7 @@ mod ago;
 mod client;
 mod cmd;
 mod flags;
+mod ports;
 mod resolve;
 mod table;
 mod units;

@@ -61,22 +61,29 @@ pub async fn run_role(
     } else {
         None
     };
+    // The agent's own directory (it creates it too); the Docker executor keeps configs there.
+    let worker_dir = args.state_dir.join("worker");
     let executor = match args.executor {
-        ExecutorArg::Process => ExecutorKind::Process,
+        ExecutorArg::Process => ExecutorKind::Process {
+            node_id: node.creds.node_id.clone(),
+        },
         ExecutorArg::Sim => ExecutorKind::Sim {
             start_delay: Duration::from_millis(args.sim_start_delay_ms),
         },
         ExecutorArg::Docker => ExecutorKind::Custom(Arc::new(
-            DockerExecutor::connect(&args.engine_addr, &node.creds.node_id)
+            DockerExecutor::connect(&args.engine_addr, &node.creds.node_id, &worker_dir)
                 .await
                 .context("--executor docker")?,
         )),
         ExecutorArg::Auto => {
-            match DockerExecutor::connect(&args.engine_addr, &node.creds.node_id).await {
+            match DockerExecutor::connect(&args.engine_addr, &node.creds.node_id, &worker_dir).await
+            {
                 Ok(docker) => ExecutorKind::Custom(Arc::new(docker)),
                 Err(e) => {
                     tracing::info!(reason = %e, "no Docker engine: tasks run as local processes (--executor process)");
-                    ExecutorKind::Process
+                    ExecutorKind::Process {
+                        node_id: node.creds.node_id.clone(),
+                    }
                 }
             }
         }

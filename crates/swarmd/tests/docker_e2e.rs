@@ -323,6 +323,14 @@ fn docker_executor_end_to_end() {
         assert!(text(&t, &["status", "err"]).contains(reason), "{t}");
         let inspect = ctl.ok(&["task", "inspect", &text(&t, &["id"])]);
         assert!(inspect.contains(reason), "{inspect}");
+        // The service's own inspect names the newest task error too.
+        let inspect = ctl.ok(&["service", "inspect", service]);
+        assert!(
+            inspect
+                .lines()
+                .any(|l| l.starts_with("Last Task Error") && l.contains(reason)),
+            "{inspect}"
+        );
         ctl.ok(&["service", "rm", service]);
     }
 

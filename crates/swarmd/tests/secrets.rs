@@ -1,7 +1,8 @@
 //! Secrets end to end with the built binaries: one manager and one worker, process executor.
 //! A secret made from a file reaches the one task that uses it (on the worker) as a file named
-//! in `SWARM_SECRETS_DIR`, is never printed by `secret inspect`/`ls`, cannot be removed while
-//! used, is gone from the worker once the service is, and never appears in a node's log.
+//! in `SWARM_SECRETS_DIR`, on the tmpfs (`/dev/shm/swarmd-<node id>/`) and nowhere in the
+//! state dir while the task runs, is never printed by `secret inspect`/`ls`, cannot be removed
+//! while used, is gone from the worker once the service is, and never appears in a node's log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -30,6 +31,27 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// True when `path` is on a tmpfs (as `stat -f` sees it).
+fn on_tmpfs(path: &str) -> bool {
+    std::process::Command::new("stat")
+        .args(["-f", "-c", "%T", path])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "tmpfs")
+}
+
+/// The ID of the node with this hostname.
+fn node_id(ctl: &Ctl, hostname: &str) -> String {
+    let nodes = ctl.json(&["node", "ls"]);
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["description"]["hostname"].as_str() == Some(hostname))
+        .and_then(|n| n["id"].as_str())
+        .unwrap_or_else(|| panic!("no node {hostname}: {nodes}"))
+        .to_string()
 }
 
 #[test]
@@ -108,7 +130,8 @@ fn secret_reaches_only_its_task_and_never_a_log() {
     let dup = ctl.run(&["secret", "create", "db", "--data", "other"]);
     assert!(!dup.status.success(), "a second secret named db");
 
-    // A service on the worker copies its secret file where the test can read it.
+    // A service on the worker copies its secret file, upper-cased (so a grep for the value
+    // does not find the copy), where the test can read it, and names the file's directory.
     let unknown = ctl.run(&[
         "service", "create", "--name", "bad", "--image", "busybox", "--secret", "nope",
     ]);
@@ -130,7 +153,7 @@ fn secret_reaches_only_its_task_and_never_a_log() {
         "--args",
         "-c",
         "--args",
-        "cat \"$SWARM_SECRETS_DIR/db\" > out.txt; stat -c %a \"$SWARM_SECRETS_DIR/db\" > mode.txt; sleep 3600",
+        "tr a-z A-Z < \"$SWARM_SECRETS_DIR/db\" > out.txt; echo \"$SWARM_SECRETS_DIR\" > dir.txt; stat -c %a \"$SWARM_SECRETS_DIR/db\" > mode.txt; sleep 3600",
     ]);
     let tasks_dir = d("node-2").join("worker/tasks");
     let out_file = wait_for(
@@ -146,8 +169,40 @@ fn secret_reaches_only_its_task_and_never_a_log() {
     let task_dir = out_file.parent().unwrap().to_path_buf();
     assert_eq!(
         std::fs::read_to_string(task_dir.join("out.txt")).unwrap(),
+        VALUE.to_uppercase()
+    );
+    let secrets_dir = PathBuf::from(
+        std::fs::read_to_string(task_dir.join("dir.txt"))
+            .unwrap()
+            .trim(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(secrets_dir.join("db")).unwrap(),
         VALUE
     );
+    let worker_id = node_id(&ctl, "node-2");
+    if on_tmpfs("/dev/shm") {
+        assert!(
+            secrets_dir.starts_with(format!("/dev/shm/swarmd-{worker_id}/")),
+            "secret files not on the tmpfs: {}",
+            secrets_dir.display()
+        );
+    } else {
+        eprintln!("/dev/shm is not a tmpfs here: secret files are in the state dir");
+    }
+    // While the task runs, no file of any node's state dir holds the value.
+    if on_tmpfs("/dev/shm") {
+        for node in ["node-1", "node-2"] {
+            for p in files_under(&d(node)) {
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                assert!(
+                    !bytes.windows(VALUE.len()).any(|w| w == VALUE.as_bytes()),
+                    "{} holds the secret",
+                    p.display()
+                );
+            }
+        }
+    }
     assert_eq!(
         std::fs::read_to_string(task_dir.join("mode.txt"))
             .unwrap()
@@ -155,12 +210,16 @@ fn secret_reaches_only_its_task_and_never_a_log() {
         "400"
     );
     // Only the node running the task received it.
-    assert!(
-        !files_under(&d("node-1").join("worker"))
-            .iter()
-            .any(|p| p.ends_with("secrets/db")),
-        "the manager's own agent got the secret file"
-    );
+    let manager_id = node_id(&ctl, "node-1");
+    for dir in [
+        d("node-1").join("worker"),
+        PathBuf::from(format!("/dev/shm/swarmd-{manager_id}")),
+    ] {
+        assert!(
+            !files_under(&dir).iter().any(|p| p.ends_with("secrets/db")),
+            "the manager's own agent got the secret file"
+        );
+    }
 
     // In use: refused, naming the service.
     let rm = ctl.run(&["secret", "rm", "db"]);
@@ -174,9 +233,10 @@ fn secret_reaches_only_its_task_and_never_a_log() {
         "the secret file gone from the worker",
         Duration::from_secs(30),
         || {
-            (!files_under(&d("node-2"))
-                .iter()
-                .any(|p| p.ends_with("secrets/db")))
+            (!secrets_dir.exists()
+                && !files_under(&d("node-2"))
+                    .iter()
+                    .any(|p| p.ends_with("secrets/db")))
             .then_some(())
         },
     );

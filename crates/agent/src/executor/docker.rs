@@ -6,14 +6,21 @@
 //! running ones of tasks still assigned and removes the others of this node. It never touches
 //! containers without this node's label, nor images (it pulls a missing one, never removes).
 //! Restarts are the orchestrator's business: containers get Docker's restart policy "no".
+//! A task's secrets and configs are staged by `task_files` (secrets on the tmpfs) and
+//! bind-mounted read-only, secrets at `/run/secrets/<target>` and configs at `/<target>` as
+//! Docker places them by default; they are bind mounts of host files, so the engine must run
+//! on this host. Host-mode published ports in the task's endpoint are bound on the node by the
+//! engine (port bindings); ingress ports are never bound (the managers refuse them).
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::errors::Error as EngineError;
 use bollard::models::{
     ContainerCreateBody, HostConfig, Mount as EngineMount, MountType as EngineMountType,
-    RestartPolicy, RestartPolicyNameEnum,
+    PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, LogsOptions,
@@ -22,11 +29,15 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use swarm_api::{ContainerSpec, EngineDescription, LogStream, MountType, NodeDescription, Task};
+use swarm_api::{
+    ContainerSpec, EngineDescription, LogStream, MountType, NodeDescription, PortProtocol,
+    PublishMode, Task,
+};
 
+use super::task_files::{Modes, TaskFileStore};
 use super::{
     Adopted, Controller, Executor, ExecutorError, ExitStatus, LogLine, LogLines, LogOptions,
-    Started,
+    Started, TaskFiles,
 };
 
 /// The default engine address (`--engine-addr`).
@@ -47,11 +58,20 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// Extra time a `stop` request gets beyond the task's grace period, for the engine's SIGKILL.
 const STOP_SLACK: Duration = Duration::from_secs(30);
+/// Where a container sees its secrets (Docker's place for them).
+pub const SECRETS_MOUNT_DIR: &str = "/run/secrets";
+/// Docker's default secret and config file mode (owner root): the container's user, whoever
+/// it is, reads them; the host side is private by its 0700 directory.
+const MODES: Modes = Modes {
+    secret: 0o444,
+    config: 0o444,
+};
 
 /// Runs tasks as Docker containers.
 pub struct DockerExecutor {
     docker: Docker,
     node_id: String,
+    files: Arc<TaskFileStore>,
 }
 
 /// A failure to reach the engine at start-up.
@@ -68,8 +88,13 @@ pub enum ConnectError {
 impl DockerExecutor {
     /// Connects to the engine at `addr` (`unix:///path`, `/path` or `tcp://host:port`), checks
     /// it answers `/_ping` and agrees on an API version (the engine may be older than the
-    /// client library), all within `CONNECT_TIMEOUT`. `node_id` labels the containers.
-    pub async fn connect(addr: &str, node_id: &str) -> Result<DockerExecutor, ConnectError> {
+    /// client library), all within `CONNECT_TIMEOUT`. `node_id` labels the containers;
+    /// tasks' configs (and secrets, without a tmpfs) are staged under `worker_dir/docker/`.
+    pub async fn connect(
+        addr: &str,
+        node_id: &str,
+        worker_dir: &Path,
+    ) -> Result<DockerExecutor, ConnectError> {
         let docker = client(addr)?;
         let engine = |e: EngineError| ConnectError::Engine {
             addr: addr.to_string(),
@@ -88,6 +113,11 @@ impl DockerExecutor {
         Ok(DockerExecutor {
             docker,
             node_id: node_id.to_string(),
+            files: Arc::new(TaskFileStore::new(
+                &worker_dir.join("docker"),
+                node_id,
+                MODES,
+            )),
         })
     }
 
@@ -195,6 +225,58 @@ fn container_name(task: &Task) -> String {
     name.trim_start_matches(['_', '.', '-']).to_string()
 }
 
+/// A staged secret or config file and where the container sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileMount {
+    source: String,
+    target: String,
+}
+
+/// Where each of the task's files is staged and mounted.
+fn file_mounts(store: &TaskFileStore, task_id: &str, files: &TaskFiles) -> Vec<FileMount> {
+    let secrets = store.secrets_dir(task_id);
+    let configs = store.configs_dir(task_id);
+    let secrets = files.secrets.iter().map(|f| FileMount {
+        source: secrets.join(&f.target).display().to_string(),
+        target: format!("{SECRETS_MOUNT_DIR}/{}", f.target),
+    });
+    let configs = files.configs.iter().map(|f| FileMount {
+        source: configs.join(&f.target).display().to_string(),
+        target: format!("/{}", f.target),
+    });
+    secrets.chain(configs).collect()
+}
+
+/// The task's host-mode published ports as the engine's exposed ports and port bindings
+/// (`80/tcp` → host port 8080 on every address).
+fn port_bindings(task: &Task) -> (Vec<String>, PortMap) {
+    let mut exposed = Vec::new();
+    let mut map = PortMap::new();
+    let ports = task
+        .endpoint
+        .as_ref()
+        .map_or(&[][..], |e| e.ports.as_slice());
+    for p in ports {
+        if p.publish_mode() != PublishMode::Host || p.published_port == 0 {
+            continue;
+        }
+        let proto = match p.protocol() {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        };
+        let key = format!("{}/{proto}", p.target_port);
+        exposed.push(key.clone());
+        map.entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: None,
+                host_port: Some(p.published_port.to_string()),
+            });
+    }
+    (exposed, map)
+}
+
 /// Engine CPU shares for a reservation of `nano_cpus` (1 CPU = 1024 shares, the engine's
 /// minimum is 2).
 fn cpu_shares(nano_cpus: i64) -> i64 {
@@ -206,6 +288,7 @@ fn create_body(
     task: &Task,
     spec: &ContainerSpec,
     node_id: &str,
+    files: &[FileMount],
 ) -> Result<ContainerCreateBody, ExecutorError> {
     if spec.image.trim().is_empty() {
         return Err(ExecutorError::Rejected("task has no image".into()));
@@ -252,12 +335,21 @@ fn create_body(
             ..Default::default()
         });
     }
+    mounts.extend(files.iter().map(|f| EngineMount {
+        target: Some(f.target.clone()),
+        source: Some(f.source.clone()),
+        typ: Some(EngineMountType::BIND),
+        read_only: Some(true),
+        ..Default::default()
+    }));
 
     let resources = task.spec.as_ref().and_then(|s| s.resources.as_ref());
     let limits = resources.and_then(|r| r.limits).unwrap_or_default();
     let reservations = resources.and_then(|r| r.reservations).unwrap_or_default();
     let positive = |v: i64| (v > 0).then_some(v);
+    let (exposed, bindings) = port_bindings(task);
     let host_config = HostConfig {
+        port_bindings: (!bindings.is_empty()).then_some(bindings),
         nano_cpus: positive(limits.nano_cpus),
         memory: positive(limits.memory_bytes),
         memory_reservation: positive(reservations.memory_bytes),
@@ -296,6 +388,7 @@ fn create_body(
         stop_signal: some(&spec.stop_signal),
         // Rounded up so a `docker stop` from outside honours at least the grace period too.
         stop_timeout: Some(grace_ms.saturating_add(999) / 1000),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
         ..Default::default()
     })
@@ -339,12 +432,22 @@ impl Executor for DockerExecutor {
     }
 
     fn controller(&self, task: &Task) -> Result<Box<dyn Controller>, ExecutorError> {
+        self.controller_with_files(task, TaskFiles::default())
+    }
+
+    fn controller_with_files(
+        &self,
+        task: &Task,
+        files: TaskFiles,
+    ) -> Result<Box<dyn Controller>, ExecutorError> {
+        files.check()?;
         let spec = task
             .spec
             .as_ref()
             .and_then(|s| s.container.as_ref())
             .ok_or_else(|| ExecutorError::Rejected("task has no container spec".into()))?;
-        let body = create_body(task, spec, &self.node_id)?;
+        let mounts = file_mounts(&self.files, &task.id, &files);
+        let body = create_body(task, spec, &self.node_id, &mounts)?;
         Ok(Box::new(DockerController {
             docker: self.docker.clone(),
             name: container_name(task),
@@ -352,6 +455,9 @@ impl Executor for DockerExecutor {
             body: Some(body),
             id: None,
             exit: None,
+            task_id: task.id.clone(),
+            store: self.files.clone(),
+            files,
         }))
     }
 
@@ -394,6 +500,10 @@ impl Executor for DockerExecutor {
                 body: None,
                 id: Some(id.clone()),
                 exit: None,
+                task_id,
+                store: self.files.clone(),
+                // Staged by the earlier run; the container already has them mounted.
+                files: TaskFiles::default(),
             };
             if !started {
                 // Created but never started: the manager's view of it is stale either way;
@@ -426,7 +536,11 @@ impl Executor for DockerExecutor {
                     tracing::warn!(container = %id, error = %e, "removing a stale container");
                 }
             }
-            Ok(())
+            // After the containers: nothing mounts the files of tasks no longer kept.
+            let store = self.files.clone();
+            tokio::task::spawn_blocking(move || store.sweep(&keep, true))
+                .await
+                .map_err(|e| ExecutorError::Failed(format!("sweeping task files: {e}")))
         }
         .boxed()
     }
@@ -535,6 +649,10 @@ struct DockerController {
     /// The container, once created (or found, for an adopted task).
     id: Option<String>,
     exit: Option<ExitStatus>,
+    task_id: String,
+    store: Arc<TaskFileStore>,
+    /// Secrets and configs to stage at `prepare`, before the container that mounts them.
+    files: TaskFiles,
 }
 
 impl DockerController {
@@ -609,6 +727,9 @@ impl Controller for DockerController {
     fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
             self.ensure_image().await?;
+            if !self.files.is_empty() {
+                self.store.stage(&self.task_id, &self.files)?;
+            }
             self.create().await
         }
         .boxed()
@@ -655,6 +776,8 @@ impl Controller for DockerController {
             };
             let exit = ExitStatus::Code(i32::try_from(code).unwrap_or(-1));
             self.exit = Some(exit);
+            // The container never runs again (restart policy "no"): its secrets go now.
+            self.store.remove_secrets(&self.task_id);
             Ok(exit)
         }
         .boxed()
@@ -692,7 +815,9 @@ impl Controller for DockerController {
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
             let target = self.id.clone().unwrap_or_else(|| self.name.clone());
-            remove_container(&self.docker, &target).await
+            let removed = remove_container(&self.docker, &target).await;
+            self.store.remove_all(&self.task_id);
+            removed
         }
         .boxed()
     }
@@ -762,7 +887,7 @@ mod tests {
             }],
         };
         let t = task(spec.clone());
-        let b = create_body(&t, &spec, "n1").expect("valid");
+        let b = create_body(&t, &spec, "n1", &[]).expect("valid");
         assert_eq!(b.entrypoint, Some(vec!["sleep".to_string()]));
         assert_eq!(b.cmd, Some(vec!["60".to_string()]));
         assert_eq!(b.stop_timeout, Some(2));
@@ -797,14 +922,103 @@ mod tests {
         };
         let t = task(relative.clone());
         assert!(matches!(
-            create_body(&t, &relative, "n1"),
+            create_body(&t, &relative, "n1", &[]),
             Err(ExecutorError::Rejected(_))
         ));
         let no_image = ContainerSpec::default();
         assert!(matches!(
-            create_body(&t, &no_image, "n1"),
+            create_body(&t, &no_image, "n1", &[]),
             Err(ExecutorError::Rejected(_))
         ));
+    }
+
+    #[test]
+    fn secrets_and_configs_are_read_only_binds_at_docker_places() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = TaskFileStore::with_shm(dir.path(), dir.path(), "n1", MODES);
+        let files = TaskFiles {
+            secrets: vec![super::super::TaskFile {
+                target: "db".into(),
+                data: b"x".to_vec(),
+            }],
+            configs: vec![super::super::TaskFile {
+                target: "app.conf".into(),
+                data: b"y".to_vec(),
+            }],
+        };
+        let mounts = file_mounts(&store, "t1", &files);
+        let spec = ContainerSpec {
+            image: "x".into(),
+            ..Default::default()
+        };
+        let b = create_body(&task(spec.clone()), &spec, "n1", &mounts).expect("valid");
+        let got: Vec<(String, String, bool)> = b
+            .host_config
+            .and_then(|h| h.mounts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                assert_eq!(m.typ, Some(EngineMountType::BIND));
+                (
+                    m.source.unwrap_or_default(),
+                    m.target.unwrap_or_default(),
+                    m.read_only == Some(true),
+                )
+            })
+            .collect();
+        let secret = store.secrets_dir("t1").join("db").display().to_string();
+        let config = store
+            .configs_dir("t1")
+            .join("app.conf")
+            .display()
+            .to_string();
+        assert_eq!(
+            got,
+            vec![
+                (secret, "/run/secrets/db".to_string(), true),
+                (config, "/app.conf".to_string(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn host_ports_are_bound_and_ingress_is_not() {
+        let spec = ContainerSpec {
+            image: "x".into(),
+            ..Default::default()
+        };
+        let mut t = task(spec.clone());
+        t.endpoint = Some(swarm_api::Endpoint {
+            spec: None,
+            ports: vec![
+                swarm_api::PortConfig {
+                    target_port: 80,
+                    published_port: 8080,
+                    publish_mode: PublishMode::Host as i32,
+                    ..Default::default()
+                },
+                swarm_api::PortConfig {
+                    target_port: 53,
+                    published_port: 5353,
+                    protocol: PortProtocol::Udp as i32,
+                    publish_mode: PublishMode::Ingress as i32,
+                    ..Default::default()
+                },
+            ],
+        });
+        let b = create_body(&t, &spec, "n1", &[]).expect("valid");
+        assert_eq!(b.exposed_ports, Some(vec!["80/tcp".to_string()]));
+        let bindings = b
+            .host_config
+            .and_then(|h| h.port_bindings)
+            .expect("bindings");
+        let host: Vec<Option<String>> = bindings["80/tcp"]
+            .iter()
+            .flatten()
+            .map(|b| b.host_port.clone())
+            .collect();
+        assert_eq!(host, vec![Some("8080".to_string())]);
+        assert_eq!(bindings.len(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod docker;
 mod logfile;
 pub mod process;
 pub mod sim;
+pub mod task_files;
 
 use std::collections::HashSet;
 use std::time::Duration;

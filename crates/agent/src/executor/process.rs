@@ -3,15 +3,18 @@
 //!
 //! Owns the child processes it spawns and the per-task directories
 //! `<state_dir>/worker/tasks/<task id>/` (working directory unless the spec names one, plus
-//! `stdout.log`/`stderr.log`, and the task's secrets and configs under `secrets/` and
-//! `configs/`, named in `SWARM_SECRETS_DIR`/`SWARM_CONFIGS_DIR`). Secret files are deleted as
-//! soon as the task's process ends. Must not touch anything else under the state dir.
+//! `stdout.log`/`stderr.log`). The task's secrets and configs are staged by `task_files`
+//! (secrets on a tmpfs, outside the state dir) in the directories named in
+//! `SWARM_SECRETS_DIR`/`SWARM_CONFIGS_DIR`; secret files are deleted as soon as the task's
+//! process ends. Published ports are passed in `SWARM_PORT_<target>[_UDP]=<published>` for
+//! the process to bind. Must not touch anything else under the state dir.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -19,18 +22,21 @@ use futures::FutureExt;
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use swarm_api::{EngineDescription, LogStream, NodeDescription, Task};
+use swarm_api::{EngineDescription, LogStream, NodeDescription, PortProtocol, Task};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use super::task_files::{Modes, TaskFileStore};
 use super::{
     logfile, Controller, Executor, ExecutorError, ExitStatus, LogLines, LogOptions, Started,
-    TaskFile, TaskFiles,
+    TaskFiles,
 };
 
-/// Where a task's secrets and configs go, under its task directory.
-const SECRETS_DIR: &str = "secrets";
-const CONFIGS_DIR: &str = "configs";
+/// The task's process runs as the agent's user: only that user needs to read a secret.
+const MODES: Modes = Modes {
+    secret: 0o400,
+    config: 0o444,
+};
 
 /// How often `stop` looks whether the whole process group is gone.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -38,13 +44,17 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 /// Runs tasks as local process groups.
 pub struct ProcessExecutor {
     tasks_dir: PathBuf,
+    files: Arc<TaskFileStore>,
 }
 
 impl ProcessExecutor {
     /// `worker_dir` is `<state_dir>/worker`; task directories go under its `tasks/`.
-    pub fn new(worker_dir: &Path) -> Self {
+    /// `node_id` names this node's directory for secrets on the tmpfs.
+    pub fn new(worker_dir: &Path, node_id: &str) -> Self {
+        let tasks_dir = worker_dir.join("tasks");
         ProcessExecutor {
-            tasks_dir: worker_dir.join("tasks"),
+            files: Arc::new(TaskFileStore::new(&tasks_dir, node_id, MODES)),
+            tasks_dir,
         }
     }
 }
@@ -100,16 +110,30 @@ impl Executor for ProcessExecutor {
             })
             .collect();
         let task_dir = self.tasks_dir.join(&task.id);
+        // No container network: a process binds the published port itself, named here by
+        // its target (`SWARM_PORT_80=8080`, `SWARM_PORT_53_UDP=5353`).
+        for p in task.endpoint.iter().flat_map(|e| e.ports.iter()) {
+            if p.published_port == 0 {
+                continue;
+            }
+            let name = match p.protocol() {
+                PortProtocol::Tcp => format!("SWARM_PORT_{}", p.target_port),
+                PortProtocol::Udp => format!("SWARM_PORT_{}_UDP", p.target_port),
+            };
+            env.push((name, p.published_port.to_string()));
+        }
         // After the spec's variables, so a task cannot point them elsewhere by mistake.
         if !files.secrets.is_empty() {
-            let dir = task_dir.join(SECRETS_DIR).display().to_string();
+            let dir = self.files.secrets_dir(&task.id).display().to_string();
             env.push(("SWARM_SECRETS_DIR".into(), dir));
         }
         if !files.configs.is_empty() {
-            let dir = task_dir.join(CONFIGS_DIR).display().to_string();
+            let dir = self.files.configs_dir(&task.id).display().to_string();
             env.push(("SWARM_CONFIGS_DIR".into(), dir));
         }
         Ok(Box::new(ProcessController {
+            task_id: task.id.clone(),
+            store: self.files.clone(),
             files,
             program,
             args: words,
@@ -123,33 +147,13 @@ impl Executor for ProcessExecutor {
     }
 
     /// Deletes the secret files an earlier run of the agent (killed before it could) left for
-    /// tasks it no longer drives. Their logs stay, as for any finished task.
+    /// tasks it no longer drives. Their logs and configs stay, as for any finished task.
     fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
-        let tasks_dir = self.tasks_dir.clone();
+        let store = self.files.clone();
         async move {
-            let entries = match std::fs::read_dir(&tasks_dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => {
-                    return Err(ExecutorError::Failed(format!(
-                        "reading {}: {e}",
-                        tasks_dir.display()
-                    )))
-                }
-            };
-            for entry in entries.flatten() {
-                let id = entry.file_name().to_string_lossy().into_owned();
-                if keep.contains(&id) {
-                    continue;
-                }
-                let dir = entry.path().join(SECRETS_DIR);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(dir = %dir.display(), error = %e, "deleting leftover secret files");
-                    }
-                }
-            }
-            Ok(())
+            tokio::task::spawn_blocking(move || store.sweep(&keep, false))
+                .await
+                .map_err(|e| ExecutorError::Failed(format!("sweeping secret files: {e}")))
         }
         .boxed()
     }
@@ -182,6 +186,8 @@ impl Executor for ProcessExecutor {
 }
 
 struct ProcessController {
+    task_id: String,
+    store: Arc<TaskFileStore>,
     /// Secrets and configs to write at `prepare`; dropped with the controller.
     files: TaskFiles,
     program: String,
@@ -256,11 +262,8 @@ impl ProcessController {
     /// Deletes the task's secret files: the task's process is over, and nothing else may read
     /// them. Synchronous: a few small files.
     fn delete_secrets(&self) {
-        let dir = self.task_dir.join(SECRETS_DIR);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "deleting secret files"),
+        if !self.files.secrets.is_empty() {
+            self.store.remove_secrets(&self.task_id);
         }
     }
 
@@ -302,10 +305,7 @@ impl Controller for ProcessController {
                 .map_err(|e| {
                     ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
                 })?;
-            let secrets = self.task_dir.join(SECRETS_DIR);
-            write_files(&secrets, &self.files.secrets, 0o700, 0o400)?;
-            let configs = self.task_dir.join(CONFIGS_DIR);
-            write_files(&configs, &self.files.configs, 0o755, 0o444)
+            self.store.stage(&self.task_id, &self.files)
         }
         .boxed()
     }
@@ -381,6 +381,7 @@ impl Controller for ProcessController {
 
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
+            self.delete_secrets();
             match tokio::fs::remove_dir_all(&self.task_dir).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -392,46 +393,6 @@ impl Controller for ProcessController {
         }
         .boxed()
     }
-}
-
-/// Writes `files` into a fresh `dir` (mode `dir_mode`), each file created with `file_mode`
-/// from the start, so no other user can open one between creation and a chmod. Nothing to do
-/// without files. Errors name the path, never the content.
-fn write_files(
-    dir: &Path,
-    files: &[TaskFile],
-    dir_mode: u32,
-    file_mode: u32,
-) -> Result<(), ExecutorError> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if files.is_empty() {
-        return Ok(());
-    }
-    let failed = |path: &Path, e: std::io::Error| {
-        ExecutorError::Failed(format!("writing {}: {e}", path.display()))
-    };
-    std::fs::DirBuilder::new()
-        .mode(dir_mode)
-        .create(dir)
-        .or_else(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Ok(()),
-            _ => Err(e),
-        })
-        .map_err(|e| failed(dir, e))?;
-    for f in files {
-        let path = dir.join(&f.target);
-        // A leftover from an earlier attempt is read-only: replace it rather than open it.
-        let _ = std::fs::remove_file(&path);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(file_mode)
-            .open(&path)
-            .map_err(|e| failed(&path, e))?;
-        file.write_all(&f.data).map_err(|e| failed(&path, e))?;
-    }
-    Ok(())
 }
 
 impl Drop for ProcessController {

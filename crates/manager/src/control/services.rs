@@ -1,7 +1,10 @@
-//! Control API: services. A change to the task template bumps `spec_version`, which is what
-//! marks existing tasks out of date for the rolling updater; scaling alone does not.
+//! Control API: services. A change to the task template or the published ports bumps
+//! `spec_version`, which is what marks existing tasks out of date for the rolling updater;
+//! scaling alone does not. Published ports are checked here (one owner per port, see
+//! `allocator_ports`); the allocator fills in the ones left open.
 
 use super::{first, ControlApi};
+use crate::allocator_ports;
 use crate::errors::status;
 use crate::scheduler::constraint;
 use swarm_api::*;
@@ -27,6 +30,17 @@ fn validate(spec: &ServiceSpec) -> Result<(), Status> {
         constraint::parse_spread(p).map_err(|e| Status::invalid_argument(e.to_string()))?;
     }
     Ok(())
+}
+
+/// Refuses ports that are invalid or published by another service than `service_id`.
+fn check_ports(api: &ControlApi, spec: &ServiceSpec, service_id: &str) -> Result<(), Status> {
+    let Some(endpoint) = spec.endpoint.as_ref() else {
+        return Ok(());
+    };
+    let taken = api
+        .store
+        .view(|t| allocator_ports::taken(t.services.iter(), service_id));
+    allocator_ports::check(endpoint, &taken).map_err(Status::invalid_argument)
 }
 
 fn find(api: &ControlApi, key: &str) -> Result<Service, Status> {
@@ -60,6 +74,7 @@ pub(super) async fn create(
         .spec
         .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
     validate(&spec)?;
+    check_ports(api, &spec, "")?;
     super::secrets::resolve_refs(api, &mut spec)?;
     let service = Service {
         id: ids::new_id(),
@@ -93,6 +108,7 @@ pub(super) async fn update(
             .ok_or_else(|| Status::invalid_argument("spec: missing"))?
     };
     validate(&spec)?;
+    check_ports(api, &spec, &service.id)?;
     super::secrets::resolve_refs(api, &mut spec)?;
     let same_mode = match (&old.mode, &spec.mode) {
         (Some(a), Some(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
@@ -109,7 +125,7 @@ pub(super) async fn update(
             "name: renaming a service is not supported",
         ));
     }
-    if old.task != spec.task || r.rollback {
+    if old.task != spec.task || old.endpoint != spec.endpoint || r.rollback {
         service.spec_version += 1;
         service.previous_spec = Some(old);
         let (state, message) = if r.rollback {

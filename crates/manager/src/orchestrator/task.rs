@@ -35,5 +35,7 @@ pub fn new_task(service: &Service, slot: u64, node_id: &str) -> Task {
             labels: Default::default(),
         }),
         service_name: name,
+        // The allocator copies the service's allocated ports in when the task leaves NEW.
+        endpoint: None,
     }
 }

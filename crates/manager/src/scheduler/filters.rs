@@ -4,10 +4,44 @@
 //!
 //! Filters run in SwarmKit's order and stop at the first refusal, so each refused node is
 //! counted once, under the first filter it failed: ready, availability, resources,
-//! constraints, max replicas per node.
+//! constraints, max replicas per node, host-mode ports.
 
 use super::constraint::{self, Constraint, ConstraintError};
-use swarm_api::{Node, NodeAvailability, NodeState, Task};
+use std::collections::HashSet;
+use swarm_api::{Node, NodeAvailability, NodeState, PortConfig, PublishMode, Task};
+
+/// A published host-mode port on a node: (protocol, port).
+pub type HostPort = (i32, u32);
+
+/// The host-mode ports a task publishes, compared and hashed by what a node sees (protocol
+/// and published port), so tasks asking for the same ports share a group.
+#[derive(Debug, Clone, Copy)]
+pub struct HostPorts<'a>(pub &'a [PortConfig]);
+
+impl HostPorts<'_> {
+    pub fn iter(&self) -> impl Iterator<Item = HostPort> + '_ {
+        self.0
+            .iter()
+            .filter(|p| p.publish_mode == PublishMode::Host as i32 && p.published_port != 0)
+            .map(|p| (p.protocol, p.published_port))
+    }
+}
+
+impl PartialEq for HostPorts<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HostPorts<'_> {}
+
+impl std::hash::Hash for HostPorts<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for p in self.iter() {
+            p.hash(state);
+        }
+    }
+}
 
 /// Everything a filter reads from a task. Tasks with equal keys get the same answer from every
 /// filter on every node, so the planner filters nodes once per key instead of once per task.
@@ -21,6 +55,7 @@ pub struct GroupKey<'a> {
     pub max_replicas: u64,
     pub constraints: &'a [String],
     pub preferences: &'a [String],
+    pub host_ports: HostPorts<'a>,
 }
 
 impl<'a> GroupKey<'a> {
@@ -37,6 +72,7 @@ impl<'a> GroupKey<'a> {
             max_replicas: placement.map_or(0, |p| p.max_replicas_per_node),
             constraints: placement.map_or(&[], |p| p.constraints.as_slice()),
             preferences: placement.map_or(&[], |p| p.preferences.as_slice()),
+            host_ports: HostPorts(task.endpoint.as_ref().map_or(&[], |e| e.ports.as_slice())),
         }
     }
 }
@@ -51,6 +87,8 @@ pub struct Requirements {
     pub constraints: Vec<Constraint>,
     /// Spread over this attribute's values first (the first placement preference).
     pub spread: Option<constraint::Key>,
+    /// Host-mode ports each task binds on its node.
+    pub host_ports: Vec<HostPort>,
 }
 
 impl Requirements {
@@ -65,6 +103,7 @@ impl Requirements {
                 .first()
                 .map(|p| constraint::parse_spread(p))
                 .transpose()?,
+            host_ports: key.host_ports.iter().collect(),
         })
     }
 }
@@ -103,6 +142,7 @@ pub enum Filter {
     Resources,
     Constraints,
     MaxReplicas,
+    HostPorts,
 }
 
 impl Filter {
@@ -113,6 +153,7 @@ impl Filter {
             Filter::Resources => "resources",
             Filter::Constraints => "constraints",
             Filter::MaxReplicas => "max-replicas",
+            Filter::HostPorts => "host-ports",
         }
     }
 }
@@ -128,6 +169,8 @@ pub enum Refusal {
     InsufficientResources,
     Constraints,
     MaxReplicas,
+    /// A host-mode port the task publishes is bound by a live task on the node.
+    HostPortInUse,
 }
 
 impl Refusal {
@@ -140,6 +183,7 @@ impl Refusal {
             | Refusal::InsufficientResources => Filter::Resources,
             Refusal::Constraints => Filter::Constraints,
             Refusal::MaxReplicas => Filter::MaxReplicas,
+            Refusal::HostPortInUse => Filter::HostPorts,
         }
     }
 
@@ -152,11 +196,12 @@ impl Refusal {
             Refusal::InsufficientCpu => 3,
             Refusal::Constraints => 4,
             Refusal::MaxReplicas => 5,
+            Refusal::HostPortInUse => 6,
         }
     }
 }
 
-const LINES: usize = 6;
+const LINES: usize = 7;
 
 fn line_text(line: usize, n: usize) -> String {
     let (has, nodes) = if n == 1 {
@@ -170,7 +215,8 @@ fn line_text(line: usize, n: usize) -> String {
         2 => format!("{n} {nodes} {has} insufficient memory"),
         3 => format!("{n} {nodes} {has} insufficient CPU"),
         4 => format!("scheduling constraints not satisfied on {n} {nodes}"),
-        _ => format!("max replicas per node reached on {n} {nodes}"),
+        5 => format!("max replicas per node reached on {n} {nodes}"),
+        _ => format!("host-mode port already in use on {n} {nodes}"),
     }
 }
 
@@ -219,8 +265,18 @@ pub fn check_max_replicas(req: &Requirements, service_tasks: u64) -> Result<(), 
     Ok(())
 }
 
-/// Every filter in order, stopping at the first refusal. Only resources and max replicas can
-/// change while a group is placed; the planner re-checks just those after each assignment.
+/// The group's host-mode ports must all be free on the node (`used`: those its live tasks
+/// bind).
+pub fn check_host_ports(req: &Requirements, used: &HashSet<HostPort>) -> Result<(), Refusal> {
+    if req.host_ports.iter().any(|p| used.contains(p)) {
+        return Err(Refusal::HostPortInUse);
+    }
+    Ok(())
+}
+
+/// Every filter but host ports (which need the node's bound ports) in order, stopping at the
+/// first refusal. Only resources, max replicas and host ports can change while a group is
+/// placed; the planner re-checks just those after each assignment.
 pub fn check(
     req: &Requirements,
     node: &Node,
@@ -310,6 +366,7 @@ mod tests {
             max_replicas: 0,
             constraints: &cs,
             preferences: &[],
+            host_ports: HostPorts(&[]),
         })
         .unwrap()
     }

@@ -8,9 +8,9 @@
 //! O(tasks + groups × nodes + tasks × log nodes). SwarmKit filters nodes per task when tasks
 //! carry no spec version, which is what makes its large benchmarks take tens of seconds.
 
-use super::filters::{self, Free, GroupKey, Requirements, Tally};
+use super::filters::{self, Free, GroupKey, HostPort, Requirements, Tally};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use swarm_api::{state::is_terminal, Node, Task, TaskState};
 use swarm_store::Tables;
 
@@ -53,6 +53,7 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
         by_service: HashMap::new(),
         dense: vec![0; nodes.len()],
         failures: HashMap::new(),
+        ports: vec![HashSet::new(); nodes.len()],
     };
 
     // One pass over tasks: count the live load on each node and gather the tasks to place,
@@ -120,6 +121,8 @@ struct Load<'a> {
     dense: Vec<u32>,
     /// Recent failures per (service, node).
     failures: HashMap<(&'a str, u32), u32>,
+    /// Host-mode ports bound by live tasks per node.
+    ports: Vec<HashSet<HostPort>>,
 }
 
 impl<'a> Load<'a> {
@@ -127,6 +130,7 @@ impl<'a> Load<'a> {
         let i = node as usize;
         self.total[i] += 1;
         self.free[i].reserve(key.nano_cpus, key.memory_bytes);
+        self.ports[i].extend(key.host_ports.iter());
         if !key.service_id.is_empty() {
             *self
                 .by_service
@@ -163,6 +167,7 @@ fn place_group<'a>(
         by_service,
         dense,
         failures,
+        ports,
     } = load;
     let failing = |i: usize| {
         !key.service_id.is_empty()
@@ -215,7 +220,8 @@ fn place_group<'a>(
         let verdict = node_ok[i]
             .and_then(|()| filters::check_resources(&req, free[i]))
             .and_then(|()| filters::check_constraints(&req, node))
-            .and_then(|()| filters::check_max_replicas(&req, u64::from(svc)));
+            .and_then(|()| filters::check_max_replicas(&req, u64::from(svc)))
+            .and_then(|()| filters::check_host_ports(&req, &ports[i]));
         match verdict {
             Ok(()) => {
                 let rank = Reverse((failing(i), svc, total[i], i as u32));
@@ -252,13 +258,15 @@ fn place_group<'a>(
         total[i] += 1;
         placed_in[b] += 1;
         free[i].reserve(req.nano_cpus, req.memory_bytes);
+        ports[i].extend(req.host_ports.iter().copied());
         if let Some(s) = sparse.as_mut() {
             dense[i] += 1;
             *s.entry(idx).or_default() += 1;
         }
-        // Only resources and the replica limit change with an assignment.
+        // Only resources, the replica limit and bound ports change with an assignment.
         match filters::check_resources(&req, free[i])
             .and_then(|()| filters::check_max_replicas(&req, u64::from(dense[i])))
+            .and_then(|()| filters::check_host_ports(&req, &ports[i]))
         {
             Ok(()) => heaps[b].push(Reverse((penalised, dense[i], tot + 1, idx))),
             Err(r) => tally.record(r),
@@ -521,6 +529,48 @@ mod tests {
                 "no suitable node (max replicas per node reached on 2 nodes)".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn a_host_port_is_bound_once_per_node() {
+        let with_port = |mut t: Task, port: u32| {
+            t.endpoint = Some(swarm_api::Endpoint {
+                spec: None,
+                ports: vec![swarm_api::PortConfig {
+                    target_port: 80,
+                    published_port: port,
+                    publish_mode: swarm_api::PublishMode::Host as i32,
+                    ..Default::default()
+                }],
+            });
+            t
+        };
+        // One node: the second task of the port waits, with the reason.
+        let tasks = vec![
+            with_port(pending("t1", "s", 1), 8080),
+            with_port(pending("t2", "s", 1), 8080),
+        ];
+        let p = run(vec![node("a")], tasks);
+        assert_eq!(p.assignments.len(), 1);
+        assert_eq!(
+            p.unplaceable,
+            vec![(
+                "t2".to_string(),
+                "no suitable node (host-mode port already in use on 1 node)".to_string()
+            )]
+        );
+        // A running task holding the port keeps it; another port is free.
+        let mut holder = with_port(running("r1", "s", "a"), 8080);
+        holder.spec_version = 1;
+        let tasks = vec![
+            holder,
+            with_port(pending("t1", "s", 2), 8080),
+            with_port(pending("t2", "s", 2), 8081),
+        ];
+        let p = run(vec![node("a"), node("b")], tasks);
+        let on: BTreeMap<String, String> = p.assignments.iter().cloned().collect();
+        assert_eq!(on.get("t1").map(String::as_str), Some("b"));
+        assert_eq!(on.len(), 2);
     }
 
     #[test]

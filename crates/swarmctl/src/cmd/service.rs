@@ -272,20 +272,41 @@ pub fn render_ls(services: &[Service], tasks: &[Task], nodes: &[Node]) -> String
     for t in tasks {
         by_service.entry(t.service_id.as_str()).or_default().push(t);
     }
+    // A Ports column only when some service publishes one: the walkthrough's table (the
+    // contract) has none.
+    let with_ports = services
+        .iter()
+        .any(|s| !crate::ports::service_ports(s).is_empty());
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|s| {
             let image = image_of(s);
             let own = by_service.get(s.id.as_str()).cloned().unwrap_or_default();
-            vec![
+            let mut row = vec![
                 s.id.clone(),
                 service_name(s).to_string(),
                 image,
                 replicas_cell(s, &own, &down),
-            ]
+            ];
+            if with_ports {
+                let ports: Vec<String> = crate::ports::service_ports(s)
+                    .iter()
+                    .map(crate::ports::port_text)
+                    .collect();
+                row.push(ports.join(", "));
+            }
+            row
         })
         .collect();
     // The walkthrough underlines "Replicas" with nine dashes; the tables are the contract.
+    if with_ports {
+        return table::table_underlined(
+            LIST,
+            &["ID", "Name", "Image", "Replicas", "Ports"],
+            &["--", "----", "-----", "---------", "-----"],
+            &rows,
+        );
+    }
     table::table_underlined(
         LIST,
         &["ID", "Name", "Image", "Replicas"],
@@ -323,8 +344,38 @@ fn restart_condition_name(c: RestartCondition) -> &'static str {
     }
 }
 
-/// The `key : value` block of `service inspect`.
-pub fn render_summary(service: &Service, now_ms: i64) -> String {
+/// The newest error among the service's tasks (REJECTED or FAILED, history included), as
+/// `<task name> (<state>, <when>): <error>`: why tasks do not run, without a `task inspect`.
+fn last_task_error(service: &Service, tasks: &[Task], now_ms: i64) -> Option<String> {
+    let status = tasks
+        .iter()
+        .filter(|t| t.service_id == service.id)
+        .filter_map(|t| Some((t, t.status.as_ref()?)))
+        .filter(|(_, s)| matches!(s.state(), TaskState::Rejected | TaskState::Failed))
+        .filter(|(_, s)| !s.err.is_empty() || !s.message.is_empty())
+        .max_by_key(|(_, s)| s.timestamp);
+    let (t, status) = status?;
+    let why = if status.err.is_empty() {
+        &status.message
+    } else {
+        &status.err
+    };
+    let name = if t.slot > 0 {
+        format!("{}.{}", service_name(service), t.slot)
+    } else {
+        format!("{}.{}", service_name(service), t.node_id)
+    };
+    // One line: an engine's message may hold line feeds.
+    let err = why.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(format!(
+        "{name} ({}, {}): {err}",
+        swarm_api::state::task_state_name(status.state()),
+        ago(now_ms, status.timestamp)
+    ))
+}
+
+/// The `key : value` lines of `service inspect`, before alignment.
+fn summary_lines(service: &Service, now_ms: i64) -> String {
     let spec = service.spec.clone().unwrap_or_default();
     let task = spec.task.clone().unwrap_or_default();
     let ctr = task.container.clone().unwrap_or_default();
@@ -398,6 +449,17 @@ pub fn render_summary(service: &Service, now_ms: i64) -> String {
         }
     }
 
+    let ports = crate::ports::service_ports(service);
+    if !ports.is_empty() {
+        let _ = writeln!(w, "Ports\t");
+        for p in &ports {
+            let mode = match p.publish_mode() {
+                swarm_api::PublishMode::Host => "host",
+                swarm_api::PublishMode::Ingress => "ingress",
+            };
+            let _ = writeln!(w, "  {}\t: {mode}", crate::ports::port_text(p));
+        }
+    }
     let _ = writeln!(w, "Template\t");
     let _ = writeln!(w, " Container\t");
     if !ctr.image.is_empty() {
@@ -458,7 +520,7 @@ pub fn render_summary(service: &Service, now_ms: i64) -> String {
             let _ = writeln!(w, "  Window\t: {}", units::duration_ms(r.window_ms));
         }
     }
-    table::render(SUMMARY, &w)
+    w
 }
 
 /// `service inspect`: the summary, a blank line and its tasks by slot.
@@ -469,7 +531,11 @@ pub fn render_inspect(
     now_ms: i64,
     all: bool,
 ) -> String {
-    let mut text = render_summary(service, now_ms);
+    let mut lines = summary_lines(service, now_ms);
+    if let Some(err) = last_task_error(service, tasks, now_ms) {
+        let _ = writeln!(lines, "Last Task Error\t: {err}");
+    }
+    let mut text = table::render(SUMMARY, &lines);
     let names = node_names(nodes);
     let mut shown: Vec<Task> = tasks
         .iter()
@@ -523,6 +589,7 @@ mod tests {
                 mode: Some(Mode::Replicated(ReplicatedService { replicas })),
                 update: Some(crate::flags::new_service_spec().update.unwrap_or_default()),
                 rollback: None,
+                endpoint: None,
             }),
             ..Default::default()
         }
@@ -678,6 +745,40 @@ Task ID                      Service    Instance    Image          Desired State
     }
 
     #[test]
+    fn inspect_names_the_newest_task_error() {
+        let with_err = |id: &str, state: TaskState, at: i64, err: &str| {
+            let mut t = task(id, 1, "n1", state, at);
+            t.desired_state = TaskState::Shutdown as i32;
+            if let Some(s) = t.status.as_mut() {
+                s.err = err.into();
+            }
+            t
+        };
+        let tasks = vec![
+            with_err("a", TaskState::Rejected, NOW - 60_000, "older reason"),
+            with_err(
+                "b",
+                TaskState::Rejected,
+                NOW - 5_000,
+                "invalid\nreference format",
+            ),
+            task("c", 1, "n1", TaskState::Pending, NOW - 1_000),
+        ];
+        let nodes = [node("n1", "node-1")];
+        let out = render_inspect(&redis(1, "x"), &tasks, &nodes, NOW, false);
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("Last Task Error"))
+            .unwrap_or_else(|| panic!("no error line in\n{out}"));
+        assert!(
+            line.ends_with(": redis.1 (REJECTED, 5 seconds ago): invalid reference format"),
+            "{line}"
+        );
+        let fine = render_inspect(&redis(1, "x"), &tasks[2..], &nodes, NOW, false);
+        assert!(!fine.contains("Last Task Error"), "{fine}");
+    }
+
+    #[test]
     fn inspect_prints_other_fields_when_set() {
         let mut svc = redis(3, "redis:3.0.7");
         let mut spec = svc.spec.clone().unwrap_or_default();
@@ -696,7 +797,7 @@ Task ID                      Service    Instance    Image          Desired State
         };
         assert!(flags.apply(&mut spec).is_ok());
         svc.spec = Some(spec);
-        let out = render_summary(&svc, NOW);
+        let out = table::render(SUMMARY, &summary_lines(&svc, NOW));
         for want in [
             "Update Config",
             " Parallelism           : 2",

@@ -98,7 +98,7 @@ impl Backend {
             Err(s) => return Err(s.into()),
         }
         let nodes = self.nodes().await?;
-        pick("node", arg, nodes, |n| n.id.as_str(), |n| node_names(n))
+        pick("node", arg, nodes, |n| n.id.as_str(), node_names)
     }
 
     /// The service `arg` names: ID or name, then unique ID prefix.

@@ -356,3 +356,37 @@ fn bad_input_is_refused_with_the_reason_and_changes_nothing() {
         .collect();
     assert_eq!(names, ["y"]);
 }
+
+#[test]
+fn a_bad_docker_api_socket_stops_swarmd_with_one_line() {
+    let dir = test_dir();
+    let run = |docker_sock: &Path| {
+        Command::new(swarmd_bin())
+            .args(["-d", &dir.path().join("m").display().to_string()])
+            .args([
+                "--listen-control-api",
+                &dir.path().join("ctl.sock").display().to_string(),
+            ])
+            .args(["--listen-docker-api", &docker_sock.display().to_string()])
+            .args(["--listen-remote-api", &format!("127.0.0.1:{}", free_port())])
+            .args(["--executor", "sim"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&dir.path().join("ctl.sock"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--listen-docker-api must differ"), "{err}");
+
+    // A socket another process listens on is not taken over.
+    let busy = dir.path().join("busy.sock");
+    let _holder = std::os::unix::net::UnixListener::bind(&busy).unwrap();
+    let out = run(&busy);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.contains("--listen-docker-api") && last.contains("in use"),
+        "{err}"
+    );
+}

@@ -33,6 +33,10 @@ pub struct Args {
     /// Unix socket for the control API (managers only).
     #[arg(long = "listen-control-api", default_value = defaults::CONTROL_SOCKET)]
     pub listen_control_api: PathBuf,
+    /// Unix socket for the Docker Engine API's swarm subset (managers only; off unless given),
+    /// for `docker -H unix://PATH node ls`, `service create`...
+    #[arg(long = "listen-docker-api")]
+    pub listen_docker_api: Option<PathBuf>,
     /// Address of the mutual-TLS remote API (managers only).
     #[arg(long = "listen-remote-api", default_value = defaults::REMOTE_API_ADDR)]
     pub listen_remote_api: String,
@@ -108,6 +112,9 @@ impl Args {
         }
         if self.heartbeat_tick == 0 || self.election_tick <= self.heartbeat_tick {
             bail!("--election-tick must be greater than --heartbeat-tick, and both above 0");
+        }
+        if self.listen_docker_api.as_ref() == Some(&self.listen_control_api) {
+            bail!("--listen-docker-api must differ from --listen-control-api");
         }
         if self.tick_ms == 0 {
             bail!("--tick-ms must be above 0");

@@ -180,7 +180,8 @@ pub async fn open(args: &Args, shutdown: &CancellationToken) -> Result<Option<Ar
 }
 
 async fn wait_for_unlock(args: &Args, shutdown: &CancellationToken) -> Result<Option<UnlockKey>> {
-    let listener = crate::manager::bind_control_socket(&args.listen_control_api).await?;
+    let listener =
+        crate::manager::bind_unix_socket("--listen-control-api", &args.listen_control_api).await?;
     let (tx, mut rx) = mpsc::channel(1);
     let done = shutdown.child_token();
     let server = tonic::transport::Server::builder()

@@ -162,7 +162,11 @@ async fn start_manager(
     let tcp = TcpListener::bind(&args.listen_remote_api)
         .await
         .with_context(|| format!("--listen-remote-api {}", args.listen_remote_api))?;
-    let unix = bind_control_socket(&args.listen_control_api).await?;
+    let unix = bind_unix_socket("--listen-control-api", &args.listen_control_api).await?;
+    let docker_unix = match &args.listen_docker_api {
+        Some(path) => Some(bind_unix_socket("--listen-docker-api", path).await?),
+        None => None,
+    };
 
     let recovered = if args.force_new_cluster {
         if creds.role != NodeRole::Manager || node.new_cluster.is_some() {
@@ -277,7 +281,7 @@ async fn start_manager(
     }
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
-        .add_service(control.into_service())
+        .add_service(control.clone().into_service())
         .add_service(crate::autolock::already_unlocked())
         .add_service(logs.logs_service())
         .add_service(health_service())
@@ -292,6 +296,24 @@ async fn start_manager(
         }
         let _ = std::fs::remove_file(&socket_path);
     });
+    let mut servers = vec![acceptor, remote_server, local_server];
+    if let (Some(listener), Some(path)) = (docker_unix, args.listen_docker_api.clone()) {
+        // A translation layer over the same control API the socket above serves.
+        let backend = swarm_engine_api::Backend::new(
+            Arc::new(control.clone()),
+            swarm_engine_api::LocalNode {
+                node_id: creds.node_id.clone(),
+                hostname: args.hostname(),
+                addr: advertise.clone(),
+            },
+        );
+        let stop = shutdown.clone();
+        servers.push(tokio::spawn(async move {
+            swarm_engine_api::serve(listener, backend, stop).await;
+            let _ = std::fs::remove_file(&path);
+        }));
+        tracing::info!(docker = %args.listen_docker_api.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), "Docker API subset serving");
+    }
 
     tokio::spawn(crate::autolock::follow(
         store.clone(),
@@ -325,29 +347,25 @@ async fn start_manager(
         shutdown,
     ));
     tracing::info!(remote = %args.listen_remote_api, control = %args.listen_control_api.display(), "manager serving");
-    Ok(RunningManager {
-        raft,
-        servers: vec![acceptor, remote_server, local_server],
-    })
+    Ok(RunningManager { raft, servers })
 }
 
-pub(crate) async fn bind_control_socket(path: &std::path::Path) -> Result<UnixListener> {
+/// Binds an owner-only unix socket at `path`; `flag` names the option in errors.
+pub(crate) async fn bind_unix_socket(flag: &str, path: &std::path::Path) -> Result<UnixListener> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("--listen-control-api {}", path.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("{flag} {}", path.display()))?;
     }
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
             bail!(
-                "--listen-control-api {}: socket is in use by another process",
+                "{flag} {}: socket is in use by another process",
                 path.display()
             );
         }
         std::fs::remove_file(path)
             .with_context(|| format!("removing stale socket {}", path.display()))?;
     }
-    let l = UnixListener::bind(path)
-        .with_context(|| format!("--listen-control-api {}", path.display()))?;
+    let l = UnixListener::bind(path).with_context(|| format!("{flag} {}", path.display()))?;
     set_owner_only(path)?;
     Ok(l)
 }

@@ -1,0 +1,263 @@
+//! The one way in to the cluster state: calls on the control API (which validates, forwards
+//! to the leader and proposes), plus resolving what a Docker client names (a full ID, a name,
+//! or a unique ID prefix, as `swarmctl` resolves them) to one object.
+
+use crate::error::ApiError;
+use std::sync::Arc;
+use swarm_api::control_server::Control;
+use swarm_api::*;
+use tonic::Request;
+
+/// This manager, as `/info` describes it.
+#[derive(Debug, Clone)]
+pub struct LocalNode {
+    pub node_id: String,
+    pub hostname: String,
+    /// The remote API address other nodes reach this manager at.
+    pub addr: String,
+}
+
+#[derive(Clone)]
+pub struct Backend {
+    control: Arc<dyn Control>,
+    pub local: LocalNode,
+}
+
+impl Backend {
+    pub fn new(control: Arc<dyn Control>, local: LocalNode) -> Backend {
+        Backend { control, local }
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<Node>, ApiError> {
+        Ok(self
+            .control
+            .list_nodes(Request::new(ListNodesRequest {}))
+            .await?
+            .into_inner()
+            .nodes)
+    }
+
+    pub async fn services(&self) -> Result<Vec<Service>, ApiError> {
+        Ok(self
+            .control
+            .list_services(Request::new(ListServicesRequest {}))
+            .await?
+            .into_inner()
+            .services)
+    }
+
+    pub async fn tasks(&self, service_ids: Vec<String>) -> Result<Vec<Task>, ApiError> {
+        Ok(self
+            .control
+            .list_tasks(Request::new(ListTasksRequest {
+                service_ids,
+                node_ids: Vec::new(),
+            }))
+            .await?
+            .into_inner()
+            .tasks)
+    }
+
+    pub async fn task(&self, id: &str) -> Result<Task, ApiError> {
+        self.control
+            .get_task(Request::new(GetTaskRequest {
+                task_id: id.to_string(),
+            }))
+            .await?
+            .into_inner()
+            .task
+            .ok_or_else(|| ApiError::NotFound(format!("task {id} not found")))
+    }
+
+    pub async fn cluster(&self) -> Result<Cluster, ApiError> {
+        self.control
+            .list_clusters(Request::new(ListClustersRequest {}))
+            .await?
+            .into_inner()
+            .clusters
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Unavailable("the cluster object is not there yet".into()))
+    }
+
+    /// The node `arg` names: ID, then name (or hostname), then unique ID prefix.
+    pub async fn node(&self, arg: &str) -> Result<Node, ApiError> {
+        match self
+            .control
+            .get_node(Request::new(GetNodeRequest {
+                node_id: arg.to_string(),
+            }))
+            .await
+        {
+            Ok(r) => {
+                if let Some(n) = r.into_inner().node {
+                    return Ok(n);
+                }
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(s.into()),
+        }
+        let nodes = self.nodes().await?;
+        pick("node", arg, nodes, |n| n.id.as_str(), node_names)
+    }
+
+    /// The service `arg` names: ID or name, then unique ID prefix.
+    pub async fn service(&self, arg: &str) -> Result<Service, ApiError> {
+        match self
+            .control
+            .get_service(Request::new(GetServiceRequest {
+                service_id: arg.to_string(),
+            }))
+            .await
+        {
+            Ok(r) => {
+                if let Some(s) = r.into_inner().service {
+                    return Ok(s);
+                }
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(s.into()),
+        }
+        let services = self.services().await?;
+        pick(
+            "service",
+            arg,
+            services,
+            |s| s.id.as_str(),
+            |s| vec![service_name(s)],
+        )
+    }
+
+    pub async fn create_service(&self, spec: ServiceSpec) -> Result<Service, ApiError> {
+        self.control
+            .create_service(Request::new(CreateServiceRequest { spec: Some(spec) }))
+            .await?
+            .into_inner()
+            .service
+            .ok_or_else(|| ApiError::Internal("the created service was not returned".into()))
+    }
+
+    pub async fn update_service(&self, r: UpdateServiceRequest) -> Result<(), ApiError> {
+        self.control.update_service(Request::new(r)).await?;
+        Ok(())
+    }
+
+    pub async fn remove_service(&self, id: &str) -> Result<(), ApiError> {
+        self.control
+            .remove_service(Request::new(RemoveServiceRequest {
+                service_id: id.to_string(),
+            }))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_node(&self, r: UpdateNodeRequest) -> Result<(), ApiError> {
+        self.control.update_node(Request::new(r)).await?;
+        Ok(())
+    }
+
+    pub async fn remove_node(&self, id: &str, force: bool) -> Result<(), ApiError> {
+        self.control
+            .remove_node(Request::new(RemoveNodeRequest {
+                node_id: id.to_string(),
+                force,
+            }))
+            .await?;
+        Ok(())
+    }
+}
+
+pub fn service_name(s: &Service) -> &str {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.name.as_str())
+        .unwrap_or("")
+}
+
+/// The names a node answers to: its spec name and its hostname.
+pub fn node_names(n: &Node) -> Vec<&str> {
+    let mut names = Vec::new();
+    if let Some(a) = n.spec.as_ref().and_then(|s| s.annotations.as_ref()) {
+        names.push(a.name.as_str());
+    }
+    if let Some(d) = &n.description {
+        names.push(d.hostname.as_str());
+    }
+    names
+}
+
+/// Picks the one item `arg` names: exact ID, exact name, then unique ID prefix.
+fn pick<T>(
+    kind: &str,
+    arg: &str,
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    names: impl Fn(&T) -> Vec<&str>,
+) -> Result<T, ApiError> {
+    if arg.is_empty() {
+        return Err(ApiError::BadRequest(format!("{kind} name or ID missing")));
+    }
+    let exact = |i: &T| id(i) == arg;
+    let named = |i: &T| names(i).iter().any(|n| !n.is_empty() && *n == arg);
+    let prefixed = |i: &T| id(i).starts_with(arg);
+    for test in [&exact as &dyn Fn(&T) -> bool, &named, &prefixed] {
+        let n = items.iter().filter(|i| test(i)).count();
+        if n > 1 {
+            return Err(ApiError::BadRequest(format!(
+                "{kind} {arg} is ambiguous ({n} matches found)"
+            )));
+        }
+        if n == 1 {
+            if let Some(found) = items.into_iter().find(|i| test(i)) {
+                return Ok(found);
+            }
+            break;
+        }
+    }
+    Err(ApiError::NotFound(format!("{kind} {arg} not found")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn items() -> Vec<(String, String)> {
+        vec![
+            ("abc123".into(), "web".into()),
+            ("abd456".into(), "db".into()),
+            ("xyz789".into(), "abc".into()),
+        ]
+    }
+
+    fn run(arg: &str) -> Result<(String, String), ApiError> {
+        pick(
+            "service",
+            arg,
+            items(),
+            |i| i.0.as_str(),
+            |i| vec![i.1.as_str()],
+        )
+    }
+
+    #[test]
+    fn id_then_name_then_prefix() {
+        assert_eq!(run("abc123").unwrap().1, "web");
+        // A name beats an ID prefix it also is.
+        assert_eq!(run("abc").unwrap().0, "xyz789");
+        assert_eq!(run("abd").unwrap().1, "db");
+        assert_eq!(run("db").unwrap().0, "abd456");
+    }
+
+    #[test]
+    fn unknown_and_ambiguous_are_refused() {
+        let e = run("nope").unwrap_err();
+        assert_eq!(e.status().as_u16(), 404);
+        assert_eq!(e.to_string(), "service nope not found");
+        let e = run("ab").unwrap_err();
+        assert_eq!(e.status().as_u16(), 400);
+        assert!(e.to_string().contains("ambiguous"));
+        assert!(run("").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! Nodes, services and tasks as Docker shows them, and a Docker node spec applied to ours.
+
+use super::*;
+use crate::error::ApiError;
+use crate::types as d;
+
+fn version(meta: Option<&swarm_api::Meta>) -> d::Version {
+    d::Version {
+        index: meta.map(|m| m.version).unwrap_or(0),
+    }
+}
+
+fn created(meta: Option<&swarm_api::Meta>) -> String {
+    rfc3339(meta.map(|m| m.created_at).unwrap_or(0))
+}
+
+fn updated(meta: Option<&swarm_api::Meta>) -> String {
+    rfc3339(meta.map(|m| m.updated_at).unwrap_or(0))
+}
+
+pub fn node_to_docker(n: &swarm_api::Node) -> d::Node {
+    let spec = n.spec.clone().unwrap_or_default();
+    let ann = spec.annotations.unwrap_or_default();
+    let desc = n.description.clone().unwrap_or_default();
+    let status = n.status.clone().unwrap_or_default();
+    let platform = desc.platform.unwrap_or_default();
+    let engine = desc.engine.unwrap_or_default();
+    d::Node {
+        id: n.id.clone(),
+        version: version(n.meta.as_ref()),
+        created_at: created(n.meta.as_ref()),
+        updated_at: updated(n.meta.as_ref()),
+        spec: d::NodeSpec {
+            name: ann.name,
+            labels: Some(ann.labels.into_iter().collect()),
+            role: role_name(spec.desired_role).into(),
+            availability: availability_name(spec.availability).into(),
+        },
+        description: d::NodeDescription {
+            hostname: desc.hostname,
+            platform: d::Platform {
+                architecture: platform.architecture,
+                os: platform.os,
+            },
+            resources: desc
+                .resources
+                .as_ref()
+                .map(super::spec::resources_to_docker)
+                .unwrap_or_default(),
+            engine: d::Engine {
+                engine_version: engine.engine_version,
+                labels: engine.labels.into_iter().collect(),
+            },
+        },
+        status: d::NodeStatus {
+            state: node_state_name(status.state).into(),
+            message: status.message,
+            addr: host_of(&status.addr),
+        },
+        manager_status: n
+            .manager_status
+            .as_ref()
+            .filter(|_| n.role == swarm_api::NodeRole::Manager as i32)
+            .map(|m| d::ManagerStatus {
+                leader: m.leader,
+                reachability: reachability_name(m.reachability).into(),
+                addr: m.addr.clone(),
+            }),
+    }
+}
+
+/// `base` with what a Docker node spec may change: name, labels, role and availability.
+/// Membership is not part of Docker's spec and stays as it is.
+pub fn node_spec_from_docker(
+    base: &swarm_api::NodeSpec,
+    s: d::NodeSpec,
+) -> Result<swarm_api::NodeSpec, ApiError> {
+    let mut out = base.clone();
+    let ann = out.annotations.get_or_insert_with(Default::default);
+    if !s.name.is_empty() {
+        ann.name = s.name;
+    }
+    ann.labels = s.labels.unwrap_or_default().into_iter().collect();
+    if !s.role.is_empty() {
+        out.desired_role = role_from_name(&s.role).ok_or_else(|| {
+            ApiError::BadRequest(format!("Role: {:?} is not one of worker, manager", s.role))
+        })? as i32;
+    }
+    if !s.availability.is_empty() {
+        out.availability = availability_from_name(&s.availability).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "Availability: {:?} is not one of active, pause, drain",
+                s.availability
+            ))
+        })? as i32;
+    }
+    Ok(out)
+}
+
+pub fn service_to_docker(s: &swarm_api::Service, status: Option<d::ServiceStatus>) -> d::Service {
+    let spec = s
+        .spec
+        .as_ref()
+        .map(super::spec::to_docker)
+        .unwrap_or_default();
+    let update_status = s.update_status.as_ref().and_then(|u| {
+        update_state_name(u.state).map(|state| d::UpdateStatus {
+            state: state.into(),
+            started_at: (u.started_at != 0).then(|| rfc3339(u.started_at)),
+            completed_at: (u.completed_at != 0).then(|| rfc3339(u.completed_at)),
+            message: u.message.clone(),
+        })
+    });
+    d::Service {
+        id: s.id.clone(),
+        version: version(s.meta.as_ref()),
+        created_at: created(s.meta.as_ref()),
+        updated_at: updated(s.meta.as_ref()),
+        endpoint: d::Endpoint {
+            spec: d::EndpointSpec {
+                mode: "vip".into(),
+                ports: Vec::new(),
+            },
+        },
+        spec,
+        previous_spec: s.previous_spec.as_ref().map(super::spec::to_docker),
+        update_status,
+        service_status: status,
+    }
+}
+
+pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
+    let status = t.status.clone().unwrap_or_default();
+    let container = (!status.container_id.is_empty() || status.pid != 0 || status.exit_code != 0)
+        .then(|| d::ContainerStatus {
+            container_id: status.container_id.clone(),
+            pid: status.pid,
+            exit_code: status.exit_code,
+        });
+    d::Task {
+        id: t.id.clone(),
+        version: version(t.meta.as_ref()),
+        created_at: created(t.meta.as_ref()),
+        updated_at: updated(t.meta.as_ref()),
+        labels: Default::default(),
+        spec: super::spec::task_to_docker(&t.spec.clone().unwrap_or_default()),
+        service_id: t.service_id.clone(),
+        slot: t.slot,
+        node_id: t.node_id.clone(),
+        status: d::TaskStatus {
+            timestamp: rfc3339(status.timestamp),
+            state: task_state_name(status.state).into(),
+            message: status.message,
+            err: status.err,
+            container_status: container,
+        },
+        desired_state: task_state_name(t.desired_state).into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use swarm_api::{NodeAvailability, NodeRole};
+
+    fn node() -> swarm_api::Node {
+        swarm_api::Node {
+            id: "n1".into(),
+            meta: Some(swarm_api::Meta {
+                version: 7,
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_001_000,
+            }),
+            spec: Some(swarm_api::NodeSpec {
+                annotations: Some(swarm_api::Annotations {
+                    name: "m1".into(),
+                    labels: Default::default(),
+                }),
+                desired_role: NodeRole::Manager as i32,
+                membership: swarm_api::NodeMembership::Accepted as i32,
+                availability: NodeAvailability::Active as i32,
+            }),
+            status: Some(swarm_api::NodeStatus {
+                state: swarm_api::NodeState::Ready as i32,
+                message: String::new(),
+                addr: "127.0.0.1:4242".into(),
+            }),
+            manager_status: Some(swarm_api::ManagerStatus {
+                raft_id: 1,
+                addr: "127.0.0.1:4242".into(),
+                leader: true,
+                reachability: swarm_api::Reachability::Reachable as i32,
+            }),
+            role: NodeRole::Manager as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_manager_node_shows_as_docker_does() {
+        let j = serde_json::to_value(node_to_docker(&node())).unwrap();
+        assert_eq!(j["ID"], "n1");
+        assert_eq!(j["Version"]["Index"], 7);
+        assert_eq!(j["CreatedAt"], "2023-11-14T22:13:20Z");
+        assert_eq!(j["Spec"]["Role"], "manager");
+        assert_eq!(j["Spec"]["Availability"], "active");
+        assert_eq!(j["Status"]["State"], "ready");
+        assert_eq!(j["Status"]["Addr"], "127.0.0.1");
+        assert_eq!(j["ManagerStatus"]["Leader"], true);
+        assert_eq!(j["ManagerStatus"]["Reachability"], "reachable");
+    }
+
+    #[test]
+    fn node_spec_changes_availability_and_keeps_membership() {
+        let base = node().spec.unwrap();
+        let d: d::NodeSpec = serde_json::from_str(
+            r#"{"Labels":{"zone":"a"},"Role":"manager","Availability":"drain"}"#,
+        )
+        .unwrap();
+        let out = node_spec_from_docker(&base, d).unwrap();
+        assert_eq!(out.availability, NodeAvailability::Drain as i32);
+        assert_eq!(out.membership, base.membership);
+        assert_eq!(out.annotations.unwrap().name, "m1");
+        let bad: d::NodeSpec = serde_json::from_str(r#"{"Availability":"asleep"}"#).unwrap();
+        let err = node_spec_from_docker(&base, bad).unwrap_err();
+        assert!(err.to_string().starts_with("Availability:"), "{err}");
+    }
+}

@@ -1,0 +1,554 @@
+//! Service specs both ways. `to_docker` then `from_docker` gives back the same spec for
+//! everything we store, so a Docker CLI that reads a service, changes one field and writes it
+//! back (scale, update) changes only that field: a spurious difference in the task template
+//! would start a rolling update. Input errors name the Docker field.
+
+use super::{ms_to_ns, ns_to_ms};
+use crate::error::ApiError;
+use crate::types as d;
+use std::collections::HashMap;
+use swarm_api::service_spec::Mode;
+use swarm_api::*;
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+// ---- ours -> Docker ----
+
+pub fn to_docker(s: &ServiceSpec) -> d::ServiceSpec {
+    let ann = s.annotations.clone().unwrap_or_default();
+    d::ServiceSpec {
+        name: ann.name,
+        labels: Some(ann.labels.into_iter().collect()),
+        task_template: task_to_docker(&s.task.clone().unwrap_or_default()),
+        mode: mode_to_docker(s.mode.as_ref()),
+        update_config: s.update.as_ref().map(update_to_docker),
+        rollback_config: s.rollback.as_ref().map(update_to_docker),
+        endpoint_spec: Some(d::EndpointSpec {
+            mode: "vip".into(),
+            ports: super::ports::to_docker(s.endpoint.as_ref()),
+        }),
+    }
+}
+
+fn mode_to_docker(m: Option<&Mode>) -> d::ServiceMode {
+    let mut out = d::ServiceMode::default();
+    match m {
+        Some(Mode::Replicated(r)) => {
+            out.replicated = Some(d::Replicated {
+                replicas: Some(r.replicas),
+            })
+        }
+        Some(Mode::Global(_)) => out.global = Some(d::Empty {}),
+        Some(Mode::ReplicatedJob(j)) => {
+            out.replicated_job = Some(d::ReplicatedJob {
+                max_concurrent: Some(j.max_concurrent),
+                total_completions: Some(j.total_completions),
+            })
+        }
+        Some(Mode::GlobalJob(_)) => out.global_job = Some(d::Empty {}),
+        None => {}
+    }
+    out
+}
+
+fn update_to_docker(u: &UpdateConfig) -> d::UpdateConfig {
+    d::UpdateConfig {
+        parallelism: u.parallelism,
+        delay: ms_to_ns(u.delay_ms),
+        failure_action: match UpdateFailureAction::try_from(u.failure_action) {
+            Ok(UpdateFailureAction::Continue) => "continue",
+            Ok(UpdateFailureAction::Rollback) => "rollback",
+            _ => "pause",
+        }
+        .into(),
+        monitor: ms_to_ns(u.monitor_ms),
+        max_failure_ratio: u.max_failure_ratio,
+        order: match UpdateOrder::try_from(u.order) {
+            Ok(UpdateOrder::StartFirst) => "start-first",
+            _ => "stop-first",
+        }
+        .into(),
+    }
+}
+
+pub fn task_to_docker(t: &TaskSpec) -> d::TaskSpec {
+    let c = t.container.clone().unwrap_or_default();
+    d::TaskSpec {
+        container_spec: Some(d::ContainerSpec {
+            image: c.image,
+            labels: (!c.labels.is_empty()).then(|| c.labels.into_iter().collect()),
+            command: c.command,
+            args: c.args,
+            hostname: c.hostname,
+            env: c.env,
+            dir: c.dir,
+            user: c.user,
+            mounts: c.mounts.iter().map(mount_to_docker).collect(),
+            stop_signal: c.stop_signal,
+            stop_grace_period: (c.stop_grace_period_ms != 0)
+                .then(|| ms_to_ns(c.stop_grace_period_ms)),
+            secrets: t
+                .secrets
+                .iter()
+                .map(|s| d::FileReference {
+                    file: Some(d::FileTarget {
+                        name: s.target.clone(),
+                    }),
+                    secret_id: Some(s.secret_id.clone()),
+                    secret_name: Some(s.secret_name.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+            configs: t
+                .configs
+                .iter()
+                .map(|s| d::FileReference {
+                    file: Some(d::FileTarget {
+                        name: s.target.clone(),
+                    }),
+                    config_id: Some(s.config_id.clone()),
+                    config_name: Some(s.config_name.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        plugin_spec: None,
+        resources: t.resources.as_ref().map(|r| d::ResourceRequirements {
+            limits: r.limits.as_ref().map(resources_to_docker),
+            reservations: r.reservations.as_ref().map(resources_to_docker),
+        }),
+        restart_policy: t.restart.as_ref().map(|r| d::RestartPolicy {
+            condition: match RestartCondition::try_from(r.condition) {
+                Ok(RestartCondition::None) => "none",
+                Ok(RestartCondition::OnFailure) => "on-failure",
+                _ => "any",
+            }
+            .into(),
+            delay: Some(ms_to_ns(r.delay_ms)),
+            max_attempts: Some(r.max_attempts),
+            window: Some(ms_to_ns(r.window_ms)),
+        }),
+        placement: t.placement.as_ref().map(|p| d::Placement {
+            constraints: p.constraints.clone(),
+            preferences: p
+                .preferences
+                .iter()
+                .map(|p| d::PlacementPreference {
+                    spread: Some(d::SpreadOver {
+                        spread_descriptor: p.strip_prefix("spread=").unwrap_or(p).to_string(),
+                    }),
+                })
+                .collect(),
+            max_replicas: p.max_replicas_per_node,
+        }),
+        networks: Vec::new(),
+        force_update: t.force_update,
+        runtime: "container".into(),
+    }
+}
+
+pub fn resources_to_docker(r: &Resources) -> d::Resources {
+    d::Resources {
+        nano_cpus: r.nano_cpus,
+        memory_bytes: r.memory_bytes,
+    }
+}
+
+fn mount_to_docker(m: &swarm_api::Mount) -> d::Mount {
+    d::Mount {
+        kind: match MountType::try_from(m.r#type) {
+            Ok(MountType::Volume) => "volume",
+            Ok(MountType::Tmpfs) => "tmpfs",
+            _ => "bind",
+        }
+        .into(),
+        source: m.source.clone(),
+        target: m.target.clone(),
+        read_only: m.read_only,
+    }
+}
+
+// ---- Docker -> ours ----
+
+pub fn from_docker(s: d::ServiceSpec) -> Result<ServiceSpec, ApiError> {
+    let endpoint = match &s.endpoint_spec {
+        Some(e) => super::ports::from_docker(&e.ports)?,
+        None => None,
+    };
+    Ok(ServiceSpec {
+        endpoint,
+        annotations: Some(Annotations {
+            name: s.name,
+            labels: s.labels.unwrap_or_default().into_iter().collect(),
+        }),
+        task: Some(task_from_docker(s.task_template)?),
+        mode: Some(mode_from_docker(s.mode)?),
+        update: s
+            .update_config
+            .map(|u| update_from_docker("UpdateConfig", u))
+            .transpose()?,
+        rollback: s
+            .rollback_config
+            .map(|u| update_from_docker("RollbackConfig", u))
+            .transpose()?,
+    })
+}
+
+fn mode_from_docker(m: d::ServiceMode) -> Result<Mode, ApiError> {
+    let set = [
+        m.replicated.is_some(),
+        m.global.is_some(),
+        m.replicated_job.is_some(),
+        m.global_job.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if set > 1 {
+        return Err(bad(
+            "Mode: give only one of Replicated, Global, ReplicatedJob, GlobalJob",
+        ));
+    }
+    Ok(if let Some(r) = m.replicated {
+        // Docker's default for a replicated service without a count.
+        Mode::Replicated(ReplicatedService {
+            replicas: r.replicas.unwrap_or(1),
+        })
+    } else if m.global.is_some() {
+        Mode::Global(GlobalService {})
+    } else if let Some(j) = m.replicated_job {
+        let total = j.total_completions.unwrap_or(1);
+        Mode::ReplicatedJob(swarm_api::ReplicatedJob {
+            max_concurrent: j.max_concurrent.unwrap_or(total),
+            total_completions: total,
+        })
+    } else if m.global_job.is_some() {
+        Mode::GlobalJob(GlobalJob {})
+    } else {
+        Mode::Replicated(ReplicatedService { replicas: 1 })
+    })
+}
+
+fn duration_ms(field: &str, ns: i64) -> Result<i64, ApiError> {
+    if ns < 0 {
+        return Err(bad(format!("{field}: must not be negative")));
+    }
+    Ok(ns_to_ms(ns))
+}
+
+fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, ApiError> {
+    let failure_action = match u.failure_action.as_str() {
+        "" | "pause" => UpdateFailureAction::Pause,
+        "continue" => UpdateFailureAction::Continue,
+        "rollback" => UpdateFailureAction::Rollback,
+        other => {
+            return Err(bad(format!(
+                "{field}.FailureAction: {other:?} is not one of pause, continue, rollback"
+            )))
+        }
+    };
+    let order = match u.order.as_str() {
+        "" | "stop-first" => UpdateOrder::StopFirst,
+        "start-first" => UpdateOrder::StartFirst,
+        other => {
+            return Err(bad(format!(
+                "{field}.Order: {other:?} is not one of stop-first, start-first"
+            )))
+        }
+    };
+    if !(0.0..=1.0).contains(&u.max_failure_ratio) {
+        return Err(bad(format!(
+            "{field}.MaxFailureRatio: must be between 0 and 1"
+        )));
+    }
+    Ok(UpdateConfig {
+        parallelism: u.parallelism,
+        delay_ms: duration_ms(&format!("{field}.Delay"), u.delay)?,
+        failure_action: failure_action as i32,
+        monitor_ms: duration_ms(&format!("{field}.Monitor"), u.monitor)?,
+        max_failure_ratio: u.max_failure_ratio,
+        order: order as i32,
+    })
+}
+
+pub fn task_from_docker(t: d::TaskSpec) -> Result<TaskSpec, ApiError> {
+    if t.plugin_spec.is_some() || !matches!(t.runtime.as_str(), "" | "container") {
+        return Err(bad(
+            "TaskTemplate.Runtime: only container tasks are supported",
+        ));
+    }
+    if !t.networks.is_empty() {
+        return Err(bad(
+            "TaskTemplate.Networks: networks are not supported by this swarm",
+        ));
+    }
+    let c = t
+        .container_spec
+        .ok_or_else(|| bad("TaskTemplate.ContainerSpec: missing"))?;
+    let mut secrets = Vec::new();
+    for (i, s) in c.secrets.into_iter().enumerate() {
+        let name = s.secret_name.unwrap_or_default();
+        if name.is_empty() {
+            return Err(bad(format!(
+                "TaskTemplate.ContainerSpec.Secrets[{i}].SecretName: missing"
+            )));
+        }
+        secrets.push(SecretReference {
+            secret_id: s.secret_id.unwrap_or_default(),
+            secret_name: name,
+            target: s.file.map(|f| f.name).unwrap_or_default(),
+        });
+    }
+    let mut configs = Vec::new();
+    for (i, s) in c.configs.into_iter().enumerate() {
+        let name = s.config_name.unwrap_or_default();
+        if name.is_empty() {
+            return Err(bad(format!(
+                "TaskTemplate.ContainerSpec.Configs[{i}].ConfigName: missing"
+            )));
+        }
+        configs.push(ConfigReference {
+            config_id: s.config_id.unwrap_or_default(),
+            config_name: name,
+            target: s.file.map(|f| f.name).unwrap_or_default(),
+        });
+    }
+    let mut mounts = Vec::new();
+    for (i, m) in c.mounts.into_iter().enumerate() {
+        let kind = match m.kind.as_str() {
+            "bind" => MountType::Bind,
+            "volume" => MountType::Volume,
+            "tmpfs" => MountType::Tmpfs,
+            other => {
+                return Err(bad(format!(
+                    "TaskTemplate.ContainerSpec.Mounts[{i}].Type: {other:?} is not one of bind, volume, tmpfs"
+                )))
+            }
+        };
+        mounts.push(swarm_api::Mount {
+            r#type: kind as i32,
+            source: m.source,
+            target: m.target,
+            read_only: m.read_only,
+        });
+    }
+    let container = ContainerSpec {
+        image: c.image,
+        command: c.command,
+        args: c.args,
+        env: c.env,
+        dir: c.dir,
+        user: c.user,
+        stop_grace_period_ms: duration_ms(
+            "TaskTemplate.ContainerSpec.StopGracePeriod",
+            c.stop_grace_period.unwrap_or(0),
+        )?,
+        hostname: c.hostname,
+        labels: c
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<HashMap<_, _>>(),
+        mounts,
+        stop_signal: c.stop_signal,
+    };
+    let restart = match t.restart_policy {
+        None => None,
+        Some(r) => Some(RestartPolicy {
+            condition: match r.condition.as_str() {
+                "" | "any" => RestartCondition::Any,
+                "none" => RestartCondition::None,
+                "on-failure" => RestartCondition::OnFailure,
+                other => {
+                    return Err(bad(format!(
+                        "TaskTemplate.RestartPolicy.Condition: {other:?} is not one of none, on-failure, any"
+                    )))
+                }
+            } as i32,
+            delay_ms: match r.delay {
+                Some(ns) => duration_ms("TaskTemplate.RestartPolicy.Delay", ns)?,
+                None => defaults::RESTART_DELAY_MS,
+            },
+            max_attempts: r.max_attempts.unwrap_or(0),
+            window_ms: duration_ms(
+                "TaskTemplate.RestartPolicy.Window",
+                r.window.unwrap_or(0),
+            )?,
+        }),
+    };
+    let placement = t.placement.map(|p| swarm_api::Placement {
+        constraints: p.constraints,
+        max_replicas_per_node: p.max_replicas,
+        preferences: p
+            .preferences
+            .into_iter()
+            .filter_map(|p| p.spread)
+            .map(|s| format!("spread={}", s.spread_descriptor))
+            .collect(),
+    });
+    let resources = t.resources.map(|r| ResourceRequirements {
+        limits: r.limits.map(resources_from_docker),
+        reservations: r.reservations.map(resources_from_docker),
+    });
+    Ok(TaskSpec {
+        container: Some(container),
+        resources,
+        restart,
+        placement,
+        force_update: t.force_update,
+        secrets,
+        configs,
+    })
+}
+
+fn resources_from_docker(r: d::Resources) -> Resources {
+    Resources {
+        nano_cpus: r.nano_cpus,
+        memory_bytes: r.memory_bytes,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn full_spec() -> ServiceSpec {
+        ServiceSpec {
+            endpoint: Some(EndpointSpec {
+                ports: vec![PortConfig {
+                    name: String::new(),
+                    protocol: PortProtocol::Tcp as i32,
+                    target_port: 80,
+                    published_port: 8080,
+                    publish_mode: PublishMode::Host as i32,
+                }],
+            }),
+            annotations: Some(Annotations {
+                name: "web".into(),
+                labels: [("tier".to_string(), "front".to_string())].into(),
+            }),
+            task: Some(TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "nginx:1".into(),
+                    command: vec!["sh".into()],
+                    args: vec!["-c".into(), "sleep 9".into()],
+                    env: vec!["A=1".into()],
+                    stop_grace_period_ms: 3_000,
+                    mounts: vec![swarm_api::Mount {
+                        r#type: MountType::Tmpfs as i32,
+                        source: String::new(),
+                        target: "/tmp".into(),
+                        read_only: false,
+                    }],
+                    ..Default::default()
+                }),
+                resources: Some(ResourceRequirements {
+                    limits: Some(Resources {
+                        nano_cpus: 500_000_000,
+                        memory_bytes: 1 << 20,
+                    }),
+                    reservations: None,
+                }),
+                restart: Some(RestartPolicy {
+                    condition: RestartCondition::OnFailure as i32,
+                    delay_ms: 1_000,
+                    max_attempts: 3,
+                    window_ms: 0,
+                }),
+                placement: Some(swarm_api::Placement {
+                    constraints: vec!["node.role==worker".into()],
+                    max_replicas_per_node: 2,
+                    preferences: vec!["spread=node.labels.zone".into()],
+                }),
+                force_update: 4,
+                secrets: vec![SecretReference {
+                    secret_id: "s1".into(),
+                    secret_name: "db".into(),
+                    target: "db.pw".into(),
+                }],
+                configs: vec![],
+            }),
+            mode: Some(Mode::Replicated(ReplicatedService { replicas: 3 })),
+            update: Some(UpdateConfig {
+                parallelism: 2,
+                delay_ms: 3_000,
+                failure_action: UpdateFailureAction::Rollback as i32,
+                monitor_ms: 5_000,
+                max_failure_ratio: 0.5,
+                order: UpdateOrder::StartFirst as i32,
+            }),
+            rollback: None,
+        }
+    }
+
+    #[test]
+    fn a_stored_spec_survives_the_round_trip_through_json() {
+        for spec in [
+            full_spec(),
+            ServiceSpec {
+                task: Some(TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: "x".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                mode: Some(Mode::Global(GlobalService {})),
+                annotations: Some(Annotations::default()),
+                ..Default::default()
+            },
+        ] {
+            let json = serde_json::to_string(&to_docker(&spec)).unwrap();
+            let back = from_docker(serde_json::from_str(&json).unwrap()).unwrap();
+            assert_eq!(back, spec, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_docker_cli_create_body_maps_to_our_spec() {
+        let body = r#"{"Name":"web","Labels":{},"TaskTemplate":{"ContainerSpec":{"Image":"busybox",
+            "Args":["sleep","1000"],"Init":false,"DNSConfig":{},"Isolation":"default"},
+            "Resources":{"Limits":{},"Reservations":{}},"Placement":{},"ForceUpdate":0,
+            "Runtime":"container"},"Mode":{"Replicated":{"Replicas":3}},
+            "EndpointSpec":{"Mode":"vip"}}"#;
+        let spec = from_docker(serde_json::from_str(body).unwrap()).unwrap();
+        let c = spec.task.as_ref().unwrap().container.as_ref().unwrap();
+        assert_eq!(c.image, "busybox");
+        assert_eq!(c.args, ["sleep", "1000"]);
+        assert_eq!(
+            spec.mode,
+            Some(Mode::Replicated(ReplicatedService { replicas: 3 }))
+        );
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let cases = [
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"},"RestartPolicy":{"Condition":"sometimes"}}}"#,
+                "TaskTemplate.RestartPolicy.Condition",
+            ),
+            (r#"{"TaskTemplate":{}}"#, "TaskTemplate.ContainerSpec"),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"UpdateConfig":{"Order":"random"}}"#,
+                "UpdateConfig.Order",
+            ),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"EndpointSpec":{"Ports":[{"TargetPort":80,"Protocol":"sctp"}]}}"#,
+                "EndpointSpec.Ports",
+            ),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"Mode":{"Replicated":{},"Global":{}}}"#,
+                "Mode",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = from_docker(serde_json::from_str(body).unwrap()).unwrap_err();
+            assert!(err.to_string().starts_with(field), "{body}: {err}");
+            assert_eq!(err.status().as_u16(), 400);
+        }
+    }
+}

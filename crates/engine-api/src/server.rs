@@ -1,0 +1,103 @@
+//! The HTTP/1.1 server on the unix socket: accepts connections until shutdown, reads each
+//! request (body size capped), routes it and turns the outcome into a response. Owns no
+//! translation: handlers do that.
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::reply::Reply;
+use crate::request::Request;
+use crate::router::{route, Route};
+use crate::{nodes, services, system, tasks};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body read (a service spec is a few KiB).
+const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Serves the API on `listener` until `shutdown`; connections in flight finish their request.
+pub async fn serve(listener: UnixListener, backend: Backend, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "docker API: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let backend = backend.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let backend = backend.clone();
+                async move { Ok::<_, Infallible>(handle(&backend, req).await) }
+            });
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "docker API: connection ended");
+                    }
+                }
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    let head = req.method() == Method::HEAD;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let reply = match answer(backend, req).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(%method, %path, error = %e, "docker API: refused");
+            Reply::error(&e)
+        }
+    };
+    reply.into_response(head)
+}
+
+async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, ApiError> {
+    let r = route(req.method(), req.uri().path())?;
+    let query = req.uri().query().map(str::to_string);
+    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
+        .to_bytes();
+    let q = Request::new(query.as_deref(), body);
+    match r {
+        Route::Ping => Ok(system::ping()),
+        Route::Version => Ok(system::version()),
+        Route::Info => system::info(b).await,
+        Route::Swarm => system::swarm(b).await,
+        Route::ListNodes => nodes::list(b, &q).await,
+        Route::GetNode(id) => nodes::get(b, &id).await,
+        Route::UpdateNode(id) => nodes::update(b, &id, &q).await,
+        Route::RemoveNode(id) => nodes::remove(b, &id, &q).await,
+        Route::ListServices => services::list(b, &q).await,
+        Route::CreateService => services::create(b, &q).await,
+        Route::GetService(id) => services::get(b, &id).await,
+        Route::UpdateService(id) => services::update(b, &id, &q).await,
+        Route::RemoveService(id) => services::remove(b, &id).await,
+        Route::ListTasks => tasks::list(b, &q).await,
+        Route::GetTask(id) => tasks::get(b, &id).await,
+    }
+}

@@ -1,0 +1,206 @@
+//! `/services`: list (with filters and the running/desired counts `docker service ls`
+//! shows), create, inspect, update (scale, image, rollback), remove.
+
+use crate::backend::{service_name, Backend};
+use crate::convert::objects::service_to_docker;
+use crate::convert::spec::from_docker;
+use crate::error::ApiError;
+use crate::reply::Reply;
+use crate::request::{Filters, Request};
+use crate::types as d;
+use hyper::StatusCode;
+use serde_json::json;
+use std::collections::HashSet;
+use swarm_api::service_spec::Mode;
+use swarm_api::{NodeState, Service, Task, TaskState, UpdateServiceRequest};
+
+const FILTERS: &[&str] = &["id", "name", "label", "mode"];
+
+fn mode_name(s: &Service) -> &'static str {
+    match s.spec.as_ref().and_then(|s| s.mode.as_ref()) {
+        Some(Mode::Global(_)) => "global",
+        Some(Mode::ReplicatedJob(_)) => "replicated-job",
+        Some(Mode::GlobalJob(_)) => "global-job",
+        _ => "replicated",
+    }
+}
+
+fn matches(s: &Service, f: &Filters) -> bool {
+    let pass = |key: &str, test: &dyn Fn(&str) -> bool| {
+        f.get(key).is_none_or(|vals| vals.iter().any(|v| test(v)))
+    };
+    let labels = s
+        .spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map(|a| a.labels.clone())
+        .unwrap_or_default();
+    pass("id", &|v| s.id.starts_with(v))
+        && pass("name", &|v| service_name(s).starts_with(v))
+        && pass("mode", &|v| mode_name(s) == v)
+        && pass("label", &|v| match v.split_once('=') {
+            Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+            None => labels.contains_key(v),
+        })
+}
+
+/// Running, desired and completed task counts, as Docker computes them for `service ls`:
+/// only tasks meant to run (or, for jobs, to complete) on nodes that are not down.
+fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceStatus {
+    let mine: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.service_id == s.id && !down.contains(&t.node_id))
+        .collect();
+    let state = |t: &Task| t.status.as_ref().map(|st| st.state).unwrap_or_default();
+    let running = mine
+        .iter()
+        .filter(|t| t.desired_state == TaskState::Running as i32)
+        .filter(|t| state(t) == TaskState::Running as i32)
+        .count() as u64;
+    let completed = mine
+        .iter()
+        .filter(|t| state(t) == TaskState::Complete as i32)
+        .count() as u64;
+    let desired = match s.spec.as_ref().and_then(|s| s.mode.as_ref()) {
+        Some(Mode::Replicated(r)) => r.replicas,
+        Some(Mode::ReplicatedJob(j)) => j.max_concurrent,
+        _ => mine
+            .iter()
+            .filter(|t| {
+                t.desired_state == TaskState::Running as i32
+                    || t.desired_state == TaskState::Complete as i32
+            })
+            .count() as u64,
+    };
+    d::ServiceStatus {
+        running_tasks: running,
+        desired_tasks: desired,
+        completed_tasks: completed,
+    }
+}
+
+pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
+    let f = r.filters(FILTERS)?;
+    let services: Vec<Service> = b
+        .services()
+        .await?
+        .into_iter()
+        .filter(|s| matches(s, &f))
+        .collect();
+    let out: Vec<d::Service> = if r.flag("status") {
+        let tasks = b.tasks(Vec::new()).await?;
+        let down: HashSet<String> = b
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| {
+                n.status
+                    .as_ref()
+                    .is_some_and(|s| s.state == NodeState::Down as i32)
+            })
+            .map(|n| n.id)
+            .collect();
+        services
+            .iter()
+            .map(|s| service_to_docker(s, Some(status_of(s, &tasks, &down))))
+            .collect()
+    } else {
+        services
+            .iter()
+            .map(|s| service_to_docker(s, None))
+            .collect()
+    };
+    Ok(Reply::ok(&out))
+}
+
+pub async fn get(b: &Backend, id: &str) -> Result<Reply, ApiError> {
+    Ok(Reply::ok(&service_to_docker(&b.service(id).await?, None)))
+}
+
+pub async fn create(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
+    let spec = from_docker(r.json()?)?;
+    let created = b.create_service(spec).await?;
+    tracing::info!(service = %created.id, "docker API: service created");
+    Ok(Reply::json(
+        StatusCode::CREATED,
+        &json!({ "ID": created.id, "Warnings": [] }),
+    ))
+}
+
+pub async fn update(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiError> {
+    let version = r.version()?;
+    let rollback = match r.param("rollback") {
+        None | Some("") => false,
+        Some("previous") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "rollback: {other:?} is not \"previous\""
+            )))
+        }
+    };
+    let service = b.service(id).await?;
+    // A rollback goes back to the stored previous spec; the body is not needed then.
+    let spec = if rollback {
+        None
+    } else {
+        Some(from_docker(r.json()?)?)
+    };
+    b.update_service(UpdateServiceRequest {
+        service_id: service.id.clone(),
+        service_version: version,
+        spec,
+        rollback,
+        rebalance: false,
+    })
+    .await?;
+    tracing::info!(service = %service.id, "docker API: service updated");
+    Ok(Reply::ok(&json!({ "Warnings": [] })))
+}
+
+pub async fn remove(b: &Backend, id: &str) -> Result<Reply, ApiError> {
+    let service = b.service(id).await?;
+    b.remove_service(&service.id).await?;
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use swarm_api::{ReplicatedService, ServiceSpec, TaskStatus};
+
+    fn task(service: &str, node: &str, desired: TaskState, state: TaskState) -> Task {
+        Task {
+            service_id: service.into(),
+            node_id: node.into(),
+            desired_state: desired as i32,
+            status: Some(TaskStatus {
+                state: state as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn status_counts_running_tasks_on_live_nodes() {
+        let s = Service {
+            id: "s".into(),
+            spec: Some(ServiceSpec {
+                mode: Some(Mode::Replicated(ReplicatedService { replicas: 3 })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let tasks = [
+            task("s", "a", TaskState::Running, TaskState::Running),
+            task("s", "b", TaskState::Running, TaskState::Starting),
+            task("s", "c", TaskState::Running, TaskState::Running),
+            task("s", "a", TaskState::Shutdown, TaskState::Running),
+            task("other", "a", TaskState::Running, TaskState::Running),
+        ];
+        let down: HashSet<String> = ["c".to_string()].into();
+        let st = status_of(&s, &tasks, &down);
+        assert_eq!((st.running_tasks, st.desired_tasks), (1, 3));
+    }
+}

@@ -1,0 +1,153 @@
+//! `/_ping`, `/version`, `/info` and `/swarm`: what the Docker CLI asks before anything else
+//! (API version negotiation, which node it talks to, the join tokens).
+
+use crate::backend::Backend;
+use crate::convert::{host_of, ms_to_ns, rfc3339};
+use crate::error::ApiError;
+use crate::reply::Reply;
+use crate::{API_VERSION, MIN_API_VERSION};
+use serde_json::{json, Value};
+use swarm_api::{Cluster, NodeRole};
+
+const ENGINE_VERSION: &str = concat!("swarmd-", env!("CARGO_PKG_VERSION"));
+
+/// Go's name for this machine's architecture, as Docker reports it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn ping() -> Reply {
+    Reply::text("OK")
+}
+
+pub fn version() -> Reply {
+    Reply::ok(&json!({
+        "Platform": { "Name": "swarmd" },
+        "Components": [{
+            "Name": "Engine",
+            "Version": ENGINE_VERSION,
+            "Details": {
+                "ApiVersion": API_VERSION,
+                "MinAPIVersion": MIN_API_VERSION,
+                "Os": "linux",
+                "Arch": go_arch(),
+                "KernelVersion": kernel_version(),
+            }
+        }],
+        "Version": ENGINE_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel_version(),
+        "Experimental": false,
+    }))
+}
+
+/// The cluster as Docker's `ClusterInfo`: settings and the root certificate, no secrets.
+fn cluster_info(c: &Cluster) -> Value {
+    let spec = c.spec.clone().unwrap_or_default();
+    let raft = spec.raft.unwrap_or_default();
+    json!({
+        "ID": c.id,
+        "Version": { "Index": c.meta.as_ref().map(|m| m.version).unwrap_or(0) },
+        "CreatedAt": rfc3339(c.meta.as_ref().map(|m| m.created_at).unwrap_or(0)),
+        "UpdatedAt": rfc3339(c.meta.as_ref().map(|m| m.updated_at).unwrap_or(0)),
+        "Spec": {
+            "Name": spec.annotations.as_ref().map(|a| a.name.as_str()).unwrap_or(""),
+            "Labels": spec.annotations.as_ref().map(|a| a.labels.clone()).unwrap_or_default(),
+            "Orchestration": {
+                "TaskHistoryRetentionLimit":
+                    spec.orchestration.map(|o| o.task_history_retention_limit).unwrap_or(0),
+            },
+            "Raft": {
+                "SnapshotInterval": raft.snapshot_interval,
+                "LogEntriesForSlowFollowers": raft.log_entries_for_slow_followers,
+                "HeartbeatTick": raft.heartbeat_tick,
+                "ElectionTick": raft.election_tick,
+            },
+            "Dispatcher": {
+                "HeartbeatPeriod": ms_to_ns(spec.dispatcher.map(|d| d.heartbeat_period_ms).unwrap_or(0)),
+            },
+            "CAConfig": {
+                "NodeCertExpiry": ms_to_ns(spec.ca_config.map(|c| c.node_cert_expiry_ms).unwrap_or(0)),
+            },
+            "TaskDefaults": {},
+            "EncryptionConfig": {
+                "AutoLockManagers": spec.encryption.map(|e| e.auto_lock_managers).unwrap_or(false),
+            },
+        },
+        "TLSInfo": {
+            "TrustRoot": c.root_ca.as_ref()
+                .map(|r| String::from_utf8_lossy(&r.ca_cert).into_owned())
+                .unwrap_or_default(),
+        },
+        "RootRotationInProgress": false,
+    })
+}
+
+pub async fn swarm(b: &Backend) -> Result<Reply, ApiError> {
+    let c = b.cluster().await?;
+    let mut info = cluster_info(&c);
+    let tokens = c
+        .root_ca
+        .as_ref()
+        .and_then(|r| r.join_tokens.clone())
+        .unwrap_or_default();
+    info["JoinTokens"] = json!({ "Worker": tokens.worker, "Manager": tokens.manager });
+    Ok(Reply::ok(&info))
+}
+
+pub async fn info(b: &Backend) -> Result<Reply, ApiError> {
+    let nodes = b.nodes().await?;
+    let cluster = b.cluster().await?;
+    let managers: Vec<Value> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Manager as i32)
+        .map(|n| {
+            json!({
+                "NodeID": n.id,
+                "Addr": n.manager_status.as_ref().map(|m| m.addr.as_str()).unwrap_or(""),
+            })
+        })
+        .collect();
+    let me = &b.local;
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    Ok(Reply::ok(&json!({
+        "ID": me.node_id,
+        "Name": me.hostname,
+        "ServerVersion": ENGINE_VERSION,
+        "OperatingSystem": "linux",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "KernelVersion": kernel_version(),
+        "NCPU": ncpu,
+        "Containers": 0,
+        "Images": 0,
+        "Driver": "",
+        "Swarm": {
+            "NodeID": me.node_id,
+            "NodeAddr": host_of(&me.addr),
+            "LocalNodeState": "active",
+            "ControlAvailable": true,
+            "Error": "",
+            "RemoteManagers": managers,
+            "Nodes": nodes.len(),
+            "Managers": managers.len(),
+            "Cluster": cluster_info(&cluster),
+        },
+    })))
+}

@@ -106,11 +106,9 @@ impl LiveCredentials {
     /// client policy is [`NodeCredentials::server_rustls_config`]'s: client certificates
     /// verified against the root, anonymous clients let in for the CA's join calls).
     pub fn server_config(&self) -> Result<ServerConfig, CaError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
         crate::tls::server_config_with(
             Arc::new(LiveVerifier {
                 rx: self.rx.clone(),
-                provider,
             }),
             Arc::new(LiveResolver {
                 rx: self.rx.clone(),
@@ -122,7 +120,6 @@ impl LiveCredentials {
 /// Verifies client certificates against the trust bundle current at each handshake.
 struct LiveVerifier {
     rx: watch::Receiver<Arc<Current>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl std::fmt::Debug for LiveVerifier {
@@ -157,18 +154,16 @@ impl ClientCertVerifier for LiveVerifier {
         verifier.verify_client_cert(end_entity, intermediates, now)
     }
 
+    // Handshake signatures do not depend on the trust bundle: any current verifier checks
+    // them the same way.
     fn verify_tls12_signature(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let verifier = self.rx.borrow().verifier.clone();
+        verifier.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -177,18 +172,12 @@ impl ClientCertVerifier for LiveVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        let verifier = self.rx.borrow().verifier.clone();
+        verifier.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.rx.borrow().verifier.supported_verify_schemes()
     }
 }
 

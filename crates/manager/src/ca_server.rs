@@ -131,35 +131,29 @@ impl CaService {
             let signer = Signer::of(&cluster)?;
             let cert = signer.sign(&csr, &node.id, role, &cluster.id)?;
             node.certificate = Some(signer.record(role, &cert));
-            match self
+            let written = self
                 .proposer
                 .propose(Txn::new().update(node.clone()).into_batch())
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(node = %node.id, ?role, "renewed a node certificate");
-                    return Ok(IssueNodeCertificateResponse {
-                        node_id: node.id,
-                        role: role as i32,
-                        certificate: cert.into_bytes(),
-                        root_ca: signer.bundle_pem.into_bytes(),
-                        cluster_id: cluster.id,
-                    });
+                .await;
+            match written {
+                Ok(_) => tracing::info!(node = %node.id, ?role, "renewed a node certificate"),
+                Err(crate::WriteError::Refused(e)) => {
+                    last = Some(e.to_string());
+                    continue;
                 }
-                Err(crate::WriteError::Refused(e)) => last = Some(e.to_string()),
+                // Signed but not recorded: the node still gets its certificate; a rotation in
+                // progress will ask it again once the record can be written.
                 Err(e) => {
-                    // Signed but not recorded: the node still gets its certificate; a rotation
-                    // in progress will ask it again once the record can be written.
-                    tracing::warn!(node = %node.id, error = %e, "renewed a node certificate without recording it");
-                    return Ok(IssueNodeCertificateResponse {
-                        node_id: node.id,
-                        role: role as i32,
-                        certificate: cert.into_bytes(),
-                        root_ca: signer.bundle_pem.into_bytes(),
-                        cluster_id: cluster.id,
-                    });
+                    tracing::warn!(node = %node.id, error = %e, "renewed a node certificate without recording it")
                 }
             }
+            return Ok(IssueNodeCertificateResponse {
+                node_id: node.id,
+                role: role as i32,
+                certificate: cert.into_bytes(),
+                root_ca: signer.bundle_pem.into_bytes(),
+                cluster_id: cluster.id,
+            });
         }
         Err(Status::aborted(format!(
             "recording the renewed certificate: {}",

@@ -156,12 +156,15 @@ fn docker_cli_drives_the_swarm() {
     assert_eq!(mode & 0o777, 0o600, "the Docker API socket is owner-only");
 
     // node ls: this manager, ready, the leader, marked as the node we talk to.
-    let nodes = s.docker_ok(&["node", "ls"]);
-    let me = nodes
-        .lines()
-        .find(|l| l.contains(" m1 "))
-        .unwrap_or_else(|| panic!("m1 missing from node ls:\n{nodes}"));
-    assert!(me.contains('*') && me.contains("Ready") && me.contains("Active"));
+    // (The node turns Ready once its agent's session registers, just after start-up.)
+    let me = wait_for("m1 Ready in docker node ls", Duration::from_secs(30), || {
+        let nodes = s.docker_ok(&["node", "ls"]);
+        nodes
+            .lines()
+            .find(|l| l.contains(" m1 ") && l.contains("Ready"))
+            .map(str::to_string)
+    });
+    assert!(me.contains('*') && me.contains("Active"), "{me}");
     assert!(me.contains("Leader"), "{me}");
 
     // service create waits for convergence (the CLI polls /services, /tasks and /nodes).

@@ -211,11 +211,36 @@ impl RaftNode {
 
     /// Adds a manager as a voter: first as a learner so it catches up without counting toward
     /// quorum, then promoted.
+    ///
+    /// The promotion names only this member (not a whole new voter set read beforehand): two
+    /// managers joining at once would otherwise each write "the voters I saw, plus me", and the
+    /// second change would silently demote the first joiner back to a learner.
+    /// openraft takes one configuration change at a time, so a promotion that meets another
+    /// change in flight waits for it and tries again.
     pub async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<(), RaftError> {
-        self.add_learner(raft_id, addr).await?;
-        let mut voters = self.voters();
-        voters.insert(raft_id);
-        self.change_membership(voters).await
+        let mut attempts = 0;
+        loop {
+            let res = match self.add_learner(raft_id, addr).await {
+                Ok(()) => self
+                    .inner
+                    .raft
+                    .change_membership(
+                        openraft::ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])),
+                        false,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(membership_error),
+                Err(e) => Err(e),
+            };
+            match res {
+                Err(RaftError::Membership(m)) if m.contains("undergoing") && attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Removes a member (voter or learner) from the cluster.

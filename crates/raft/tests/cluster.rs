@@ -185,3 +185,36 @@ async fn three_members_converge_and_followers_redirect() {
         m.server.abort();
     }
 }
+
+/// Two managers joining at the same moment both end up voters: each promotion names only its
+/// own member, so neither undoes the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_joins_both_become_voters() {
+    let m1 = start(1, 1000).await;
+    let m2 = start(2, 1000).await;
+    let m3 = start(3, 1000).await;
+    m1.node.bootstrap().await.unwrap();
+    wait_leader(&m1.node).await;
+    for i in 0..5 {
+        m1.node.propose(create_service(i)).await.unwrap();
+    }
+    let (a, b) = tokio::join!(
+        m1.node.add_voter(2, &m2.addr),
+        m1.node.add_voter(3, &m3.addr)
+    );
+    a.unwrap();
+    b.unwrap();
+    eventually("three voters", || {
+        m1.node.voters() == BTreeSet::from([1, 2, 3])
+    })
+    .await;
+    // And they count: with the leader gone, the other two elect one of themselves.
+    m1.node.shutdown().await.unwrap();
+    m1.server.abort();
+    eventually("a new leader among m2 and m3", || {
+        [&m2, &m3]
+            .iter()
+            .any(|m| m.node.leadership().borrow().is_leader)
+    })
+    .await;
+}

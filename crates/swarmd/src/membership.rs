@@ -94,11 +94,14 @@ impl RaftMembership for Membership {
             )));
         }
         let raft_id = ids::raft_id_of(&peer.node_id);
-        let known = self
-            .raft
-            .members()
-            .into_iter()
-            .any(|(id, a)| id == raft_id && a == addr);
+        // Already a voter at this address: nothing to do. A learner (a join cut short) is
+        // promoted again.
+        let known = self.raft.voters().contains(&raft_id)
+            && self
+                .raft
+                .members()
+                .into_iter()
+                .any(|(id, a)| id == raft_id && a == addr);
         if !known {
             tracing::info!(node = %peer.node_id, raft_id, %addr, "adding manager to Raft");
             self.raft

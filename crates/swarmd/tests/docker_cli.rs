@@ -157,13 +157,17 @@ fn docker_cli_drives_the_swarm() {
 
     // node ls: this manager, ready, the leader, marked as the node we talk to.
     // (The node turns Ready once its agent's session registers, just after start-up.)
-    let me = wait_for("m1 Ready in docker node ls", Duration::from_secs(30), || {
-        let nodes = s.docker_ok(&["node", "ls"]);
-        nodes
-            .lines()
-            .find(|l| l.contains(" m1 ") && l.contains("Ready"))
-            .map(str::to_string)
-    });
+    let me = wait_for(
+        "m1 Ready in docker node ls",
+        Duration::from_secs(30),
+        || {
+            let nodes = s.docker_ok(&["node", "ls"]);
+            nodes
+                .lines()
+                .find(|l| l.contains(" m1 ") && l.contains("Ready"))
+                .map(str::to_string)
+        },
+    );
     assert!(me.contains('*') && me.contains("Active"), "{me}");
     assert!(me.contains("Leader"), "{me}");
 

@@ -457,3 +457,120 @@ fn root_ca_rotation_moves_every_node_to_the_new_root_without_disruption() {
         (ready_count(&ctl) == 4).then_some(())
     });
 }
+
+#[test]
+fn root_ca_rotation_across_three_managers_keeps_raft_and_failover_working() {
+    let tmp = test_dir();
+    let sock = |n: &str| tmp.path().join(format!("{n}.sock"));
+    let addrs: Vec<String> = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let names = ["m1", "m2", "m3"];
+    let mut nodes = vec![Node::start(
+        "m1",
+        &tmp.path().join("m1"),
+        &manager_args(&tmp.path().join("m1"), "m1", &sock("m1"), &addrs[0], None),
+    )];
+    let ctl1 = Ctl { socket: sock("m1") };
+    wait_for("m1", Duration::from_secs(30), || {
+        ctl1.run(&["node", "ls"]).status.success().then_some(())
+    });
+    let mt = token(&ctl1, "Manager:");
+    for i in 1..3 {
+        let name = names[i];
+        nodes.push(Node::start(
+            name,
+            &tmp.path().join(name),
+            &manager_args(
+                &tmp.path().join(name),
+                name,
+                &sock(name),
+                &addrs[i],
+                Some((&addrs[0], &mt)),
+            ),
+        ));
+    }
+    let reachable = |ctl: &Ctl| {
+        ctl.run(&["node", "ls"])
+            .status
+            .success()
+            .then(|| ctl.ok(&["node", "ls"]))
+            .map(|t| t.matches(" REACHABLE").count())
+            .unwrap_or(0)
+    };
+    wait_for("3 reachable managers", Duration::from_secs(60), || {
+        (reachable(&ctl1) == 3).then_some(())
+    });
+    let old_digest = ctl1.json(&["cluster", "inspect", "default"])["root_ca"]["ca_cert_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Renewals reach the leader through followers: every manager ends on the new root alone.
+    ctl1.ok(&["cluster", "update", "default", "--rotate-root-ca"]);
+    let new_root = wait_for("the rotation to finish", Duration::from_secs(90), || {
+        let c = ctl1.json(&["cluster", "inspect", "default"]);
+        (c["root_ca"]["root_rotation"].is_null()
+            && c["root_ca"]["ca_cert_hash"].as_str() != Some(old_digest.as_str()))
+        .then(|| bytes_text(&c["root_ca"]["ca_cert"]))
+    });
+    for name in names {
+        let d = tmp.path().join(name);
+        wait_for(
+            &format!("{name} to trust only the new root"),
+            Duration::from_secs(60),
+            || {
+                (std::fs::read(d.join("certificates/swarm-root-ca.crt")).unwrap()
+                    == new_root.as_bytes())
+                .then_some(())
+            },
+        );
+        let cert = std::fs::read(d.join("certificates/swarm-node.crt")).unwrap();
+        assert!(signed_by(&cert, new_root.as_bytes()), "{name}");
+    }
+
+    // New connections between managers use the new certificates: kill the leader, the others
+    // elect a new one and accept writes; the old leader comes back and rejoins.
+    let leader = leader_name(&ctl1).unwrap();
+    let li = names.iter().position(|n| *n == leader).unwrap();
+    nodes[li].kill9();
+    let other = Ctl {
+        socket: sock(names[(li + 1) % 3]),
+    };
+    wait_for("a write after failover", Duration::from_secs(90), || {
+        other
+            .run(&[
+                "service",
+                "create",
+                "--name",
+                "after",
+                "--image",
+                "x",
+                "--replicas",
+                "1",
+            ])
+            .status
+            .success()
+            .then_some(())
+    });
+    nodes[li].spawn();
+    wait_for(
+        "3 reachable managers again",
+        Duration::from_secs(90),
+        || (reachable(&other) == 3).then_some(()),
+    );
+    let back = Ctl {
+        socket: sock(leader.as_str()),
+    };
+    wait_for(
+        "the old leader to see the write",
+        Duration::from_secs(60),
+        || {
+            back.run(&["service", "ls"])
+                .status
+                .success()
+                .then(|| back.ok(&["service", "ls"]))
+                .filter(|t| t.contains("after"))
+        },
+    );
+}

@@ -15,6 +15,7 @@ pub mod dispatcher;
 mod errors;
 pub mod leader;
 pub mod logbroker;
+pub mod metrics;
 pub mod orchestrator;
 pub mod proposer;
 mod reconcile;
@@ -22,5 +23,6 @@ pub mod route;
 pub mod scheduler;
 
 pub use leader::{run_leader_components, LeaderConfig};
+pub use metrics::ManagerMetrics;
 pub use proposer::{DirectProposer, Proposer, WriteError};
 pub use route::{AlwaysLeader, LeaderRoute};

@@ -6,8 +6,10 @@ use crate::adapters::tls_endpoint;
 use crate::args::Args;
 use crate::identity::{self, NodeIdentity};
 use crate::manager::{run_role, Outcome};
+use crate::metrics_http::NodeMetrics;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::ca_client::CaClient;
 use swarm_api::*;
@@ -18,10 +20,11 @@ use tokio_util::sync::CancellationToken;
 pub async fn run_node(
     args: Args,
     mut node: NodeIdentity,
+    metrics: Arc<NodeMetrics>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     loop {
-        match run_role(&args, &node, shutdown.clone()).await? {
+        match run_role(&args, &node, &metrics, shutdown.clone()).await? {
             Outcome::Stopped => return Ok(()),
             Outcome::RoleChanged(creds) => {
                 if creds.role == NodeRole::Worker {

@@ -223,7 +223,8 @@ fn the_web_view_shows_nodes_and_their_tasks_in_chromium() {
                 "--hide-scrollbars",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(["--window-size=1280,800", "--virtual-time-budget=5000"])
+            // No --virtual-time-budget: the page's open event stream would stall virtual time.
+            .args(["--window-size=1280,800"])
             .args(extra)
             .arg(&url)
             .output()
@@ -235,7 +236,11 @@ fn the_web_view_shows_nodes_and_their_tasks_in_chromium() {
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
-    let dom = common(&["--dump-dom"]);
+    // The cards appear once the first snapshot arrives: look again until they are there.
+    let dom = wait_for("five running cards", Duration::from_secs(60), || {
+        let dom = common(&["--dump-dom"]);
+        (dom.matches(r#"data-state="running""#).count() == 5).then_some(dom)
+    });
     for node in ["m", "w1"] {
         assert!(dom.contains(&format!(r#"data-node="{node}""#)), "{dom}");
     }

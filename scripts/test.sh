@@ -11,6 +11,13 @@ if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1 \
   echo "installing busybox-static for the Docker executor tests"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 fi
+# The web view test renders the page in headless Chromium: install Debian's when we can (the
+# test says SKIPPED where it cannot).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing chromium for the web view test"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "chromium could not be installed: the web view test will be skipped"
+fi
 # The end-to-end tests run swarmctl next to swarmd: build every binary first.
 cargo build --workspace --bins
 cargo test --workspace "$@"

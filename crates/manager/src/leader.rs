@@ -18,6 +18,8 @@ pub struct LeaderConfig {
     pub dispatcher: Dispatcher,
     /// This manager's node ID.
     pub node_id: String,
+    /// Where the scheduler records its passes.
+    pub metrics: crate::ManagerMetrics,
 }
 
 /// Runs until `shutdown`; `leader` says whether this manager currently leads.
@@ -46,6 +48,7 @@ pub async fn run_leader_components(
         tasks.spawn(scheduler::run(
             cfg.store.clone(),
             cfg.proposer.clone(),
+            cfg.metrics.clone(),
             cancel.clone(),
         ));
         tasks.spawn(crate::ca_rotation::run(

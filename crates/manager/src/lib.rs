@@ -18,6 +18,7 @@ pub mod dispatcher;
 mod errors;
 pub mod leader;
 pub mod logbroker;
+pub mod metrics;
 pub mod orchestrator;
 pub mod proposer;
 mod reconcile;
@@ -25,5 +26,6 @@ pub mod route;
 pub mod scheduler;
 
 pub use leader::{run_leader_components, LeaderConfig};
+pub use metrics::ManagerMetrics;
 pub use proposer::{DirectProposer, Proposer, WriteError};
 pub use route::{AlwaysLeader, LeaderRoute};

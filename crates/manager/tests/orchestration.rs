@@ -130,6 +130,7 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
             proposer: proposer.clone(),
             dispatcher,
             node_id: "m".into(),
+            metrics: Default::default(),
         };
         let cancel = cancel.clone();
         async move {

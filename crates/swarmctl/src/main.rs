@@ -5,8 +5,10 @@
 mod ago;
 mod client;
 mod cmd;
+mod converge;
 mod flags;
 mod ports;
+mod progress;
 mod resolve;
 mod table;
 mod units;
@@ -16,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use cmd::secret::{Kind as ObjKind, ObjCmd};
 use cmd::{cluster::ClusterCmd, node::NodeCmd, service::ServiceCmd, task::TaskCmd};
@@ -69,6 +71,24 @@ enum Command {
         #[command(subcommand)]
         cmd: ObjCmd,
     },
+    /// Print a shell completion script, e.g. `source <(swarmctl completion bash)`
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell` to stdout; needs no manager.
+fn completion(shell: clap_complete::Shell) -> ExitCode {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "swarmctl", &mut script);
+    match cmd::out(&String::from_utf8_lossy(&script)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e.to_string());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Prints one `Error: …` line on stderr (never panics, even with stderr closed).
@@ -115,6 +135,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Command::Completion { shell } = cli.command {
+        return completion(shell);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -134,6 +157,8 @@ fn main() -> ExitCode {
             Command::Cluster { cmd } => cmd.run(&socket).await,
             Command::Secret { cmd } => cmd.run(&socket, ObjKind::Secret).await,
             Command::Config { cmd } => cmd.run(&socket, ObjKind::Config).await,
+            // Answered above, without a runtime.
+            Command::Completion { .. } => Ok(()),
         }
     });
     match result {

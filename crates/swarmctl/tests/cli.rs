@@ -428,9 +428,11 @@ fn assert_one_line_error(o: &Output, needle: &str) {
 fn walkthrough_create_ls_and_updates() {
     let fx = Fixture::start();
 
+    // The fake runs no tasks: nothing to wait for.
     let created = fx.run(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "redis",
         "--image",
@@ -460,7 +462,7 @@ fn walkthrough_create_ls_and_updates() {
     );
     assert_eq!(stdout(&ls), want);
 
-    let scaled = fx.run(&["service", "update", "redis", "--replicas", "6"]);
+    let scaled = fx.run(&["service", "update", "-d", "redis", "--replicas", "6"]);
     assert!(scaled.status.success(), "{}", stderr(&scaled));
     {
         let st = fx.fake.lock();
@@ -473,7 +475,14 @@ fn walkthrough_create_ls_and_updates() {
         assert_eq!(image(&spec), "redis:3.0.5");
     }
 
-    let reimaged = fx.run(&["service", "update", &id[..6], "--image", "redis:3.0.6"]);
+    let reimaged = fx.run(&[
+        "service",
+        "update",
+        "-d",
+        &id[..6],
+        "--image",
+        "redis:3.0.6",
+    ]);
     assert!(reimaged.status.success(), "{}", stderr(&reimaged));
     {
         let st = fx.fake.lock();
@@ -503,9 +512,11 @@ fn walkthrough_create_ls_and_updates() {
 #[test]
 fn bad_replicas_is_one_line_and_sends_nothing() {
     let fx = Fixture::start();
+    // The fake runs no tasks: nothing to wait for.
     let created = fx.run(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "redis",
         "--image",

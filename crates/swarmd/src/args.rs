@@ -75,6 +75,16 @@ pub struct Args {
     /// state: for when a majority of managers is lost for good.
     #[arg(long = "force-new-cluster")]
     pub force_new_cluster: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default).
+    #[arg(long = "listen-metrics", value_name = "ADDR")]
+    pub listen_metrics: Option<String>,
+    /// Serve the live web view of nodes and tasks at http://ADDR/ (managers only; off by
+    /// default; a loopback address unless --listen-web-public).
+    #[arg(long = "listen-web", value_name = "ADDR")]
+    pub listen_web: Option<String>,
+    /// Allow --listen-web on a non-loopback address: the page has no authentication.
+    #[arg(long = "listen-web-public")]
+    pub listen_web_public: bool,
     /// Length of one Raft tick in milliseconds.
     // Why not SwarmKit's 1000: openraft's followers honour a leader lease and a randomised
     // election timeout, so a leader's loss is noticed only after about three election
@@ -106,6 +116,21 @@ impl Args {
                 "--listen-remote-api: {:?} is not an IP:port address",
                 self.listen_remote_api
             );
+        }
+        if let Some(a) = &self.listen_metrics {
+            if a.parse::<SocketAddr>().is_err() {
+                bail!("--listen-metrics: {a:?} is not an IP:port address");
+            }
+        }
+        if let Some(a) = &self.listen_web {
+            match a.parse::<SocketAddr>() {
+                Err(_) => bail!("--listen-web: {a:?} is not an IP:port address"),
+                Ok(addr) if !addr.ip().is_loopback() && !self.listen_web_public => bail!(
+                    "--listen-web: {a} is not a loopback address; the page has no \
+                     authentication (add --listen-web-public to serve it there anyway)"
+                ),
+                Ok(_) => {}
+            }
         }
         if self.join_addr.is_some() != self.join_token.is_some() {
             bail!("--join-addr and --join-token go together");

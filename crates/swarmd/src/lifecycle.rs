@@ -7,6 +7,7 @@ use crate::args::Args;
 use crate::autolock::LocalKeys;
 use crate::identity::{self, NodeIdentity};
 use crate::manager::{run_role, Outcome};
+use crate::metrics_http::NodeMetrics;
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,10 +21,11 @@ pub async fn run_node(
     args: Args,
     mut node: NodeIdentity,
     keys: Arc<LocalKeys>,
+    metrics: Arc<NodeMetrics>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     loop {
-        match run_role(&args, &node, &keys, shutdown.clone()).await? {
+        match run_role(&args, &node, &keys, &metrics, shutdown.clone()).await? {
             Outcome::Stopped => return Ok(()),
             Outcome::RoleChanged(creds) => {
                 if creds.role == NodeRole::Worker {

@@ -7,17 +7,20 @@ mod adapters;
 mod args;
 mod autolock;
 mod force_new;
+mod http;
 mod identity;
 mod inspect;
 mod lifecycle;
 mod lock;
 mod manager;
 mod membership;
+mod metrics_http;
 mod reachability;
 mod renewal;
 mod roles;
 mod route;
 mod tls_listener;
+mod web;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -95,7 +98,12 @@ async fn run(args: args::Args) -> Result<()> {
     };
     let node = identity::obtain(&args, &keys).await?;
     tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");
-    lifecycle::run_node(args, node, keys, shutdown).await
+    // One registry for this node, for its whole life across role changes.
+    let metrics = metrics_http::NodeMetrics::new();
+    if let Some(addr) = &args.listen_metrics {
+        metrics_http::serve(addr, metrics.clone(), shutdown.clone()).await?;
+    }
+    lifecycle::run_node(args, node, keys, metrics, shutdown).await
 }
 
 async fn wait_for_signal() {

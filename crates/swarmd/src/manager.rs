@@ -8,6 +8,7 @@ use crate::force_new;
 use crate::identity::{self, NodeIdentity};
 use crate::lifecycle::{watch_role, CaPeers, RoleWatch};
 use crate::membership::{join_raft, Membership};
+use crate::metrics_http::{ManagerSource, NodeMetrics};
 use crate::reachability;
 use crate::renewal::{self, Renewal};
 use crate::route::RaftRoute;
@@ -22,6 +23,7 @@ use swarm_ca::LiveCredentials;
 use swarm_manager::ca_server::CaService;
 use swarm_manager::control::ControlApi;
 use swarm_manager::dispatcher::Dispatcher;
+use swarm_manager::metrics::TimedProposer;
 use swarm_manager::{run_leader_components, LeaderConfig, Proposer};
 use swarm_raft::{RaftConfig, RaftNode};
 use swarm_store::{Store, Txn};
@@ -44,6 +46,7 @@ pub async fn run_role(
     args: &Args,
     node: &NodeIdentity,
     keys: &Arc<LocalKeys>,
+    metrics: &Arc<NodeMetrics>,
     shutdown: CancellationToken,
 ) -> Result<Outcome> {
     // Everything of this role stops on shutdown, or when the role changes.
@@ -54,7 +57,7 @@ pub async fn run_role(
     let (swap, live) =
         swarm_ca::live_credentials(node.creds.clone()).context("loading the node certificate")?;
     let manager = if node.creds.role == NodeRole::Manager {
-        let m = start_manager(args, node, &live, keys, stop.clone()).await?;
+        let m = start_manager(args, node, &live, keys, metrics, stop.clone()).await?;
         managers.retain(|m| m != &advertise);
         managers.insert(0, advertise.clone());
         Some(m)
@@ -88,6 +91,11 @@ pub async fn run_role(
             }
         }
     };
+    metrics.set_executor(match &executor {
+        ExecutorKind::Process { .. } => "process",
+        ExecutorKind::Sim { .. } => "sim",
+        ExecutorKind::Custom(_) => "docker",
+    });
     let agent = Agent::new(AgentConfig {
         state_dir: args.state_dir.clone(),
         hostname: args.hostname(),
@@ -154,6 +162,7 @@ async fn start_manager(
     node: &NodeIdentity,
     live: &LiveCredentials,
     keys: &Arc<LocalKeys>,
+    metrics: &Arc<NodeMetrics>,
     shutdown: CancellationToken,
 ) -> Result<RunningManager> {
     let creds = &node.creds;
@@ -165,6 +174,10 @@ async fn start_manager(
     let unix = bind_unix_socket("--listen-control-api", &args.listen_control_api).await?;
     let docker_unix = match &args.listen_docker_api {
         Some(path) => Some(bind_unix_socket("--listen-docker-api", path).await?),
+        None => None,
+    };
+    let web = match &args.listen_web {
+        Some(addr) => Some(crate::web::bind(addr).await?),
         None => None,
     };
 
@@ -190,7 +203,10 @@ async fn start_manager(
     let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(live.clone())))
         .await
         .context("opening the Raft log")?;
-    let proposer: Arc<dyn Proposer> = Arc::new(RaftProposer(raft.clone()));
+    let proposer: Arc<dyn Proposer> = Arc::new(TimedProposer {
+        inner: Arc::new(RaftProposer(raft.clone())),
+        metrics: metrics.manager.clone(),
+    });
 
     let peers = TlsPeers(live.clone());
     let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(RaftRoute {
@@ -281,6 +297,7 @@ async fn start_manager(
     }
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let local = Server::builder()
+        .layer(metrics.rpc_layer())
         .add_service(control.clone().into_service())
         .add_service(crate::autolock::already_unlocked())
         .add_service(logs.logs_service())
@@ -321,6 +338,18 @@ async fn start_manager(
         keys.clone(),
         shutdown.clone(),
     ));
+    metrics.attach_manager(
+        ManagerSource {
+            store: store.clone(),
+            raft: raft.clone(),
+            dispatcher: dispatcher.clone(),
+            node_id: creds.node_id.clone(),
+        },
+        shutdown.clone(),
+    );
+    if let Some(listener) = web {
+        crate::web::serve(listener, store.clone(), shutdown.clone());
+    }
     tokio::spawn(reachability::run(
         store.clone(),
         proposer.clone(),
@@ -342,6 +371,7 @@ async fn start_manager(
             proposer,
             dispatcher,
             node_id: creds.node_id.clone(),
+            metrics: metrics.manager.clone(),
         },
         is_leader_watch(&raft),
         shutdown,

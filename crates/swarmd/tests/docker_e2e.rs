@@ -298,6 +298,7 @@ fn docker_executor_end_to_end() {
     ctl.ok(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "ghost",
         "--image",
@@ -306,6 +307,7 @@ fn docker_executor_end_to_end() {
     ctl.ok(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "badref",
         "--image",

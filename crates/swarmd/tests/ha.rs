@@ -135,6 +135,7 @@ fn managers_fail_over_without_losing_acknowledged_writes() {
         let out = ctl(i).run(&[
             "service",
             "create",
+            "--detach",
             "--name",
             &name,
             "--image",

@@ -112,6 +112,7 @@ impl Cluster {
             let out = self.ctl(i).run(&[
                 "service",
                 "create",
+                "--detach",
                 "--name",
                 &name,
                 "--image",

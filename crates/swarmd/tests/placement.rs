@@ -125,6 +125,7 @@ fn max_replicas_per_node_leaves_the_rest_pending_with_the_reason() {
     s.ctl.ok(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "capped",
         "--image",
@@ -199,6 +200,7 @@ fn spread_over_a_label_and_restarts_capped_by_max_attempts() {
     s.ctl.ok(&[
         "service",
         "create",
+        "--detach",
         "--name",
         "flappy",
         "--image",

@@ -52,7 +52,7 @@ fn running_args(ctl: &Ctl) -> Vec<String> {
 fn a_failing_update_rolls_back_and_rollback_returns_to_the_previous_spec() {
     let tmp = test_dir();
     let (_m, ctl) = one_manager(tmp.path());
-    ctl.ok(&[
+    let created = ctl.run(&[
         "service",
         "create",
         "--name",
@@ -72,12 +72,37 @@ fn a_failing_update_rolls_back_and_rollback_returns_to_the_previous_spec() {
         "--update-failure-action",
         "rollback",
     ]);
-    wait_for("3 running", Duration::from_secs(30), || {
-        (running_args(&ctl).len() == 3).then_some(())
-    });
+    // `create` waits: the ID alone on stdout, plain progress on stderr (not a terminal).
+    let progress = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{progress}");
+    assert_eq!(String::from_utf8_lossy(&created.stdout).trim().len(), 25);
+    assert!(progress.contains("\n3/3: running\n"), "{progress}");
+    assert!(
+        progress.contains("overall progress: 3 out of 3 tasks\n"),
+        "{progress}"
+    );
+    assert_eq!(progress.lines().last(), Some("verify: Service converged"));
+    assert_eq!(running_args(&ctl).len(), 3, "converged means running");
 
-    // `sleep` with a bad argument exits at once: the update fails and rolls back by itself.
-    ctl.ok(&["service", "update", "web", "--args", "not-a-number"]);
+    // `sleep` with a bad argument exits at once: the update fails and rolls back by itself,
+    // and the waiting `service update` says so in one line and a non-zero exit.
+    let failed = ctl.run(&["service", "update", "web", "--args", "not-a-number"]);
+    assert!(
+        !failed.status.success(),
+        "a failed update waited to success"
+    );
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("Error: ") && (last.contains("rolled back") || last.contains("failed")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("Error: ").count(), 1, "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&failed.stdout).trim().len(),
+        25,
+        "the ID first"
+    );
     let svc: Value = wait_for("rollback completed", Duration::from_secs(60), || {
         let s = ctl.json(&["service", "inspect", "web"]);
         (s["update_status"]["state"].as_i64() == Some(ROLLBACK_COMPLETED)).then_some(s)
@@ -170,7 +195,7 @@ fn history_stays_bounded_after_20_updates() {
         .ok(&["cluster", "inspect", "default"])
         .contains("Task history retention limit: 3"));
     for _ in 0..20 {
-        ctl.ok(&["service", "update", "h", "--force"]);
+        ctl.ok(&["service", "update", "-d", "h", "--force"]);
         std::thread::sleep(Duration::from_millis(150));
     }
     wait_for(

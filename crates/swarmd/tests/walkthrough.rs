@@ -271,10 +271,12 @@ fn walkthrough() {
     );
 
     // Rolling update: 2 at a time, 3 s apart; the counts of new tasks move 2 by 2.
+    // Detached: the test watches the batches itself (a waiting update would return after them).
     let started = Instant::now();
     ctl.ok(&[
         "service",
         "update",
+        "--detach",
         "redis",
         "--image",
         "redis:3.0.7",

@@ -73,6 +73,11 @@ impl Dispatcher {
         self.inner.leader.store(leader, Ordering::SeqCst);
     }
 
+    /// Agents' sessions open on this manager now (for the metrics).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
     /// Whether this manager serves sessions now (it leads).
     pub(crate) fn is_leader(&self) -> bool {
         self.inner.leader.load(Ordering::SeqCst)

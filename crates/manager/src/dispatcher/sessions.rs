@@ -37,6 +37,11 @@ impl Sessions {
         (id, cancel)
     }
 
+    /// Live sessions (one per connected node).
+    pub fn len(&self) -> usize {
+        self.by_node.lock().len()
+    }
+
     /// The session's token if `session_id` is the node's current session.
     pub fn check(&self, node_id: &str, session_id: &str) -> Option<CancellationToken> {
         let map = self.by_node.lock();

@@ -16,7 +16,12 @@ use swarm_api::*;
 use swarm_store::{Store, Tables, Txn};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: CancellationToken) {
+pub(crate) async fn run(
+    store: Store,
+    proposer: Arc<dyn Proposer>,
+    metrics: crate::ManagerMetrics,
+    cancel: CancellationToken,
+) {
     let cfg = LoopConfig {
         name: "scheduler",
         debounce: Duration::from_millis(50),
@@ -25,16 +30,29 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
     };
     let view = store.clone();
     run_loop(cfg, store, cancel, move || {
+        let start = std::time::Instant::now();
         let txn = view.view(decide);
         let proposer = proposer.clone();
+        let metrics = metrics.clone();
         async move {
             let mut again = false;
+            let mut written = 0;
             for batch in txn.into_batches(2_000) {
-                if let Err(e) = proposer.propose(batch).await {
-                    tracing::debug!(error = %e, "scheduler write refused; will retry");
-                    again = true;
+                let n = batch.actions.len() as u64;
+                match proposer.propose(batch).await {
+                    Ok(_) => written += n,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "scheduler write refused; will retry");
+                        again = true;
+                    }
                 }
             }
+            // Each written action moves one task to ASSIGNED (or confirms a global task's
+            // node, which is the same step for that task).
+            metrics.tasks_scheduled.inc_by(written);
+            metrics
+                .scheduler_pass_seconds
+                .observe(start.elapsed().as_secs_f64());
             again
         }
     })

@@ -7,6 +7,7 @@ pub mod node;
 pub mod secret;
 pub mod service;
 pub mod task;
+mod wait;
 
 use std::collections::HashMap;
 use std::io::Write;

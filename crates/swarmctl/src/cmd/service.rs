@@ -6,13 +6,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use swarm_api::{
     service_spec::Mode, CreateServiceRequest, ListNodesRequest, ListServicesRequest,
     ListTasksRequest, Node, NodeState, RemoveServiceRequest, RestartCondition, Service, Task,
     TaskState, UpdateFailureAction, UpdateOrder, UpdateServiceRequest, UpdateState,
 };
 
+use super::wait;
 use super::{is_shown, node_names, out, out_json, sort_by_slot, task_table, Format, FormatArg};
 use crate::ago::ago;
 use crate::client;
@@ -23,8 +24,10 @@ use crate::units;
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
-    /// Create a service and print its ID
+    /// Create a service, print its ID and wait for its tasks to run
     Create {
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         flags: ServiceFlags,
     },
@@ -42,6 +45,8 @@ pub enum ServiceCmd {
         /// within the update parallelism and delay
         #[arg(long, conflicts_with = "rollback")]
         rebalance: bool,
+        #[command(flatten)]
+        wait: WaitArgs,
         #[command(flatten)]
         flags: ServiceFlags,
     },
@@ -83,10 +88,21 @@ pub enum ServiceCmd {
     },
 }
 
+/// How `create` and `update` end: at once, or once the service has converged.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct WaitArgs {
+    /// Return once the manager accepted the change instead of waiting for the tasks
+    #[arg(short, long)]
+    detach: bool,
+    /// Wait without showing progress
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 impl ServiceCmd {
     pub async fn run(self, socket: &Path) -> Result<()> {
         match self {
-            ServiceCmd::Create { flags } => {
+            ServiceCmd::Create { wait: w, flags } => {
                 if flags.name.is_none() {
                     bail!("name: --name is required");
                 }
@@ -100,14 +116,21 @@ impl ServiceCmd {
                     .create_service(CreateServiceRequest { spec: Some(spec) })
                     .await?
                     .into_inner();
-                let id = created.service.map(|s| s.id).unwrap_or_default();
-                out(&format!("{id}\n"))
+                let service = created.service.unwrap_or_default();
+                // The ID first, as `docker service create` does, then the wait.
+                out(&format!("{}\n", service.id))?;
+                if w.detach {
+                    return Ok(());
+                }
+                let base = wait::baseline(&mut c, &service, false).await?;
+                wait::converge(&mut c, &service.id, base, w.quiet).await
             }
             ServiceCmd::Update {
                 service,
                 force,
                 rollback,
                 rebalance,
+                wait: w,
                 flags,
             } => {
                 // Parse every flag before talking to the manager.
@@ -128,6 +151,11 @@ impl ServiceCmd {
                     bail!("no changes for service {service}");
                 }
                 let version = current.meta.as_ref().map(|m| m.version).unwrap_or(0);
+                let base = if w.detach {
+                    Default::default()
+                } else {
+                    wait::baseline(&mut c, &current, rollback).await?
+                };
                 let updated = c
                     .update_service(UpdateServiceRequest {
                         service_id: current.id.clone(),
@@ -139,7 +167,11 @@ impl ServiceCmd {
                     .await?
                     .into_inner();
                 let id = updated.service.map(|s| s.id).unwrap_or(current.id);
-                out(&format!("{id}\n"))
+                out(&format!("{id}\n"))?;
+                if w.detach {
+                    return Ok(());
+                }
+                wait::converge(&mut c, &id, base, w.quiet).await
             }
             ServiceCmd::Ls { quiet, format } => {
                 let mut c = client::connect(socket).await?;

@@ -284,6 +284,7 @@ async fn start_manager(
             proposer,
             dispatcher,
             node_id: node_id.clone(),
+            metrics: Default::default(),
         },
         is_leader_watch(&raft),
         shutdown,

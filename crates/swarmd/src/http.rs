@@ -1,0 +1,82 @@
+//! One small HTTP/1 server (hyper 1) shared by the metrics endpoint and the web view: binds,
+//! accepts until shutdown and hands every request to a handler. Owns only the accept loop,
+//! connection driving and response helpers; what is served belongs to the handlers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub type Body = BoxBody<Bytes, Infallible>;
+pub type Reply = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+pub type Handler = Arc<dyn Fn(Request<Incoming>) -> Reply + Send + Sync>;
+
+/// Binds `addr` for the endpoint named by `flag` (errors name the flag).
+pub async fn bind(flag: &str, addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{flag} {addr}"))
+}
+
+/// Serves `handler` on `listener` until `shutdown`; open connections (event streams too)
+/// are dropped then.
+pub fn serve(
+    listener: TcpListener,
+    handler: Handler,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = listener.accept() => match r {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a little, keep serving.
+                        tracing::warn!(error = %e, "http accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let handler = handler.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let reply = handler(req);
+                    async move { Ok::<_, Infallible>(reply.await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc);
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    r = conn => if let Err(e) = r {
+                        tracing::debug!(error = %e, "http connection ended");
+                    },
+                }
+            });
+        }
+    })
+}
+
+/// A complete response with `content_type`.
+pub fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(body.into()).boxed());
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+pub fn not_found() -> Response<Body> {
+    full(StatusCode::NOT_FOUND, "text/plain", "not found\n")
+}

@@ -171,6 +171,8 @@ fn published_host_ports() {
     ctl.ok(&[
         "service",
         "create",
+        // One of the two never runs: don't wait for convergence.
+        "--detach",
         "--name",
         "pair",
         "--image",

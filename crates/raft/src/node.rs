@@ -218,27 +218,25 @@ impl RaftNode {
     /// openraft takes one configuration change at a time, so a promotion that meets another
     /// change in flight waits for it and tries again.
     pub async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<(), RaftError> {
+        let raft = &self.inner.raft;
         let mut attempts = 0;
         loop {
-            let res = match self.add_learner(raft_id, addr).await {
-                Ok(()) => self
-                    .inner
-                    .raft
+            let res = match raft.add_learner(raft_id, BasicNode::new(addr), true).await {
+                Ok(_) => raft
                     .change_membership(
                         openraft::ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])),
                         false,
                     )
                     .await
-                    .map(|_| ())
-                    .map_err(membership_error),
+                    .map(|_| ()),
                 Err(e) => Err(e),
             };
             match res {
-                Err(RaftError::Membership(m)) if m.contains("undergoing") && attempts < 100 => {
+                Err(e) if change_in_progress(&e) && attempts < 100 => {
                     attempts += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                other => return other,
+                other => return other.map_err(membership_error),
             }
         }
     }
@@ -316,6 +314,16 @@ fn quorum_lost(silent_ms: u64, in_flight: bool) -> ProposeError {
         "quorum lost: no acknowledgement from a majority of managers for {silent_ms} ms; \
          this member stopped acting as leader{tail}"
     ))
+}
+
+/// Whether a membership change was refused only because another one is still in flight.
+fn change_in_progress(e: &OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> bool {
+    matches!(
+        e,
+        OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(
+            openraft::error::ChangeMembershipError::InProgress(_)
+        ))
+    )
 }
 
 fn membership_error(e: OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> RaftError {

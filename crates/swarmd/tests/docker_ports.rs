@@ -45,32 +45,7 @@ fn published_host_ports() {
     image::ensure_images();
     let tmp = test_dir();
     let root = tmp.path();
-    let dir = root.join("n");
-    let socket = root.join("ctl.sock");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let args: Vec<String> = [
-        "-d",
-        dir.to_str().unwrap(),
-        "--listen-control-api",
-        socket.to_str().unwrap(),
-        "--listen-remote-api",
-        &addr,
-        "--hostname",
-        "docker-ports",
-        "--executor",
-        "docker",
-        "--tick-ms",
-        "100",
-    ]
-    .map(String::from)
-    .to_vec();
-    let _node = Node::start("docker-ports", &dir, &args);
-    let ctl = Ctl { socket };
-    let node_id = wait_for("the node to register", WAIT, || {
-        let out = ctl.run(&["node", "ls", "--format", "json"]);
-        let nodes: Value = serde_json::from_slice(&out.stdout).ok()?;
-        nodes.as_array()?.first()?["id"].as_str().map(String::from)
-    });
+    let (_node, ctl, node_id) = start_docker_node(root, "docker-ports");
     let _cleanup = image::Cleanup(format!("swarmd.node.id={node_id}"));
 
     // A web server published on a free host port answers there.

@@ -18,25 +18,6 @@ use std::time::Duration;
 const VALUE: &str = "dock3r-S3cretValue-0a1b2c3d";
 const WAIT: Duration = Duration::from_secs(60);
 
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.is_symlink() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 fn holds_value(p: &Path) -> bool {
     std::fs::read(p)
         .unwrap_or_default()
@@ -52,32 +33,8 @@ fn container_reads_its_secret_and_config() {
     image::ensure_images();
     let tmp = test_dir();
     let root = tmp.path();
+    let (node, ctl, node_id) = start_docker_node(root, "docker-secrets");
     let dir = root.join("n");
-    let socket = root.join("ctl.sock");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let args: Vec<String> = [
-        "-d",
-        dir.to_str().unwrap(),
-        "--listen-control-api",
-        socket.to_str().unwrap(),
-        "--listen-remote-api",
-        &addr,
-        "--hostname",
-        "docker-secrets",
-        "--executor",
-        "docker",
-        "--tick-ms",
-        "100",
-    ]
-    .map(String::from)
-    .to_vec();
-    let node = Node::start("docker-secrets", &dir, &args);
-    let ctl = Ctl { socket };
-    let node_id = wait_for("the node to register", WAIT, || {
-        let out = ctl.run(&["node", "ls", "--format", "json"]);
-        let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        nodes.as_array()?.first()?["id"].as_str().map(String::from)
-    });
     let _cleanup = image::Cleanup(format!("swarmd.node.id={node_id}"));
 
     let file = root.join("db.txt");

@@ -175,6 +175,59 @@ impl Ctl {
     }
 }
 
+/// Every file under `root` (symlinks not followed): what a "nothing on disk reveals X" check
+/// reads.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// One manager with the docker executor and 100 ms Raft ticks in `root/n`, its control socket
+/// at `root/ctl.sock`; returns it with its node ID once registered.
+pub fn start_docker_node(root: &Path, hostname: &str) -> (Node, Ctl, String) {
+    let dir = root.join("n");
+    let socket = root.join("ctl.sock");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args: Vec<String> = [
+        "-d",
+        dir.to_str().unwrap(),
+        "--listen-control-api",
+        socket.to_str().unwrap(),
+        "--listen-remote-api",
+        &addr,
+        "--hostname",
+        hostname,
+        "--executor",
+        "docker",
+        "--tick-ms",
+        "100",
+    ]
+    .map(String::from)
+    .to_vec();
+    let node = Node::start(hostname, &dir, &args);
+    let ctl = Ctl { socket };
+    let node_id = wait_for("the node to register", Duration::from_secs(60), || {
+        let out = ctl.run(&["node", "ls", "--format", "json"]);
+        let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        nodes.as_array()?.first()?["id"].as_str().map(String::from)
+    });
+    (node, ctl, node_id)
+}
+
 /// Runs swarmd until it exits by itself; returns (success, stderr).
 pub fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
     let mut child = Command::new(swarmd_bin())

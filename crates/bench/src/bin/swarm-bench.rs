@@ -25,6 +25,8 @@
 
 #[path = "swarm_bench/cluster.rs"]
 mod cluster;
+#[path = "swarm_bench/heap.rs"]
+mod heap;
 #[path = "swarm_bench/metrics.rs"]
 mod metrics;
 #[path = "swarm_bench/phase.rs"]
@@ -45,6 +47,10 @@ use swarm_api::control_server::Control;
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use tokio_util::sync::CancellationToken;
+
+/// Counts heap bytes per thread group: the manager's apart from the agents'.
+#[global_allocator]
+static GLOBAL: heap::Counting = heap::Counting;
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Scenario {
@@ -132,6 +138,7 @@ fn main() -> Result<()> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.manager_threads)
                 .thread_name("mgr")
+                .on_thread_start(heap::mark_manager_thread)
                 .thread_keep_alive(keep)
                 .enable_all()
                 .build()?,
@@ -266,6 +273,7 @@ async fn run(
             shutdown.clone(),
         )?;
     }
+    let heap_before_nodes = heap::manager_bytes().0;
     let connect = snap();
     let timeout = Duration::from_secs(args.timeout_secs);
     let want_nodes = args.nodes;
@@ -286,6 +294,7 @@ async fn run(
     })
     .await?;
     let agents_ready_s = metrics::secs(connect.at.elapsed());
+    let heap_with_nodes = heap::manager_bytes().0;
     eprintln!("all {want_nodes} agents have a session (READY) after {agents_ready_s} s");
     // Let the first heartbeats and session messages settle before timing.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -481,6 +490,8 @@ async fn run(
     }
 
     let leader = &managers[leader_ix];
+    let (heap_now, heap_peak) = heap::manager_bytes();
+    let per_manager = args.managers as i64;
     let snapshot_bytes = prost::Message::encoded_len(&leader.store.snapshot());
     let raft_bytes: Vec<u64> = managers
         .iter()
@@ -503,6 +514,14 @@ async fn run(
         // The leader's store encoded as a snapshot: the state's size without in-memory overhead.
         "store_snapshot_bytes": snapshot_bytes,
         "peak_rss_bytes": metrics::peak_rss_bytes(),
+        // Heap bytes allocated by the managers' threads (all managers together), live at the
+        // end and at their peak; per node and per task divide by the manager count first.
+        "manager_heap_bytes_end": heap_now,
+        "manager_heap_bytes_peak": heap_peak,
+        "manager_heap_bytes_per_node":
+            (heap_with_nodes - heap_before_nodes) / per_manager / args.nodes as i64,
+        "manager_heap_bytes_per_task_end":
+            (heap_now - heap_with_nodes) / per_manager / args.replicas as i64,
         "process_cpu_s_total": (metrics::process_cpu_secs() * 100.0).round() / 100.0,
     });
     println!("{}", serde_json::to_string_pretty(&result)?);

@@ -83,14 +83,15 @@ pub async fn wait_phase(
                 .map(|(a, b)| format!("  down {a}/{b}"))
                 .unwrap_or_default();
             eprintln!(
-                "[{label}] {:6.1} s  placed {}/{}  running {}/{}{extra}  mgr cpu {:.1} s  rss {} MiB",
+                "[{label}] {:6.1} s  placed {}/{}  running {}/{}{extra}  mgr cpu {:.1} s  rss {} MiB  mgr heap {} MiB",
                 el.as_secs_f64(),
                 p.placed,
                 p.want,
                 p.running,
                 p.want,
                 metrics::thread_cpu_secs("mgr") - start.mgr_cpu,
-                metrics::rss_bytes() >> 20
+                metrics::rss_bytes() >> 20,
+                super::heap::manager_bytes().0 >> 20
             );
         }
         if p.done {
@@ -170,6 +171,8 @@ pub fn phase_result(
         "rss_start_bytes": start.rss,
         "rss_end_bytes": end.rss,
         "peak_rss_bytes": metrics::peak_rss_bytes(),
+        "manager_heap_bytes_end": super::heap::manager_bytes().0,
+        "manager_heap_bytes_peak": super::heap::manager_bytes().1,
     });
     eprintln!("[{name}] {}", serde_json::to_string(&v).unwrap_or_default());
     let mut v = v;

@@ -319,7 +319,7 @@ async fn run(
                 spec: Some(service_spec(&format!("bench-{i}"), replicas)),
             }))
             .await
-            .context("create service")?
+            .map_err(|s| anyhow::anyhow!("create service: {s:?}"))?
             .into_inner();
         service_ids.insert(resp.service.context("created service")?.id);
     }

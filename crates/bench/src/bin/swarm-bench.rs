@@ -331,6 +331,7 @@ async fn run(
     })
     .await?;
     let mut series = vec![("scale".to_string(), waited.series.clone())];
+    let scale_done = waited.done;
     if !failover {
         let lat = store.view(|t| latencies(t, &service_ids, |_| true));
         phases.push(phase_result("scale", start, &waited, &lat, want));
@@ -361,7 +362,16 @@ async fn run(
             let waited = wait_phase(&new_store, "failover", kill, timeout, |t| {
                 scale_progress(t, &ids_c, want, want)
             })
-            .await?;
+            .await;
+            let waited = match waited {
+                Ok(w) => w,
+                Err(e) => {
+                    // What the tasks that never ran are stuck at, to tell lost status reports
+                    // from lost assignments.
+                    let stuck = new_store.view(|t| state_histogram(t, &service_ids));
+                    bail!("{e}; tasks not RUNNING by state: {stuck:?}");
+                }
+            };
             let lat = new_store.view(|t| latencies(t, &service_ids, |_| true));
             let mut v = phase_result("failover", kill, &waited, &lat, want);
             v["first_write_accepted_s"] = json!(metrics::secs(first_write));
@@ -369,7 +379,10 @@ async fn run(
             v["tick_ms"] = json!(args.tick_ms);
             // The killed manager's threads are gone from the per-thread counters.
             v["manager_cpu_s"] = serde_json::Value::Null;
-            series.push(("after leader kill".to_string(), waited.series.clone()));
+            // On the scale phase's time axis, so the plot shows one timeline with the gap.
+            let at = scale_done.as_secs_f64();
+            let shifted = waited.series.iter().map(|(t, n)| (t + at, *n)).collect();
+            series.push((format!("after the leader was killed at {at:.1} s"), shifted));
             phases.push(v);
         }
         Scenario::Update => {
@@ -587,4 +600,23 @@ async fn next_accepted_write(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("no write accepted within {timeout:?} of the leader's loss")
+}
+
+/// Count of the not-RUNNING tasks of `services` that should run, by observed state.
+fn state_histogram(
+    t: &swarm_store::Tables,
+    services: &HashSet<String>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for x in t.tasks.iter().filter(|x| services.contains(&x.service_id)) {
+        if x.desired_state != TaskState::Running as i32 || is_running(x) {
+            continue;
+        }
+        let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
+        let name = TaskState::try_from(s)
+            .map(|s| s.as_str_name().to_string())
+            .unwrap_or_default();
+        *out.entry(name).or_insert(0) += 1;
+    }
+    out
 }

@@ -7,6 +7,7 @@
 //! must never touch the cluster store: everything it learns and says goes through the
 //! dispatcher API.
 
+mod delivered;
 mod description;
 pub mod executor;
 mod logs;

@@ -2,9 +2,11 @@
 //!
 //! Owns the queue of unsent updates. Task runners hand it updates over an unbounded channel so
 //! reporting never blocks task execution; it sends them through whatever session is current
-//! (published by `session.rs`) and keeps what was not acknowledged for the next session. Must
-//! not decide task states: it only carries them.
+//! (published by `session.rs`) and keeps what was not acknowledged for the next session; what
+//! was acknowledged goes again to a new session (`delivered.rs` says why). Must not decide
+//! task states: it only carries them.
 
+use crate::delivered::Delivered;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -41,6 +43,7 @@ pub(crate) async fn run(mut updates: StatusRx, mut session: watch::Receiver<Opti
     // Only the newest status of a task matters to the manager (states only move forward), so
     // pending updates are kept per task: a burst of changes costs one entry.
     let mut pending: HashMap<String, TaskStatus> = HashMap::new();
+    let mut delivered = Delivered::default();
     let mut closed = false;
     loop {
         while let Ok(u) = updates.try_recv() {
@@ -50,8 +53,19 @@ pub(crate) async fn run(mut updates: StatusRx, mut session: watch::Receiver<Opti
             return;
         }
         let link = session.borrow_and_update().clone();
+        if let Some(link) = &link {
+            for (task_id, status) in delivered.take_for_new_session(&link.session_id) {
+                merge(
+                    &mut pending,
+                    TaskStatusUpdate {
+                        task_id,
+                        status: Some(status),
+                    },
+                );
+            }
+        }
         if let (Some(link), false) = (link, pending.is_empty()) {
-            if send(&link, &mut pending).await {
+            if send(&link, &mut pending, &mut delivered).await {
                 continue;
             }
             // Failed: the session loop will notice the broken session too; wait for a new
@@ -92,7 +106,11 @@ fn state_of(s: &TaskStatus) -> TaskState {
 }
 
 /// Sends one batch; on success drops the sent entries that were not superseded meanwhile.
-async fn send(link: &SessionLink, pending: &mut HashMap<String, TaskStatus>) -> bool {
+async fn send(
+    link: &SessionLink,
+    pending: &mut HashMap<String, TaskStatus>,
+    delivered: &mut Delivered,
+) -> bool {
     let batch: Vec<TaskStatusUpdate> = pending
         .iter()
         .take(MAX_BATCH)
@@ -111,6 +129,9 @@ async fn send(link: &SessionLink, pending: &mut HashMap<String, TaskStatus>) -> 
             for u in batch {
                 if pending.get(&u.task_id) == u.status.as_ref() {
                     pending.remove(&u.task_id);
+                }
+                if let Some(s) = &u.status {
+                    delivered.acked(&link.session_id, &u.task_id, s);
                 }
             }
             true

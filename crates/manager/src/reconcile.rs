@@ -1,10 +1,13 @@
 //! The loop every leader component runs: a pass over a consistent view of the store whenever
 //! the watch stream says something changed (debounced), on a periodic tick for time-driven
 //! work (delays, heartbeats), and again soon after a pass whose writes were refused.
+//!
+//! It listens to `Store::changes` (a counter), not to the event stream: a pass re-reads the
+//! tables, so the events are not needed, and a loop busy in a long pass would otherwise keep
+//! thousands of batches of object copies alive in the broadcast buffer.
 
 use std::time::Duration;
 use swarm_store::Store;
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct LoopConfig {
@@ -28,17 +31,17 @@ pub(crate) async fn run_loop<F, Fut>(
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let mut rx = store.watch();
+    let mut rx = store.changes();
     let mut again = pass().await;
     loop {
         let wait = if again { cfg.debounce } else { cfg.tick };
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
-            r = rx.recv() => {
-                match r {
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return,
+            r = rx.changed() => {
+                if r.is_err() {
+                    // The store is gone.
+                    return;
                 }
                 // Gather the burst: stop at a quiet gap of `debounce` or at `max_delay`.
                 let deadline = tokio::time::Instant::now() + cfg.max_delay;
@@ -46,10 +49,10 @@ pub(crate) async fn run_loop<F, Fut>(
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         _ = tokio::time::sleep_until(deadline) => break,
-                        r = tokio::time::timeout(cfg.debounce, rx.recv()) => match r {
+                        r = tokio::time::timeout(cfg.debounce, rx.changed()) => match r {
                             Err(_) => break,
-                            Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => continue,
-                            Ok(Err(RecvError::Closed)) => return,
+                            Ok(Ok(())) => continue,
+                            Ok(Err(_)) => return,
                         },
                     }
                 }

@@ -22,7 +22,7 @@ pub use watch::{Change, Event, EventKind};
 use parking_lot::RwLock;
 use std::sync::Arc;
 use swarm_api::{StoreBatch, StoreObject, StoreSnapshot};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch as tokio_watch};
 
 /// Capacity of the watch stream; a subscriber that falls further behind sees `Lagged` and must
 /// re-read the tables (every consumer can: they all reconcile from full state).
@@ -37,6 +37,10 @@ pub struct Store {
 struct Inner {
     tables: RwLock<Tables>,
     events: broadcast::Sender<Arc<Change>>,
+    /// Counts applied batches and restores. For readers that only need "something changed":
+    /// it holds no events, whereas every broadcast subscriber that falls behind keeps up to
+    /// `WATCH_CAPACITY` batches (each with full copies of the objects written) alive.
+    changed: tokio_watch::Sender<u64>,
 }
 
 impl Default for Store {
@@ -52,6 +56,7 @@ impl Store {
             inner: Arc::new(Inner {
                 tables: RwLock::new(Tables::default()),
                 events,
+                changed: tokio_watch::channel(0).0,
             }),
         }
     }
@@ -67,6 +72,7 @@ impl Store {
                 .inner
                 .events
                 .send(Arc::new(Change::Batch { index, events }));
+            self.inner.changed.send_modify(|n| *n += 1);
         }
         Ok(written)
     }
@@ -81,6 +87,7 @@ impl Store {
         let mut tables = self.inner.tables.write();
         *tables = Tables::from_snapshot(snap);
         let _ = self.inner.events.send(Arc::new(Change::Restored));
+        self.inner.changed.send_modify(|n| *n += 1);
     }
 
     /// Reads under one consistent view.
@@ -101,5 +108,12 @@ impl Store {
 
     pub fn watch(&self) -> broadcast::Receiver<Arc<Change>> {
         self.inner.events.subscribe()
+    }
+
+    /// Wakes after every applied batch or restore (several coalesce into one wake-up). For
+    /// readers that re-read the tables anyway: unlike [`Store::watch`], a slow reader keeps no
+    /// events alive.
+    pub fn changes(&self) -> tokio_watch::Receiver<u64> {
+        self.inner.changed.subscribe()
     }
 }

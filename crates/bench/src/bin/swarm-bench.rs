@@ -5,28 +5,40 @@
 //! `swarm_agent::Agent` with the sim executor, its own certificate from the cluster's root and
 //! its own dispatcher session over mTLS. Scenarios:
 //!
-//! - `create`: create the service(s); time until every task is RUNNING.
+//! - `scale` (alias `create`): create the service(s), 0 → N; time until every task is RUNNING.
 //! - `update`: after `create`, a rolling update of every task at once (parallelism 0).
 //! - `node-loss`: after `create`, 10 % of the agents vanish (their runtime is dropped, no
 //!   goodbye); time until their tasks run elsewhere. Detection takes 3 heartbeat periods
 //!   (`--heartbeat-ms`, written into the cluster object).
+//! - `failover` (needs `--managers 3`): during `scale`, once half the tasks run, the leader's
+//!   runtime is dropped (a crash: no goodbye); time until a survivor accepts a write, and
+//!   until the new leader's store shows every task RUNNING.
 //!
-//! The manager runs on its own tokio runtime (threads named `mgr`), the agents on another
+//! Each manager runs on its own tokio runtime (threads named `mgr`), the agents on another
 //! (`agent`, and `lost` for the agents node-loss removes), the driver on the main thread, so
 //! the manager's CPU time is measured apart from the agents' (per-thread `/proc` counters).
 //!
 //!   cargo build --release -p swarm-bench --bin swarm-bench && \
-//!   target/release/swarm-bench --nodes 100 --replicas 1000 --scenario update --json r.json
+//!   target/release/swarm-bench --nodes 100 --replicas 1000 --scenario update --out r.json
+//!
+//! `--out r.json` also writes `r.svg`: tasks RUNNING over time, one line per phase.
 
 #[path = "swarm_bench/cluster.rs"]
 mod cluster;
+#[path = "swarm_bench/heap.rs"]
+mod heap;
 #[path = "swarm_bench/metrics.rs"]
 mod metrics;
+#[path = "swarm_bench/phase.rs"]
+mod phase;
+#[path = "swarm_bench/plot.rs"]
+mod plot;
 #[path = "swarm_bench/tls_listener.rs"]
 mod tls_listener;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
+use phase::{is_running, latencies, phase_result, snap, wait_phase, Progress};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -34,14 +46,19 @@ use std::time::{Duration, Instant};
 use swarm_api::control_server::Control;
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
-use swarm_store::{Store, Tables};
 use tokio_util::sync::CancellationToken;
+
+/// Counts heap bytes per thread group: the manager's apart from the agents'.
+#[global_allocator]
+static GLOBAL: heap::Counting = heap::Counting;
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Scenario {
-    Create,
+    #[value(alias = "create")]
+    Scale,
     Update,
     NodeLoss,
+    Failover,
 }
 
 #[derive(Parser, Debug)]
@@ -57,7 +74,7 @@ struct Args {
     replicas: u64,
     #[arg(long, default_value_t = 1)]
     services: usize,
-    #[arg(long, value_enum, default_value_t = Scenario::Create)]
+    #[arg(long, value_enum, default_value_t = Scenario::Scale)]
     scenario: Scenario,
     /// The dispatcher's heartbeat period in the cluster object (SwarmKit default 5 s).
     #[arg(long = "heartbeat-ms", default_value_t = defaults::HEARTBEAT_PERIOD_MS)]
@@ -73,149 +90,12 @@ struct Args {
     /// Give up on a phase after this long.
     #[arg(long = "timeout-secs", default_value_t = 600)]
     timeout_secs: u64,
-    /// Also write the results as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-}
-
-/// Counters at one instant.
-#[derive(Clone, Copy)]
-struct Snap {
-    at: Instant,
-    wall_ms: i64,
-    mgr_cpu: f64,
-    agent_cpu: f64,
-    proc_cpu: f64,
-}
-
-fn snap() -> Snap {
-    Snap {
-        at: Instant::now(),
-        wall_ms: now_ms(),
-        mgr_cpu: metrics::thread_cpu_secs("mgr"),
-        agent_cpu: metrics::thread_cpu_secs("agent") + metrics::thread_cpu_secs("lost"),
-        proc_cpu: metrics::process_cpu_secs(),
-    }
-}
-
-/// What a phase waits for, as seen in the leader's store.
-#[derive(Default)]
-struct Progress {
-    want: usize,
-    placed: usize,
-    running: usize,
-    /// Phase-specific second condition (node-loss: lost nodes marked DOWN).
-    extra: Option<(usize, usize)>,
-    done: bool,
-}
-
-/// When the phase's milestones were first seen (polling every 20 ms).
-struct Waited {
-    all_placed: Option<Duration>,
-    extra_done: Option<Duration>,
-    done: Duration,
-}
-
-async fn wait_phase(
-    store: &Store,
-    label: &str,
-    start: Snap,
-    timeout: Duration,
-    f: impl Fn(&Tables) -> Progress,
-) -> Result<Waited> {
-    let mut all_placed = None;
-    let mut extra_done = None;
-    let mut last_print = Instant::now();
-    loop {
-        let p = store.view(&f);
-        let el = start.at.elapsed();
-        if all_placed.is_none() && p.want > 0 && p.placed >= p.want {
-            all_placed = Some(el);
-        }
-        if extra_done.is_none() && p.extra.is_some_and(|(a, b)| a >= b) {
-            extra_done = Some(el);
-        }
-        if p.done || last_print.elapsed() >= Duration::from_secs(1) {
-            last_print = Instant::now();
-            let extra = p
-                .extra
-                .map(|(a, b)| format!("  down {a}/{b}"))
-                .unwrap_or_default();
-            eprintln!(
-                "[{label}] {:6.1} s  placed {}/{}  running {}/{}{extra}  mgr cpu {:.1} s  rss {} MiB",
-                el.as_secs_f64(),
-                p.placed,
-                p.want,
-                p.running,
-                p.want,
-                metrics::thread_cpu_secs("mgr") - start.mgr_cpu,
-                metrics::rss_bytes() >> 20
-            );
-        }
-        if p.done {
-            return Ok(Waited {
-                all_placed,
-                extra_done,
-                done: el,
-            });
-        }
-        if el > timeout {
-            bail!(
-                "[{label}] timed out after {el:?}: running {}/{}",
-                p.running,
-                p.want
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn is_running(t: &Task) -> bool {
-    t.status.as_ref().map(|s| s.state) == Some(TaskState::Running as i32)
-}
-
-/// Latency summary (ms) of a set of samples.
-fn summary(mut v: Vec<i64>) -> serde_json::Value {
-    v.sort_unstable();
-    json!({
-        "n": v.len(),
-        "p50_ms": metrics::percentile(&v, 50.0),
-        "p99_ms": metrics::percentile(&v, 99.0),
-        "max_ms": v.last().copied().unwrap_or(0),
-    })
-}
-
-/// The phase's figures: times, per-task latencies (task created → RUNNING, from the task's
-/// `meta.created_at` and its RUNNING status timestamp; and request → RUNNING), CPU, memory.
-fn phase_result(
-    name: &str,
-    start: Snap,
-    waited: &Waited,
-    tasks: &[(i64, i64)],
-    want: usize,
-) -> serde_json::Value {
-    let end = snap();
-    let created_to_running: Vec<i64> = tasks.iter().map(|(c, r)| r - c).collect();
-    let since_request: Vec<i64> = tasks.iter().map(|(_, r)| r - start.wall_ms).collect();
-    let last_running_ms = since_request.iter().copied().max().unwrap_or(0);
-    let placed = waited.all_placed.map(metrics::secs);
-    let v = json!({
-        "phase": name,
-        "tasks": want,
-        "all_running_observed_s": metrics::secs(waited.done),
-        "last_running_timestamp_s": last_running_ms as f64 / 1000.0,
-        "all_placed_observed_s": placed,
-        "placements_per_s": waited.all_placed.map(|d| (want as f64 / d.as_secs_f64()).round()),
-        "nodes_down_observed_s": waited.extra_done.map(metrics::secs),
-        "task_created_to_running": summary(created_to_running),
-        "request_to_running": summary(since_request),
-        "manager_cpu_s": ((end.mgr_cpu - start.mgr_cpu) * 100.0).round() / 100.0,
-        "agents_cpu_s": ((end.agent_cpu - start.agent_cpu) * 100.0).round() / 100.0,
-        "process_cpu_s": ((end.proc_cpu - start.proc_cpu) * 100.0).round() / 100.0,
-        "peak_rss_bytes": metrics::peak_rss_bytes(),
-    });
-    eprintln!("[{name}] {}", serde_json::to_string(&v).unwrap_or_default());
-    v
+    /// Raft tick of the managers (swarmd's default; elections take 10–20 ticks).
+    #[arg(long = "tick-ms", default_value_t = 250)]
+    tick_ms: u64,
+    /// Also write the results as JSON here, and the plot next to it (same name, `.svg`).
+    #[arg(long = "out", alias = "json")]
+    out: Option<PathBuf>,
 }
 
 fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
@@ -245,15 +125,25 @@ fn main() -> Result<()> {
     if args.managers == 0 || args.nodes == 0 || args.services == 0 || args.replicas == 0 {
         bail!("--managers, --nodes, --services and --replicas must be at least 1");
     }
+    if args.scenario == Scenario::Failover && args.managers < 3 {
+        bail!("--scenario failover needs --managers 3 (a quorum must survive the leader)");
+    }
     swarm_ca::install_ring_provider();
     // Blocking threads keep living so their CPU time stays in the per-thread counters.
     let keep = Duration::from_secs(24 * 3600);
-    let mgr_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.manager_threads)
-        .thread_name("mgr")
-        .thread_keep_alive(keep)
-        .enable_all()
-        .build()?;
+    // One runtime per manager, so failover can drop the leader's as a crash would.
+    let mut mgr_rts = Vec::new();
+    for _ in 0..args.managers {
+        mgr_rts.push(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.manager_threads)
+                .thread_name("mgr")
+                .on_thread_start(heap::mark_manager_thread)
+                .thread_keep_alive(keep)
+                .enable_all()
+                .build()?,
+        ));
+    }
     let agent_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.agent_threads)
         .thread_name("agent")
@@ -269,19 +159,22 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut lost_rt = Some(lost_rt);
-    let res = driver.block_on(run(&args, &mgr_rt, &agent_rt, &mut lost_rt));
+    let res = driver.block_on(run(&args, &mut mgr_rts, &agent_rt, &mut lost_rt));
     // Stopping 10,000 sim tasks politely is not part of any figure: just go.
     if let Some(rt) = lost_rt {
         rt.shutdown_background();
     }
     agent_rt.shutdown_background();
-    mgr_rt.shutdown_background();
+    for rt in mgr_rts.into_iter().flatten() {
+        rt.shutdown_background();
+    }
     res
 }
 
 async fn run(
     args: &Args,
-    mgr_rt: &tokio::runtime::Runtime,
+    // Taken (and dropped) by failover to kill the leader; main drops what is left.
+    mgr_rts: &mut [Option<tokio::runtime::Runtime>],
     agent_rt: &tokio::runtime::Runtime,
     // Taken (and dropped without a goodbye) by node-loss; a runtime can't be dropped in async
     // code otherwise, so main drops what is left.
@@ -296,19 +189,37 @@ async fn run(
     let root = swarm_ca::RootCa::generate()?;
     let cluster_id = ids::new_id();
     let shutdown = CancellationToken::new();
-    let managers = {
-        let (root, cid, base, hb, sd) = (
+    let mgr_handles: Vec<tokio::runtime::Handle> = mgr_rts
+        .iter()
+        .flatten()
+        .map(|r| r.handle().clone())
+        .collect();
+    let mut managers = Vec::new();
+    for (i, h) in mgr_handles.iter().enumerate() {
+        let (root, cid, mdir, tick, sd) = (
             root.clone(),
             cluster_id.clone(),
-            dir.path().join("managers"),
-            args.heartbeat_ms,
+            dir.path().join("managers").join(format!("m{i}")),
+            args.tick_ms,
             shutdown.clone(),
         );
-        let n = args.managers;
-        mgr_rt
-            .spawn(async move { cluster::start_managers(&root, &cid, n, &base, hb, sd).await })
-            .await??
-    };
+        managers.push(
+            h.spawn(async move { cluster::start_manager(&root, &cid, mdir, tick, sd).await })
+                .await??,
+        );
+    }
+    let managers = std::sync::Arc::new(managers);
+    {
+        let (root, cid, hb, ms) = (
+            root.clone(),
+            cluster_id.clone(),
+            args.heartbeat_ms,
+            managers.clone(),
+        );
+        mgr_handles[0]
+            .spawn(async move { cluster::form_cluster(&root, &cid, &ms, hb).await })
+            .await??;
+    }
     let leader = &managers[0];
     let store = leader.store.clone();
     let addrs: Vec<String> = managers.iter().map(|m| m.addr.clone()).collect();
@@ -326,7 +237,7 @@ async fn run(
             leader.raft.clone(),
             args.nodes,
         );
-        mgr_rt
+        mgr_handles[0]
             .spawn(async move { cluster::register_nodes(&root, &cid, &raft, n).await })
             .await??
     };
@@ -362,6 +273,7 @@ async fn run(
             shutdown.clone(),
         )?;
     }
+    let heap_before_nodes = heap::manager_bytes().0;
     let connect = snap();
     let timeout = Duration::from_secs(args.timeout_secs);
     let want_nodes = args.nodes;
@@ -382,6 +294,7 @@ async fn run(
     })
     .await?;
     let agents_ready_s = metrics::secs(connect.at.elapsed());
+    let heap_with_nodes = heap::manager_bytes().0;
     eprintln!("all {want_nodes} agents have a session (READY) after {agents_ready_s} s");
     // Let the first heartbeats and session messages settle before timing.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -389,7 +302,7 @@ async fn run(
     let mut phases = Vec::new();
     let want = args.replicas as usize;
 
-    // Create.
+    // Scale: 0 → N. Failover stops this phase at half and kills the leader.
     let per = args.replicas / args.services as u64;
     let start = snap();
     let mut service_ids = HashSet::new();
@@ -406,32 +319,72 @@ async fn run(
                 spec: Some(service_spec(&format!("bench-{i}"), replicas)),
             }))
             .await
-            .context("create service")?
+            .map_err(|s| anyhow::anyhow!("create service: {s:?}"))?
             .into_inner();
         service_ids.insert(resp.service.context("created service")?.id);
     }
+    let failover = args.scenario == Scenario::Failover;
+    let until = if failover { want / 2 } else { want };
     let ids_c = service_ids.clone();
-    let waited = wait_phase(&store, "create", start, timeout, |t| {
-        let mut p = Progress {
-            want,
-            ..Default::default()
-        };
-        for x in t.tasks.iter().filter(|x| ids_c.contains(&x.service_id)) {
-            if x.desired_state != TaskState::Running as i32 {
-                continue;
-            }
-            p.placed += usize::from(!x.node_id.is_empty());
-            p.running += usize::from(is_running(x));
-        }
-        p.done = p.running == want;
-        p
+    let waited = wait_phase(&store, "scale", start, timeout, |t| {
+        scale_progress(t, &ids_c, want, until)
     })
     .await?;
-    let lat = store.view(|t| latencies(t, &service_ids, |_| true));
-    phases.push(phase_result("create", start, &waited, &lat, want));
+    let mut series = vec![("scale".to_string(), waited.series.clone())];
+    let scale_done = waited.done;
+    if !failover {
+        let lat = store.view(|t| latencies(t, &service_ids, |_| true));
+        phases.push(phase_result("scale", start, &waited, &lat, want));
+    }
+    // The manager whose store is read at the end (the leader).
+    let mut leader_ix = 0;
 
     match args.scenario {
-        Scenario::Create => {}
+        Scenario::Scale => {}
+        Scenario::Failover => {
+            let kill = snap();
+            let running = store.view(|t| scale_progress(t, &service_ids, want, want).running);
+            // A crash: the leader's runtime goes with all its tasks and sockets, no goodbye.
+            if let Some(rt) = mgr_rts[0].take() {
+                rt.shutdown_background();
+            }
+            eprintln!("[failover] leader killed with {running}/{want} tasks running");
+            let first_write = next_accepted_write(&managers[1..], kill.at, timeout).await?;
+            eprintln!(
+                "[failover] first write accepted {:.2} s after the kill",
+                first_write.as_secs_f64()
+            );
+            leader_ix = (1..managers.len())
+                .find(|i| managers[*i].raft.leadership().borrow().is_leader)
+                .context("a write was accepted but no survivor leads")?;
+            let new_store = managers[leader_ix].store.clone();
+            let ids_c = service_ids.clone();
+            let waited = wait_phase(&new_store, "failover", kill, timeout, |t| {
+                scale_progress(t, &ids_c, want, want)
+            })
+            .await;
+            let waited = match waited {
+                Ok(w) => w,
+                Err(e) => {
+                    // What the tasks that never ran are stuck at, to tell lost status reports
+                    // from lost assignments.
+                    let stuck = new_store.view(|t| state_histogram(t, &service_ids));
+                    bail!("{e}; tasks not RUNNING by state: {stuck:?}");
+                }
+            };
+            let lat = new_store.view(|t| latencies(t, &service_ids, |_| true));
+            let mut v = phase_result("failover", kill, &waited, &lat, want);
+            v["first_write_accepted_s"] = json!(metrics::secs(first_write));
+            v["tasks_running_at_kill"] = json!(running);
+            v["tick_ms"] = json!(args.tick_ms);
+            // The killed manager's threads are gone from the per-thread counters.
+            v["manager_cpu_s"] = serde_json::Value::Null;
+            // On the scale phase's time axis, so the plot shows one timeline with the gap.
+            let at = scale_done.as_secs_f64();
+            let shifted = waited.series.iter().map(|(t, n)| (t + at, *n)).collect();
+            series.push((format!("after the leader was killed at {at:.1} s"), shifted));
+            phases.push(v);
+        }
         Scenario::Update => {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let start = snap();
@@ -487,6 +440,7 @@ async fn run(
                 })
             });
             phases.push(phase_result("update", start, &waited, &lat, want));
+            series.push(("update (new version)".to_string(), waited.series.clone()));
         }
         Scenario::NodeLoss => {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -538,10 +492,20 @@ async fn run(
             v["nodes_lost"] = json!(lose);
             v["tasks_on_lost_nodes"] = json!(on_lost);
             v["heartbeat_ms"] = json!(args.heartbeat_ms);
+            // The target: their tasks RUNNING elsewhere within the heartbeat grace (DOWN after
+            // 3 missed heartbeats) + 2 s.
+            let target_s = 3.0 * args.heartbeat_ms as f64 / 1000.0 + 2.0;
+            v["target_s"] = json!(target_s);
+            v["within_target"] = json!(waited.done.as_secs_f64() <= target_s);
+            series.push(("after node loss".to_string(), waited.series.clone()));
             phases.push(v);
         }
     }
 
+    let leader = &managers[leader_ix];
+    let (heap_now, heap_peak) = heap::manager_bytes();
+    let per_manager = args.managers as i64;
+    let snapshot_bytes = prost::Message::encoded_len(&leader.store.snapshot());
     let raft_bytes: Vec<u64> = managers
         .iter()
         .map(|m| metrics::dir_bytes(&m.dir))
@@ -559,31 +523,100 @@ async fn run(
         "phases": phases,
         "raft_dir_bytes": raft_bytes,
         "raft_last_applied": leader.raft.status().last_applied,
+        "tick_ms": args.tick_ms,
+        // The leader's store encoded as a snapshot: the state's size without in-memory overhead.
+        "store_snapshot_bytes": snapshot_bytes,
         "peak_rss_bytes": metrics::peak_rss_bytes(),
+        // Heap bytes allocated by the managers' threads (all managers together), live at the
+        // end and at their peak; per node and per task divide by the manager count first.
+        "manager_heap_bytes_end": heap_now,
+        "manager_heap_bytes_peak": heap_peak,
+        "manager_heap_bytes_per_node":
+            (heap_with_nodes - heap_before_nodes) / per_manager / args.nodes as i64,
+        "manager_heap_bytes_per_task_end":
+            (heap_now - heap_with_nodes) / per_manager / args.replicas as i64,
         "process_cpu_s_total": (metrics::process_cpu_secs() * 100.0).round() / 100.0,
     });
     println!("{}", serde_json::to_string_pretty(&result)?);
-    if let Some(p) = &args.json {
+    if let Some(p) = &args.out {
         std::fs::write(p, serde_json::to_string_pretty(&result)?)
             .with_context(|| format!("writing {}", p.display()))?;
+        let title = format!(
+            "swarm-bench {:?}: {} manager(s), {} nodes, {} replicas",
+            args.scenario, args.managers, args.nodes, args.replicas
+        );
+        let svg_path = p.with_extension("svg");
+        std::fs::write(&svg_path, plot::svg(&title, &series))
+            .with_context(|| format!("writing {}", svg_path.display()))?;
+        eprintln!("wrote {} and {}", p.display(), svg_path.display());
     }
     shutdown.cancel();
     Ok(())
 }
 
-/// (created_at, RUNNING timestamp) in ms of the RUNNING tasks of `services` that `pick` keeps.
-fn latencies(
-    t: &Tables,
+/// Tasks of `services` that should run: how many have a node and how many run; done once
+/// `until` of them run.
+fn scale_progress(
+    t: &swarm_store::Tables,
     services: &HashSet<String>,
-    pick: impl Fn(&Task) -> bool,
-) -> Vec<(i64, i64)> {
-    t.tasks
-        .iter()
-        .filter(|x| services.contains(&x.service_id) && is_running(x) && pick(x))
-        .filter_map(|x| {
-            let created = x.meta.as_ref()?.created_at;
-            let running = x.status.as_ref()?.timestamp;
-            Some((created, running))
-        })
-        .collect()
+    want: usize,
+    until: usize,
+) -> Progress {
+    let mut p = Progress {
+        want,
+        ..Default::default()
+    };
+    for x in t.tasks.iter().filter(|x| services.contains(&x.service_id)) {
+        if x.desired_state != TaskState::Running as i32 {
+            continue;
+        }
+        p.placed += usize::from(!x.node_id.is_empty());
+        p.running += usize::from(is_running(x));
+    }
+    p.done = p.running >= until;
+    p
+}
+
+/// Creates small services (no replicas) through the survivors in turn until one is accepted
+/// (a follower forwards it to the new leader); returns the time since `since`.
+async fn next_accepted_write(
+    survivors: &[cluster::Manager],
+    since: Instant,
+    timeout: Duration,
+) -> Result<Duration> {
+    for n in 0usize.. {
+        let m = &survivors[n % survivors.len()];
+        let req = tonic::Request::new(CreateServiceRequest {
+            spec: Some(service_spec(&format!("probe-{n}"), 0)),
+        });
+        // One attempt may hang on the dead leader's connection: bound it.
+        let attempt = tokio::time::timeout(Duration::from_secs(2), m.control.create_service(req));
+        if let Ok(Ok(_)) = attempt.await {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > timeout {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("no write accepted within {timeout:?} of the leader's loss")
+}
+
+/// Count of the not-RUNNING tasks of `services` that should run, by observed state.
+fn state_histogram(
+    t: &swarm_store::Tables,
+    services: &HashSet<String>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for x in t.tasks.iter().filter(|x| services.contains(&x.service_id)) {
+        if x.desired_state != TaskState::Running as i32 || is_running(x) {
+            continue;
+        }
+        let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
+        let name = TaskState::try_from(s)
+            .map(|s| s.as_str_name().to_string())
+            .unwrap_or_default();
+        *out.entry(name).or_insert(0) += 1;
+    }
+    out
 }

@@ -1,10 +1,10 @@
 //! One agent's assignment stream: the complete set of tasks the node must run or stop, sent
-//! again whenever that set (or a desired state in it) changes.
+//! again whenever that set (or a desired state in it) changes. Woken by the dispatcher's
+//! fan-out (`fanout.rs`) when a task of the node is written; it reads the store, never writes.
 
 use swarm_api::*;
-use swarm_store::{Change, Store, Tables};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use swarm_store::{Store, Tables};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
@@ -56,24 +56,15 @@ fn fingerprint(tasks: &[Task]) -> Vec<(String, i32, u64)> {
         .collect()
 }
 
-fn touches(change: &Change, node_id: &str) -> bool {
-    match change {
-        Change::Restored => true,
-        Change::Batch { events, .. } => events.iter().any(|e| match &e.object.object {
-            Some(store_object::Object::Task(x)) => x.node_id == node_id,
-            _ => false,
-        }),
-    }
-}
-
 pub(crate) async fn stream(
     store: Store,
     node_id: String,
+    // Subscribed by the caller before this first read, so no change falls in between.
+    mut wake: watch::Receiver<()>,
     cancel: CancellationToken,
     tx: mpsc::Sender<Result<AssignmentsMessage, Status>>,
 ) {
-    let ((mut tasks, mut secrets, mut configs), mut rx) =
-        store.view_and_watch(|t| snapshot(t, &node_id));
+    let (mut tasks, mut secrets, mut configs) = store.view(|t| snapshot(t, &node_id));
     let mut last = None;
     loop {
         let fp = fingerprint(&tasks);
@@ -90,18 +81,11 @@ pub(crate) async fn stream(
             }
             last = Some(fp);
         }
-        // Wait for a change to this node's tasks.
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tx.closed() => return,
-                r = rx.recv() => match r {
-                    Ok(c) if touches(&c, &node_id) => break,
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return,
-                },
-            }
+        // Wait for a change to this node's tasks (or a snapshot install, or a missed batch).
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tx.closed() => return,
+            r = wake.changed() => if r.is_err() { return },
         }
         (tasks, secrets, configs) = store.view(|t| snapshot(t, &node_id));
     }

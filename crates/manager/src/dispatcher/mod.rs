@@ -3,12 +3,14 @@
 //! claim another node. Node health (DOWN after missed heartbeats) is a leader-only loop.
 
 mod assignments;
+mod fanout;
 mod health;
 mod sessions;
 mod status;
 
 use crate::proposer::{Proposer, WriteError};
 use crate::route::LeaderRoute;
+use fanout::{Fanout, ManagerAddr};
 use sessions::Sessions;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +39,8 @@ struct Inner {
     reports: mpsc::Sender<status::Report>,
     leader: AtomicBool,
     route: Arc<dyn LeaderRoute>,
+    /// The one store watcher that wakes the per-node streams.
+    fanout: Fanout,
 }
 
 impl Dispatcher {
@@ -50,6 +54,7 @@ impl Dispatcher {
     ) -> Dispatcher {
         let (tx, rx) = mpsc::channel(status::FLUSH_ITEMS * 2);
         tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
+        let store_for_fanout = store.clone();
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
@@ -60,6 +65,7 @@ impl Dispatcher {
                 reports: tx,
                 leader: AtomicBool::new(false),
                 route,
+                fanout: Fanout::start(store_for_fanout),
             }),
         }
     }
@@ -130,10 +136,12 @@ impl Dispatcher {
         self,
         node_id: String,
         first: SessionMessage,
+        // Both subscribed before `first` was read, so no change falls in between.
+        mut node_wake: tokio::sync::watch::Receiver<()>,
+        mut managers: tokio::sync::watch::Receiver<Arc<Vec<ManagerAddr>>>,
         cancel: CancellationToken,
         tx: mpsc::Sender<Result<SessionMessage, Status>>,
     ) {
-        let mut rx = self.inner.store.watch();
         let mut last = first.clone();
         if tx.send(Ok(first)).await.is_err() {
             return;
@@ -142,19 +150,18 @@ impl Dispatcher {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tx.closed() => return,
-                r = rx.recv() => match r {
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    Ok(c) if !touches_nodes(&c) => continue,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                },
+                r = node_wake.changed() => if r.is_err() { return },
+                r = managers.changed() => if r.is_err() { return },
             }
             let Some(node) = self.inner.store.view(|t| t.nodes.get(&node_id).cloned()) else {
                 return;
             };
+            let list = managers.borrow_and_update().clone();
             let next = SessionMessage {
                 node: Some(node),
-                managers: self.managers(),
-                ..last.clone()
+                managers: self.managers(&list),
+                session_id: last.session_id.clone(),
+                heartbeat_period_ms: last.heartbeat_period_ms,
             };
             // The certificate status too: a root rotation asks the node to renew through it.
             let cert_status = |m: &SessionMessage| {
@@ -177,31 +184,21 @@ impl Dispatcher {
     }
 
     /// Every manager's remote address, this one first, so agents can fail over.
-    fn managers(&self) -> Vec<WeightedPeer> {
-        let mut out = vec![WeightedPeer {
+    fn managers(&self, list: &[ManagerAddr]) -> Vec<WeightedPeer> {
+        let own = &self.inner.advertise_addr;
+        std::iter::once(WeightedPeer {
             node_id: String::new(),
-            addr: self.inner.advertise_addr.clone(),
-        }];
-        self.inner.store.view(|t| {
-            for n in t
-                .nodes
-                .iter()
-                .filter(|n| n.role == NodeRole::Manager as i32)
-            {
-                let addr = n
-                    .manager_status
-                    .as_ref()
-                    .map(|m| m.addr.clone())
-                    .unwrap_or_default();
-                if !addr.is_empty() && addr != self.inner.advertise_addr {
-                    out.push(WeightedPeer {
-                        node_id: n.id.clone(),
-                        addr,
-                    });
-                }
-            }
-        });
-        out
+            addr: own.clone(),
+        })
+        .chain(
+            list.iter()
+                .filter(|m| m.addr != *own)
+                .map(|m| WeightedPeer {
+                    node_id: m.node_id.clone(),
+                    addr: m.addr.clone(),
+                }),
+        )
+        .collect()
     }
 
     /// Records what the agent says about itself and marks it READY.
@@ -275,19 +272,26 @@ impl DispatcherRpc for Dispatcher {
         req: Request<SessionRequest>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let node_id = self.caller(&req)?;
+        // Subscribed before the node and the manager list are read (see `session_updates`).
+        let wake = self.inner.fanout.watch_node(&node_id);
+        let mut managers = self.inner.fanout.managers();
         let node = self
             .register(&node_id, req.get_ref(), req.remote_addr())
             .await?;
         let (session_id, cancel) = self.inner.sessions.open(&node_id);
+        let list = managers.borrow_and_update().clone();
         let msg = SessionMessage {
             session_id,
             node: Some(node),
-            managers: self.managers(),
+            managers: self.managers(&list),
             heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
         };
         let (tx, rx) = mpsc::channel(4);
         let this = self.clone();
-        tokio::spawn(async move { this.session_updates(node_id, msg, cancel, tx).await });
+        tokio::spawn(async move {
+            this.session_updates(node_id, msg, wake.node, managers, cancel, tx)
+                .await
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -319,9 +323,11 @@ impl DispatcherRpc for Dispatcher {
             .check(&node_id, &req.get_ref().session_id)
             .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
         let (tx, rx) = mpsc::channel(16);
+        let wake = self.inner.fanout.watch_node(&node_id);
         tokio::spawn(assignments::stream(
             self.inner.store.clone(),
             node_id,
+            wake.tasks,
             cancel,
             tx,
         ));
@@ -364,13 +370,4 @@ pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
     dispatcher.set_leader(true);
     health::run(dispatcher.clone(), cancel.clone()).await;
     dispatcher.set_leader(false);
-}
-
-fn touches_nodes(c: &swarm_store::Change) -> bool {
-    match c {
-        swarm_store::Change::Restored => true,
-        swarm_store::Change::Batch { events, .. } => events
-            .iter()
-            .any(|e| matches!(e.object.object, Some(store_object::Object::Node(_)))),
-    }
 }

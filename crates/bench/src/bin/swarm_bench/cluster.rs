@@ -12,7 +12,7 @@
 use super::tls_listener;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_agent::{Agent, AgentConfig, ExecutorKind};
@@ -224,11 +224,13 @@ pub fn node_object(
     }
 }
 
-/// Starts one manager: Raft (not yet a member of anything), servers and leader components.
-async fn start_manager(
+/// Starts one manager: Raft (not yet a member of anything), servers and leader components,
+/// all on the current runtime (dropping that runtime is how the failover scenario kills it).
+pub async fn start_manager(
     root: &RootCa,
     cluster_id: &str,
     dir: PathBuf,
+    tick_ms: u64,
     shutdown: CancellationToken,
 ) -> Result<Manager> {
     let node_id = ids::new_id();
@@ -236,7 +238,8 @@ async fn start_manager(
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?.to_string();
     let store = Store::new();
-    let rcfg = RaftConfig::new(&dir, ids::raft_id_of(&node_id), addr.clone());
+    let mut rcfg = RaftConfig::new(&dir, ids::raft_id_of(&node_id), addr.clone());
+    rcfg.tick_ms = tick_ms;
     let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(live.clone())))
         .await
         .context("opening the Raft log")?;
@@ -344,28 +347,14 @@ fn cluster_object(root: &RootCa, cluster_id: &str, heartbeat_ms: i64) -> Result<
     })
 }
 
-/// Starts `n` managers, bootstraps Raft on the first, writes the cluster and manager nodes,
-/// and adds the others as voters. Returns them with the leader first.
-pub async fn start_managers(
+/// Bootstraps Raft on the first of the started managers, writes the cluster and manager
+/// nodes, and adds the others as voters. The first one leads afterwards.
+pub async fn form_cluster(
     root: &RootCa,
     cluster_id: &str,
-    n: usize,
-    base: &Path,
+    ms: &[Manager],
     heartbeat_ms: i64,
-    shutdown: CancellationToken,
-) -> Result<Vec<Manager>> {
-    let mut ms = Vec::new();
-    for i in 0..n {
-        ms.push(
-            start_manager(
-                root,
-                cluster_id,
-                base.join(format!("m{i}")),
-                shutdown.clone(),
-            )
-            .await?,
-        );
-    }
+) -> Result<()> {
     let leader = ms[0].raft.clone();
     leader.bootstrap().await.context("bootstrapping Raft")?;
     tokio::time::timeout(
@@ -400,7 +389,7 @@ pub async fn start_managers(
             .await
             .context("adding a manager")?;
     }
-    Ok(ms)
+    Ok(())
 }
 
 /// A simulated node: its ID and credentials, before its agent starts.

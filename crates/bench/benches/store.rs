@@ -1,0 +1,149 @@
+//! Criterion benchmarks of the in-memory store (`swarm_store::Store`): one-object create and
+//! update transactions, get by ID, lookups through the task indexes (by service, by node),
+//! and the watch fan-out (one applied batch delivered to K subscribers). Owns only synthetic
+//! tables and the timing; it must not change the store. Results go to docs/benchmarks.md.
+//!
+//! The store is pre-filled with 100,000 tasks of 100 services on 1,000 nodes, SwarmKit's
+//! store-benchmark scale, so lookups and writes pay for realistic index sizes.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use std::hint::black_box;
+use std::time::Duration;
+use swarm_api::{Meta, Task, TaskState, TaskStatus};
+use swarm_store::{Store, Txn};
+
+const TASKS: usize = 100_000;
+const SERVICES: usize = 100;
+const NODES: usize = 1_000;
+
+fn task(i: usize) -> Task {
+    Task {
+        id: format!("task{i:08}"),
+        service_id: format!("svc{:04}", i % SERVICES),
+        node_id: format!("node{:05}", i % NODES),
+        slot: i as u64,
+        desired_state: TaskState::Running as i32,
+        status: Some(TaskStatus {
+            state: TaskState::Running as i32,
+            message: "started".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A store holding `TASKS` tasks, written in batches of 10,000 as the orchestrator would.
+fn filled() -> (Store, u64) {
+    let store = Store::new();
+    let mut index = 0;
+    for chunk in (0..TASKS).collect::<Vec<_>>().chunks(10_000) {
+        let mut txn = Txn::new();
+        for i in chunk {
+            txn = txn.create(task(*i));
+        }
+        index += 1;
+        if let Err(e) = store.apply(index, &txn.into_batch()) {
+            panic!("filling the store: {e}");
+        }
+    }
+    (store, index)
+}
+
+fn bench(c: &mut Criterion) {
+    let (store, mut index) = filled();
+    let mut g = c.benchmark_group("store");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    // A new task each iteration, in a store of its own: it grows by the iteration count
+    // (from 100k), which must not inflate the lookups below.
+    let (cstore, mut cindex) = filled();
+    let mut next = TASKS;
+    g.bench_function("create_one_task", |b| {
+        b.iter(|| {
+            cindex += 1;
+            next += 1;
+            let r = cstore.apply(cindex, &Txn::new().create(task(next)).into_batch());
+            black_box(r.is_ok())
+        })
+    });
+    drop(cstore);
+
+    // Read-modify-write of one task, as the dispatcher's status writes do (clone, change,
+    // write with the version read).
+    let mut i = 0usize;
+    g.bench_function("update_one_task", |b| {
+        b.iter(|| {
+            i = (i + 7919) % TASKS;
+            let id = format!("task{i:08}");
+            let Some(mut t) = store.view(|tb| tb.tasks.get(&id).cloned()) else {
+                panic!("task {id} missing");
+            };
+            t.meta.get_or_insert_with(Meta::default);
+            if let Some(s) = t.status.as_mut() {
+                s.timestamp += 1;
+            }
+            index += 1;
+            black_box(
+                store
+                    .apply(index, &Txn::new().update(t).into_batch())
+                    .is_ok(),
+            )
+        })
+    });
+
+    g.bench_function("get_by_id", |b| {
+        b.iter(|| {
+            i = (i + 7919) % TASKS;
+            let id = format!("task{i:08}");
+            black_box(store.view(|tb| tb.tasks.get(&id).map(|t| t.slot)))
+        })
+    });
+
+    // ~1,000 tasks per service, ~100 per node: count through the index.
+    g.bench_function("find_by_service_1000", |b| {
+        b.iter(|| {
+            i = (i + 1) % SERVICES;
+            let sid = format!("svc{i:04}");
+            black_box(store.view(|tb| tb.tasks_of_service(&sid).count()))
+        })
+    });
+    g.bench_function("find_by_node_100", |b| {
+        b.iter(|| {
+            i = (i + 1) % NODES;
+            let nid = format!("node{i:05}");
+            black_box(store.view(|tb| tb.tasks_of_node(&nid).count()))
+        })
+    });
+    g.finish();
+
+    // Watch fan-out: one 1-task update batch applied, then received by every subscriber.
+    let mut g = c.benchmark_group("store_watch_fanout");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for subs in [1usize, 100, 1_000] {
+        let mut rxs: Vec<_> = (0..subs).map(|_| store.watch()).collect();
+        g.bench_with_input(BenchmarkId::from_parameter(subs), &subs, |b, _| {
+            b.iter(|| {
+                i = (i + 7919) % TASKS;
+                let id = format!("task{i:08}");
+                let Some(t) = store.view(|tb| tb.tasks.get(&id).cloned()) else {
+                    panic!("task {id} missing");
+                };
+                index += 1;
+                if let Err(e) = store.apply(index, &Txn::new().update(t).into_batch()) {
+                    panic!("update: {e}");
+                }
+                let mut got = 0;
+                for rx in rxs.iter_mut() {
+                    got += usize::from(rx.try_recv().is_ok());
+                }
+                assert_eq!(got, subs, "every subscriber gets the batch");
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

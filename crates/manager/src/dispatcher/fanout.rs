@@ -1,0 +1,280 @@
+//! One watcher of the store for all of the dispatcher's per-node streams: it reads each
+//! committed batch once, indexes it by node, and wakes only the streams of the nodes it
+//! touches; it also keeps the list of managers' addresses that session messages carry.
+//!
+//! It owns the wake-up signals and the cached manager list; it must not read or build what a
+//! stream sends (the streams re-read the store themselves when woken) and never writes.
+//!
+//! Why: with one store subscription per stream, every batch was scanned by every node's
+//! assignment and session streams (2 × nodes × events per batch), and every node write made
+//! each session stream rescan all nodes for the manager list (nodes³ while nodes register).
+
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use swarm_api::*;
+use swarm_store::{Change, Store, Tables};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+/// A manager's remote API address, as session messages list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ManagerAddr {
+    pub node_id: String,
+    pub addr: String,
+}
+
+/// The wake-ups of one node's streams. A `changed()` means "something of yours may have
+/// changed: read the store again"; several changes between two reads wake once.
+pub(crate) struct NodeWake {
+    /// A task whose `node_id` is this node was written.
+    pub tasks: watch::Receiver<()>,
+    /// This node's object was written.
+    pub node: watch::Receiver<()>,
+}
+
+struct Signals {
+    tasks: watch::Sender<()>,
+    node: watch::Sender<()>,
+}
+
+impl Signals {
+    fn unused(&self) -> bool {
+        self.tasks.receiver_count() == 0 && self.node.receiver_count() == 0
+    }
+}
+
+struct Inner {
+    nodes: Mutex<HashMap<String, Signals>>,
+    managers: watch::Sender<Arc<Vec<ManagerAddr>>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Fanout {
+    inner: Arc<Inner>,
+}
+
+/// Managers with an address, in table order (the order `Tables::nodes` iterates).
+fn manager_addrs(t: &Tables) -> Vec<ManagerAddr> {
+    t.nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Manager as i32)
+        .filter_map(|n| {
+            let addr = n.manager_status.as_ref()?.addr.clone();
+            (!addr.is_empty()).then(|| ManagerAddr {
+                node_id: n.id.clone(),
+                addr,
+            })
+        })
+        .collect()
+}
+
+impl Fanout {
+    /// Subscribes to `store` and starts the watcher task (it lives as long as the runtime).
+    pub(crate) fn start(store: Store) -> Fanout {
+        let (managers, rx) = store.view_and_watch(manager_addrs);
+        let (managers, _) = watch::channel(Arc::new(managers));
+        let fanout = Fanout {
+            inner: Arc::new(Inner {
+                nodes: Mutex::new(HashMap::new()),
+                managers,
+            }),
+        };
+        tokio::spawn(fanout.clone().run(store, rx));
+        fanout
+    }
+
+    /// Wake-ups for `node_id`'s streams. Subscribe before the first read of the store: any
+    /// batch applied after that read then wakes the receiver.
+    pub(crate) fn watch_node(&self, node_id: &str) -> NodeWake {
+        let mut nodes = self.inner.nodes.lock();
+        let s = nodes.entry(node_id.to_string()).or_insert_with(|| Signals {
+            tasks: watch::channel(()).0,
+            node: watch::channel(()).0,
+        });
+        NodeWake {
+            tasks: s.tasks.subscribe(),
+            node: s.node.subscribe(),
+        }
+    }
+
+    /// The managers' addresses, updated after every batch that changes them.
+    pub(crate) fn managers(&self) -> watch::Receiver<Arc<Vec<ManagerAddr>>> {
+        self.inner.managers.subscribe()
+    }
+
+    async fn run(self, store: Store, mut rx: tokio::sync::broadcast::Receiver<Arc<Change>>) {
+        loop {
+            match rx.recv().await {
+                Ok(c) => match c.as_ref() {
+                    Change::Batch { events, .. } => self.batch(&store, events),
+                    Change::Restored => self.everything(&store),
+                },
+                // Missed batches could have touched anyone: wake every stream to re-read.
+                Err(RecvError::Lagged(_)) => self.everything(&store),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn batch(&self, store: &Store, events: &[swarm_store::Event]) {
+        let mut task_nodes: HashSet<&str> = HashSet::new();
+        let mut node_ids: HashSet<&str> = HashSet::new();
+        let mut managers_changed = false;
+        {
+            let current = self.inner.managers.borrow();
+            for e in events {
+                match &e.object.object {
+                    Some(store_object::Object::Task(x)) if !x.node_id.is_empty() => {
+                        task_nodes.insert(&x.node_id);
+                    }
+                    Some(store_object::Object::Node(n)) => {
+                        node_ids.insert(&n.id);
+                        // A manager written, or one that may have stopped being one.
+                        managers_changed |= n.role == NodeRole::Manager as i32
+                            || current.iter().any(|m| m.node_id == n.id);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if managers_changed {
+            self.refresh_managers(store);
+        }
+        if task_nodes.is_empty() && node_ids.is_empty() {
+            return;
+        }
+        let mut nodes = self.inner.nodes.lock();
+        for id in task_nodes {
+            if let Some(s) = nodes.get(id) {
+                s.tasks.send_replace(());
+            }
+        }
+        for id in node_ids {
+            if let Some(s) = nodes.get(id) {
+                s.node.send_replace(());
+            }
+        }
+        // Streams that ended leave their signals behind; drop those no one listens to.
+        nodes.retain(|_, s| !s.unused());
+    }
+
+    fn everything(&self, store: &Store) {
+        self.refresh_managers(store);
+        let mut nodes = self.inner.nodes.lock();
+        for s in nodes.values() {
+            s.tasks.send_replace(());
+            s.node.send_replace(());
+        }
+        nodes.retain(|_, s| !s.unused());
+    }
+
+    fn refresh_managers(&self, store: &Store) {
+        let now = store.view(manager_addrs);
+        self.inner.managers.send_if_modified(|cur| {
+            if **cur == now {
+                false
+            } else {
+                *cur = Arc::new(now);
+                true
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::time::Duration;
+    use swarm_store::Txn;
+
+    fn task(id: &str, node: &str) -> Task {
+        Task {
+            id: id.into(),
+            node_id: node.into(),
+            ..Default::default()
+        }
+    }
+
+    fn node(id: &str, manager_addr: Option<&str>) -> Node {
+        Node {
+            id: id.into(),
+            role: if manager_addr.is_some() {
+                NodeRole::Manager as i32
+            } else {
+                NodeRole::Worker as i32
+            },
+            manager_status: manager_addr.map(|a| ManagerStatus {
+                addr: a.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn woken(rx: &mut watch::Receiver<()>) {
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("woken in time")
+            .expect("signal alive");
+    }
+
+    /// A batch wakes the task streams of the nodes its tasks name, and no others.
+    #[tokio::test]
+    async fn wakes_only_the_nodes_a_batch_touches() {
+        let store = Store::new();
+        let f = Fanout::start(store.clone());
+        let mut n1 = f.watch_node("n1");
+        let mut n2 = f.watch_node("n2");
+        store
+            .apply(1, &Txn::new().create(task("t1", "n1")).into_batch())
+            .unwrap();
+        woken(&mut n1.tasks).await;
+        // The watcher handles batches in order, so the batch is fully handled by now.
+        assert!(!n2.tasks.has_changed().unwrap());
+        assert!(!n1.node.has_changed().unwrap());
+        store
+            .apply(2, &Txn::new().create(node("n2", None)).into_batch())
+            .unwrap();
+        woken(&mut n2.node).await;
+        assert!(!n2.tasks.has_changed().unwrap());
+    }
+
+    /// The manager list follows promotions and demotions, and a worker's write leaves it be.
+    #[tokio::test]
+    async fn manager_list_follows_role_changes() {
+        let store = Store::new();
+        let f = Fanout::start(store.clone());
+        let mut m = f.managers();
+        store
+            .apply(
+                1,
+                &Txn::new()
+                    .create(node("a", Some("10.0.0.1:4242")))
+                    .into_batch(),
+            )
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), m.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.borrow_and_update()[0].addr, "10.0.0.1:4242");
+        let mut w = f.watch_node("w");
+        store
+            .apply(2, &Txn::new().create(node("w", None)).into_batch())
+            .unwrap();
+        woken(&mut w.node).await;
+        assert!(!m.has_changed().unwrap());
+        // Demoted: written from the stored copy so the version check passes.
+        let mut a = store.view(|t| t.nodes.get("a").cloned()).unwrap();
+        a.role = NodeRole::Worker as i32;
+        a.manager_status = None;
+        store.apply(3, &Txn::new().update(a).into_batch()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), m.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(m.borrow().is_empty());
+    }
+}

@@ -2,6 +2,24 @@
 
 use crate::v1::{NodeAvailability, NodeState, TaskState};
 
+/// Every task state, in order.
+pub const ALL_TASK_STATES: [TaskState; 14] = [
+    TaskState::New,
+    TaskState::Pending,
+    TaskState::Assigned,
+    TaskState::Accepted,
+    TaskState::Preparing,
+    TaskState::Ready,
+    TaskState::Starting,
+    TaskState::Running,
+    TaskState::Complete,
+    TaskState::Shutdown,
+    TaskState::Failed,
+    TaskState::Rejected,
+    TaskState::Remove,
+    TaskState::Orphaned,
+];
+
 /// States only move forward: an update to an earlier state is ignored.
 pub fn can_advance(from: TaskState, to: TaskState) -> bool {
     (to as i32) > (from as i32)

@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use swarm_api::{state, NodeAvailability, NodeState, TaskState};
+use swarm_api::{state, NodeAvailability, NodeState};
 use swarm_manager::dispatcher::Dispatcher;
 use swarm_manager::ManagerMetrics;
 use swarm_raft::RaftNode;
@@ -245,22 +245,7 @@ impl NodeMetrics {
 
 /// Every state gets a value, 0 included, so a state that empties does not keep its old one.
 fn set_task_states(family: &Family<Labels, Gauge>, counts: &HashMap<i32, i64>) {
-    for st in [
-        TaskState::New,
-        TaskState::Pending,
-        TaskState::Assigned,
-        TaskState::Accepted,
-        TaskState::Preparing,
-        TaskState::Ready,
-        TaskState::Starting,
-        TaskState::Running,
-        TaskState::Complete,
-        TaskState::Shutdown,
-        TaskState::Failed,
-        TaskState::Rejected,
-        TaskState::Remove,
-        TaskState::Orphaned,
-    ] {
+    for st in state::ALL_TASK_STATES {
         let labels = vec![("state", state::task_state_name(st).to_lowercase())];
         family
             .get_or_create(&labels)

@@ -55,22 +55,7 @@ pub fn task_state_name(v: i32) -> &'static str {
 
 /// The task state a Docker name (any case, as the `desired-state` filter takes it) means.
 pub fn task_state_from_name(name: &str) -> Option<TaskState> {
-    let all = [
-        TaskState::New,
-        TaskState::Pending,
-        TaskState::Assigned,
-        TaskState::Accepted,
-        TaskState::Preparing,
-        TaskState::Ready,
-        TaskState::Starting,
-        TaskState::Running,
-        TaskState::Complete,
-        TaskState::Shutdown,
-        TaskState::Failed,
-        TaskState::Rejected,
-        TaskState::Remove,
-        TaskState::Orphaned,
-    ];
+    let all = swarm_api::state::ALL_TASK_STATES;
     let lower = name.to_ascii_lowercase();
     all.into_iter()
         .find(|s| task_state_name(*s as i32) == lower)

@@ -2,8 +2,6 @@
 //! again whenever that set (or a desired state in it) changes. Woken by the dispatcher's
 //! fan-out (`fanout.rs`) when a task of the node is written; it reads the store, never writes.
 
-use super::delta::{self, Fingerprint};
-use std::collections::HashSet;
 use swarm_api::*;
 use swarm_store::{Store, Tables};
 use tokio::sync::{mpsc, watch};
@@ -51,50 +49,11 @@ fn snapshot(t: &Tables, node_id: &str) -> (Vec<Task>, Vec<Secret>, Vec<Config>) 
     (tasks, secrets, configs)
 }
 
-fn fingerprint(tasks: &[Task]) -> Fingerprint {
+fn fingerprint(tasks: &[Task]) -> Vec<(String, i32, u64)> {
     tasks
         .iter()
         .map(|x| (x.id.clone(), x.desired_state, x.spec_version))
         .collect()
-}
-
-/// The tasks at `changed` as an increment, with the secrets and configs they use (the agent
-/// keeps the ones it already has).
-fn increment(
-    tasks: Vec<Task>,
-    changed: &[usize],
-    secrets: Vec<Secret>,
-    configs: Vec<Config>,
-) -> AssignmentsMessage {
-    let changed: HashSet<usize> = changed.iter().copied().collect();
-    let tasks: Vec<Task> = tasks
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| changed.contains(i))
-        .map(|(_, x)| x)
-        .collect();
-    let specs = || tasks.iter().filter_map(|x| x.spec.as_ref());
-    let secret_ids: HashSet<&str> = specs()
-        .flat_map(|s| s.secrets.iter().map(|r| r.secret_id.as_str()))
-        .collect();
-    let config_ids: HashSet<&str> = specs()
-        .flat_map(|s| s.configs.iter().map(|r| r.config_id.as_str()))
-        .collect();
-    let secrets = secrets
-        .into_iter()
-        .filter(|x| secret_ids.contains(x.id.as_str()))
-        .collect();
-    let configs = configs
-        .into_iter()
-        .filter(|x| config_ids.contains(x.id.as_str()))
-        .collect();
-    AssignmentsMessage {
-        r#type: AssignmentsType::Incremental as i32,
-        tasks,
-        removed_task_ids: vec![],
-        secrets,
-        configs,
-    }
 }
 
 pub(crate) async fn stream(
@@ -106,20 +65,16 @@ pub(crate) async fn stream(
     tx: mpsc::Sender<Result<AssignmentsMessage, Status>>,
 ) {
     let (mut tasks, mut secrets, mut configs) = store.view(|t| snapshot(t, &node_id));
-    let mut last: Option<Fingerprint> = None;
+    let mut last = None;
     loop {
         let fp = fingerprint(&tasks);
         if last.as_ref() != Some(&fp) {
-            // The first message of a stream is always complete (the agent cleans up after it).
-            let msg = match last.as_ref().and_then(|l| delta::additions(l, &fp)) {
-                Some(changed) => increment(tasks, &changed, secrets, configs),
-                None => AssignmentsMessage {
-                    r#type: AssignmentsType::Complete as i32,
-                    tasks,
-                    removed_task_ids: vec![],
-                    secrets,
-                    configs,
-                },
+            let msg = AssignmentsMessage {
+                r#type: AssignmentsType::Complete as i32,
+                tasks,
+                removed_task_ids: vec![],
+                secrets,
+                configs,
             };
             if tx.send(Ok(msg)).await.is_err() {
                 return;

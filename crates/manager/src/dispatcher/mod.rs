@@ -3,7 +3,6 @@
 //! claim another node. Node health (DOWN after missed heartbeats) is a leader-only loop.
 
 mod assignments;
-mod delta;
 mod fanout;
 mod health;
 mod sessions;

@@ -9,28 +9,15 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 /// Tasks the agent has to act on: assigned and not yet finished.
-fn assigned_in<'a>(t: &'a Tables, node_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
-    t.tasks_of_node(node_id).filter(|x| {
-        let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
-        s >= TaskState::Assigned as i32
-            && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
-    })
-}
-
 fn assigned(t: &Tables, node_id: &str) -> Vec<Task> {
-    assigned_in(t, node_id).cloned().collect()
-}
-
-/// Whether the node's set still has the fingerprint last sent, compared in place. Most
-/// wake-ups are status reports, which change no fingerprint: copying the node's whole set on
-/// each of them made filling a node with k tasks cost k² task copies.
-fn unchanged(t: &Tables, node_id: &str, last: &[(String, i32, u64)]) -> bool {
-    let mut now = assigned_in(t, node_id);
-    last.iter().all(|(id, desired, version)| {
-        now.next().is_some_and(|x| {
-            x.id == *id && x.desired_state == *desired && x.spec_version == *version
+    t.tasks_of_node(node_id)
+        .filter(|x| {
+            let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
+            s >= TaskState::Assigned as i32
+                && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
         })
-    }) && now.next().is_none()
+        .cloned()
+        .collect()
 }
 
 /// The secrets and configs `tasks` use, with their data: the only ones this node may receive
@@ -77,25 +64,22 @@ pub(crate) async fn stream(
     cancel: CancellationToken,
     tx: mpsc::Sender<Result<AssignmentsMessage, Status>>,
 ) {
-    let mut next = Some(store.view(|t| snapshot(t, &node_id)));
-    let mut last: Option<Vec<(String, i32, u64)>> = None;
+    let (mut tasks, mut secrets, mut configs) = store.view(|t| snapshot(t, &node_id));
+    let mut last = None;
     loop {
-        // `None`: the set is the one last sent.
-        if let Some((tasks, secrets, configs)) = next.take() {
-            let fp = fingerprint(&tasks);
-            if last.as_ref() != Some(&fp) {
-                let msg = AssignmentsMessage {
-                    r#type: AssignmentsType::Complete as i32,
-                    tasks,
-                    removed_task_ids: vec![],
-                    secrets,
-                    configs,
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    return;
-                }
-                last = Some(fp);
+        let fp = fingerprint(&tasks);
+        if last.as_ref() != Some(&fp) {
+            let msg = AssignmentsMessage {
+                r#type: AssignmentsType::Complete as i32,
+                tasks,
+                removed_task_ids: vec![],
+                secrets,
+                configs,
+            };
+            if tx.send(Ok(msg)).await.is_err() {
+                return;
             }
+            last = Some(fp);
         }
         // Wait for a change to this node's tasks (or a snapshot install, or a missed batch).
         tokio::select! {
@@ -103,10 +87,7 @@ pub(crate) async fn stream(
             _ = tx.closed() => return,
             r = wake.changed() => if r.is_err() { return },
         }
-        next = store.view(|t| match &last {
-            Some(l) if unchanged(t, &node_id, l) => None,
-            _ => Some(snapshot(t, &node_id)),
-        });
+        (tasks, secrets, configs) = store.view(|t| snapshot(t, &node_id));
     }
 }
 
@@ -148,43 +129,6 @@ mod tests {
             }),
             ..Default::default()
         }
-    }
-
-    /// A status report changes nothing sent; a new task or a desired state does.
-    #[test]
-    fn only_sent_fields_count_as_a_change() {
-        let store = Store::new();
-        let txn = Txn::new()
-            .create(secret("a"))
-            .create(task("t1", "n1", "a", TaskState::Assigned));
-        store.apply(1, &txn.into_batch()).unwrap();
-        let last = store.view(|t| fingerprint(&assigned(t, "n1")));
-        assert!(store.view(|t| unchanged(t, "n1", &last)));
-
-        let current = || store.view(|t| t.tasks.get("t1").cloned()).unwrap();
-        let mut running = current();
-        running.status = task("t1", "n1", "a", TaskState::Running).status;
-        store
-            .apply(2, &Txn::new().update(running).into_batch())
-            .unwrap();
-        assert!(store.view(|t| unchanged(t, "n1", &last)));
-
-        let mut stopping = current();
-        stopping.desired_state = TaskState::Shutdown as i32;
-        store
-            .apply(3, &Txn::new().update(stopping).into_batch())
-            .unwrap();
-        assert!(!store.view(|t| unchanged(t, "n1", &last)));
-
-        let last = store.view(|t| fingerprint(&assigned(t, "n1")));
-        let txn = Txn::new().create(task("t2", "n1", "a", TaskState::Assigned));
-        store.apply(4, &txn.into_batch()).unwrap();
-        assert!(!store.view(|t| unchanged(t, "n1", &last)));
-        // Another node's task is not this node's change.
-        let last = store.view(|t| fingerprint(&assigned(t, "n1")));
-        let txn = Txn::new().create(task("t3", "n2", "a", TaskState::Assigned));
-        store.apply(5, &txn.into_batch()).unwrap();
-        assert!(store.view(|t| unchanged(t, "n1", &last)));
     }
 
     /// A node gets the secrets of its own unfinished tasks, and no one else's.

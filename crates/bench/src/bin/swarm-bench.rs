@@ -35,6 +35,8 @@ mod phase;
 mod plot;
 #[path = "swarm_bench/tls_listener.rs"]
 mod tls_listener;
+#[path = "swarm_bench/windows.rs"]
+mod windows;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};

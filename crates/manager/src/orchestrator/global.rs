@@ -8,12 +8,19 @@ use std::collections::HashSet;
 use swarm_api::*;
 use swarm_store::Tables;
 
-pub(crate) fn reconcile(t: &Tables, service: &Service, replaced: &Replaced, plan: &mut Plan) {
+pub(crate) fn reconcile(
+    t: &Tables,
+    service: &Service,
+    tasks: &[&Task],
+    replaced: &Replaced,
+    plan: &mut Plan,
+) {
     let constraints = constraints_of(service);
     let fits = |n: &Node| eligible(n, &constraints);
     let mut covered: HashSet<&str> = HashSet::new();
-    for task in t
-        .tasks_of_service(&service.id)
+    for task in tasks
+        .iter()
+        .copied()
         .filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id))
     {
         let keep = t.nodes.get(&task.node_id).is_some_and(|n| {

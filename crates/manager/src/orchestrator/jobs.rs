@@ -13,8 +13,8 @@ use swarm_api::*;
 use swarm_store::Tables;
 
 /// Stops live tasks of earlier runs.
-fn stop_previous_runs(t: &Tables, service: &Service, replaced: &Replaced, plan: &mut Plan) {
-    for x in t.tasks_of_service(&service.id) {
+fn stop_previous_runs(service: &Service, tasks: &[&Task], replaced: &Replaced, plan: &mut Plan) {
+    for x in tasks.iter().copied() {
         if is_live(x) && x.spec_version != service.spec_version && !replaced.old_ids.contains(&x.id)
         {
             shut_down(&mut plan.txn, x);
@@ -23,13 +23,13 @@ fn stop_previous_runs(t: &Tables, service: &Service, replaced: &Replaced, plan: 
 }
 
 pub(crate) fn replicated(
-    t: &Tables,
     service: &Service,
+    tasks: &[&Task],
     job: &ReplicatedJob,
     replaced: &Replaced,
     plan: &mut Plan,
 ) {
-    stop_previous_runs(t, service, replaced, plan);
+    stop_previous_runs(service, tasks, replaced, plan);
     let total = job.total_completions.max(1);
     let max_concurrent = if job.max_concurrent == 0 {
         total
@@ -38,8 +38,9 @@ pub(crate) fn replicated(
     };
     let mut done: HashSet<u64> = HashSet::new();
     let mut active: HashSet<u64> = replaced.slots.clone();
-    for x in t
-        .tasks_of_service(&service.id)
+    for x in tasks
+        .iter()
+        .copied()
         .filter(|x| x.spec_version == service.spec_version)
     {
         if observed(x) == TaskState::Complete {
@@ -61,12 +62,19 @@ pub(crate) fn replicated(
     }
 }
 
-pub(crate) fn global(t: &Tables, service: &Service, replaced: &Replaced, plan: &mut Plan) {
-    stop_previous_runs(t, service, replaced, plan);
+pub(crate) fn global<'a>(
+    t: &'a Tables,
+    service: &Service,
+    tasks: &[&'a Task],
+    replaced: &Replaced,
+    plan: &mut Plan,
+) {
+    stop_previous_runs(service, tasks, replaced, plan);
     let constraints = constraints_of(service);
     // Nodes that already have a task of this run, finished or not.
-    let covered: HashSet<&str> = t
-        .tasks_of_service(&service.id)
+    let covered: HashSet<&str> = tasks
+        .iter()
+        .copied()
         .filter(|x| {
             x.spec_version == service.spec_version
                 && (is_live(x) || observed(x) == TaskState::Complete)

@@ -29,7 +29,8 @@ pub(crate) fn stop_orphans(t: &Tables, plan: &mut Plan) {
     }
 }
 
-pub(crate) fn prune_history(t: &Tables, plan: &mut Plan) {
+/// `services`: every service with its tasks, as the pass collected them.
+pub(crate) fn prune_history(t: &Tables, services: &[(&Service, Vec<&Task>)], plan: &mut Plan) {
     let limit = t
         .default_cluster()
         .and_then(|c| c.spec.as_ref())
@@ -37,9 +38,9 @@ pub(crate) fn prune_history(t: &Tables, plan: &mut Plan) {
         .map(|o| o.task_history_retention_limit)
         .unwrap_or(defaults::TASK_HISTORY_RETENTION)
         .max(0) as usize;
-    for service in t.services.iter() {
+    for (_, tasks) in services {
         let mut groups: HashMap<(u64, &str), (usize, Vec<&Task>)> = HashMap::new();
-        for task in t.tasks_of_service(&service.id) {
+        for task in tasks.iter().copied() {
             let key = if task.slot > 0 {
                 (task.slot, "")
             } else {

@@ -22,6 +22,7 @@ impl Rebalances {
         &mut self,
         t: &Tables,
         service: &Service,
+        tasks: &[&Task],
         replaced: &Replaced,
         now: i64,
         plan: &mut Plan,
@@ -30,8 +31,9 @@ impl Rebalances {
             self.inflight.remove(&service.id);
             return;
         }
-        let live: Vec<&Task> = t
-            .tasks_of_service(&service.id)
+        let live: Vec<&Task> = tasks
+            .iter()
+            .copied()
             .filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id))
             .collect();
         if live.iter().any(|x| x.spec_version != service.spec_version)

@@ -5,18 +5,18 @@ use super::{is_live, shut_down, task::new_task, Plan};
 use crate::orchestrator::restart::Replaced;
 use std::collections::BTreeMap;
 use swarm_api::*;
-use swarm_store::Tables;
 
 pub(crate) fn reconcile(
-    t: &Tables,
     service: &Service,
+    tasks: &[&Task],
     replicas: u64,
     replaced: &Replaced,
     plan: &mut Plan,
 ) {
     let mut slots: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
-    for task in t
-        .tasks_of_service(&service.id)
+    for task in tasks
+        .iter()
+        .copied()
         .filter(|x| is_live(x) && !replaced.old_ids.contains(&x.id))
     {
         slots.entry(task.slot).or_default().push(task);

@@ -43,6 +43,7 @@ pub(crate) fn policy(spec: &ServiceSpec) -> RestartPolicy {
 pub(crate) fn reconcile(
     t: &Tables,
     service: &Service,
+    tasks: &[&Task],
     spec: &ServiceSpec,
     now: i64,
     plan: &mut Plan,
@@ -65,7 +66,7 @@ pub(crate) fn reconcile(
             .get(node_id)
             .is_some_and(|n| !constraint::all_match(&constraints, n))
     };
-    for task in t.tasks_of_service(&service.id).filter(|x| is_live(x)) {
+    for task in tasks.iter().copied().filter(|x| is_live(x)) {
         let on_lost_node = !task.node_id.is_empty()
             && (node_lost(t, &task.node_id) || (!global && unfit(&task.node_id)));
         let state = observed(task);
@@ -81,7 +82,7 @@ pub(crate) fn reconcile(
         if !state::is_terminal(state) {
             continue;
         }
-        if !should_restart(t, task, state, &policy, now) {
+        if !should_restart(tasks, task, state, &policy, now) {
             continue;
         }
         let ended_at = task.status.as_ref().map(|s| s.timestamp).unwrap_or(0);
@@ -112,7 +113,7 @@ fn replace(service: &Service, old: &Task, plan: &mut Plan, out: &mut Replaced) {
 }
 
 fn should_restart(
-    t: &Tables,
+    tasks: &[&Task],
     task: &Task,
     state: TaskState,
     policy: &RestartPolicy,
@@ -128,8 +129,9 @@ fn should_restart(
         return true;
     }
     // Earlier attempts: the slot's (or node's) tasks that already ended and were replaced.
-    let attempts = t
-        .tasks_of_service(&task.service_id)
+    let attempts = tasks
+        .iter()
+        .copied()
         .filter(|x| x.id != task.id && !is_live(x))
         .filter(|x| {
             if task.slot > 0 {

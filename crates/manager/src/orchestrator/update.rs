@@ -73,6 +73,7 @@ impl Updates {
         &mut self,
         t: &Tables,
         service: &Service,
+        tasks: &[&Task],
         replaced: &Replaced,
         now: i64,
         plan: &mut Plan,
@@ -169,8 +170,9 @@ impl Updates {
         }
 
         let pending_old: HashSet<&String> = p.replaces.values().collect();
-        let mut dirty: Vec<&Task> = t
-            .tasks_of_service(&service.id)
+        let mut dirty: Vec<&Task> = tasks
+            .iter()
+            .copied()
             .filter(|x| is_live(x) && x.spec_version != service.spec_version)
             .filter(|x| {
                 !replaced.old_ids.contains(&x.id)

@@ -53,6 +53,8 @@ pub struct Waited {
     pub done: Duration,
     /// (seconds since the phase started, tasks RUNNING), one point per poll.
     pub series: Vec<(f64, usize)>,
+    /// (seconds since the phase started, tasks placed), one point per poll.
+    pub placed_series: Vec<(f64, usize)>,
 }
 
 pub async fn wait_phase(
@@ -65,11 +67,13 @@ pub async fn wait_phase(
     let mut all_placed = None;
     let mut extra_done = None;
     let mut series = Vec::new();
+    let mut placed_series = Vec::new();
     let mut last_print = Instant::now();
     loop {
         let p = store.view(&f);
         let el = start.at.elapsed();
         series.push((el.as_secs_f64(), p.running));
+        placed_series.push((el.as_secs_f64(), p.placed));
         if all_placed.is_none() && p.want > 0 && p.placed >= p.want {
             all_placed = Some(el);
         }
@@ -100,6 +104,7 @@ pub async fn wait_phase(
                 extra_done,
                 done: el,
                 series,
+                placed_series,
             });
         }
         if el > timeout {
@@ -173,6 +178,8 @@ pub fn phase_result(
         "peak_rss_bytes": metrics::peak_rss_bytes(),
         "manager_heap_bytes_end": super::heap::manager_bytes().0,
         "manager_heap_bytes_peak": super::heap::manager_bytes().1,
+        "placed_per_window": super::windows::report(&waited.placed_series, want),
+        "running_per_window": super::windows::report(&waited.series, want),
     });
     eprintln!("[{name}] {}", serde_json::to_string(&v).unwrap_or_default());
     let mut v = v;

@@ -19,7 +19,6 @@ mod reachability;
 mod renewal;
 mod roles;
 mod route;
-mod tls_listener;
 mod web;
 
 use anyhow::{Context, Result};

@@ -12,7 +12,6 @@ use crate::metrics_http::{ManagerSource, NodeMetrics};
 use crate::reachability;
 use crate::renewal::{self, Renewal};
 use crate::route::RaftRoute;
-use crate::tls_listener;
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -231,8 +230,8 @@ async fn start_manager(
     };
 
     // Our own TLS acceptor, not tonic's `tls_config`: it serves whatever certificate is current,
-    // so renewals take effect without a restart (tls_listener.rs).
-    let (incoming, acceptor) = tls_listener::incoming(
+    // so renewals take effect without a restart (swarm_ca::tls_incoming).
+    let (incoming, acceptor) = swarm_ca::tls_incoming(
         tcp,
         live.server_config().context("TLS configuration")?,
         shutdown.clone(),

@@ -33,8 +33,6 @@ mod metrics;
 mod phase;
 #[path = "swarm_bench/plot.rs"]
 mod plot;
-#[path = "swarm_bench/tls_listener.rs"]
-mod tls_listener;
 #[path = "swarm_bench/windows.rs"]
 mod windows;
 

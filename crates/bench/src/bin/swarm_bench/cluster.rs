@@ -9,7 +9,6 @@
 //! (managers are added with `add_voter` directly), manager reachability probes, role changes
 //! and certificate renewal, none of which is on the path being measured.
 
-use super::tls_listener;
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
 use std::path::PathBuf;
@@ -258,7 +257,7 @@ pub async fn start_manager(
     let ca = CaService::new(store.clone(), proposer.clone(), route.clone());
     let control = ControlApi::new(store.clone(), proposer.clone(), route.clone());
     let logs = swarm_manager::logbroker::LogBroker::new(store.clone(), dispatcher.clone(), route);
-    let (incoming, _acceptor) = tls_listener::incoming(
+    let (incoming, _acceptor) = swarm_ca::tls_incoming(
         tcp,
         live.server_config().context("TLS configuration")?,
         shutdown.clone(),

@@ -1,7 +1,3 @@
-//! Copied from crates/swarmd/src/tls_listener.rs (swarmd is a binary crate, so it cannot be
-//! depended on): the same accept loop, per-connection handshakes and `set_nodelay`, so the
-//! bench's manager accepts agents exactly as swarmd does. Only the log lines are dropped.
-//!
 //! The remote API's TLS listener: accepts TCP connections, runs the TLS handshake with our own
 //! `TlsAcceptor` and hands finished streams to tonic (`serve_with_incoming`). Ours rather than
 //! tonic's `tls_config` because the acceptor's config resolves the node certificate at each
@@ -10,7 +6,9 @@
 //! `tokio_rustls::server::TlsStream` still gives handlers `request.peer_certs()`.
 //!
 //! Owns: the accept loop and per-connection handshakes. Must not touch: which services are
-//! served (manager.rs) or the certificate (the renewal loop, through the credentials holder).
+//! served (the caller's) or the certificate (the renewal loop, through the credentials holder).
+//! swarmd and swarm-bench both accept through it, so the bench's managers accept agents
+//! exactly as swarmd does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,16 +29,16 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections whose handshake is done, waiting for tonic to pick them up.
 const BACKLOG: usize = 64;
 
-pub type Incoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>>;
+pub type TlsIncoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>>;
 
 /// Serves TLS over `listener` until `shutdown`. Returns the stream of established connections
 /// for `serve_with_incoming*`, and the accept loop's task: it owns the listener, so awaiting it
 /// guarantees the port is free again (a node restarting in a new role binds it next).
-pub fn incoming(
+pub fn tls_incoming(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: CancellationToken,
-) -> (Incoming, JoinHandle<()>) {
+) -> (TlsIncoming, JoinHandle<()>) {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = mpsc::channel(BACKLOG);
     let task = tokio::spawn(async move {
@@ -51,7 +49,7 @@ pub fn incoming(
                     Ok(c) => c,
                     Err(e) => {
                         // Typically out of file descriptors: back off instead of spinning.
-                        let _ = e;
+                        tracing::warn!(error = %e, "remote API: accept failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
@@ -70,9 +68,10 @@ pub fn incoming(
                     }
                     // Not ours to act on: port scanners, clients of another cluster, expired
                     // certificates. Logged for whoever debugs a node that can't connect.
-                    Ok(Err(_)) | Err(_) => {
-                        let _ = peer;
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "remote API: TLS handshake failed")
                     }
+                    Err(_) => tracing::debug!(%peer, "remote API: TLS handshake timed out"),
                 }
             });
         }

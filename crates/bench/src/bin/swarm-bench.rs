@@ -33,6 +33,8 @@ mod metrics;
 mod phase;
 #[path = "swarm_bench/plot.rs"]
 mod plot;
+#[path = "swarm_bench/tally.rs"]
+mod tally;
 #[path = "swarm_bench/windows.rs"]
 mod windows;
 
@@ -46,6 +48,7 @@ use std::time::{Duration, Instant};
 use swarm_api::control_server::Control;
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
+use tally::Tally;
 use tokio_util::sync::CancellationToken;
 
 /// Counts heap bytes per thread group: the manager's apart from the agents'.
@@ -277,13 +280,15 @@ async fn run(
     let connect = snap();
     let timeout = Duration::from_secs(args.timeout_secs);
     let want_nodes = args.nodes;
-    wait_phase(&store, "agents", connect, timeout, |t| {
-        let ready = t
-            .nodes
-            .iter()
-            .filter(|n| n.role == NodeRole::Worker as i32)
-            .filter(|n| n.status.as_ref().map(|s| s.state) == Some(NodeState::Ready as i32))
-            .count();
+    let no_tasks = |_: &Task| Tally::default();
+    wait_phase(&store, "agents", connect, timeout, no_tasks, |_| {
+        let ready = store.view(|t| {
+            t.nodes
+                .iter()
+                .filter(|n| n.role == NodeRole::Worker as i32)
+                .filter(|n| n.status.as_ref().map(|s| s.state) == Some(NodeState::Ready as i32))
+                .count()
+        });
         Progress {
             want: want_nodes,
             placed: ready,
@@ -326,9 +331,14 @@ async fn run(
     let failover = args.scenario == Scenario::Failover;
     let until = if failover { want / 2 } else { want };
     let ids_c = service_ids.clone();
-    let waited = wait_phase(&store, "scale", start, timeout, |t| {
-        scale_progress(t, &ids_c, want, until)
-    })
+    let waited = wait_phase(
+        &store,
+        "scale",
+        start,
+        timeout,
+        move |x| scale_share(x, &ids_c),
+        |c| scale_progress(c, want, until),
+    )
     .await?;
     let mut series = vec![("scale".to_string(), waited.series.clone())];
     let scale_done = waited.done;
@@ -343,7 +353,12 @@ async fn run(
         Scenario::Scale => {}
         Scenario::Failover => {
             let kill = snap();
-            let running = store.view(|t| scale_progress(t, &service_ids, want, want).running);
+            let running = store.view(|t| {
+                t.tasks
+                    .iter()
+                    .map(|x| scale_share(x, &service_ids).running)
+                    .sum::<usize>()
+            });
             // A crash: the leader's runtime goes with all its tasks and sockets, no goodbye.
             if let Some(rt) = mgr_rts[0].take() {
                 rt.shutdown_background();
@@ -359,9 +374,14 @@ async fn run(
                 .context("a write was accepted but no survivor leads")?;
             let new_store = managers[leader_ix].store.clone();
             let ids_c = service_ids.clone();
-            let waited = wait_phase(&new_store, "failover", kill, timeout, |t| {
-                scale_progress(t, &ids_c, want, want)
-            })
+            let waited = wait_phase(
+                &new_store,
+                "failover",
+                kill,
+                timeout,
+                move |x| scale_share(x, &ids_c),
+                |c| scale_progress(c, want, want),
+            )
             .await;
             let waited = match waited {
                 Ok(w) => w,
@@ -413,30 +433,32 @@ async fn run(
                 new_version.insert(id.clone(), v);
             }
             let nv = new_version.clone();
-            let waited = wait_phase(&store, "update", start, timeout, |t| {
-                let mut p = Progress {
-                    want,
-                    ..Default::default()
+            let share = move |x: &Task| {
+                let mut c = Tally::default();
+                let Some(v) = nv.get(&x.service_id) else {
+                    return c;
                 };
-                let mut old_running = 0;
-                for x in t.tasks.iter() {
-                    let Some(v) = nv.get(&x.service_id) else {
-                        continue;
-                    };
-                    if x.spec_version < *v {
-                        old_running += usize::from(is_running(x));
-                    } else if x.desired_state == TaskState::Running as i32 {
-                        p.placed += usize::from(!x.node_id.is_empty());
-                        p.running += usize::from(is_running(x));
-                    }
+                if x.spec_version < *v {
+                    c.old_running = usize::from(is_running(x));
+                } else if x.desired_state == TaskState::Running as i32 {
+                    c.placed = usize::from(!x.node_id.is_empty());
+                    c.running = usize::from(is_running(x));
                 }
-                p.done = p.running == want && old_running == 0;
-                p
+                c
+            };
+            let waited = wait_phase(&store, "update", start, timeout, share, |c| Progress {
+                want,
+                placed: c.placed,
+                running: c.running,
+                extra: None,
+                done: c.running == want && c.old_running == 0,
             })
             .await?;
             let lat = store.view(|t| {
                 latencies(t, &service_ids, |x| {
-                    nv.get(&x.service_id).is_some_and(|v| x.spec_version >= *v)
+                    new_version
+                        .get(&x.service_id)
+                        .is_some_and(|v| x.spec_version >= *v)
                 })
             });
             phases.push(phase_result("update", start, &waited, &lat, want));
@@ -458,26 +480,30 @@ async fn run(
             }
             eprintln!("[node-loss] stopped {lose} agents running {on_lost} tasks");
             let (ids_c, lost_c) = (service_ids.clone(), lost_ids.clone());
-            let waited = wait_phase(&store, "node-loss", start, timeout, |t| {
-                let mut p = Progress {
-                    want,
-                    ..Default::default()
-                };
-                for x in t.tasks.iter().filter(|x| ids_c.contains(&x.service_id)) {
-                    if x.desired_state != TaskState::Running as i32 || lost_c.contains(&x.node_id) {
-                        continue;
-                    }
-                    p.placed += usize::from(!x.node_id.is_empty());
-                    p.running += usize::from(is_running(x));
+            let lost_s = lost_c.clone();
+            let share = move |x: &Task| {
+                if lost_s.contains(&x.node_id) {
+                    return Tally::default();
                 }
-                let down = lost_c
-                    .iter()
-                    .filter_map(|id| t.nodes.get(id))
-                    .filter(|n| n.status.as_ref().map(|s| s.state) == Some(NodeState::Down as i32))
-                    .count();
-                p.extra = Some((down, lost_c.len()));
-                p.done = p.running == want;
-                p
+                scale_share(x, &ids_c)
+            };
+            let waited = wait_phase(&store, "node-loss", start, timeout, share, |c| {
+                let down = store.view(|t| {
+                    lost_c
+                        .iter()
+                        .filter_map(|id| t.nodes.get(id))
+                        .filter(|n| {
+                            n.status.as_ref().map(|s| s.state) == Some(NodeState::Down as i32)
+                        })
+                        .count()
+                });
+                Progress {
+                    want,
+                    placed: c.placed,
+                    running: c.running,
+                    extra: Some((down, lost_c.len())),
+                    done: c.running == want,
+                }
             })
             .await?;
             let since = start.wall_ms;
@@ -554,27 +580,27 @@ async fn run(
     Ok(())
 }
 
-/// Tasks of `services` that should run: how many have a node and how many run; done once
-/// `until` of them run.
-fn scale_progress(
-    t: &swarm_store::Tables,
-    services: &HashSet<String>,
-    want: usize,
-    until: usize,
-) -> Progress {
-    let mut p = Progress {
-        want,
-        ..Default::default()
-    };
-    for x in t.tasks.iter().filter(|x| services.contains(&x.service_id)) {
-        if x.desired_state != TaskState::Running as i32 {
-            continue;
-        }
-        p.placed += usize::from(!x.node_id.is_empty());
-        p.running += usize::from(is_running(x));
+/// A task of `services` that should run counts as placed once it has a node, and as running.
+fn scale_share(x: &Task, services: &HashSet<String>) -> Tally {
+    if x.desired_state != TaskState::Running as i32 || !services.contains(&x.service_id) {
+        return Tally::default();
     }
-    p.done = p.running >= until;
-    p
+    Tally {
+        placed: usize::from(!x.node_id.is_empty()),
+        running: usize::from(is_running(x)),
+        old_running: 0,
+    }
+}
+
+/// Done once `until` of the tasks run.
+fn scale_progress(c: Tally, want: usize, until: usize) -> Progress {
+    Progress {
+        want,
+        placed: c.placed,
+        running: c.running,
+        extra: None,
+        done: c.running >= until,
+    }
 }
 
 /// Creates small services (no replicas) through the survivors in turn until one is accepted

@@ -1,7 +1,14 @@
-//! One agent's assignment stream: the complete set of tasks the node must run or stop, sent
-//! again whenever that set (or a desired state in it) changes. Woken by the dispatcher's
-//! fan-out (`fanout.rs`) when a task of the node is written; it reads the store, never writes.
+//! One agent's assignment stream: first the complete set of tasks the node must run or stop,
+//! then only what changed: tasks that are new to the node or whose desired state or spec
+//! version moved (INCREMENTAL), or the complete set again when a task left it. Woken by the
+//! dispatcher's fan-out (`fanout.rs`) when a task of the node is written; it reads the store,
+//! never writes.
+//!
+//! Why deltas: most wake-ups are the node's own status reports, which change nothing the
+//! agent is sent. Re-reading and copying the node's whole set on each of them made filling a
+//! node with k tasks cost k² task copies, so placements slowed down as the cluster filled.
 
+use std::collections::HashMap;
 use swarm_api::*;
 use swarm_store::{Store, Tables};
 use tokio::sync::{mpsc, watch};
@@ -9,15 +16,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 /// Tasks the agent has to act on: assigned and not yet finished.
-fn assigned(t: &Tables, node_id: &str) -> Vec<Task> {
-    t.tasks_of_node(node_id)
-        .filter(|x| {
-            let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
-            s >= TaskState::Assigned as i32
-                && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
-        })
-        .cloned()
-        .collect()
+fn assigned<'a>(t: &'a Tables, node_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
+    t.tasks_of_node(node_id).filter(|x| {
+        let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
+        s >= TaskState::Assigned as i32
+            && !state::is_terminal(TaskState::try_from(s).unwrap_or(TaskState::New))
+    })
 }
 
 /// The secrets and configs `tasks` use, with their data: the only ones this node may receive
@@ -42,18 +46,56 @@ fn dependencies(t: &Tables, tasks: &[Task]) -> (Vec<Secret>, Vec<Config>) {
     (secrets, configs)
 }
 
-/// The node's assignment set: its tasks and what they use.
-fn snapshot(t: &Tables, node_id: &str) -> (Vec<Task>, Vec<Secret>, Vec<Config>) {
-    let tasks = assigned(t, node_id);
-    let (secrets, configs) = dependencies(t, &tasks);
-    (tasks, secrets, configs)
+/// What the agent was last told of each task: (desired state, spec version).
+type Sent = HashMap<String, (i32, u64)>;
+
+fn sent_form(x: &Task) -> (i32, u64) {
+    (x.desired_state, x.spec_version)
 }
 
-fn fingerprint(tasks: &[Task]) -> Vec<(String, i32, u64)> {
-    tasks
-        .iter()
-        .map(|x| (x.id.clone(), x.desired_state, x.spec_version))
-        .collect()
+/// The message that brings an agent holding `sent` up to date, or `None` when nothing it is
+/// told changed. Updates `sent` to what the message says.
+fn next_message(t: &Tables, node_id: &str, sent: &mut Option<Sent>) -> Option<AssignmentsMessage> {
+    let (kind, tasks) = match sent {
+        Some(before) => {
+            let mut still = 0;
+            let mut changed = Vec::new();
+            for x in assigned(t, node_id) {
+                match before.get(&x.id) {
+                    Some(f) if *f == sent_form(x) => still += 1,
+                    Some(_) => {
+                        still += 1;
+                        changed.push(x);
+                    }
+                    None => changed.push(x),
+                }
+            }
+            if still < before.len() {
+                // A task left the set: a complete set, so the agent also drops the secrets
+                // only that task used.
+                (AssignmentsType::Complete, assigned(t, node_id).collect())
+            } else if changed.is_empty() {
+                return None;
+            } else {
+                (AssignmentsType::Incremental, changed)
+            }
+        }
+        None => (AssignmentsType::Complete, assigned(t, node_id).collect()),
+    };
+    let tasks: Vec<Task> = tasks.into_iter().cloned().collect();
+    let record = sent.get_or_insert_with(Sent::new);
+    if kind == AssignmentsType::Complete {
+        record.clear();
+    }
+    record.extend(tasks.iter().map(|x| (x.id.clone(), sent_form(x))));
+    let (secrets, configs) = dependencies(t, &tasks);
+    Some(AssignmentsMessage {
+        r#type: kind as i32,
+        tasks,
+        removed_task_ids: vec![],
+        secrets,
+        configs,
+    })
 }
 
 pub(crate) async fn stream(
@@ -64,22 +106,12 @@ pub(crate) async fn stream(
     cancel: CancellationToken,
     tx: mpsc::Sender<Result<AssignmentsMessage, Status>>,
 ) {
-    let (mut tasks, mut secrets, mut configs) = store.view(|t| snapshot(t, &node_id));
-    let mut last = None;
+    let mut sent = None;
     loop {
-        let fp = fingerprint(&tasks);
-        if last.as_ref() != Some(&fp) {
-            let msg = AssignmentsMessage {
-                r#type: AssignmentsType::Complete as i32,
-                tasks,
-                removed_task_ids: vec![],
-                secrets,
-                configs,
-            };
+        if let Some(msg) = store.view(|t| next_message(t, &node_id, &mut sent)) {
             if tx.send(Ok(msg)).await.is_err() {
                 return;
             }
-            last = Some(fp);
         }
         // Wait for a change to this node's tasks (or a snapshot install, or a missed batch).
         tokio::select! {
@@ -87,7 +119,6 @@ pub(crate) async fn stream(
             _ = tx.closed() => return,
             r = wake.changed() => if r.is_err() { return },
         }
-        (tasks, secrets, configs) = store.view(|t| snapshot(t, &node_id));
     }
 }
 
@@ -143,11 +174,74 @@ mod tests {
             .create(task("t2", "n2", "b", TaskState::Running))
             .create(task("t3", "n1", "c", TaskState::Complete));
         store.apply(1, &txn.into_batch()).unwrap();
-        let (tasks, secrets, configs) = store.view(|t| snapshot(t, "n1"));
-        assert_eq!(tasks.len(), 1);
-        let ids: Vec<&str> = secrets.iter().map(|s| s.id.as_str()).collect();
+        let msg = store.view(|t| next_message(t, "n1", &mut None)).unwrap();
+        assert_eq!(msg.tasks.len(), 1);
+        let ids: Vec<&str> = msg.secrets.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["a"]);
-        assert_eq!(secrets[0].spec.as_ref().unwrap().data, b"data");
-        assert!(configs.is_empty());
+        assert_eq!(msg.secrets[0].spec.as_ref().unwrap().data, b"data");
+        assert!(msg.configs.is_empty());
+    }
+
+    fn write(store: &Store, index: u64, id: &str, edit: impl FnOnce(&mut Task)) {
+        let mut x = store.view(|t| t.tasks.get(id).cloned()).unwrap();
+        edit(&mut x);
+        store
+            .apply(index, &Txn::new().update(x).into_batch())
+            .unwrap();
+    }
+
+    /// After the first complete set: a status report sends nothing, a new task or a changed
+    /// desired state is sent alone (with its secret), and a task leaving the set sends the
+    /// complete set again.
+    #[test]
+    fn only_changes_are_sent_after_the_first_set() {
+        let store = Store::new();
+        let txn = Txn::new()
+            .create(secret("a"))
+            .create(secret("b"))
+            .create(task("t1", "n1", "a", TaskState::Assigned))
+            .create(task("t2", "n1", "a", TaskState::Assigned));
+        store.apply(1, &txn.into_batch()).unwrap();
+        let mut sent = None;
+        let first = store.view(|t| next_message(t, "n1", &mut sent)).unwrap();
+        assert_eq!(first.r#type(), AssignmentsType::Complete);
+        assert_eq!(first.tasks.len(), 2);
+
+        write(&store, 2, "t1", |x| {
+            x.status = task("", "", "", TaskState::Running).status;
+        });
+        assert!(store.view(|t| next_message(t, "n1", &mut sent)).is_none());
+
+        store
+            .apply(
+                3,
+                &Txn::new()
+                    .create(task("t3", "n1", "b", TaskState::Assigned))
+                    .into_batch(),
+            )
+            .unwrap();
+        let grew = store.view(|t| next_message(t, "n1", &mut sent)).unwrap();
+        assert_eq!(grew.r#type(), AssignmentsType::Incremental);
+        let ids: Vec<&str> = grew.tasks.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["t3"]);
+        let secrets: Vec<&str> = grew.secrets.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(secrets, ["b"]);
+
+        write(&store, 4, "t2", |x| {
+            x.desired_state = TaskState::Shutdown as i32
+        });
+        let stop = store.view(|t| next_message(t, "n1", &mut sent)).unwrap();
+        assert_eq!(stop.r#type(), AssignmentsType::Incremental);
+        assert_eq!(stop.tasks.len(), 1);
+        assert_eq!(stop.tasks[0].desired_state, TaskState::Shutdown as i32);
+
+        write(&store, 5, "t2", |x| {
+            x.status = task("", "", "", TaskState::Shutdown).status;
+        });
+        let left = store.view(|t| next_message(t, "n1", &mut sent)).unwrap();
+        assert_eq!(left.r#type(), AssignmentsType::Complete);
+        let ids: Vec<&str> = left.tasks.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["t1", "t3"]);
+        assert!(store.view(|t| next_message(t, "n1", &mut sent)).is_none());
     }
 }

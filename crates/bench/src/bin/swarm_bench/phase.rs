@@ -3,6 +3,7 @@
 //! figures it reports. Reads the store only; starting or stopping anything is the caller's.
 
 use super::metrics;
+use super::tally::{Tally, TaskCounts};
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::collections::HashSet;
@@ -57,20 +58,26 @@ pub struct Waited {
     pub placed_series: Vec<(f64, usize)>,
 }
 
+/// Polls until `judge` says the phase is done. `classify` gives each task's share of the
+/// counts, which are kept from the watch stream (see `tally`); `judge` turns the totals into
+/// progress and may read the store for anything else it needs (keep that small: the read lock
+/// it takes holds up the writes being timed).
 pub async fn wait_phase(
     store: &Store,
     label: &str,
     start: Snap,
     timeout: Duration,
-    f: impl Fn(&Tables) -> Progress,
+    classify: impl Fn(&Task) -> Tally + Send + 'static,
+    judge: impl Fn(Tally) -> Progress,
 ) -> Result<Waited> {
+    let counts = TaskCounts::spawn(store, classify);
     let mut all_placed = None;
     let mut extra_done = None;
     let mut series = Vec::new();
     let mut placed_series = Vec::new();
     let mut last_print = Instant::now();
     loop {
-        let p = store.view(&f);
+        let p = judge(counts.current());
         let el = start.at.elapsed();
         series.push((el.as_secs_f64(), p.running));
         placed_series.push((el.as_secs_f64(), p.placed));
@@ -99,6 +106,12 @@ pub async fn wait_phase(
             );
         }
         if p.done {
+            if counts.recounts() > 0 {
+                eprintln!(
+                    "[{label}] fell behind the watch stream {} time(s): recounted",
+                    counts.recounts()
+                );
+            }
             return Ok(Waited {
                 all_placed,
                 extra_done,

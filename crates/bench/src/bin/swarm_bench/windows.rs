@@ -47,10 +47,31 @@ pub fn flatness(rates: &[Option<f64>]) -> Option<f64> {
     (steady.len() >= 2 && max > 0.0).then(|| (min / max * 100.0).round() / 100.0)
 }
 
+/// Rate from 10 % to 50 % of the tasks and from 50 % to 100 %: the early and late halves of
+/// the steady part. Less noisy than single windows, which hold only a couple of the
+/// scheduler's 2,000-task writes each; their ratio is the figure to read for "flat".
+pub fn halves(series: &[(f64, usize)], want: usize) -> (Option<f64>, Option<f64>) {
+    let c = crossings(series, want);
+    let rate = |from: usize, to: usize| match (c[from - 1], c[to - 1]) {
+        (Some(a), Some(b)) if b > a => {
+            Some(((to - from) as f64 * want as f64 / WINDOWS as f64 / (b - a)).round())
+        }
+        _ => None,
+    };
+    (rate(1, 5), rate(5, 10))
+}
+
 /// The JSON block for one series.
 pub fn report(series: &[(f64, usize)], want: usize) -> Value {
     let r = rates(series, want);
-    json!({ "per_s": r, "steady_min_over_max": flatness(&r) })
+    let (early, late) = halves(series, want);
+    json!({
+        "per_s": r,
+        "steady_min_over_max": flatness(&r),
+        "from_10_to_50_pct_per_s": early,
+        "from_50_to_100_pct_per_s": late,
+        "late_over_early": early.zip(late).map(|(e, l)| (l / e * 100.0).round() / 100.0),
+    })
 }
 
 #[cfg(test)]
@@ -80,6 +101,7 @@ mod tests {
         assert_eq!(r[1], Some(100.0));
         assert_eq!(r[9], Some(50.0));
         assert_eq!(flatness(&r), Some(0.5));
+        assert_eq!(halves(&series, 1000), (Some(100.0), Some(50.0)));
     }
 
     #[test]

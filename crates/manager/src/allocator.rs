@@ -26,7 +26,7 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
         let txn = view.view(|t| {
             let mut txn = Txn::new();
             let endpoints = allocate_services(t, &mut txn);
-            for task in t.tasks.iter() {
+            for task in t.new_tasks() {
                 if observed(task) == TaskState::New
                     && task.desired_state <= TaskState::Running as i32
                 {

@@ -81,6 +81,17 @@ pub struct Tables {
     pub configs: Table<Config>,
     tasks_by_service: HashMap<String, BTreeSet<String>>,
     tasks_by_node: HashMap<String, BTreeSet<String>>,
+    /// Tasks observed NEW, and PENDING: the allocator's and the scheduler's work, so their
+    /// passes cost the tasks waiting, not every task in the cluster.
+    tasks_new: BTreeSet<String>,
+    tasks_pending: BTreeSet<String>,
+}
+
+/// The observed state as the indexes see it: a task without a status is NEW.
+fn observed(task: &Task) -> i32 {
+    task.status
+        .as_ref()
+        .map_or(TaskState::New as i32, |s| s.state)
 }
 
 impl Tables {
@@ -99,6 +110,18 @@ impl Tables {
             .get(node_id)
             .into_iter()
             .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks observed NEW (or without a status), ordered by ID.
+    pub fn new_tasks(&self) -> impl Iterator<Item = &Task> + '_ {
+        self.tasks_new.iter().filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks observed PENDING, ordered by ID.
+    pub fn pending_tasks(&self) -> impl Iterator<Item = &Task> + '_ {
+        self.tasks_pending
+            .iter()
             .filter_map(|id| self.tasks.get(id))
     }
 
@@ -139,6 +162,15 @@ impl Tables {
                 .or_default()
                 .insert(task.id.clone());
         }
+        match observed(&task) {
+            s if s == TaskState::New as i32 => {
+                self.tasks_new.insert(task.id.clone());
+            }
+            s if s == TaskState::Pending as i32 => {
+                self.tasks_pending.insert(task.id.clone());
+            }
+            _ => {}
+        }
         self.tasks.put(task);
         old
     }
@@ -147,6 +179,8 @@ impl Tables {
         let old = self.tasks.remove(id)?;
         unindex(&mut self.tasks_by_service, &old.service_id, id);
         unindex(&mut self.tasks_by_node, &old.node_id, id);
+        self.tasks_new.remove(id);
+        self.tasks_pending.remove(id);
         Some(old)
     }
 

@@ -219,3 +219,74 @@ proptest! {
         prop_assert_eq!(decoded, snap);
     }
 }
+
+#[derive(Debug, Clone)]
+enum TaskOp {
+    Create(u8, u8),
+    SetState(u8, u8),
+    Remove(u8),
+}
+
+/// States the indexes care about, and some they do not; `0` means no status at all.
+const STATES: [i32; 5] = [
+    0,
+    TaskState::New as i32,
+    TaskState::Pending as i32,
+    TaskState::Assigned as i32,
+    TaskState::Running as i32,
+];
+
+fn with_state(mut x: Task, pick: u8) -> Task {
+    let state = STATES[pick as usize % STATES.len()];
+    x.status = (pick > 0).then(|| TaskStatus {
+        state,
+        ..Default::default()
+    });
+    x
+}
+
+fn task_op() -> impl Strategy<Value = TaskOp> {
+    prop_oneof![
+        (0u8..6, 0u8..5).prop_map(|(i, s)| TaskOp::Create(i, s)),
+        (0u8..6, 0u8..5).prop_map(|(i, s)| TaskOp::SetState(i, s)),
+        (0u8..6).prop_map(TaskOp::Remove),
+    ]
+}
+
+proptest! {
+    /// Whatever is written (batches refused halfway included), the NEW and PENDING indexes
+    /// hold exactly the tasks a scan would find in those states, in ID order.
+    #[test]
+    fn state_indexes_agree_with_a_scan(batches in prop::collection::vec(prop::collection::vec(task_op(), 1..4), 1..30)) {
+        let s = Store::new();
+        for (i, ops) in batches.iter().enumerate() {
+            let mut txn = Txn::new();
+            for op in ops {
+                match *op {
+                    TaskOp::Create(id, st) => txn = txn.create(with_state(task(&format!("t{id}"), "s", ""), st)),
+                    TaskOp::SetState(id, st) => {
+                        let x = s.view(|t| t.tasks.get(&format!("t{id}")).cloned()).unwrap_or_else(|| task(&format!("t{id}"), "s", ""));
+                        txn = txn.update(with_state(x, st));
+                    }
+                    TaskOp::Remove(id) => {
+                        let x = s.view(|t| t.tasks.get(&format!("t{id}")).cloned()).unwrap_or_else(|| task(&format!("t{id}"), "s", ""));
+                        txn = txn.remove(x);
+                    }
+                }
+            }
+            let _ = s.apply(i as u64 + 1, &txn.into_batch());
+            let (indexed, scanned) = s.view(|t| {
+                let ids = |it: &mut dyn Iterator<Item = &Task>| it.map(|x| x.id.clone()).collect::<Vec<_>>();
+                let state = |x: &Task| x.status.as_ref().map_or(TaskState::New as i32, |st| st.state);
+                (
+                    (ids(&mut t.new_tasks()), ids(&mut t.pending_tasks())),
+                    (
+                        ids(&mut t.tasks.iter().filter(|x| state(x) == TaskState::New as i32)),
+                        ids(&mut t.tasks.iter().filter(|x| state(x) == TaskState::Pending as i32)),
+                    ),
+                )
+            });
+            prop_assert_eq!(indexed, scanned);
+        }
+    }
+}

@@ -11,11 +11,14 @@ mod reaper;
 mod rebalance;
 mod replicated;
 mod restart;
+mod scope;
 pub mod task;
 mod update;
 
 use crate::proposer::Proposer;
 use crate::reconcile::{run_loop, LoopConfig};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::service_spec::Mode;
@@ -78,15 +81,26 @@ pub struct Orchestrator {
     proposer: Arc<dyn Proposer>,
     updates: update::Updates,
     rebalances: rebalance::Rebalances,
+    /// What changed since the last pass (see `scope`).
+    changes: scope::Changes,
+    /// Per service: when its time-driven work (a delay) is due.
+    wake: HashMap<String, i64>,
+    last_full_pass: i64,
+    /// Set when a write of a pass was refused: the next pass covers everything.
+    refused: Arc<AtomicBool>,
 }
 
 impl Orchestrator {
     pub fn new(store: Store, proposer: Arc<dyn Proposer>) -> Orchestrator {
         Orchestrator {
+            changes: scope::Changes::subscribe(&store),
             store,
             proposer,
             updates: update::Updates::default(),
             rebalances: rebalance::Rebalances::default(),
+            wake: HashMap::new(),
+            last_full_pass: 0,
+            refused: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -99,30 +113,67 @@ impl Orchestrator {
         };
         let store = self.store.clone();
         run_loop(cfg, store, cancel, move || {
-            let plans = self.plan(now_ms());
+            let now = now_ms();
+            let plans = self.plan(now);
+            // A delay running out soon: come back for it rather than wait for the tick.
+            let soon = self.wake.values().any(|at| *at <= now + 500);
             let proposer = self.proposer.clone();
-            async move { propose_all(proposer, plans).await }
+            let refused = self.refused.clone();
+            async move {
+                let refusal = propose_all(proposer, plans).await;
+                if refusal {
+                    refused.store(true, Ordering::Relaxed);
+                }
+                refusal || soon
+            }
         })
         .await;
     }
 
-    /// One pass over a consistent view: a transaction per service, plus history pruning.
+    /// What this pass covers: the services the watch stream names, those whose delay is due,
+    /// and everything now and then (`scope::FULL_PASS_MS`) or after a refused write.
+    fn scope(&mut self, now: i64) -> scope::Scope {
+        if self.refused.swap(false, Ordering::Relaxed) {
+            self.changes.everything();
+        }
+        let mut scope = self.changes.take();
+        if now - self.last_full_pass >= scope::FULL_PASS_MS {
+            scope.all = true;
+        }
+        if scope.all {
+            self.last_full_pass = now;
+        }
+        for (id, _) in self.wake.iter().filter(|(_, at)| **at <= now) {
+            scope.services.insert(id.clone());
+        }
+        scope
+    }
+
+    /// One pass over a consistent view: a transaction per service in scope, plus history
+    /// pruning and the stopping of tasks whose service is gone.
     pub(crate) fn plan(&mut self, now: i64) -> Vec<Plan> {
+        let scope = self.scope(now);
         let store = self.store.clone();
         store.view(|t| {
             let mut plans = Vec::new();
-            let mut seen = Vec::new();
+            let in_scope: Vec<&Service> = if scope.all {
+                t.services.iter().collect()
+            } else {
+                scope
+                    .services
+                    .iter()
+                    .filter_map(|id| t.services.get(id))
+                    .collect()
+            };
             // Each service's tasks are read from the index once per pass and handed to every
             // step: each walk of the index costs a table lookup per task, which dominated the
             // pass at 100,000 tasks when every step walked it again.
-            let services: Vec<(&Service, Vec<&Task>)> = t
-                .services
-                .iter()
+            let services: Vec<(&Service, Vec<&Task>)> = in_scope
+                .into_iter()
                 .map(|s| (s, t.tasks_of_service(&s.id).collect()))
                 .collect();
             for (service, tasks) in &services {
                 let service = *service;
-                seen.push(service.id.clone());
                 let mut plan = Plan::default();
                 let spec = service.spec.clone().unwrap_or_default();
                 let replaced = restart::reconcile(t, service, tasks, &spec, now, &mut plan);
@@ -151,13 +202,38 @@ impl Orchestrator {
                     self.rebalances
                         .reconcile(t, service, tasks, &replaced, now, &mut plan);
                 }
+                match plan.wake_at_ms {
+                    Some(at) => self.wake.insert(service.id.clone(), at),
+                    None => self.wake.remove(&service.id),
+                };
+                let quiet = plan.txn.is_empty()
+                    && plan.wake_at_ms.is_none()
+                    && !service.rebalance_requested
+                    && !self.updates.in_flight(&service.id);
+                self.changes.set_quiet(&service.id, quiet);
                 if !plan.txn.is_empty() || plan.wake_at_ms.is_some() {
                     plans.push(plan);
                 }
             }
-            self.updates.forget_except(&seen);
+            if scope.all {
+                let all: Vec<String> = t.services.iter().map(|s| s.id.clone()).collect();
+                self.updates.forget_except(&all);
+                self.wake.retain(|id, _| t.services.get(id).is_some());
+            }
             let mut orphans = Plan::default();
-            reaper::stop_orphans(t, &mut orphans);
+            if scope.all {
+                reaper::stop_orphans(t, t.tasks.iter(), &mut orphans);
+            } else {
+                // Tasks of services removed since the last pass (their IDs come in scope
+                // through the removal and through their tasks' own changes).
+                for id in scope
+                    .services
+                    .iter()
+                    .filter(|id| t.services.get(id).is_none())
+                {
+                    reaper::stop_orphans(t, t.tasks_of_service(id), &mut orphans);
+                }
+            }
             reaper::prune_history(t, &services, &mut orphans);
             if !orphans.txn.is_empty() {
                 plans.push(orphans);
@@ -167,15 +243,10 @@ impl Orchestrator {
     }
 }
 
-/// Proposes each plan; returns whether another pass is wanted soon.
+/// Proposes each plan; returns whether a write was refused.
 async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<Plan>) -> bool {
     let mut again = false;
-    let now = now_ms();
     for plan in plans {
-        if let Some(w) = plan.wake_at_ms {
-            // Time-driven work is picked up by the loop's tick; ask sooner when it is close.
-            again |= w <= now + 500;
-        }
         if plan.txn.is_empty() {
             continue;
         }

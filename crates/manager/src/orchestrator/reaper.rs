@@ -16,8 +16,9 @@ fn finished(t: &Tables, task: &Task) -> bool {
         || node_lost(t, &task.node_id)
 }
 
-pub(crate) fn stop_orphans(t: &Tables, plan: &mut Plan) {
-    for task in t.tasks.iter() {
+/// Stops (then deletes, once finished) those of `tasks` whose service is gone.
+pub(crate) fn stop_orphans<'a>(t: &Tables, tasks: impl Iterator<Item = &'a Task>, plan: &mut Plan) {
+    for task in tasks {
         if t.services.get(&task.service_id).is_some() {
             continue;
         }

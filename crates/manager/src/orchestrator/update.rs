@@ -65,6 +65,14 @@ fn running_since(task: &Task) -> Option<i64> {
 }
 
 impl Updates {
+    /// Whether an update of this service waits on its tasks: a batch not yet running, new
+    /// tasks being monitored, or old tasks waiting for their replacements (start-first).
+    pub(crate) fn in_flight(&self, service_id: &str) -> bool {
+        self.by_service.get(service_id).is_some_and(|p| {
+            !p.inflight.is_empty() || !p.monitoring.is_empty() || !p.replaces.is_empty()
+        })
+    }
+
     pub(crate) fn forget_except(&mut self, services: &[String]) {
         self.by_service.retain(|id, _| services.contains(id));
     }

@@ -72,7 +72,7 @@ fn status(state: TaskState, message: String) -> Option<TaskStatus> {
 pub fn decide(t: &Tables) -> Txn {
     let mut txn = Txn::new();
     // Tasks created for a given node (global services) only need that node to still be fit.
-    for task in t.tasks.iter() {
+    for task in t.pending_tasks() {
         if observed(task) != TaskState::Pending
             || task.node_id.is_empty()
             || task.desired_state > TaskState::Running as i32

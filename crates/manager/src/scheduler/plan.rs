@@ -3,7 +3,8 @@
 //! must not write the store, read clocks or do I/O (the leader loop in `mod.rs` turns a
 //! [`Plan`] into a transaction).
 //!
-//! Cost: one pass over tasks to count each node's load, then per group of tasks that the
+//! Cost: nothing when no task waits (read from the store's PENDING index); otherwise one
+//! pass over tasks to count each node's load, then per group of tasks that the
 //! filters cannot tell apart, one pass over nodes plus a heap operation per task, i.e.
 //! O(tasks + groups × nodes + tasks × log nodes). SwarmKit filters nodes per task when tasks
 //! carry no spec version, which is what makes its large benchmarks take tens of seconds.
@@ -40,6 +41,15 @@ pub fn plan(tables: &Tables) -> Plan {
 
 /// Plans as of `now` (unix ms): recent failures are counted back from it.
 pub fn plan_at(tables: &Tables, now: i64) -> Plan {
+    // Tasks to place, in ID order. Most passes (status reports coming in) have none, and
+    // then the load count below is not needed.
+    let to_place: Vec<&Task> = tables
+        .pending_tasks()
+        .filter(|x| x.node_id.is_empty() && x.desired_state <= TaskState::Running as i32)
+        .collect();
+    if to_place.is_empty() {
+        return Plan::default();
+    }
     // Nodes in ID order (the table is ordered), addressed by index from here on.
     let nodes: Vec<&Node> = tables.nodes.iter().collect();
     let index: HashMap<&str, u32> = nodes
@@ -56,12 +66,7 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
         ports: vec![HashSet::new(); nodes.len()],
     };
 
-    // One pass over tasks: count the live load on each node and gather the tasks to place,
-    // grouped by what the filters read (see `GroupKey`): tasks of one service with different
-    // spec versions but the same placement share a group, as every filter and the spread
-    // order give them the same answers.
-    let mut group_of: HashMap<GroupKey<'_>, usize> = HashMap::new();
-    let mut groups: Vec<(GroupKey<'_>, Vec<&Task>)> = Vec::new();
+    // One pass over tasks: count the live load on each node.
     for task in tables.tasks.iter() {
         let state = observed(task);
         let wanted = task.desired_state <= TaskState::Running as i32;
@@ -86,14 +91,20 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
                     load.add(i, GroupKey::of_task(task));
                 }
             }
-        } else if wanted && state == TaskState::Pending as i32 {
-            let key = GroupKey::of_task(task);
-            let g = *group_of.entry(key).or_insert_with(|| {
-                groups.push((key, Vec::new()));
-                groups.len() - 1
-            });
-            groups[g].1.push(task);
         }
+    }
+    // The tasks to place, grouped by what the filters read (see `GroupKey`): tasks of one
+    // service with different spec versions but the same placement share a group, as every
+    // filter and the spread order give them the same answers.
+    let mut group_of: HashMap<GroupKey<'_>, usize> = HashMap::new();
+    let mut groups: Vec<(GroupKey<'_>, Vec<&Task>)> = Vec::new();
+    for task in to_place {
+        let key = GroupKey::of_task(task);
+        let g = *group_of.entry(key).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(task);
     }
 
     // Node state and availability do not depend on the task: check them once.

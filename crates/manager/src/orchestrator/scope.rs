@@ -1,0 +1,265 @@
+//! Which services the orchestrator's next pass must look at, read off the store's watch
+//! stream. It owns the classification of changes and the list of "quiet" services; it never
+//! reads the tables or decides anything about tasks.
+//!
+//! Why: a pass over one service costs a walk over all of its tasks. While tasks start, the
+//! agents' status reports change the store hundreds of times a second, and with a pass over
+//! every service after each burst, the orchestrator's work per placed task grew with the
+//! number of tasks in the cluster. A status report of a task that is being placed or started
+//! changes nothing the orchestrator decides, unless the service is in the middle of something
+//! that waits for it (a rolling update, a rebalance, a restart delay): those services are not
+//! quiet, and every change of their tasks brings them into the next pass.
+//!
+//! Anything else that could change a decision — a task ending or asked to stop, a task
+//! removed, a service or node or the cluster object written, a snapshot installed, or events
+//! missed — brings the service (or everything) in. A full pass still runs every
+//! [`FULL_PASS_MS`], so a rule missed here costs a delay, not a stuck service.
+
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::sync::Arc;
+use swarm_api::{state::is_terminal, store_object::Object, Task, TaskState};
+use swarm_store::{Change, EventKind, Store};
+use tokio::sync::broadcast::error::RecvError;
+
+/// A pass over every service at least this often (ms), whatever the stream said.
+pub(crate) const FULL_PASS_MS: i64 = 10_000;
+
+/// What the next pass covers.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scope {
+    /// Every service, and the scan for tasks whose service is gone.
+    pub all: bool,
+    /// Services (by ID) to look at; an ID with no service left names orphaned tasks.
+    pub services: HashSet<String>,
+}
+
+/// The classifier's state, shared by the task that reads the stream and the orchestrator.
+#[derive(Default)]
+struct Shared {
+    /// Services whose last pass found nothing to do and nothing to wait for.
+    quiet: HashSet<String>,
+    pending: Scope,
+}
+
+/// Reads the watch stream as it arrives, on its own task: a stream left unread until the next
+/// pass would keep every batch written in between alive (the orchestrator's own pass can
+/// take seconds to commit 100,000 new tasks, and every status report lands meanwhile).
+pub(crate) struct Changes {
+    shared: Arc<Mutex<Shared>>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Changes {
+    /// Subscribes to `store` (on the current runtime); the first scope is everything.
+    pub(crate) fn subscribe(store: &Store) -> Changes {
+        let shared = Arc::new(Mutex::new(Shared {
+            quiet: HashSet::new(),
+            pending: Scope {
+                all: true,
+                services: HashSet::new(),
+            },
+        }));
+        let mut rx = store.watch();
+        let s = shared.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(change) => s.lock().classify(&change),
+                    Err(RecvError::Lagged(_)) => s.lock().pending.all = true,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
+        .abort_handle();
+        Changes { shared, reader }
+    }
+
+    /// Records what the last pass found for one service.
+    pub(crate) fn set_quiet(&mut self, service_id: &str, quiet: bool) {
+        let mut s = self.shared.lock();
+        if quiet {
+            s.quiet.insert(service_id.to_string());
+        } else {
+            s.quiet.remove(service_id);
+        }
+    }
+
+    /// Asks for everything on the next pass (a write of the last pass was refused).
+    pub(crate) fn everything(&mut self) {
+        self.shared.lock().pending.all = true;
+    }
+
+    /// What changed since the last call, as the scope of the next pass.
+    pub(crate) fn take(&mut self) -> Scope {
+        std::mem::take(&mut self.shared.lock().pending)
+    }
+}
+
+impl Shared {
+    fn classify(&mut self, change: &Change) {
+        let events = match change {
+            Change::Restored => {
+                self.pending.all = true;
+                return;
+            }
+            Change::Batch { events, .. } => events,
+        };
+        for e in events {
+            match &e.object.object {
+                Some(Object::Task(x)) => {
+                    if x.service_id.is_empty() || self.pending.services.contains(&x.service_id) {
+                        continue;
+                    }
+                    if !self.quiet.contains(&x.service_id) || decisive(e.kind, x) {
+                        self.pending.services.insert(x.service_id.clone());
+                    }
+                }
+                Some(Object::Service(x)) => {
+                    self.quiet.remove(&x.id);
+                    self.pending.services.insert(x.id.clone());
+                }
+                // Node state, availability and labels decide where tasks may stay; the cluster
+                // object holds the history limit. Both are rare writes.
+                Some(Object::Node(_)) | Some(Object::Cluster(_)) => self.pending.all = true,
+                Some(Object::Secret(_)) | Some(Object::Config(_)) | None => {}
+            }
+        }
+    }
+}
+
+/// Whether a change of this task can change a quiet service's decisions: it ended, it was
+/// asked to stop, it went away, or it appeared already past NEW (written by someone other
+/// than this orchestrator, whose own new tasks are NEW and already counted by the pass that
+/// made them).
+fn decisive(kind: EventKind, x: &Task) -> bool {
+    let observed = x
+        .status
+        .as_ref()
+        .and_then(|s| TaskState::try_from(s.state).ok())
+        .unwrap_or(TaskState::New);
+    match kind {
+        EventKind::Remove => true,
+        EventKind::Create => observed != TaskState::New,
+        EventKind::Update => x.desired_state > TaskState::Running as i32 || is_terminal(observed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use swarm_api::{Service, TaskStatus};
+    use swarm_store::Txn;
+
+    fn task(id: &str, service: &str, state: TaskState) -> Task {
+        Task {
+            id: id.into(),
+            service_id: service.into(),
+            desired_state: TaskState::Running as i32,
+            status: Some(TaskStatus {
+                state: state as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn set_state(store: &Store, index: u64, id: &str, edit: impl FnOnce(&mut Task)) {
+        let mut x = store.view(|t| t.tasks.get(id).cloned()).unwrap();
+        edit(&mut x);
+        store
+            .apply(index, &Txn::new().update(x).into_batch())
+            .unwrap();
+    }
+
+    fn scope(services: &[&str]) -> Scope {
+        Scope {
+            all: false,
+            services: services.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Lets the reader task catch up with what was written.
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn status_reports_of_quiet_services_are_left_out() {
+        let store = Store::new();
+        let mut c = Changes::subscribe(&store);
+        assert!(c.take().all, "the first pass covers everything");
+        store
+            .apply(
+                1,
+                &Txn::new()
+                    .create(Service {
+                        id: "s1".into(),
+                        ..Default::default()
+                    })
+                    .create(task("t1", "s1", TaskState::New))
+                    .create(task("t2", "s2", TaskState::New))
+                    .into_batch(),
+            )
+            .unwrap();
+        settle().await;
+        assert_eq!(c.take(), scope(&["s1", "s2"]));
+        c.set_quiet("s1", true);
+
+        // s1 is quiet: its task starting is nobody's business; s2 is not quiet.
+        set_state(&store, 2, "t1", |x| {
+            x.status = task("", "", TaskState::Running).status
+        });
+        set_state(&store, 3, "t2", |x| {
+            x.status = task("", "", TaskState::Running).status
+        });
+        settle().await;
+        assert_eq!(c.take(), scope(&["s2"]));
+
+        // A task ending or asked to stop counts even for a quiet service.
+        set_state(&store, 4, "t1", |x| {
+            x.status = task("", "", TaskState::Failed).status
+        });
+        settle().await;
+        assert_eq!(c.take(), scope(&["s1"]));
+        set_state(&store, 5, "t1", |x| {
+            x.desired_state = TaskState::Shutdown as i32
+        });
+        settle().await;
+        assert_eq!(c.take(), scope(&["s1"]));
+        settle().await;
+        assert_eq!(c.take(), Scope::default());
+    }
+
+    #[tokio::test]
+    async fn node_writes_and_refusals_cover_everything() {
+        let store = Store::new();
+        let mut c = Changes::subscribe(&store);
+        c.take();
+        store
+            .apply(
+                1,
+                &Txn::new()
+                    .create(swarm_api::Node {
+                        id: "n1".into(),
+                        ..Default::default()
+                    })
+                    .into_batch(),
+            )
+            .unwrap();
+        settle().await;
+        assert!(c.take().all);
+        c.everything();
+        assert!(c.take().all);
+        assert!(!c.take().all);
+    }
+}

@@ -23,6 +23,8 @@
 //!
 //! `--out r.json` also writes `r.svg`: tasks RUNNING over time, one line per phase.
 
+#[path = "swarm_bench/agents_process.rs"]
+mod agents_process;
 #[path = "swarm_bench/cluster.rs"]
 mod cluster;
 #[path = "swarm_bench/heap.rs"]
@@ -99,6 +101,10 @@ struct Args {
     /// Also write the results as JSON here, and the plot next to it (same name, `.svg`).
     #[arg(long = "out", alias = "json")]
     out: Option<PathBuf>,
+    /// Run the simulated agents in child processes, so this process's peak RSS is the
+    /// managers' alone (node-loss then SIGKILLs the process holding the lost nodes).
+    #[arg(long = "agents-process")]
+    agents_process: bool,
 }
 
 fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
@@ -124,6 +130,10 @@ fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
 }
 
 fn main() -> Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(agents_process::CHILD_FLAG) {
+        swarm_ca::install_ring_provider();
+        return agents_process::child_main();
+    }
     let args = Args::parse();
     if args.managers == 0 || args.nodes == 0 || args.services == 0 || args.replicas == 0 {
         bail!("--managers, --nodes, --services and --replicas must be at least 1");
@@ -261,7 +271,31 @@ async fn run(
         .map(|n| n.node_id.clone())
         .collect();
     let delay = Duration::from_millis(args.sim_start_delay_ms);
-    for (i, n) in nodes.iter().enumerate() {
+    // With --agents-process: the processes holding the kept and the lost nodes' agents.
+    let mut kept_agents = None;
+    let mut lost_agents = None;
+    if args.agents_process {
+        let agents_dir = dir.path().join("agents");
+        let (lost, kept): (Vec<&cluster::SimNode>, Vec<&cluster::SimNode>) =
+            nodes.iter().partition(|n| lost_ids.contains(&n.node_id));
+        kept_agents = Some(agents_process::AgentsProcess::spawn(
+            &kept,
+            &addrs,
+            &agents_dir,
+            delay,
+            args.agent_threads,
+        )?);
+        if !lost.is_empty() {
+            lost_agents = Some(agents_process::AgentsProcess::spawn(
+                &lost,
+                &addrs,
+                &agents_dir,
+                delay,
+                1,
+            )?);
+        }
+    }
+    for (i, n) in nodes.iter().enumerate().filter(|_| !args.agents_process) {
         let rt = if lost_ids.contains(&n.node_id) {
             &lost_handle
         } else {
@@ -475,7 +509,9 @@ async fn run(
             });
             let start = snap();
             // The agents vanish as a crashed host would: no final reports, connections cut.
-            if let Some(rt) = lost_rt.take() {
+            if let Some(p) = lost_agents.take() {
+                p.kill();
+            } else if let Some(rt) = lost_rt.take() {
                 rt.shutdown_background();
             }
             eprintln!("[node-loss] stopped {lose} agents running {on_lost} tasks");
@@ -552,7 +588,10 @@ async fn run(
         "tick_ms": args.tick_ms,
         // The leader's store encoded as a snapshot: the state's size without in-memory overhead.
         "store_snapshot_bytes": snapshot_bytes,
+        // With agents_process, the managers' (and the driver's) alone.
         "peak_rss_bytes": metrics::peak_rss_bytes(),
+        "agents_process": args.agents_process,
+        "agents_peak_rss_bytes": agents_process::children_peak_rss_bytes(),
         // Heap bytes allocated by the managers' threads (all managers together), live at the
         // end and at their peak; per node and per task divide by the manager count first.
         "manager_heap_bytes_end": heap_now,
@@ -577,6 +616,7 @@ async fn run(
         eprintln!("wrote {} and {}", p.display(), svg_path.display());
     }
     shutdown.cancel();
+    drop(kept_agents);
     Ok(())
 }
 

@@ -30,7 +30,9 @@ pub fn snap() -> Snap {
         at: Instant::now(),
         wall_ms: now_ms(),
         mgr_cpu: metrics::thread_cpu_secs("mgr"),
-        agent_cpu: metrics::thread_cpu_secs("agent") + metrics::thread_cpu_secs("lost"),
+        agent_cpu: metrics::thread_cpu_secs("agent")
+            + metrics::thread_cpu_secs("lost")
+            + super::agents_process::children_cpu_secs(),
         proc_cpu: metrics::process_cpu_secs(),
         rss: metrics::rss_bytes(),
     }

@@ -35,6 +35,8 @@ mod metrics;
 mod phase;
 #[path = "swarm_bench/plot.rs"]
 mod plot;
+#[path = "swarm_bench/stages.rs"]
+mod stages;
 #[path = "swarm_bench/tally.rs"]
 mod tally;
 #[path = "swarm_bench/windows.rs"]
@@ -584,6 +586,12 @@ async fn run(
         "agents_ready_s": agents_ready_s,
         "phases": phases,
         "raft_dir_bytes": raft_bytes,
+        // Every manager's log and snapshots are sealed with a data key, as swarmd's are
+        // (RaftConfig::data_key None: the raft crate creates one in a new state dir); true
+        // when each manager's key is there and unwraps.
+        "raft_log_sealed": managers
+            .iter()
+            .all(|m| swarm_raft::load_data_key(&m.dir, false).is_ok()),
         "raft_last_applied": leader.raft.status().last_applied,
         "tick_ms": args.tick_ms,
         // The leader's store encoded as a snapshot: the state's size without in-memory overhead.

@@ -58,6 +58,8 @@ pub struct Waited {
     pub series: Vec<(f64, usize)>,
     /// (seconds since the phase started, tasks placed), one point per poll.
     pub placed_series: Vec<(f64, usize)>,
+    /// Latency of each pipeline step for the tasks created during the phase (`stages`).
+    pub stages: serde_json::Value,
 }
 
 /// Polls until `judge` says the phase is done. `classify` gives each task's share of the
@@ -73,6 +75,7 @@ pub async fn wait_phase(
     judge: impl Fn(Tally) -> Progress,
 ) -> Result<Waited> {
     let counts = TaskCounts::spawn(store, classify);
+    let stages = super::stages::Stages::spawn(store);
     let mut all_placed = None;
     let mut extra_done = None;
     let mut series = Vec::new();
@@ -120,6 +123,7 @@ pub async fn wait_phase(
                 done: el,
                 series,
                 placed_series,
+                stages: stages.report(),
             });
         }
         if el > timeout {
@@ -195,6 +199,7 @@ pub fn phase_result(
         "manager_heap_bytes_peak": super::heap::manager_bytes().1,
         "placed_per_window": super::windows::report(&waited.placed_series, want),
         "running_per_window": super::windows::report(&waited.series, want),
+        "stages": waited.stages,
     });
     eprintln!("[{name}] {}", serde_json::to_string(&v).unwrap_or_default());
     let mut v = v;

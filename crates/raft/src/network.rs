@@ -33,9 +33,11 @@ pub trait PeerConnector: Send + Sync + 'static {
 /// replication forever.
 pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// AppendEntries above this size are split (when they hold more than one entry), keeping
-/// messages under the 4 MiB SwarmKit promises.
-const SOFT_MESSAGE_LIMIT: usize = 4 * 1024 * 1024 - 64 * 1024;
+/// AppendEntries above this size are split (when they hold more than one entry). Well under
+/// the 4 MiB SwarmKit promises, because openraft gives each AppendEntries one heartbeat
+/// interval (250 ms with swarmd's tick) to come back: with a few MiB per message, a loaded
+/// manager missed that again and again, and the follower fell thousands of entries behind.
+const SOFT_MESSAGE_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -129,6 +131,8 @@ impl PeerClient {
     ) -> Result<Resp, CallFailure> {
         let payload =
             codec::encode(req).map_err(|e| CallFailure::Network(TransportError(e.to_string())))?;
+        // A single entry over the limit goes as it is (up to MAX_MESSAGE): it cannot be split,
+        // and refusing it would stall this follower for good.
         if splittable && payload.len() > SOFT_MESSAGE_LIMIT {
             tracing::debug!(bytes = payload.len(), peer = %self.addr, "AppendEntries too large; splitting");
             return Err(CallFailure::TooLarge);
@@ -174,7 +178,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         let entries = rpc.entries.len();
         let res: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> = self
-            .call(Rpc::AppendEntries, &rpc, &option, true)
+            .call(Rpc::AppendEntries, &rpc, &option, entries > 1)
             .await
             .map_err(|f| f.into_rpc(entries))?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -66,6 +66,35 @@ fn big_secret(i: usize) -> StoreBatch {
     }
 }
 
+/// One transaction of about 5 MiB: more than any AppendEntries message should carry, but a
+/// single entry cannot be split, so it must go as it is. It used to be refused before it was
+/// sent ("message too large"), and the followers never got past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_entry_over_the_message_limit_still_replicates() {
+    let m1 = start(1, 1_000).await;
+    let m2 = start(2, 1_000).await;
+    let m3 = start(3, 1_000).await;
+    m1.node.bootstrap().await.unwrap();
+    wait_leader(&m1.node).await;
+    m1.node.add_learner(2, &m2.addr).await.unwrap();
+    m1.node.add_learner(3, &m3.addr).await.unwrap();
+    m1.node
+        .change_membership(BTreeSet::from([1, 2, 3]))
+        .await
+        .unwrap();
+    let mut batch = big_secret(0);
+    for i in 1..5 {
+        batch.actions.extend(big_secret(i).actions);
+    }
+    m1.node.propose(batch).await.unwrap();
+    for m in [&m2, &m3] {
+        eventually("the big entry replicated", || {
+            m.store.view(|t| t.secrets.len()) == 5
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_converge_and_followers_redirect() {
     // A small snapshot interval so that the late members catch up through a snapshot transfer

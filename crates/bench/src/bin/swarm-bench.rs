@@ -137,6 +137,12 @@ fn main() -> Result<()> {
         return agents_process::child_main();
     }
     let args = Args::parse();
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if args.managers == 0 || args.nodes == 0 || args.services == 0 || args.replicas == 0 {
         bail!("--managers, --nodes, --services and --replicas must be at least 1");
     }

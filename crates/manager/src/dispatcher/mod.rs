@@ -52,7 +52,7 @@ impl Dispatcher {
         advertise_addr: String,
         route: Arc<dyn LeaderRoute>,
     ) -> Dispatcher {
-        let (tx, rx) = mpsc::channel(status::FLUSH_ITEMS * 2);
+        let (tx, rx) = mpsc::channel(status::QUEUE_ITEMS);
         tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
         let store_for_fanout = store.clone();
         Dispatcher {

@@ -1,5 +1,6 @@
 //! Batched task-status writes: agents' reports are queued and written in one transaction per
-//! flush (at 10,000 updates or 100 ms). A report only lands if the task is assigned to the
+//! flush (at 2,000 updates or 100 ms; like every leader writer's, a transaction stays near
+//! 1 MiB, so one Raft entry fits one AppendEntries message). A report only lands if the task is assigned to the
 //! reporting node and the state moves forward.
 
 use crate::proposer::{Proposer, WriteError};
@@ -10,7 +11,9 @@ use swarm_api::*;
 use swarm_store::{ApplyError, Store, Txn};
 use tokio::sync::mpsc;
 
-pub(crate) const FLUSH_ITEMS: usize = 10_000;
+pub(crate) const FLUSH_ITEMS: usize = 2_000;
+/// Reports queued before agents' calls wait (several flushes' worth: a burst of starts).
+pub(crate) const QUEUE_ITEMS: usize = 20_000;
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(100);
 
 pub(crate) struct Report {

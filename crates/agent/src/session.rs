@@ -26,6 +26,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Connecting and opening a session must finish within this, or the manager counts as down.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session that lived this long resets the reconnect wait.
+const SESSION_LASTED: Duration = Duration::from_secs(10);
 /// A heartbeat unanswered this long (at least) means the manager is gone (e.g. partitioned).
 const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -93,11 +95,15 @@ pub(crate) async fn run(
             link: &link,
             established: false,
         };
+        let began = Instant::now();
         let result = tokio::select! {
             _ = stop.cancelled() => None,
             r = open.run() => Some(r),
         };
-        let established = open.established;
+        // A session the manager ends right after opening it (an overloaded leader whose
+        // heartbeat deadlines run out, or a newer session of ours replacing it) is no sign of
+        // health: the wait only starts over after a session that lasted.
+        let established = open.established && began.elapsed() >= SESSION_LASTED;
         link.send_replace(None);
         let Some(Err(e)) = result else { return };
         tracing::warn!(manager = %current, error = %e, "dispatcher session ended; reconnecting");
@@ -105,12 +111,16 @@ pub(crate) async fn run(
             backoff = BACKOFF_MIN;
         }
         current = match e.leader_hint() {
-            // A follower named the leader: go there next, without waiting long.
+            // A follower named the leader: go there next. The wait is not reset: a hint says
+            // where to go, not that the leader can take the session. After a failover 5,000
+            // agents bounced between a busy new leader (sessions timing out) and its
+            // followers (hints) every 100 ms, and their TLS handshakes kept the managers too
+            // busy to ever open their sessions. Once a session is established the wait is
+            // short again, so the usual single redirect stays quick.
             Some(leader) => {
                 if !managers.contains(&leader) {
                     managers.insert(0, leader.clone());
                 }
-                backoff = BACKOFF_MIN;
                 leader
             }
             None => next_manager(&managers, &current),

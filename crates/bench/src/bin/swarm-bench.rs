@@ -132,17 +132,17 @@ fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
 }
 
 fn main() -> Result<()> {
-    if std::env::args().nth(1).as_deref() == Some(agents_process::CHILD_FLAG) {
-        swarm_ca::install_ring_provider();
-        return agents_process::child_main();
-    }
-    let args = Args::parse();
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .init();
     }
+    if std::env::args().nth(1).as_deref() == Some(agents_process::CHILD_FLAG) {
+        swarm_ca::install_ring_provider();
+        return agents_process::child_main();
+    }
+    let args = Args::parse();
     if args.managers == 0 || args.nodes == 0 || args.services == 0 || args.replicas == 0 {
         bail!("--managers, --nodes, --services and --replicas must be at least 1");
     }
@@ -659,6 +659,9 @@ fn scale_progress(c: Tally, want: usize, until: usize) -> Progress {
 
 /// Creates small services (no replicas) through the survivors in turn until one is accepted
 /// (a follower forwards it to the new leader); returns the time since `since`.
+/// How long one write attempt may take during failover before the next survivor is tried.
+const ATTEMPT: Duration = Duration::from_secs(15);
+
 async fn next_accepted_write(
     survivors: &[cluster::Manager],
     since: Instant,
@@ -669,10 +672,19 @@ async fn next_accepted_write(
         let req = tonic::Request::new(CreateServiceRequest {
             spec: Some(service_spec(&format!("probe-{n}"), 0)),
         });
-        // One attempt may hang on the dead leader's connection: bound it.
-        let attempt = tokio::time::timeout(Duration::from_secs(2), m.control.create_service(req));
-        if let Ok(Ok(_)) = attempt.await {
-            return Ok(since.elapsed());
+        // One attempt may hang on the dead leader's connection: bound it, but generously: a
+        // write queued behind a busy new leader's backlog is still a write accepted.
+        let t = Instant::now();
+        let attempt = tokio::time::timeout(ATTEMPT, m.control.create_service(req)).await;
+        match attempt {
+            Ok(Ok(_)) => return Ok(since.elapsed()),
+            Ok(Err(s)) => eprintln!(
+                "[failover] write attempt {n} refused after {:.1} s: {:?} {}",
+                t.elapsed().as_secs_f64(),
+                s.code(),
+                s.message()
+            ),
+            Err(_) => eprintln!("[failover] write attempt {n} got no answer within {ATTEMPT:?}"),
         }
         if since.elapsed() > timeout {
             break;

@@ -16,9 +16,11 @@
 //! [`FULL_PASS_MS`], so a rule missed here costs a delay, not a stuck service.
 
 use parking_lot::Mutex;
-use std::collections::HashSet;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use swarm_api::{state::is_terminal, store_object::Object, Task, TaskState};
+use swarm_api::{state::is_terminal, store_object::Object, Node, Task, TaskState};
 use swarm_store::{Change, EventKind, Store};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -39,7 +41,23 @@ pub(crate) struct Scope {
 struct Shared {
     /// Services whose last pass found nothing to do and nothing to wait for.
     quiet: HashSet<String>,
+    /// Per node, a digest of what orchestration reads of it (`node_digest`).
+    nodes: HashMap<String, u64>,
     pending: Scope,
+}
+
+/// What the orchestrator reads of a node: its state and address, spec (availability, labels,
+/// role asked for), role and description (hostname, platform, engine labels: constraints).
+/// Not its manager status or certificate, which agents' sessions and renewals rewrite: after
+/// a failover every agent's new session wrote its node, and each write cost a pass over
+/// every task of every service.
+fn node_digest(n: &Node) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    n.status.as_ref().map(|s| (s.state, s.addr.as_str())).hash(&mut h);
+    n.spec.as_ref().map(|s| s.encode_to_vec()).hash(&mut h);
+    n.role.hash(&mut h);
+    n.description.as_ref().map(|d| d.encode_to_vec()).hash(&mut h);
+    h.finish()
 }
 
 /// Reads the watch stream as it arrives, on its own task: a stream left unread until the next
@@ -61,6 +79,7 @@ impl Changes {
     pub(crate) fn subscribe(store: &Store) -> Changes {
         let shared = Arc::new(Mutex::new(Shared {
             quiet: HashSet::new(),
+            nodes: HashMap::new(),
             pending: Scope {
                 all: true,
                 services: HashSet::new(),
@@ -125,9 +144,19 @@ impl Shared {
                     self.quiet.remove(&x.id);
                     self.pending.services.insert(x.id.clone());
                 }
-                // Node state, availability and labels decide where tasks may stay; the cluster
-                // object holds the history limit. Both are rare writes.
-                Some(Object::Node(_)) | Some(Object::Cluster(_)) => self.pending.all = true,
+                // Node state, availability and labels decide where tasks may stay.
+                Some(Object::Node(n)) => {
+                    let digest = (e.kind != EventKind::Remove).then(|| node_digest(n));
+                    let before = match digest {
+                        Some(d) => self.nodes.insert(n.id.clone(), d),
+                        None => self.nodes.remove(&n.id),
+                    };
+                    if before != digest {
+                        self.pending.all = true;
+                    }
+                }
+                // The cluster object holds the history limit; a rare write.
+                Some(Object::Cluster(_)) => self.pending.all = true,
                 Some(Object::Secret(_)) | Some(Object::Config(_)) | None => {}
             }
         }
@@ -256,6 +285,21 @@ mod tests {
                     .into_batch(),
             )
             .unwrap();
+        settle().await;
+        assert!(c.take().all);
+        // Written again with only its manager status changed: nothing orchestration reads.
+        let mut again = store.view(|t| t.nodes.get("n1").cloned()).unwrap();
+        again.manager_status = Some(Default::default());
+        store.apply(2, &Txn::new().update(again).into_batch()).unwrap();
+        settle().await;
+        assert!(!c.take().all);
+        // Drained: that it does read.
+        let mut drained = store.view(|t| t.nodes.get("n1").cloned()).unwrap();
+        drained.spec = Some(swarm_api::NodeSpec {
+            availability: swarm_api::NodeAvailability::Drain as i32,
+            ..Default::default()
+        });
+        store.apply(3, &Txn::new().update(drained).into_batch()).unwrap();
         settle().await;
         assert!(c.take().all);
         c.everything();

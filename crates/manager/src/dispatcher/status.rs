@@ -42,7 +42,14 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
     for r in reports {
         latest.insert(r.task_id.clone(), r);
     }
-    for attempt in 0..5 {
+    // Conflicts (another writer touched a task) retry at once, a few times; a write that
+    // timed out may or may not have committed, so it is retried until it lands or this
+    // manager stops leading: the agents were told their reports were received, and a report
+    // dropped here left its task ASSIGNED for good (seen after a failover at 5,000 nodes).
+    // Re-reading the store skips whatever did commit.
+    let mut conflicts = 0;
+    let mut wait = Duration::from_millis(100);
+    loop {
         let txn = store.view(|t| {
             let mut txn = Txn::new();
             for r in latest.values() {
@@ -71,10 +78,18 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
         }
         match proposer.propose(txn.into_batch()).await {
             Ok(_) => return,
-            Err(WriteError::Refused(ApplyError::Conflict { .. })) => {
-                tracing::debug!(attempt, "status write raced another writer; retrying");
+            Err(WriteError::Refused(ApplyError::Conflict { .. })) if conflicts < 5 => {
+                conflicts += 1;
+                tracing::debug!(conflicts, "status write raced another writer; retrying");
+            }
+            Err(WriteError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "task status write not confirmed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
+                // Not the leader any more (the agents send their reports again to the next
+                // one), or refused for good.
                 tracing::warn!(error = %e, "dropping task status updates");
                 return;
             }

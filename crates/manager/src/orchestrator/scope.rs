@@ -53,10 +53,16 @@ struct Shared {
 /// every task of every service.
 fn node_digest(n: &Node) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    n.status.as_ref().map(|s| (s.state, s.addr.as_str())).hash(&mut h);
+    n.status
+        .as_ref()
+        .map(|s| (s.state, s.addr.as_str()))
+        .hash(&mut h);
     n.spec.as_ref().map(|s| s.encode_to_vec()).hash(&mut h);
     n.role.hash(&mut h);
-    n.description.as_ref().map(|d| d.encode_to_vec()).hash(&mut h);
+    n.description
+        .as_ref()
+        .map(|d| d.encode_to_vec())
+        .hash(&mut h);
     h.finish()
 }
 
@@ -290,7 +296,9 @@ mod tests {
         // Written again with only its manager status changed: nothing orchestration reads.
         let mut again = store.view(|t| t.nodes.get("n1").cloned()).unwrap();
         again.manager_status = Some(Default::default());
-        store.apply(2, &Txn::new().update(again).into_batch()).unwrap();
+        store
+            .apply(2, &Txn::new().update(again).into_batch())
+            .unwrap();
         settle().await;
         assert!(!c.take().all);
         // Drained: that it does read.
@@ -299,7 +307,9 @@ mod tests {
             availability: swarm_api::NodeAvailability::Drain as i32,
             ..Default::default()
         });
-        store.apply(3, &Txn::new().update(drained).into_batch()).unwrap();
+        store
+            .apply(3, &Txn::new().update(drained).into_batch())
+            .unwrap();
         settle().await;
         assert!(c.take().all);
         c.everything();

@@ -17,11 +17,14 @@
 //! Each manager runs on its own tokio runtime (threads named `mgr`), the agents on another
 //! (`agent`, and `lost` for the agents node-loss removes), the driver on the main thread, so
 //! the manager's CPU time is measured apart from the agents' (per-thread `/proc` counters).
+//! Progress is counted from the leader's watch stream, never by scanning the store.
 //!
 //!   cargo build --release -p swarm-bench --bin swarm-bench && \
 //!   target/release/swarm-bench --nodes 100 --replicas 1000 --scenario update --out r.json
 //!
 //! `--out r.json` also writes `r.svg`: tasks RUNNING over time, one line per phase.
+//! `--agents-process` runs the agents in child processes instead (same agents, same
+//! certificates), so this process's peak RSS is the managers' own.
 
 #[path = "swarm_bench/agents_process.rs"]
 mod agents_process;

@@ -181,7 +181,7 @@ mod tests {
 
     fn write(store: &Store, index: u64, kind: StoreActionKind, mut x: Task) {
         // Updates and removes name the version they replace, as every writer must.
-        x.meta = store.view(|t| t.tasks.get(&x.id).and_then(|old| old.meta.clone()));
+        x.meta = store.view(|t| t.tasks.get(&x.id).and_then(|old| old.meta));
         let batch = StoreBatch {
             actions: vec![StoreAction {
                 kind: kind as i32,

@@ -46,7 +46,10 @@ struct TransportError(String);
 /// Why a call did not produce a decodable answer.
 enum CallFailure {
     Unreachable(TransportError),
-    TooLarge,
+    /// The message is over the soft limit; about this many of its entries would fit.
+    TooLarge {
+        fit: usize,
+    },
     Network(TransportError),
 }
 
@@ -54,11 +57,13 @@ impl CallFailure {
     fn into_rpc<E: std::error::Error>(self, entries: usize) -> RPCError<NodeId, Node, E> {
         match self {
             CallFailure::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
-            // Ask openraft to retry with half as many entries.
-            CallFailure::TooLarge if entries > 1 => {
-                RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries / 2) as u64))
-            }
-            CallFailure::TooLarge => RPCError::Network(NetworkError::new(&TransportError(
+            // Ask openraft to retry with as many entries as fit (it keeps the hint for its
+            // next few messages). Halving instead costs a dozen encodings of up to 64 large
+            // entries before one message goes out.
+            CallFailure::TooLarge { fit } if entries > 1 => RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit.clamp(1, entries - 1) as u64),
+            ),
+            CallFailure::TooLarge { .. } => RPCError::Network(NetworkError::new(&TransportError(
                 "message too large".into(),
             ))),
             CallFailure::Network(e) => RPCError::Network(NetworkError::new(&e)),
@@ -127,15 +132,17 @@ impl PeerClient {
         rpc: Rpc,
         req: &Req,
         option: &RPCOption,
-        splittable: bool,
+        // Entries in the message, when it may be split (AppendEntries); 0 otherwise.
+        entries: usize,
     ) -> Result<Resp, CallFailure> {
         let payload =
             codec::encode(req).map_err(|e| CallFailure::Network(TransportError(e.to_string())))?;
         // A single entry over the limit goes as it is (up to MAX_MESSAGE): it cannot be split,
         // and refusing it would stall this follower for good.
-        if splittable && payload.len() > SOFT_MESSAGE_LIMIT {
+        if entries > 1 && payload.len() > SOFT_MESSAGE_LIMIT {
             tracing::debug!(bytes = payload.len(), peer = %self.addr, "AppendEntries too large; splitting");
-            return Err(CallFailure::TooLarge);
+            let fit = entries * SOFT_MESSAGE_LIMIT / payload.len();
+            return Err(CallFailure::TooLarge { fit });
         }
         let mut client = self.client()?;
         let mut request = tonic::Request::new(RaftMessage { payload });
@@ -164,7 +171,9 @@ impl PeerClient {
         let e = TransportError(format!("{} ({}): {}", self.addr, s.code(), s.message()));
         match s.code() {
             tonic::Code::Unavailable => CallFailure::Unreachable(e),
-            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => CallFailure::TooLarge,
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+                CallFailure::TooLarge { fit: 1 }
+            }
             _ => CallFailure::Network(e),
         }
     }
@@ -178,7 +187,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         let entries = rpc.entries.len();
         let res: Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>> = self
-            .call(Rpc::AppendEntries, &rpc, &option, entries > 1)
+            .call(Rpc::AppendEntries, &rpc, &option, entries)
             .await
             .map_err(|f| f.into_rpc(entries))?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -193,7 +202,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
     > {
         let res: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> =
-            self.call(Rpc::InstallSnapshot, &rpc, &option, false)
+            self.call(Rpc::InstallSnapshot, &rpc, &option, 0)
                 .await
                 .map_err(|f| f.into_rpc(0))?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -205,7 +214,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         let res: Result<VoteResponse<NodeId>, RaftError<NodeId>> = self
-            .call(Rpc::Vote, &rpc, &option, false)
+            .call(Rpc::Vote, &rpc, &option, 0)
             .await
             .map_err(|f| f.into_rpc(0))?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

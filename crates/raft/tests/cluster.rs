@@ -74,14 +74,7 @@ async fn a_single_entry_over_the_message_limit_still_replicates() {
     let m1 = start(1, 1_000).await;
     let m2 = start(2, 1_000).await;
     let m3 = start(3, 1_000).await;
-    m1.node.bootstrap().await.unwrap();
-    wait_leader(&m1.node).await;
-    m1.node.add_learner(2, &m2.addr).await.unwrap();
-    m1.node.add_learner(3, &m3.addr).await.unwrap();
-    m1.node
-        .change_membership(BTreeSet::from([1, 2, 3]))
-        .await
-        .unwrap();
+    form_cluster(&m1.node, &[(2, &m2.addr), (3, &m3.addr)]).await;
     let mut batch = big_secret(0);
     for i in 1..5 {
         batch.actions.extend(big_secret(i).actions);

@@ -151,14 +151,7 @@ async fn isolated_leader_fails_fast_and_rejoins_without_losing_writes() {
     let m3 = start(3, &mesh).await;
     let election = Duration::from_millis(500);
 
-    m1.node.bootstrap().await.unwrap();
-    wait_leader(&m1.node).await;
-    m1.node.add_learner(2, &m2.addr).await.unwrap();
-    m1.node.add_learner(3, &m3.addr).await.unwrap();
-    m1.node
-        .change_membership(BTreeSet::from([1, 2, 3]))
-        .await
-        .unwrap();
+    form_cluster(&m1.node, &[(2, &m2.addr), (3, &m3.addr)]).await;
 
     // Every proposal that returned Ok; each must end up in every store.
     let mut acked = BTreeSet::new();

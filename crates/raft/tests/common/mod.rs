@@ -102,6 +102,20 @@ pub async fn wait_for(node: &RaftNode, what: &str, f: impl Fn(&Leadership) -> bo
     }
 }
 
+/// Bootstraps `first` (Raft id 1) and makes each of `others` (id, address) a voter beside it.
+#[allow(dead_code)]
+pub async fn form_cluster(first: &RaftNode, others: &[(u64, &str)]) {
+    first.bootstrap().await.unwrap();
+    wait_leader(first).await;
+    for (id, addr) in others {
+        first.add_learner(*id, addr).await.unwrap();
+    }
+    let voters: std::collections::BTreeSet<u64> = std::iter::once(1)
+        .chain(others.iter().map(|(id, _)| *id))
+        .collect();
+    first.change_membership(voters).await.unwrap();
+}
+
 pub async fn wait_leader(node: &RaftNode) -> Leadership {
     wait_for(node, "leadership", |l| l.is_leader).await
 }

@@ -375,16 +375,7 @@ async fn run(
     }
     let failover = args.scenario == Scenario::Failover;
     let until = if failover { want / 2 } else { want };
-    let ids_c = service_ids.clone();
-    let waited = wait_phase(
-        &store,
-        "scale",
-        start,
-        timeout,
-        move |x| scale_share(x, &ids_c),
-        |c| scale_progress(c, want, until),
-    )
-    .await?;
+    let waited = wait_scale(&store, "scale", start, timeout, &service_ids, want, until).await?;
     let mut series = vec![("scale".to_string(), waited.series.clone())];
     let scale_done = waited.done;
     if !failover {
@@ -418,14 +409,14 @@ async fn run(
                 .find(|i| managers[*i].raft.leadership().borrow().is_leader)
                 .context("a write was accepted but no survivor leads")?;
             let new_store = managers[leader_ix].store.clone();
-            let ids_c = service_ids.clone();
-            let waited = wait_phase(
+            let waited = wait_scale(
                 &new_store,
                 "failover",
                 kill,
                 timeout,
-                move |x| scale_share(x, &ids_c),
-                |c| scale_progress(c, want, want),
+                &service_ids,
+                want,
+                want,
             )
             .await;
             let waited = match waited {
@@ -649,15 +640,32 @@ fn scale_share(x: &Task, services: &HashSet<String>) -> Tally {
     }
 }
 
-/// Done once `until` of the tasks run.
-fn scale_progress(c: Tally, want: usize, until: usize) -> Progress {
-    Progress {
-        want,
-        placed: c.placed,
-        running: c.running,
-        extra: None,
-        done: c.running >= until,
-    }
+/// Waits until `until` of the `want` tasks of `services` run.
+async fn wait_scale(
+    store: &swarm_store::Store,
+    label: &str,
+    start: phase::Snap,
+    timeout: Duration,
+    services: &HashSet<String>,
+    want: usize,
+    until: usize,
+) -> Result<phase::Waited> {
+    let ids = services.clone();
+    wait_phase(
+        store,
+        label,
+        start,
+        timeout,
+        move |x| scale_share(x, &ids),
+        |c| Progress {
+            want,
+            placed: c.placed,
+            running: c.running,
+            extra: None,
+            done: c.running >= until,
+        },
+    )
+    .await
 }
 
 /// Creates small services (no replicas) through the survivors in turn until one is accepted

@@ -174,11 +174,7 @@ impl Shared {
 /// than this orchestrator, whose own new tasks are NEW and already counted by the pass that
 /// made them).
 fn decisive(kind: EventKind, x: &Task) -> bool {
-    let observed = x
-        .status
-        .as_ref()
-        .and_then(|s| TaskState::try_from(s.state).ok())
-        .unwrap_or(TaskState::New);
+    let observed = super::observed(x);
     match kind {
         EventKind::Remove => true,
         EventKind::Create => observed != TaskState::New,

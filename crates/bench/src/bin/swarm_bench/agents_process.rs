@@ -9,6 +9,7 @@
 //! counters; it starts no managers.
 
 use super::cluster::{self, SimNode};
+use super::metrics;
 use anyhow::{bail, Context, Result};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -47,12 +48,20 @@ static PIDS: Mutex<(Vec<u32>, f64)> = Mutex::new((Vec::new(), 0.0));
 /// CPU seconds of every agents' process, killed ones included.
 pub fn children_cpu_secs() -> f64 {
     let p = PIDS.lock();
-    p.1 + p.0.iter().map(|pid| process_cpu_secs(*pid)).sum::<f64>()
+    p.1 + p
+        .0
+        .iter()
+        .map(|pid| metrics::pid_cpu_secs(*pid))
+        .sum::<f64>()
 }
 
 /// Peak RSS of every agents' process still alive, summed.
 pub fn children_peak_rss_bytes() -> u64 {
-    PIDS.lock().0.iter().map(|p| peak_rss_bytes(*p)).sum()
+    PIDS.lock()
+        .0
+        .iter()
+        .map(|p| metrics::pid_peak_rss_bytes(*p))
+        .sum()
 }
 
 /// A running agents' process.
@@ -121,7 +130,7 @@ impl AgentsProcess {
         let pid = self.child.id();
         {
             let mut p = PIDS.lock();
-            p.1 += process_cpu_secs(pid);
+            p.1 += metrics::pid_cpu_secs(pid);
             p.0.retain(|x| *x != pid);
         }
         let _ = self.child.kill();
@@ -178,32 +187,4 @@ pub fn child_main() -> Result<()> {
     }
     rt.shutdown_background();
     Ok(())
-}
-
-/// CPU seconds (user + system) of another process, from `/proc/<pid>/stat`; 0 once it is gone.
-pub fn process_cpu_secs(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let close = stat.rfind(')')?;
-            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            // After ')': state is field 3; utime and stime are fields 14 and 15.
-            let f = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
-            Some((f(14)? + f(15)?) as f64 / 100.0)
-        })
-        .unwrap_or(0.0)
-}
-
-/// Peak resident set size of another process in bytes (VmHWM); 0 once it is gone.
-pub fn peak_rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
 }

@@ -1,6 +1,7 @@
 //! Process measurements: CPU time per group of threads (from `/proc/self/task/*/stat`, so the
 //! manager's runtime can be told apart from the agents' in one process), whole-process CPU
-//! (getrusage), peak RSS (VmHWM), bytes on disk, and latency percentiles.
+//! (getrusage), peak RSS (VmHWM), the same for a child process by pid, bytes on disk, and
+//! latency percentiles.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,23 +21,35 @@ pub fn thread_cpu_secs(prefix: &str) -> f64 {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };
-        // "tid (comm) state ..." — comm may contain spaces, so split at the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
+        if let Some((comm, t)) = parse_stat(&stat) {
+            if comm.starts_with(prefix) {
+                ticks += t;
+            }
         }
-        // After ')': state is field 3; utime and stime are fields 14 and 15.
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let field = |n: usize| {
-            rest.get(n - 3)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        ticks += field(14) + field(15);
     }
     ticks as f64 / USER_HZ
+}
+
+/// CPU seconds (user + system) of another process (`/proc/<pid>/stat`); 0 once it is gone.
+pub fn pid_cpu_secs(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| parse_stat(&stat).map(|(_, t)| t))
+        .map_or(0.0, |t| t as f64 / USER_HZ)
+}
+
+/// The command name and user + system CPU ticks of one `stat` line.
+fn parse_stat(stat: &str) -> Option<(&str, u64)> {
+    // "pid (comm) state ..." — comm may contain spaces, so split at the last ')'.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    // After ')': state is field 3; utime and stime are fields 14 and 15.
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |n: usize| {
+        rest.get(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Some((&stat[open + 1..close], field(14) + field(15)))
 }
 
 /// CPU seconds (user + system) of the whole process, from getrusage.
@@ -52,16 +65,22 @@ pub fn process_cpu_secs() -> f64 {
 
 /// Peak resident set size of the process in bytes (VmHWM).
 pub fn peak_rss_bytes() -> u64 {
-    status_kb("VmHWM:") * 1024
+    status_kb("self", "VmHWM:") * 1024
+}
+
+/// Peak resident set size of another process in bytes (VmHWM); 0 once it is gone.
+pub fn pid_peak_rss_bytes(pid: u32) -> u64 {
+    status_kb(&pid.to_string(), "VmHWM:") * 1024
 }
 
 /// Current resident set size of the process in bytes (VmRSS).
 pub fn rss_bytes() -> u64 {
-    status_kb("VmRSS:") * 1024
+    status_kb("self", "VmRSS:") * 1024
 }
 
-fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A `kB` field of `/proc/<proc>/status`.
+fn status_kb(proc: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{proc}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

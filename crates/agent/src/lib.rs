@@ -44,8 +44,8 @@ pub enum ExecutorKind {
     Process { node_id: String },
     /// No work: tasks reach RUNNING after `start_delay` (DESIGN §6 `sim`).
     Sim { start_delay: Duration },
-    /// Any other executor (e.g. Docker, built by the node crate).
-    Custom(Arc<dyn Executor>),
+    /// Containers on a Docker engine; connected (and the engine checked) by the node.
+    Docker(Arc<executor::docker::DockerExecutor>),
 }
 
 impl std::fmt::Debug for ExecutorKind {
@@ -58,7 +58,7 @@ impl std::fmt::Debug for ExecutorKind {
                 .debug_struct("Sim")
                 .field("start_delay", start_delay)
                 .finish(),
-            ExecutorKind::Custom(_) => f.write_str("Custom"),
+            ExecutorKind::Docker(_) => f.write_str("Docker"),
         }
     }
 }
@@ -117,7 +117,7 @@ impl Agent {
                 Arc::new(ProcessExecutor::new(&worker_dir, node_id))
             }
             ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
-            ExecutorKind::Custom(e) => e.clone(),
+            ExecutorKind::Docker(e) => e.clone(),
         };
         Ok(Agent {
             cfg,

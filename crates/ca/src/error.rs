@@ -47,6 +47,13 @@ pub enum CaError {
         #[source]
         source: std::io::Error,
     },
+    /// No client endpoint could be made for the address (unparsable, or TLS set-up failed).
+    #[error("{addr}: {source}")]
+    Endpoint {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
     /// The manager could not be reached (TCP or TLS failure).
     #[error("cannot reach manager at {addr}: {reason}")]
     Unreachable { addr: String, reason: String },

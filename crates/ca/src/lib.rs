@@ -10,6 +10,7 @@
 //! Must not touch: the store, Raft, or any decision about *which* role a joining node gets (the
 //! manager's CA service decides that from the token and passes it to [`RootCa::sign_csr`]).
 
+mod client;
 mod credentials;
 mod error;
 mod identity;

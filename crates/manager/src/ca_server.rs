@@ -250,36 +250,13 @@ impl Ca for CaService {
         } else {
             req.hostname.clone()
         };
-        let node = Node {
-            id: node_id.clone(),
-            spec: Some(NodeSpec {
-                annotations: Some(Annotations {
-                    name: hostname.clone(),
-                    labels: Default::default(),
-                }),
-                desired_role: role as i32,
-                membership: NodeMembership::Accepted as i32,
-                availability: NodeAvailability::Active as i32,
-            }),
-            description: Some(NodeDescription {
-                hostname,
-                ..Default::default()
-            }),
-            status: Some(NodeStatus {
-                state: NodeState::Unknown as i32,
-                message: "joined".into(),
-                addr: req.addr.clone(),
-            }),
-            manager_status: (role == NodeRole::Manager).then(|| ManagerStatus {
-                raft_id: ids::raft_id_of(&node_id),
-                addr: req.addr.clone(),
-                leader: false,
-                reachability: Reachability::Unknown as i32,
-            }),
-            role: role as i32,
-            certificate: Some(signer.record(role, &cert)),
-            ..Default::default()
-        };
+        let node = crate::objects::joined_node(
+            &node_id,
+            &hostname,
+            role,
+            &req.addr,
+            signer.record(role, &cert),
+        );
         self.proposer
             .propose(Txn::new().create(node).into_batch())
             .await

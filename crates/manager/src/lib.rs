@@ -19,6 +19,7 @@ mod errors;
 pub mod leader;
 pub mod logbroker;
 pub mod metrics;
+pub mod objects;
 pub mod orchestrator;
 pub mod proposer;
 mod reconcile;

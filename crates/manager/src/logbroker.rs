@@ -236,7 +236,10 @@ impl LogBroker {
         }
         drop(tx);
         if let Some(changes) = changes {
-            tokio::spawn(self.clone().follow(id.clone(), req.service_id, changes));
+            self.inner
+                .dispatcher
+                .tasks()
+                .spawn_until_stopped(self.clone().follow(id.clone(), req.service_id, changes));
         }
         Ok(SubscriptionStream {
             rx,
@@ -351,7 +354,7 @@ impl LogBroker {
         drop(st);
         let this = self.clone();
         let node = node_id.to_string();
-        tokio::spawn(async move {
+        self.inner.dispatcher.tasks().spawn_until_stopped(async move {
             tokio::select! {
                 _ = session.cancelled() => {}
                 _ = tx.closed() => {}
@@ -614,6 +617,7 @@ mod tests {
             "cluster".into(),
             "127.0.0.1:1".into(),
             route.clone(),
+            &swarm_tasks::TaskOwner::new(),
         );
         dispatcher.set_leader(true);
         LogBroker::new(store, dispatcher, route)

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::future::BoxFuture;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use swarm_api::{StoreBatch, StoreObject};
+use swarm_api::StoreBatch;
 
-use crate::proposer::{Proposer, WriteError};
+use crate::proposer::{ProposeFuture, Proposer};
 
 /// Handles shared by every component of one node's manager role (cheap to clone). A default
 /// value works unregistered: tests and benches that do not export metrics just pass one.
@@ -69,10 +68,7 @@ pub struct TimedProposer {
 }
 
 impl Proposer for TimedProposer {
-    fn propose(
-        &self,
-        batch: StoreBatch,
-    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
+    fn propose(&self, batch: StoreBatch) -> ProposeFuture {
         let fut = self.inner.propose(batch);
         let histogram = self.metrics.proposal_seconds.clone();
         Box::pin(async move {

@@ -1,30 +1,11 @@
-//! How the manager writes: a transaction goes to a [`Proposer`], which returns once the
-//! transaction is committed and applied to the local store (or refused).
+//! How the manager writes: the store's write contract ([`Proposer`], [`WriteError`]),
+//! implemented by Raft in production.
 
-use futures::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use swarm_api::{StoreBatch, StoreObject};
-use swarm_store::{ApplyError, Store};
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum WriteError {
-    /// The store refused the transaction (stale version, name in use, ...).
-    #[error(transparent)]
-    Refused(#[from] ApplyError),
-    /// This manager cannot commit writes now.
-    #[error("this manager is not the leader{}", leader.as_ref().map(|l| format!(" (leader: {l})")).unwrap_or_default())]
-    NotLeader { leader: Option<String> },
-    #[error("cluster unavailable: {0}")]
-    Unavailable(String),
-}
-
-pub trait Proposer: Send + Sync + 'static {
-    fn propose(
-        &self,
-        batch: StoreBatch,
-    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>>;
-}
+use swarm_api::StoreBatch;
+use swarm_store::Store;
+pub use swarm_store::{ProposeFuture, Proposer, WriteError};
 
 /// Applies transactions straight to a store with a local counter as the log index: an
 /// in-memory stand-in for Raft, for tests of the manager's components only.
@@ -43,10 +24,7 @@ impl DirectProposer {
 }
 
 impl Proposer for DirectProposer {
-    fn propose(
-        &self,
-        batch: StoreBatch,
-    ) -> BoxFuture<'static, Result<Vec<StoreObject>, WriteError>> {
+    fn propose(&self, batch: StoreBatch) -> ProposeFuture {
         let index = self.index.fetch_add(1, Ordering::SeqCst) + 1;
         let res = self.store.apply(index, &batch).map_err(WriteError::from);
         Box::pin(async move { res })

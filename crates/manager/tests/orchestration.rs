@@ -122,6 +122,7 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
         "c1".into(),
         "127.0.0.1:1".into(),
         Arc::new(swarm_manager::AlwaysLeader),
+        &swarm_tasks::TaskOwner::new(),
     );
     let (_tx, rx) = watch::channel(true);
     tokio::spawn({

@@ -1,8 +1,6 @@
 //! The crate's error types: what callers of [`crate::RaftNode`] can see go wrong. openraft's
 //! own errors are flattened into these so its types never cross the crate boundary.
 
-use swarm_store::ApplyError;
-
 /// Failure of opening, bootstrapping, membership changes or shutdown.
 #[derive(Debug, thiserror::Error)]
 pub enum RaftError {
@@ -26,23 +24,6 @@ pub enum RaftError {
     Membership(String),
     #[error("raft is stopped or failed: {0}")]
     Fatal(String),
-    #[error("raft unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// Failure of one proposed store transaction.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ProposeError {
-    /// Only the leader accepts proposals; retry there.
-    #[error("not the raft leader (leader: {leader_id:?} at {leader_addr:?})")]
-    NotLeader {
-        leader_id: Option<u64>,
-        leader_addr: Option<String>,
-    },
-    /// The transaction committed but the store refused it (deterministically, on every member).
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
-    /// No quorum, shutting down, or timed out; a timed-out entry may still commit later.
     #[error("raft unavailable: {0}")]
     Unavailable(String),
 }

@@ -67,15 +67,23 @@ fn publish<T: PartialEq>(tx: &watch::Sender<T>, next: T) {
     });
 }
 
+/// Where the watcher publishes.
+pub(crate) struct Publish {
+    pub leadership: watch::Sender<Leadership>,
+    pub quorum: watch::Sender<Quorum>,
+    /// `leadership.is_leader` alone.
+    pub leads: watch::Sender<bool>,
+}
+
 /// Follows openraft's metrics, runs the quorum check on every publication and when its window
 /// would run out, and publishes a new [`Leadership`] / [`Quorum`] only when they change, so
 /// watchers are not woken by every applied entry.
-pub(crate) fn spawn_watcher(
-    raft: &OpenRaft,
-    quorum_window: Duration,
-    tx: watch::Sender<Leadership>,
-    quorum_tx: watch::Sender<Quorum>,
-) -> JoinHandle<()> {
+pub(crate) fn spawn_watcher(raft: &OpenRaft, quorum_window: Duration, out: Publish) -> JoinHandle<()> {
+    let Publish {
+        leadership: tx,
+        quorum: quorum_tx,
+        leads: leads_tx,
+    } = out;
     let mut metrics = raft.metrics();
     let raft_id = metrics.borrow().id;
     tokio::spawn(async move {
@@ -102,7 +110,9 @@ pub(crate) fn spawn_watcher(
                 }
             }
             publish(&quorum_tx, quorum);
-            publish(&tx, from_metrics(&current, quorum));
+            let now = from_metrics(&current, quorum);
+            publish(&leads_tx, now.is_leader);
+            publish(&tx, now);
 
             let deadline = lost_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
@@ -126,6 +136,7 @@ pub(crate) fn spawn_watcher(
         }
         // Raft stopped: nobody here leads any more.
         quorum_tx.send_replace(Quorum::NotLeading);
+        publish(&leads_tx, false);
         tx.send_modify(|cur| {
             cur.is_leader = false;
             cur.leader_id = None;

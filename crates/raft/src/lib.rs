@@ -26,7 +26,9 @@ mod types;
 
 pub use at_rest::{load_data_key, DataKey, KeyEncryptionKey, KEK_SEED_FILE};
 pub use config::RaftConfig;
-pub use error::{ProposeError, RaftError};
+pub use error::RaftError;
+/// A proposal's failure: the store's one write error (`RaftNode` implements its `Proposer`).
+pub use swarm_store::WriteError;
 pub use inspect::{
     inspect, inspect_with_key, EntryKind, EntryReport, LogPos, Member, MembershipReport,
     SnapshotReport, StateReport, VoteReport,

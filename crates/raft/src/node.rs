@@ -20,7 +20,8 @@ use tokio::task::JoinHandle;
 
 use crate::at_rest::load_data_key;
 use crate::config::RaftConfig;
-use crate::error::{ProposeError, RaftError};
+use crate::error::RaftError;
+use swarm_store::{ProposeFuture, Proposer, WriteError};
 use crate::leadership::{self, Leadership};
 use crate::log_store::LogStore;
 use crate::network::{NetworkFactory, PeerConnector, MAX_MESSAGE};
@@ -44,6 +45,8 @@ struct Inner {
     cfg: RaftConfig,
     has_state: bool,
     leadership: watch::Receiver<Leadership>,
+    /// Whether this member leads: wakes only when that flips.
+    leads: watch::Receiver<bool>,
     /// The leader's check-quorum verdict, kept by the leadership watcher.
     quorum: watch::Receiver<Quorum>,
     watcher: Mutex<Option<JoinHandle<()>>>,
@@ -99,7 +102,16 @@ impl RaftNode {
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
         let (tx, rx) = watch::channel(Leadership::default());
         let (quorum_tx, quorum_rx) = watch::channel(Quorum::NotLeading);
-        let watcher = leadership::spawn_watcher(&raft, cfg.quorum_window(), tx, quorum_tx);
+        let (leads_tx, leads_rx) = watch::channel(false);
+        let watcher = leadership::spawn_watcher(
+            &raft,
+            cfg.quorum_window(),
+            leadership::Publish {
+                leadership: tx,
+                quorum: quorum_tx,
+                leads: leads_tx,
+            },
+        );
         tracing::info!(raft_id = cfg.raft_id, has_state, "raft member opened");
         Ok(RaftNode {
             inner: Arc::new(Inner {
@@ -107,6 +119,7 @@ impl RaftNode {
                 cfg,
                 has_state,
                 leadership: rx,
+                leads: leads_rx,
                 quorum: quorum_rx,
                 watcher: Mutex::new(Some(watcher)),
                 log_db,
@@ -144,11 +157,11 @@ impl RaftNode {
     /// Commits one transaction and returns once it is applied to this member's store, with the
     /// objects as written.
     ///
-    /// Fails with [`ProposeError::Unavailable`] (message containing "quorum") at once when this
+    /// Fails with [`WriteError::Unavailable`] (message containing "quorum") at once when this
     /// member leads without a quorum, or as soon as quorum is lost while waiting; and with
     /// `Unavailable` after [`RaftConfig::propose_deadline`] otherwise. After a failure while
     /// waiting the entry may still commit: callers must not assume either outcome.
-    pub async fn propose(&self, batch: StoreBatch) -> Result<Vec<StoreObject>, ProposeError> {
+    pub async fn propose(&self, batch: StoreBatch) -> Result<Vec<StoreObject>, WriteError> {
         let mut quorum = self.inner.quorum.clone();
         let now = *quorum.borrow_and_update();
         if let Quorum::Lost { silent_ms } = now {
@@ -164,26 +177,32 @@ impl RaftNode {
             // A closed channel (raft stopped) disables this branch; client_write then reports it.
             Ok(Quorum::Lost { silent_ms }) = lost => return Err(quorum_lost(silent_ms, true)),
             _ = tokio::time::sleep(deadline) => {
-                return Err(ProposeError::Unavailable(format!(
+                return Err(WriteError::Unavailable(format!(
                     "not applied within {deadline:?}; it may still commit"
                 )))
             }
         };
         match res {
-            Ok(resp) => resp.data.map_err(ProposeError::Apply),
+            Ok(resp) => resp.data.map_err(WriteError::Refused),
             Err(OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ProposeError::NotLeader {
+                Err(WriteError::NotLeader {
                     leader_id: f.leader_id,
-                    leader_addr: f.leader_node.map(|n| n.addr),
+                    leader: f.leader_node.map(|n| n.addr),
                 })
             }
-            Err(e) => Err(ProposeError::Unavailable(e.to_string())),
+            Err(e) => Err(WriteError::Unavailable(e.to_string())),
         }
     }
 
     /// Leadership changes, starting with the current view.
     pub fn leadership(&self) -> watch::Receiver<Leadership> {
         self.inner.leadership.clone()
+    }
+
+    /// Whether this member leads, woken only when that changes (false once Raft stops): what
+    /// the leader-only components start and stop on.
+    pub fn is_leader_watch(&self) -> watch::Receiver<bool> {
+        self.inner.leads.clone()
     }
 
     /// The `Raft` gRPC service to mount on the manager's (mTLS) remote API server.
@@ -304,13 +323,13 @@ impl RaftNode {
     }
 }
 
-fn quorum_lost(silent_ms: u64, in_flight: bool) -> ProposeError {
+fn quorum_lost(silent_ms: u64, in_flight: bool) -> WriteError {
     let tail = if in_flight {
         "; the entry may still commit"
     } else {
         ""
     };
-    ProposeError::Unavailable(format!(
+    WriteError::Unavailable(format!(
         "quorum lost: no acknowledgement from a majority of managers for {silent_ms} ms; \
          this member stopped acting as leader{tail}"
     ))
@@ -336,5 +355,13 @@ fn membership_error(e: OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> Ra
             RaftError::Membership(e.to_string())
         }
         OpenRaftError::Fatal(e) => RaftError::Fatal(e.to_string()),
+    }
+}
+
+/// Raft is the cluster's write path: the manager's components propose through this.
+impl Proposer for RaftNode {
+    fn propose(&self, batch: StoreBatch) -> ProposeFuture {
+        let raft = self.clone();
+        Box::pin(async move { RaftNode::propose(&raft, batch).await })
     }
 }

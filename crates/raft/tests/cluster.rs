@@ -11,7 +11,7 @@ use swarm_api::{
     store_object, Annotations, Secret, SecretSpec, StoreAction, StoreActionKind, StoreBatch,
     StoreObject,
 };
-use swarm_raft::{ProposeError, RaftNode};
+use swarm_raft::{RaftNode, WriteError};
 use swarm_store::Store;
 
 struct Member {
@@ -162,12 +162,9 @@ async fn three_members_converge_and_followers_redirect() {
         assert!(!l.is_leader);
         assert_eq!(l.leader_addr.as_deref(), Some(m1.addr.as_str()));
         match m.node.propose(create_service(100)).await {
-            Err(ProposeError::NotLeader {
-                leader_id,
-                leader_addr,
-            }) => {
+            Err(WriteError::NotLeader { leader_id, leader }) => {
                 assert_eq!(leader_id, Some(1));
-                assert_eq!(leader_addr.as_deref(), Some(m1.addr.as_str()));
+                assert_eq!(leader.as_deref(), Some(m1.addr.as_str()));
             }
             other => panic!("follower accepted a proposal: {other:?}"),
         }

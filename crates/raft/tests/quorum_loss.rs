@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use swarm_raft::{ProposeError, RaftNode};
+use swarm_raft::{RaftNode, WriteError};
 use swarm_store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -182,7 +182,7 @@ async fn isolated_leader_fails_fast_and_rejoins_without_losing_writes() {
     for h in in_flight {
         let (i, r, took) = h.await.unwrap();
         match r {
-            Err(ProposeError::Unavailable(msg)) => {
+            Err(WriteError::Unavailable(msg)) => {
                 assert!(
                     msg.contains("quorum"),
                     "error should say quorum is lost: {msg}"
@@ -209,7 +209,7 @@ async fn isolated_leader_fails_fast_and_rejoins_without_losing_writes() {
     // Known lost: the next proposal fails at once.
     let t = tokio::time::Instant::now();
     match m1.node.propose(create_service(105)).await {
-        Err(ProposeError::Unavailable(msg)) if msg.contains("quorum") => {}
+        Err(WriteError::Unavailable(msg)) if msg.contains("quorum") => {}
         other => panic!("expected a quorum error, got {other:?}"),
     }
     assert!(
@@ -248,7 +248,7 @@ async fn isolated_leader_fails_fast_and_rejoins_without_losing_writes() {
     assert!(!m1.node.leadership().borrow().is_leader);
     assert!(matches!(
         m1.node.propose(create_service(106)).await,
-        Err(ProposeError::Unavailable(_))
+        Err(WriteError::Unavailable(_))
     ));
     refused.insert(106);
 
@@ -261,7 +261,7 @@ async fn isolated_leader_fails_fast_and_rejoins_without_losing_writes() {
     .await;
     assert!(!l.is_leader);
     match m1.node.propose(create_service(300)).await {
-        Err(ProposeError::NotLeader { leader_id, .. }) => {
+        Err(WriteError::NotLeader { leader_id, .. }) => {
             assert_eq!(leader_id, Some(new_leader.id))
         }
         other => panic!("a follower should redirect, got {other:?}"),

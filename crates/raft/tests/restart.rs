@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use swarm_raft::{ProposeError, RaftNode};
+use swarm_raft::{RaftNode, WriteError};
 use swarm_store::Store;
 
 async fn propose_restart_and_check(snapshot_interval: Option<u64>) {
@@ -37,7 +37,7 @@ async fn propose_restart_and_check(snapshot_interval: Option<u64>) {
 
     // A refused transaction comes back as the store's error, and changes nothing.
     match node.propose(create_service(7)).await {
-        Err(ProposeError::Apply(_)) => {}
+        Err(WriteError::Refused(_)) => {}
         other => panic!("duplicate create should be refused, got {other:?}"),
     }
     node.shutdown().await.unwrap();
@@ -103,7 +103,7 @@ async fn propose_before_leadership_is_not_leader() {
     .await
     .unwrap();
     match node.propose(create_service(0)).await {
-        Err(ProposeError::NotLeader { .. }) => {}
+        Err(WriteError::NotLeader { .. }) => {}
         other => panic!("expected NotLeader, got {other:?}"),
     }
     node.shutdown().await.unwrap();

@@ -9,12 +9,14 @@
 
 mod apply;
 mod item;
+mod proposer;
 mod tables;
 mod txn;
 mod watch;
 
 pub use apply::ApplyError;
 pub use item::{Kind, StoreItem};
+pub use proposer::{ProposeFuture, Proposer, WriteError};
 pub use tables::{Table, Tables};
 pub use txn::Txn;
 pub use watch::{Change, Event, EventKind};
@@ -32,6 +34,17 @@ const WATCH_CAPACITY: usize = 4096;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+}
+
+/// A store handle that does not keep it alive ([`Store::downgrade`]).
+#[derive(Clone)]
+pub struct WeakStore(std::sync::Weak<Inner>);
+
+impl WeakStore {
+    /// The store, if some strong handle still holds it.
+    pub fn upgrade(&self) -> Option<Store> {
+        self.0.upgrade().map(|inner| Store { inner })
+    }
 }
 
 struct Inner {
@@ -59,6 +72,12 @@ impl Store {
                 changed: tokio_watch::channel(0).0,
             }),
         }
+    }
+
+    /// A handle that does not keep the store alive: it says whether anyone still does (a role
+    /// that stopped must have let go of its store; see the manager's `role_stop` test).
+    pub fn downgrade(&self) -> WeakStore {
+        WeakStore(Arc::downgrade(&self.inner))
     }
 
     /// Applies one committed transaction at Raft log `index`: every action or none. Written

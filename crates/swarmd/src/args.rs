@@ -1,8 +1,9 @@
 //! Command-line flags of `swarmd` (defaults are SwarmKit's, DESIGN.md §4).
 
 use anyhow::{bail, Result};
+use swarm_node::{ExecutorChoice, Join, NodeConfig, RaftTiming};
+use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use swarm_api::defaults;
 
@@ -57,7 +58,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "auto")]
     pub executor: ExecutorArg,
     /// Docker engine API address (docker executor): unix:///path or tcp://host:port.
-    #[arg(long = "engine-addr", default_value = swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR)]
+    #[arg(long = "engine-addr", default_value = swarm_node::DEFAULT_ENGINE_ADDR)]
     pub engine_addr: String,
     /// Milliseconds a simulated task takes to start (sim executor).
     #[arg(long = "sim-start-delay-ms", default_value_t = 100, hide = true)]
@@ -110,63 +111,42 @@ pub enum Command {
 }
 
 impl Args {
-    pub fn validate(&self) -> Result<()> {
-        if self.listen_remote_api.parse::<SocketAddr>().is_err() {
-            bail!(
-                "--listen-remote-api: {:?} is not an IP:port address",
-                self.listen_remote_api
-            );
-        }
-        if let Some(a) = &self.listen_metrics {
-            if a.parse::<SocketAddr>().is_err() {
-                bail!("--listen-metrics: {a:?} is not an IP:port address");
-            }
-        }
-        if let Some(a) = &self.listen_web {
-            match a.parse::<SocketAddr>() {
-                Err(_) => bail!("--listen-web: {a:?} is not an IP:port address"),
-                Ok(addr) if !addr.ip().is_loopback() && !self.listen_web_public => bail!(
-                    "--listen-web: {a} is not a loopback address; the page has no \
-                     authentication (add --listen-web-public to serve it there anyway)"
-                ),
-                Ok(_) => {}
-            }
-        }
-        if self.join_addr.is_some() != self.join_token.is_some() {
-            bail!("--join-addr and --join-token go together");
-        }
-        if self.heartbeat_tick == 0 || self.election_tick <= self.heartbeat_tick {
-            bail!("--election-tick must be greater than --heartbeat-tick, and both above 0");
-        }
-        if self.listen_docker_api.as_ref() == Some(&self.listen_control_api) {
-            bail!("--listen-docker-api must differ from --listen-control-api");
-        }
-        if self.tick_ms == 0 {
-            bail!("--tick-ms must be above 0");
-        }
-        if let Some(h) = &self.hostname {
-            swarm_api::validate::validate_name("hostname", h)?;
-        }
-        Ok(())
-    }
-
-    pub fn hostname(&self) -> String {
-        self.hostname.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|s| s.trim().to_string())
-                .ok()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "localhost".into())
-        })
-    }
-
-    pub fn advertise_addr(&self) -> String {
-        if let Some(a) = &self.advertise_remote_api {
-            return a.clone();
-        }
-        match self.listen_remote_api.parse::<SocketAddr>() {
-            Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
-            _ => self.listen_remote_api.clone(),
-        }
+    /// The node these flags describe; every setting checked (errors name the flag).
+    pub fn into_config(self) -> Result<NodeConfig> {
+        let join = match (self.join_addr, self.join_token) {
+            (Some(addr), Some(token)) => Some(Join { addr, token }),
+            (None, None) => None,
+            _ => bail!("--join-addr and --join-token go together"),
+        };
+        let cfg = NodeConfig {
+            state_dir: self.state_dir,
+            control_socket: self.listen_control_api,
+            docker_socket: self.listen_docker_api,
+            remote_api: self.listen_remote_api,
+            advertise_addr: self.advertise_remote_api,
+            join,
+            hostname: self.hostname,
+            executor: match self.executor {
+                ExecutorArg::Auto => ExecutorChoice::Auto,
+                ExecutorArg::Process => ExecutorChoice::Process,
+                ExecutorArg::Sim => ExecutorChoice::Sim,
+                ExecutorArg::Docker => ExecutorChoice::Docker,
+            },
+            engine_addr: self.engine_addr,
+            sim_start_delay: Duration::from_millis(self.sim_start_delay_ms),
+            raft: RaftTiming {
+                tick_ms: self.tick_ms,
+                heartbeat_tick: self.heartbeat_tick,
+                election_tick: self.election_tick,
+            },
+            force_new_cluster: self.force_new_cluster,
+            metrics_addr: self.listen_metrics,
+            web_addr: self.listen_web,
+            web_public: self.listen_web_public,
+            unlock_key: self.unlock_key,
+            cert_renew_after: self.cert_renew_after_ms.map(Duration::from_millis),
+        };
+        cfg.validate()?;
+        Ok(cfg)
     }
 }

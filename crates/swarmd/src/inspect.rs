@@ -58,7 +58,7 @@ fn run(args: &InspectArgs) -> Result<()> {
     let dir = &args.state_dir;
     // Held while reading, so a swarmd cannot start on this dir halfway through.
     let _guard = refuse_if_in_use(dir)?;
-    let mut report = match crate::autolock::read_data_key(dir, args.unlock_key.as_deref())? {
+    let mut report = match swarm_node::read_data_key(dir, args.unlock_key.as_deref())? {
         Some(key) => swarm_raft::inspect_with_key(dir, &key)?,
         None => swarm_raft::inspect(dir)?,
     };

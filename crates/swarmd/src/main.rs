@@ -1,27 +1,11 @@
-//! `swarmd`: one node of a swarm. Loads or obtains the node's certificate (bootstrapping a new
-//! cluster, or joining one with a token), then runs what its role needs: a manager runs Raft,
-//! the store, the control socket and the mutual-TLS remote API (dispatcher, CA, Raft), plus
-//! the leader-only components; every node runs an agent that executes its tasks.
+//! `swarmd`: one node of a swarm. This binary only parses its flags into a
+//! `swarm_node::NodeConfig`, sets up logging and signals, and runs the node (`swarm-node`
+//! wires everything); plus the offline `inspect-state` command.
 
-mod adapters;
 mod args;
-mod autolock;
-mod force_new;
-mod http;
-mod identity;
 mod inspect;
-mod lifecycle;
-mod lock;
-mod manager;
-mod membership;
-mod metrics_http;
-mod reachability;
-mod renewal;
-mod roles;
-mod route;
-mod web;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -78,31 +62,18 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(args: args::Args) -> Result<()> {
-    args.validate()?;
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("state dir {}", args.state_dir.display()))?;
-    let _lock = lock::StateDirLock::acquire(&args.state_dir)?;
+    let cfg = args.into_config()?;
     let shutdown = CancellationToken::new();
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down");
-            shutdown.cancel();
-        });
+    let stop = shutdown.clone();
+    let node = swarm_node::run(cfg, swarm_node::Listeners::default(), shutdown);
+    tokio::pin!(node);
+    tokio::select! {
+        r = &mut node => return Ok(r?),
+        _ = wait_for_signal() => {}
     }
-    // A manager whose keys autolock sealed waits here for its unlock key.
-    let Some(keys) = autolock::open(&args, &shutdown).await? else {
-        return Ok(());
-    };
-    let node = identity::obtain(&args, &keys).await?;
-    tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");
-    // One registry for this node, for its whole life across role changes.
-    let metrics = metrics_http::NodeMetrics::new();
-    if let Some(addr) = &args.listen_metrics {
-        metrics_http::serve(addr, metrics.clone(), shutdown.clone()).await?;
-    }
-    lifecycle::run_node(args, node, keys, metrics, shutdown).await
+    tracing::info!("shutting down");
+    stop.cancel();
+    Ok(node.await?)
 }
 
 async fn wait_for_signal() {

@@ -210,42 +210,39 @@ async fn run(
         .context("lost-agents runtime")?;
     let dir = tempfile::tempdir()?;
     let t0 = Instant::now();
-    let root = swarm_ca::RootCa::generate()?;
-    let cluster_id = ids::new_id();
     let shutdown = CancellationToken::new();
     let mgr_handles: Vec<tokio::runtime::Handle> = mgr_rts
         .iter()
         .flatten()
         .map(|r| r.handle().clone())
         .collect();
-    let mut managers = Vec::new();
+    // The first manager bootstraps the cluster; the others join it with the manager token.
+    let mut managers: Vec<cluster::Manager> = Vec::new();
     for (i, h) in mgr_handles.iter().enumerate() {
-        let (root, cid, mdir, tick, sd) = (
-            root.clone(),
-            cluster_id.clone(),
-            dir.path().join("managers").join(format!("m{i}")),
-            args.tick_ms,
-            shutdown.clone(),
-        );
+        let mdir = dir.path().join("managers").join(format!("m{i}"));
+        let tick = args.tick_ms;
+        let join = match managers.first() {
+            None => None,
+            Some(first) => Some(swarm_node::Join {
+                addr: first.addr.clone(),
+                token: cluster::manager_token(&first.store)?,
+            }),
+        };
         managers.push(
-            h.spawn(async move { cluster::start_manager(&root, &cid, mdir, tick, sd).await })
+            h.spawn(async move { cluster::start_manager(mdir, tick, join).await })
                 .await??,
         );
     }
     let managers = std::sync::Arc::new(managers);
     {
-        let (root, cid, hb, ms) = (
-            root.clone(),
-            cluster_id.clone(),
-            args.heartbeat_ms,
-            managers.clone(),
-        );
+        let (hb, ms) = (args.heartbeat_ms, managers.clone());
         mgr_handles[0]
-            .spawn(async move { cluster::form_cluster(&root, &cid, &ms, hb).await })
+            .spawn(async move { cluster::settle_cluster(&ms[0], hb).await })
             .await??;
     }
     let leader = &managers[0];
     let store = leader.store.clone();
+    let (root, cluster_id) = cluster::cluster_root(&store)?;
     let addrs: Vec<String> = managers.iter().map(|m| m.addr.clone()).collect();
     eprintln!(
         "{} manager(s) up at {:?} in {:.1} s",

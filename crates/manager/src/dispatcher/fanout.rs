@@ -15,6 +15,7 @@ use std::sync::Arc;
 use swarm_api::*;
 use swarm_store::{Change, Store, Tables};
 use tokio::sync::broadcast::error::RecvError;
+use swarm_tasks::TaskOwner;
 use tokio::sync::watch;
 
 /// A manager's remote API address, as session messages list it.
@@ -70,8 +71,9 @@ fn manager_addrs(t: &Tables) -> Vec<ManagerAddr> {
 }
 
 impl Fanout {
-    /// Subscribes to `store` and starts the watcher task (it lives as long as the runtime).
-    pub(crate) fn start(store: Store) -> Fanout {
+    /// Subscribes to `store` and starts the watcher task as one of `tasks`: it holds a store
+    /// handle, so only stopping `tasks` ends it (the store's stream never closes while it runs).
+    pub(crate) fn start(store: Store, tasks: &TaskOwner) -> Fanout {
         let (managers, rx) = store.view_and_watch(manager_addrs);
         let (managers, _) = watch::channel(Arc::new(managers));
         let fanout = Fanout {
@@ -80,7 +82,7 @@ impl Fanout {
                 managers,
             }),
         };
-        tokio::spawn(fanout.clone().run(store, rx));
+        tasks.spawn_until_stopped(fanout.clone().run(store, rx));
         fanout
     }
 
@@ -224,7 +226,7 @@ mod tests {
     #[tokio::test]
     async fn wakes_only_the_nodes_a_batch_touches() {
         let store = Store::new();
-        let f = Fanout::start(store.clone());
+        let f = Fanout::start(store.clone(), &TaskOwner::new());
         let mut n1 = f.watch_node("n1");
         let mut n2 = f.watch_node("n2");
         store
@@ -245,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn manager_list_follows_role_changes() {
         let store = Store::new();
-        let f = Fanout::start(store.clone());
+        let f = Fanout::start(store.clone(), &TaskOwner::new());
         let mut m = f.managers();
         store
             .apply(

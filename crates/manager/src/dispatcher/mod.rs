@@ -19,6 +19,7 @@ use std::time::Duration;
 use swarm_api::dispatcher_server::{Dispatcher as DispatcherRpc, DispatcherServer};
 use swarm_api::*;
 use swarm_store::{Store, Txn};
+use swarm_tasks::TaskOwner;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -41,20 +42,25 @@ struct Inner {
     route: Arc<dyn LeaderRoute>,
     /// The one store watcher that wakes the per-node streams.
     fanout: Fanout,
+    /// Owns the status writer, the fan-out and every stream's task: the role that made the
+    /// dispatcher stops them, which lets go of the store they hold.
+    tasks: TaskOwner,
 }
 
 impl Dispatcher {
-    /// Creates the dispatcher and starts its status writer (which lives as long as the runtime).
+    /// Creates the dispatcher and starts its status writer and store fan-out as tasks of
+    /// `tasks`; they, and every stream the dispatcher serves, end when `tasks` stops.
     pub fn new(
         store: Store,
         proposer: Arc<dyn Proposer>,
         cluster_id: String,
         advertise_addr: String,
         route: Arc<dyn LeaderRoute>,
+        tasks: &TaskOwner,
     ) -> Dispatcher {
         let (tx, rx) = mpsc::channel(status::QUEUE_ITEMS);
-        tokio::spawn(status::run(store.clone(), proposer.clone(), rx));
-        let store_for_fanout = store.clone();
+        tasks.spawn_until_stopped(status::run(store.clone(), proposer.clone(), rx));
+        let fanout = Fanout::start(store.clone(), tasks);
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
@@ -65,7 +71,8 @@ impl Dispatcher {
                 reports: tx,
                 leader: AtomicBool::new(false),
                 route,
-                fanout: Fanout::start(store_for_fanout),
+                fanout,
+                tasks: tasks.clone(),
             }),
         }
     }
@@ -82,6 +89,11 @@ impl Dispatcher {
     /// Agents' sessions open on this manager now (for the metrics).
     pub fn session_count(&self) -> usize {
         self.inner.sessions.len()
+    }
+
+    /// The owner of the dispatcher's tasks (the log broker's streams run there too).
+    pub(crate) fn tasks(&self) -> &TaskOwner {
+        &self.inner.tasks
     }
 
     /// Whether this manager serves sessions now (it leads).
@@ -288,7 +300,7 @@ impl DispatcherRpc for Dispatcher {
         };
         let (tx, rx) = mpsc::channel(4);
         let this = self.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn_until_stopped(async move {
             this.session_updates(node_id, msg, wake.node, managers, cancel, tx)
                 .await
         });
@@ -324,7 +336,7 @@ impl DispatcherRpc for Dispatcher {
             .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
         let (tx, rx) = mpsc::channel(16);
         let wake = self.inner.fanout.watch_node(&node_id);
-        tokio::spawn(assignments::stream(
+        self.inner.tasks.spawn_until_stopped(assignments::stream(
             self.inner.store.clone(),
             node_id,
             wake.tasks,

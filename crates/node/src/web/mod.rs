@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use crate::error::Result;
 use futures::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame};
@@ -17,6 +17,7 @@ use swarm_api::state;
 use swarm_store::{Store, Tables};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
+use swarm_tasks::TaskOwner;
 use tokio_util::sync::CancellationToken;
 
 use crate::http;
@@ -27,17 +28,17 @@ const PAGE: &str = include_str!("page.html");
 /// should not push 1,000 snapshots at the browser.
 const COALESCE: Duration = Duration::from_millis(200);
 
-/// Binds the page's address (the loopback check is in `args.rs`).
+/// Binds the page's address (the loopback check is in `config.rs`).
 pub async fn bind(addr: &str) -> Result<TcpListener> {
     http::bind("--listen-web", addr).await
 }
 
-/// Serves the page on `listener` until `shutdown`.
-pub fn serve(listener: TcpListener, store: Store, shutdown: CancellationToken) {
+/// Serves the page on `listener` as a task of `tasks`, until they stop.
+pub fn serve(listener: TcpListener, store: Store, tasks: &TaskOwner) {
     if let Ok(a) = listener.local_addr() {
         tracing::info!(addr = %a, "serving the web view");
     }
-    let stop = shutdown.clone();
+    let stop = tasks.token().clone();
     let handler: http::Handler = Arc::new(move |req| {
         let store = store.clone();
         let stop = stop.clone();
@@ -54,7 +55,7 @@ pub fn serve(listener: TcpListener, store: Store, shutdown: CancellationToken) {
             }
         })
     });
-    http::serve(listener, handler, shutdown);
+    http::serve(listener, handler, tasks);
 }
 
 /// What the page draws: nodes, and tasks still meant to run or that just ended.

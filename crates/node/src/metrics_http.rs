@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use anyhow::Result;
+use crate::error::Result;
 use futures::future::BoxFuture;
 use hyper::StatusCode;
 use parking_lot::Mutex;
@@ -23,7 +23,7 @@ use swarm_manager::dispatcher::Dispatcher;
 use swarm_manager::ManagerMetrics;
 use swarm_raft::RaftNode;
 use swarm_store::Store;
-use tokio_util::sync::CancellationToken;
+use swarm_tasks::TaskOwner;
 
 use crate::http;
 
@@ -144,12 +144,14 @@ impl NodeMetrics {
             .set(1);
     }
 
-    /// Lends the scrape a running manager's state until `stop`; also counts leader changes.
-    pub fn attach_manager(self: &Arc<Self>, source: ManagerSource, stop: CancellationToken) {
+    /// Lends the scrape a running manager's state until `tasks` stop; also counts leader
+    /// changes.
+    pub fn attach_manager(self: &Arc<Self>, source: ManagerSource, tasks: &TaskOwner) {
         let mut leadership = source.raft.leadership();
         *self.source.lock() = Some(source);
         let me = self.clone();
-        tokio::spawn(async move {
+        let stop = tasks.token().clone();
+        tasks.spawn(async move {
             let mut leader = leadership.borrow_and_update().leader_id;
             loop {
                 tokio::select! {
@@ -253,12 +255,8 @@ fn set_task_states(family: &Family<Labels, Gauge>, counts: &HashMap<i32, i64>) {
     }
 }
 
-/// Serves `GET /metrics` on `addr` until `shutdown`.
-pub async fn serve(
-    addr: &str,
-    metrics: Arc<NodeMetrics>,
-    shutdown: CancellationToken,
-) -> Result<()> {
+/// Serves `GET /metrics` on `addr` until `tasks` stop.
+pub async fn serve(addr: &str, metrics: Arc<NodeMetrics>, tasks: &TaskOwner) -> Result<()> {
     let listener = http::bind("--listen-metrics", addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving metrics");
     let handler: http::Handler = Arc::new(move |req| {
@@ -274,7 +272,7 @@ pub async fn serve(
             )
         })
     });
-    http::serve(listener, handler, shutdown);
+    http::serve(listener, handler, tasks);
     Ok(())
 }
 

@@ -2,17 +2,18 @@
 //! joined with the manager token asks the leader to add it as a voter (a learner first, until
 //! it has caught up), and the joining side of that call.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use std::time::Duration;
 use swarm_api::raft_membership_client::RaftMembershipClient;
 use swarm_api::raft_membership_server::{RaftMembership, RaftMembershipServer};
 use swarm_api::*;
 use swarm_manager::{Proposer, WriteError};
+use crate::error::NodeError;
 use swarm_raft::{PeerConnector, RaftNode};
 use swarm_store::{Store, Txn};
 use tonic::{Request, Response, Status};
 
-use crate::adapters::TlsPeers;
+use crate::peers::TlsPeers;
 
 pub struct Membership {
     pub raft: RaftNode,
@@ -135,14 +136,14 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
         let target = targets[i % targets.len()].clone();
         i += 1;
         let res = async {
-            let ch = peers.channel(&target).map_err(|e| anyhow::anyhow!(e))?;
+            let ch = peers.channel(&target).map_err(NodeError::Failed)?;
             let resp = RaftMembershipClient::new(ch)
                 .join(JoinRaftRequest {
                     addr: advertise.to_string(),
                 })
                 .await
                 .with_context(|| format!("asking {target} to join Raft"))?;
-            Ok::<_, anyhow::Error>(resp.into_inner())
+            Ok::<_, NodeError>(resp.into_inner())
         }
         .await;
         match res {
@@ -160,7 +161,7 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
                     .unwrap_or(0);
             }
             Ok(_) => tracing::info!(%target, "no leader yet; retrying"),
-            Err(e) if e.chain().any(|c| c.to_string().contains("not a manager")) => return Err(e),
+            Err(e) if crate::error::one_line(&e).contains("not a manager") => return Err(e),
             Err(e) => tracing::info!(error = %e, "joining Raft; retrying"),
         }
         if tokio::time::Instant::now() > deadline {

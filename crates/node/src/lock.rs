@@ -1,7 +1,7 @@
 //! One swarmd per state dir: an exclusive lock on `<state-dir>/swarmd.lock`, held for the
 //! process's life (the OS drops it if the process dies).
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use std::fs::File;
 use std::path::Path;
 

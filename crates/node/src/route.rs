@@ -1,7 +1,7 @@
 //! The manager's way to the leader, from Raft's view of who leads: used to forward control and
 //! CA calls from a follower, and by the membership service to point joiners at the leader.
 
-use crate::adapters::TlsPeers;
+use crate::peers::TlsPeers;
 use swarm_manager::LeaderRoute;
 use swarm_raft::{Leadership, PeerConnector};
 use tokio::sync::watch;

@@ -10,10 +10,11 @@
 //! Must not touch: the unlock key in the cluster object (the control API makes and rotates it;
 //! [`follow`] only reads it) or the Raft data key's own file (the raft crate's).
 
-use crate::args::Args;
-use anyhow::{Context, Result};
+use crate::config::NodeConfig;
+use crate::error::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::lock_server::{Lock, LockServer};
 use swarm_api::*;
@@ -47,24 +48,18 @@ impl LocalKeys {
 
     /// The unlock key in force.
     pub fn current(&self) -> Option<UnlockKey> {
-        self.key.lock().ok().and_then(|k| k.clone())
+        self.key.lock().clone()
     }
 
     /// The node's credentials, opened with the unlock key in force.
     pub fn load_credentials(&self) -> Result<Option<NodeCredentials>> {
-        let key = self
-            .key
-            .lock()
-            .map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
+        let key = self.key.lock();
         Ok(NodeCredentials::load_with(&self.state_dir, key.as_ref())?)
     }
 
     /// Saves credentials (a renewal, a role change), sealed if autolock is on.
     pub fn save_credentials(&self, creds: &NodeCredentials) -> Result<()> {
-        let key = self
-            .key
-            .lock()
-            .map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
+        let key = self.key.lock();
         creds.save_with(&self.state_dir, key.as_ref())?;
         Ok(())
     }
@@ -72,10 +67,7 @@ impl LocalKeys {
     /// The Raft data key, unwrapped with the KEK from the (possibly sealed) seed; seed and
     /// data key are created with a new Raft dir.
     pub fn data_key(&self) -> Result<DataKey> {
-        let key = self
-            .key
-            .lock()
-            .map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
+        let key = self.key.lock();
         let seed = read_or_create_seed(&self.state_dir, key.as_ref())?;
         let raft_dir = self.state_dir.join("raft");
         std::fs::create_dir_all(&raft_dir).with_context(|| raft_dir.display().to_string())?;
@@ -88,10 +80,7 @@ impl LocalKeys {
     /// Seals the keys with `next` (autolock turned on, or the key rotated), or writes them in
     /// the clear (`None`: autolock turned off). Each file is replaced atomically.
     pub fn set_key(&self, next: Option<UnlockKey>) -> Result<()> {
-        let mut key = self
-            .key
-            .lock()
-            .map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
+        let mut key = self.key.lock();
         if *key == next {
             return Ok(());
         }
@@ -160,33 +149,33 @@ fn check(state_dir: &Path, key: &UnlockKey) -> Result<(), swarm_ca::CaError> {
 /// At start-up: the node's keys, unlocked. A locked state dir takes the key from
 /// `--unlock-key` (a wrong one is an error), or else waits, serving only the unlock call on
 /// the control socket, until an operator gives the right one. None when `shutdown` comes first.
-pub async fn open(args: &Args, shutdown: &CancellationToken) -> Result<Option<Arc<LocalKeys>>> {
-    let dir = &args.state_dir;
+pub async fn open(cfg: &NodeConfig, shutdown: &CancellationToken) -> Result<Option<Arc<LocalKeys>>> {
+    let dir = &cfg.state_dir;
     if !is_locked(dir) {
         return Ok(Some(LocalKeys::new(dir, None)));
     }
-    if let Some(text) = &args.unlock_key {
+    if let Some(text) = &cfg.unlock_key {
         let key = UnlockKey::parse(text).context("--unlock-key")?;
         check(dir, &key).context("--unlock-key")?;
         tracing::info!("unlocked with --unlock-key");
         return Ok(Some(LocalKeys::new(dir, Some(key))));
     }
-    tracing::warn!(socket = %args.listen_control_api.display(), "{LOCKED}");
-    let Some(key) = wait_for_unlock(args, shutdown).await? else {
+    tracing::warn!(socket = %cfg.control_socket.display(), "{LOCKED}");
+    let Some(key) = wait_for_unlock(cfg, shutdown).await? else {
         return Ok(None);
     };
     tracing::info!("unlocked through the control socket");
     Ok(Some(LocalKeys::new(dir, Some(key))))
 }
 
-async fn wait_for_unlock(args: &Args, shutdown: &CancellationToken) -> Result<Option<UnlockKey>> {
+async fn wait_for_unlock(cfg: &NodeConfig, shutdown: &CancellationToken) -> Result<Option<UnlockKey>> {
     let listener =
-        crate::manager::bind_unix_socket("--listen-control-api", &args.listen_control_api).await?;
+        crate::sockets::bind_unix_socket("--listen-control-api", &cfg.control_socket).await?;
     let (tx, mut rx) = mpsc::channel(1);
     let done = shutdown.child_token();
     let server = tonic::transport::Server::builder()
         .add_service(LockServer::new(Unlocker {
-            state_dir: args.state_dir.clone(),
+            state_dir: cfg.state_dir.clone(),
             tx,
         }))
         .add_service(LockedControl)
@@ -194,7 +183,9 @@ async fn wait_for_unlock(args: &Args, shutdown: &CancellationToken) -> Result<Op
             tokio_stream::wrappers::UnixListenerStream::new(listener),
             done.clone().cancelled_owned(),
         );
-    let server = tokio::spawn(server);
+    // Owned here: stopped below once the key is in, so the manager can bind the socket again.
+    let tasks = swarm_tasks::TaskOwner::new();
+    tasks.spawn(server);
     let key = tokio::select! {
         k = rx.recv() => k,
         _ = shutdown.cancelled() => None,
@@ -202,7 +193,7 @@ async fn wait_for_unlock(args: &Args, shutdown: &CancellationToken) -> Result<Op
     // Give the unlock call its answer before the socket goes (the manager binds it again).
     tokio::time::sleep(Duration::from_millis(100)).await;
     done.cancel();
-    let _ = server.await;
+    tasks.stop().await;
     Ok(key)
 }
 

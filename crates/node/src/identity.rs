@@ -1,9 +1,9 @@
 //! Who this node is: its certificate, from the state dir on a restart, from a manager when
 //! joining with a token, or self-issued by a new cluster's root CA when bootstrapping.
 
-use crate::args::Args;
+use crate::config::NodeConfig;
 use crate::autolock::LocalKeys;
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use std::path::Path;
 use swarm_api::*;
 use swarm_ca::{NodeCredentials, RootCa};
@@ -46,14 +46,16 @@ fn write_remotes(dir: &Path, remotes: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn obtain(args: &Args, keys: &LocalKeys) -> Result<NodeIdentity> {
-    let dir = &args.state_dir;
+/// This node's identity; `advertise` is the remote API address it tells the CA when joining.
+pub async fn obtain(cfg: &NodeConfig, advertise: &str, keys: &LocalKeys) -> Result<NodeIdentity> {
+    let dir = &cfg.state_dir;
+    let join_addr = cfg.join.as_ref().map(|j| &j.addr);
     if let Some(creds) = keys.load_credentials().context("loading certificates")? {
-        if args.join_addr.is_some() {
+        if join_addr.is_some() {
             tracing::info!("state dir already holds this node's identity; ignoring --join-addr");
         }
         let mut managers = read_remotes(dir);
-        if let Some(a) = &args.join_addr {
+        if let Some(a) = join_addr {
             if !managers.contains(a) {
                 managers.insert(0, a.clone());
             }
@@ -64,8 +66,8 @@ pub async fn obtain(args: &Args, keys: &LocalKeys) -> Result<NodeIdentity> {
             managers,
         });
     }
-    if let (Some(addr), Some(token)) = (&args.join_addr, &args.join_token) {
-        let creds = swarm_ca::join(addr, token, &args.hostname(), &args.advertise_addr())
+    if let Some(crate::config::Join { addr, token }) = &cfg.join {
+        let creds = swarm_ca::join(addr, token, &cfg.hostname(), advertise)
             .await
             .with_context(|| format!("joining {addr}"))?;
         creds.save(dir).context("saving certificates")?;

@@ -11,7 +11,7 @@
 //! key so it stays readable. An entry or snapshot that fails to open (tampered, or another
 //! key) is refused, naming it, rather than recovering a silently shortened history.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{bail, Context, Result};
 use std::path::Path;
 use swarm_api::*;
 use swarm_manager::Proposer;

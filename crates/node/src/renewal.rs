@@ -18,7 +18,7 @@ use swarm_ca::CredentialsSwap;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::lifecycle::{renew, CaPeers};
+use crate::ca_client::{renew, CaPeers};
 
 /// First retry delay after a failed renewal, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -107,7 +107,7 @@ async fn renew_once(
     r: &Renewal,
     creds: &swarm_ca::NodeCredentials,
     stop: &CancellationToken,
-) -> anyhow::Result<bool> {
+) -> crate::error::Result<bool> {
     // Same role: a certificate in another role is `watch_role`'s business (it restarts the
     // node), and `renew` refuses to return one.
     let new = renew(creds, &r.ca, creds.role as i32).await?;

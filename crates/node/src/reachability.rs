@@ -1,7 +1,7 @@
 //! Leader-only: probes every other manager's remote API (health check over mutual TLS) and
 //! records REACHABLE / UNREACHABLE on its node, which `swarmctl node ls` shows.
 
-use crate::adapters::TlsPeers;
+use crate::peers::TlsPeers;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::health_client::HealthClient;

@@ -7,13 +7,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use swarm_tasks::TaskOwner;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 pub type Reply = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
@@ -26,17 +26,14 @@ pub async fn bind(flag: &str, addr: &str) -> Result<TcpListener> {
         .with_context(|| format!("{flag} {addr}"))
 }
 
-/// Serves `handler` on `listener` until `shutdown`; open connections (event streams too)
-/// are dropped then.
-pub fn serve(
-    listener: TcpListener,
-    handler: Handler,
-    shutdown: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Serves `handler` on `listener` as a task of `tasks`, until they stop; open connections
+/// (event streams too) are dropped then.
+pub fn serve(listener: TcpListener, handler: Handler, tasks: &TaskOwner) {
+    let owner = tasks.clone();
+    tasks.spawn(async move {
         loop {
             let stream = tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = owner.stopping() => return,
                 r = listener.accept() => match r {
                     Ok((s, _)) => s,
                     Err(e) => {
@@ -48,23 +45,19 @@ pub fn serve(
                 },
             };
             let handler = handler.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
+            owner.spawn_until_stopped(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let reply = handler(req);
                     async move { Ok::<_, Infallible>(reply.await) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc);
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    r = conn => if let Err(e) = r {
-                        tracing::debug!(error = %e, "http connection ended");
-                    },
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "http connection ended");
                 }
             });
         }
-    })
+    });
 }
 
 /// A complete response with `content_type`.

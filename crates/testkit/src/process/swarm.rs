@@ -1,5 +1,4 @@
 //! Cluster-level helpers shared by the multi-manager tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use super::Ctl;
 use std::collections::BTreeSet;

@@ -2,7 +2,6 @@
 //! full mesh, no bridge, so the host's firewall never sees the traffic). Node i's address is
 //! 10.213.S.i on its loopback, routed over the direct link to each peer. Cutting a node off
 //! is an iptables DROP inside its own namespace; healing flushes it. Needs root (CI has it).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 

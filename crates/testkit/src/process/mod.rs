@@ -1,0 +1,297 @@
+//! The multi-process harness: tests drive the built `swarmd` and `swarmctl` binaries exactly
+//! as a user does — real processes, real sockets, real TLS and Raft — on loopback or on test
+//! hosts made of network namespaces ([`netns`]). The binaries are found next to the running
+//! test's executable (`target/<profile>/`), so the workspace's binaries must be built first
+//! (`scripts/test.sh` does).
+
+pub mod netns;
+pub mod swarm;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A workspace binary, from `target/<profile>/` (a test runs from `target/<profile>/deps/`).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps");
+    let p = profile_dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        p.display()
+    );
+    p
+}
+
+pub fn swarmd_bin() -> PathBuf {
+    workspace_bin("swarmd")
+}
+
+pub fn swarmctl_bin() -> PathBuf {
+    workspace_bin("swarmctl")
+}
+
+/// A directory for one test's nodes; kept (and named on stderr) when SWARM_TEST_KEEP is set,
+/// to read the nodes' logs after a failure.
+pub fn test_dir() -> tempfile::TempDir {
+    let keep = std::env::var_os("SWARM_TEST_KEEP").is_some();
+    let dir = tempfile::Builder::new()
+        .prefix("swarmd-test-")
+        .disable_cleanup(keep)
+        .tempdir()
+        .unwrap();
+    if keep {
+        eprintln!("keeping test dir {}", dir.path().display());
+    }
+    dir
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `swarmd` process; killed when dropped.
+pub struct Node {
+    pub name: String,
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+    pub child: Option<Child>,
+    /// Runs swarmd through this command (e.g. `ip netns exec NS`).
+    pub prefix: Vec<String>,
+}
+
+impl Node {
+    pub fn start(name: &str, dir: &Path, args: &[String]) -> Node {
+        Node::start_in(Vec::new(), name, dir, args)
+    }
+
+    /// Starts swarmd through `prefix` (e.g. `ip netns exec NS` to run it on a test host).
+    pub fn start_in(prefix: Vec<String>, name: &str, dir: &Path, args: &[String]) -> Node {
+        let mut n = Node {
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            args: args.to_vec(),
+            child: None,
+            prefix,
+        };
+        n.spawn();
+        n
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.with_extension("log"))
+            .unwrap();
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(swarmd_bin());
+                c
+            }
+            None => Command::new(swarmd_bin()),
+        };
+        let child = cmd
+            .args(&self.args)
+            .arg("--log-level")
+            .arg("info,swarm_manager=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Ctl {
+    pub socket: PathBuf,
+}
+
+impl Ctl {
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(swarmctl_bin())
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and requires success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "swarmctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+}
+
+/// Every file under `root` (symlinks not followed): what a "nothing on disk reveals X" check
+/// reads.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// One manager with the docker executor and 100 ms Raft ticks in `root/n`, its control socket
+/// at `root/ctl.sock`; returns it with its node ID once registered.
+pub fn start_docker_node(root: &Path, hostname: &str) -> (Node, Ctl, String) {
+    let dir = root.join("n");
+    let socket = root.join("ctl.sock");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args: Vec<String> = [
+        "-d",
+        dir.to_str().unwrap(),
+        "--listen-control-api",
+        socket.to_str().unwrap(),
+        "--listen-remote-api",
+        &addr,
+        "--hostname",
+        hostname,
+        "--executor",
+        "docker",
+        "--tick-ms",
+        "100",
+    ]
+    .map(String::from)
+    .to_vec();
+    let node = Node::start(hostname, &dir, &args);
+    let ctl = Ctl { socket };
+    let node_id = wait_for("the node to register", Duration::from_secs(60), || {
+        let out = ctl.run(&["node", "ls", "--format", "json"]);
+        let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        nodes.as_array()?.first()?["id"].as_str().map(String::from)
+    });
+    (node, ctl, node_id)
+}
+
+/// Runs swarmd until it exits by itself; returns (success, stderr).
+pub fn swarmd_exits(args: &[String], within: Duration) -> (bool, String) {
+    let mut child = Command::new(swarmd_bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swarmd {args:?} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Polls `f` until it returns Some, or panics naming `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// PIDs of processes whose working directory lies under `root`: the process executor runs
+/// each task in its own directory inside the node's state dir, so these are the tasks.
+pub fn task_processes_under(root: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
+        if cwd.starts_with(root) && comm.trim() == "sleep" {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod inspect;
 mod leadership;
+mod log_schema;
 mod log_store;
 mod network;
 mod node;

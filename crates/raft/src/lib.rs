@@ -27,12 +27,12 @@ mod types;
 
 pub use at_rest::{load_data_key, DataKey, KeyEncryptionKey, KEK_SEED_FILE};
 pub use config::RaftConfig;
-pub use error::{ProposeError, RaftError};
+pub use error::{CodecError, DiskError, ProposeError, RaftError, SealError};
 pub use inspect::{
     inspect, inspect_with_key, EntryKind, EntryReport, LogPos, Member, MembershipReport,
     SnapshotReport, StateReport, VoteReport,
 };
 pub use leadership::Leadership;
-pub use network::PeerConnector;
+pub use network::{PeerConnectError, PeerConnector};
 pub use node::{RaftNode, RaftStatus};
 pub use service::RaftGrpc;

@@ -20,7 +20,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::at_rest::DataKey;
 use crate::codec;
-use crate::error::RaftError;
+use crate::error::{log_err, RaftError};
 use crate::log_schema::{
     decode_row, encode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
     SCHEMA_VERSION, VOTE_KEY,
@@ -46,15 +46,14 @@ enum Op {
 impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
     pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
-        let db = Database::create(path)
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(storage_err)?;
+        let db = Database::create(path).map_err(log_err(path))?;
+        let txn = db.begin_write().map_err(log_err(path))?;
         let has_state = {
-            let log = txn.open_table(LOG).map_err(storage_err)?;
-            let mut meta = txn.open_table(META).map_err(storage_err)?;
+            let log = txn.open_table(LOG).map_err(log_err(path))?;
+            let mut meta = txn.open_table(META).map_err(log_err(path))?;
             let schema = meta
                 .get(SCHEMA_KEY)
-                .map_err(storage_err)?
+                .map_err(log_err(path))?
                 .map(|v| v.value().to_vec());
             match schema {
                 Some(v) if OLD_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
@@ -73,14 +72,14 @@ impl LogStore {
                 Some(_) => {}
                 None => {
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
-                        .map_err(storage_err)?;
+                        .map_err(log_err(path))?;
                 }
             }
-            !log.is_empty().map_err(storage_err)?
-                || meta.get(VOTE_KEY).map_err(storage_err)?.is_some()
-                || meta.get(PURGED_KEY).map_err(storage_err)?.is_some()
+            !log.is_empty().map_err(log_err(path))?
+                || meta.get(VOTE_KEY).map_err(log_err(path))?.is_some()
+                || meta.get(PURGED_KEY).map_err(log_err(path))?.is_some()
         };
-        txn.commit().map_err(storage_err)?;
+        txn.commit().map_err(log_err(path))?;
         Ok((
             LogStore {
                 db: Arc::new(db),
@@ -152,10 +151,6 @@ impl LogStore {
         })
         .await
     }
-}
-
-fn storage_err(e: impl Into<redb::Error>) -> RaftError {
-    RaftError::Storage(e.into().to_string())
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {

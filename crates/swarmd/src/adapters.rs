@@ -9,7 +9,7 @@ use std::time::Duration;
 use swarm_api::{StoreBatch, StoreObject};
 use swarm_ca::{LiveCredentials, NodeCredentials};
 use swarm_manager::{Proposer, WriteError};
-use swarm_raft::{ProposeError, RaftNode};
+use swarm_raft::{PeerConnectError, ProposeError, RaftNode};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
@@ -48,14 +48,17 @@ pub fn is_leader_watch(raft: &RaftNode) -> watch::Receiver<bool> {
 }
 
 /// A mutual-TLS endpoint to a manager.
-pub fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
+pub fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, PeerConnectError> {
     Endpoint::from_shared(format!("https://{addr}"))
         .and_then(|e| e.tls_config(creds.client_tls()))
         .map(|e| {
             e.connect_timeout(Duration::from_secs(5))
                 .tcp_keepalive(Some(Duration::from_secs(10)))
         })
-        .map_err(|e| format!("{addr}: {e}"))
+        .map_err(|source| PeerConnectError::Endpoint {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Raft peers (and forwarding, probes, membership) over mutual TLS.
@@ -63,7 +66,7 @@ pub fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, Str
 pub struct TlsPeers(pub LiveCredentials);
 
 impl swarm_raft::PeerConnector for TlsPeers {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
         Ok(tls_endpoint(&self.0.current(), addr)?.connect_lazy())
     }
 }
@@ -72,6 +75,11 @@ impl swarm_raft::PeerConnector for TlsPeers {
 pub fn agent_connect(creds: LiveCredentials) -> swarm_agent::ConnectFn {
     Arc::new(move |addr: String| {
         let ep = tls_endpoint(&creds.current(), &addr);
-        Box::pin(async move { ep?.connect().await.map_err(|e| format!("{addr}: {e}")) })
+        Box::pin(async move {
+            ep.map_err(|e| e.to_string())?
+                .connect()
+                .await
+                .map_err(|e| format!("{addr}: {e}"))
+        })
     })
 }

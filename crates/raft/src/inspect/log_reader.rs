@@ -12,7 +12,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use crate::at_rest::DataKey;
 use crate::codec;
-use crate::error::RaftError;
+use crate::error::{log_err, DiskError, RaftError};
 use crate::log_schema::{
     decode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
     SCHEMA_VERSION, VOTE_KEY,
@@ -39,20 +39,24 @@ pub(super) fn read_log(path: &Path, key: &DataKey) -> Result<LogContent, RaftErr
         // Not closed cleanly (a crash or kill -9): reading needs a repair, which writes. Do it
         // on a copy so the original stays exactly as the crashed swarmd left it.
         Err(redb::DatabaseError::RepairAborted) => read_repaired_copy(path, key),
-        Err(e) => Err(RaftError::Storage(format!(
-            "{}: not a readable raft log: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(DiskError::log(
+            format_args!("{}: not a readable raft log", path.display()),
+            e,
+        )
+        .into()),
     }
 }
 
 fn read_repaired_copy(path: &Path, key: &DataKey) -> Result<LogContent, RaftError> {
     let copy = TempCopy::new(path)?;
     let db = redb::Database::open(&copy.0).map_err(|e| {
-        RaftError::Storage(format!(
-            "{}: not a readable raft log (repair of a copy failed): {e}",
-            path.display()
-        ))
+        DiskError::log(
+            format_args!(
+                "{}: not a readable raft log (repair of a copy failed)",
+                path.display()
+            ),
+            e,
+        )
     })?;
     read_tables(&db, path, key, true)
 }
@@ -71,11 +75,10 @@ impl TempCopy {
             std::process::id()
         ));
         fs::copy(src, &dst).map_err(|e| {
-            RaftError::Storage(format!(
-                "copying {} to {} for repair: {e}",
-                src.display(),
-                dst.display()
-            ))
+            DiskError::io(
+                format_args!("copying {} to {} for repair", src.display(), dst.display()),
+                e,
+            )
         })?;
         Ok(TempCopy(dst))
     }
@@ -94,14 +97,13 @@ fn read_tables(
     key: &DataKey,
     repaired: bool,
 ) -> Result<LogContent, RaftError> {
-    let err = |e: &dyn std::fmt::Display| RaftError::Storage(format!("{}: {e}", path.display()));
-    let txn = db.begin_read().map_err(|e| err(&e))?;
+    let txn = db.begin_read().map_err(log_err(path))?;
     // A log that swarmd created always has both tables and the schema key; a missing one means
     // this is some other redb file (or one whose creation never committed).
-    let meta = txn.open_table(META).map_err(|e| err(&e))?;
+    let meta = txn.open_table(META).map_err(log_err(path))?;
     let schema = meta
         .get(SCHEMA_KEY)
-        .map_err(|e| err(&e))?
+        .map_err(log_err(path))?
         .map(|v| v.value().to_vec());
     match schema {
         Some(v) if v == SCHEMA_VERSION => {}
@@ -118,19 +120,24 @@ fn read_tables(
                 String::from_utf8_lossy(&v).into_owned(),
             ))
         }
-        None => return Err(err(&"no schema version: not a swarmd raft log")),
+        None => {
+            return Err(DiskError::Invalid(format!(
+                "{}: no schema version: not a swarmd raft log",
+                path.display()
+            ))
+            .into())
+        }
     }
-    let vote: Option<Vote> = read_meta(&meta, VOTE_KEY).map_err(|e| err(&e))?;
+    let vote: Option<Vote> = read_meta(&meta, path, VOTE_KEY)?;
     // Stored as `Option<LogId>` itself (openraft may save "nothing committed").
-    let committed: Option<LogId> = read_meta::<Option<LogId>>(&meta, COMMITTED_KEY)
-        .map_err(|e| err(&e))?
-        .flatten();
-    let purged: Option<LogId> = read_meta(&meta, PURGED_KEY).map_err(|e| err(&e))?;
+    let committed: Option<LogId> =
+        read_meta::<Option<LogId>>(&meta, path, COMMITTED_KEY)?.flatten();
+    let purged: Option<LogId> = read_meta(&meta, path, PURGED_KEY)?;
 
-    let log = txn.open_table(LOG).map_err(|e| err(&e))?;
+    let log = txn.open_table(LOG).map_err(log_err(path))?;
     let mut entries = Vec::new();
-    for item in log.iter().map_err(|e| err(&e))? {
-        let (k, v) = item.map_err(|e| err(&e))?;
+    for item in log.iter().map_err(log_err(path))? {
+        let (k, v) = item.map_err(log_err(path))?;
         let decoded = decode_row(key, k.value(), v.value());
         entries.push((k.value(), decoded));
     }
@@ -145,12 +152,17 @@ fn read_tables(
 
 fn read_meta<T: serde::de::DeserializeOwned>(
     meta: &redb::ReadOnlyTable<&str, &[u8]>,
+    path: &Path,
     key: &str,
-) -> Result<Option<T>, String> {
-    match meta.get(key).map_err(|e| e.to_string())? {
-        Some(v) => codec::decode(v.value())
-            .map(Some)
-            .map_err(|e| format!("{key}: {e}")),
+) -> Result<Option<T>, RaftError> {
+    match meta.get(key).map_err(log_err(path))? {
+        Some(v) => codec::decode(v.value()).map(Some).map_err(|source| {
+            DiskError::Codec {
+                context: format!("{}: {key}", path.display()),
+                source,
+            }
+            .into()
+        }),
         None => Ok(None),
     }
 }

@@ -26,7 +26,7 @@ mod snapshot_reader;
 use std::path::Path;
 
 use crate::at_rest::{load_data_key, DataKey};
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 
 pub use report::{
     EntryKind, EntryReport, LogPos, Member, MembershipReport, SnapshotReport, StateReport,
@@ -48,17 +48,19 @@ fn inspect_with(state_dir: &Path, key: Option<&DataKey>) -> Result<StateReport, 
     let raft_dir = state_dir.join("raft");
     let log_path = raft_dir.join("log.redb");
     if !state_dir.is_dir() {
-        return Err(RaftError::Storage(format!(
+        return Err(DiskError::Invalid(format!(
             "state dir {} does not exist",
             state_dir.display()
-        )));
+        ))
+        .into());
     }
     if !log_path.is_file() {
-        return Err(RaftError::Storage(format!(
+        return Err(DiskError::Invalid(format!(
             "no raft state in {} (no {}): not a manager's state dir?",
             state_dir.display(),
             log_path.display()
-        )));
+        ))
+        .into());
     }
 
     let key = match key {
@@ -79,7 +81,7 @@ mod tests {
     use super::*;
     use crate::log_schema::LOG;
     use crate::types::{LogId, SnapshotMeta};
-    use crate::{PeerConnector, RaftConfig, RaftNode};
+    use crate::{PeerConnectError, PeerConnector, RaftConfig, RaftNode};
     use prost::Message;
     use redb::ReadableTable;
     use std::fs;
@@ -95,8 +97,11 @@ mod tests {
 
     struct NoPeers;
     impl PeerConnector for NoPeers {
-        fn channel(&self, addr: &str) -> Result<Channel, String> {
-            Err(format!("no peers in this test ({addr})"))
+        fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
+            Err(PeerConnectError::NoRoute {
+                addr: addr.into(),
+                reason: "no peers in this test".into(),
+            })
         }
     }
 

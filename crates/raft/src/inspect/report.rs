@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use swarm_api::{StoreBatch, StoreSnapshot};
 
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 
 /// A log position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -115,7 +115,6 @@ pub struct StateReport {
 impl StateReport {
     /// The whole report as pretty-printed JSON (callers redact secrets first).
     pub fn to_json(&self) -> Result<String, RaftError> {
-        serde_json::to_string_pretty(self)
-            .map_err(|e| RaftError::Storage(format!("encoding the report: {e}")))
+        serde_json::to_string_pretty(self).map_err(|e| DiskError::Report(e).into())
     }
 }

@@ -11,7 +11,7 @@ use prost::Message;
 use swarm_api::StoreSnapshot;
 
 use crate::at_rest::DataKey;
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 use crate::snapshot_file::{decode_file, PREFIX as SNAP_PREFIX, SUFFIX as SNAP_SUFFIX};
 use crate::types::SnapshotMeta;
 
@@ -25,13 +25,11 @@ pub(super) fn newest_snapshot(
     let listing = match fs::read_dir(dir) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(RaftError::Storage(format!("{}: {e}", dir.display()))),
+        Err(e) => return Err(DiskError::io(dir.display(), e).into()),
     };
     let mut files = Vec::new();
     for entry in listing {
-        let path = entry
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?
-            .path();
+        let path = entry.map_err(|e| DiskError::io(dir.display(), e))?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };

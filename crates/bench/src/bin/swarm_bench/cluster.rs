@@ -21,7 +21,7 @@ use swarm_manager::ca_server::CaService;
 use swarm_manager::control::ControlApi;
 use swarm_manager::dispatcher::Dispatcher;
 use swarm_manager::{run_leader_components, LeaderConfig, LeaderRoute, Proposer, WriteError};
-use swarm_raft::{Leadership, PeerConnector, ProposeError, RaftConfig, RaftNode};
+use swarm_raft::{Leadership, PeerConnectError, PeerConnector, ProposeError, RaftConfig, RaftNode};
 use swarm_store::{Store, Txn};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -81,21 +81,24 @@ fn is_leader_watch(raft: &RaftNode) -> watch::Receiver<bool> {
 }
 
 /// A mutual-TLS endpoint to a manager (swarmd `adapters::tls_endpoint`).
-fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, String> {
+fn tls_endpoint(creds: &NodeCredentials, addr: &str) -> Result<Endpoint, PeerConnectError> {
     Endpoint::from_shared(format!("https://{addr}"))
         .and_then(|e| e.tls_config(creds.client_tls()))
         .map(|e| {
             e.connect_timeout(Duration::from_secs(5))
                 .tcp_keepalive(Some(Duration::from_secs(10)))
         })
-        .map_err(|e| format!("{addr}: {e}"))
+        .map_err(|source| PeerConnectError::Endpoint {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 #[derive(Clone)]
 struct TlsPeers(LiveCredentials);
 
 impl PeerConnector for TlsPeers {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
         Ok(tls_endpoint(&self.0.current(), addr)?.connect_lazy())
     }
 }
@@ -104,7 +107,12 @@ impl PeerConnector for TlsPeers {
 fn agent_connect(creds: LiveCredentials) -> swarm_agent::ConnectFn {
     Arc::new(move |addr: String| {
         let ep = tls_endpoint(&creds.current(), &addr);
-        Box::pin(async move { ep?.connect().await.map_err(|e| format!("{addr}: {e}")) })
+        Box::pin(async move {
+            ep.map_err(|e| e.to_string())?
+                .connect()
+                .await
+                .map_err(|e| format!("{addr}: {e}"))
+        })
     })
 }
 
@@ -124,7 +132,7 @@ impl LeaderRoute for RaftRoute {
             Some(addr) => self
                 .peers
                 .channel(&addr)
-                .map_err(tonic::Status::unavailable),
+                .map_err(|e| tonic::Status::unavailable(e.to_string())),
             None => Err(tonic::Status::unavailable("no leader")),
         })
     }

@@ -15,7 +15,7 @@ use bollard::Docker;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
-use super::engine::{engine_words, remove_container, status_of, task_error};
+use super::engine::{remove_container, status_of, task_error};
 use crate::executor::task_files::TaskFileStore;
 use crate::executor::{Controller, ExecutorError, ExitStatus, Started, TaskFiles};
 
@@ -53,7 +53,7 @@ impl DockerController {
         match self.docker.inspect_image(&self.image).await {
             Ok(_) => return Ok(()),
             Err(e) if status_of(&e) == Some(404) => {}
-            Err(e) => return Err(task_error(&format!("image {}", self.image), &e)),
+            Err(e) => return Err(task_error(&format!("image {}", self.image), e)),
         }
         let mut pull = self.docker.create_image(
             Some(CreateImageOptions {
@@ -66,15 +66,14 @@ impl DockerController {
         while let Some(progress) = pull.next().await {
             if let Err(e) = progress {
                 if status_of(&e) == Some(400) {
-                    return Err(task_error(&format!("image {}", self.image), &e));
+                    return Err(task_error(&format!("image {}", self.image), e));
                 }
                 // Not here and not pullable (no registry, no such repository): this task
                 // cannot run here; REJECTED lets the orchestrator decide, as SwarmKit does.
-                return Err(ExecutorError::Rejected(format!(
-                    "image not found: {} (pull failed: {})",
-                    self.image,
-                    engine_words(&e)
-                )));
+                return Err(ExecutorError::ImageNotFound {
+                    image: self.image.clone(),
+                    source: e,
+                });
             }
         }
         Ok(())
@@ -99,7 +98,7 @@ impl DockerController {
             }
             r => r,
         }
-        .map_err(|e| task_error("creating the container", &e))?;
+        .map_err(|e| task_error("creating the container", e))?;
         for w in created.warnings {
             tracing::warn!(container = %created.id, warning = %w, "engine warning");
         }
@@ -133,7 +132,7 @@ impl Controller for DockerController {
             self.docker
                 .start_container(&id, None)
                 .await
-                .map_err(|e| task_error("starting the container", &e))?;
+                .map_err(|e| task_error("starting the container", e))?;
             Ok(Started {
                 pid: 0,
                 container_id: id,
@@ -155,11 +154,12 @@ impl Controller for DockerController {
                 Some(Ok(r)) => r.status_code,
                 Some(Err(EngineError::DockerContainerWaitError { code, .. })) => code,
                 Some(Err(e)) if status_of(&e) == Some(404) => {
-                    return Err(ExecutorError::Failed(format!(
-                        "container {id} was removed from outside"
-                    )))
+                    return Err(ExecutorError::Engine {
+                        what: format!("container {id} was removed from outside"),
+                        source: e,
+                    })
                 }
-                Some(Err(e)) => return Err(task_error("waiting for the container", &e)),
+                Some(Err(e)) => return Err(task_error("waiting for the container", e)),
                 None => {
                     return Err(ExecutorError::Failed(
                         "the engine ended the wait without an exit code".into(),
@@ -198,7 +198,7 @@ impl Controller for DockerController {
             {
                 Ok(()) => Ok(()),
                 Err(e) if status_of(&e) == Some(404) => Ok(()),
-                Err(e) => Err(task_error("stopping the container", &e)),
+                Err(e) => Err(task_error("stopping the container", e)),
             }
         }
         .boxed()

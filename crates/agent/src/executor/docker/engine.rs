@@ -116,7 +116,7 @@ pub(super) fn client(addr: &str) -> Result<Docker, ConnectError> {
 }
 
 /// The engine's own words for a failed call (its JSON `message` when it sent one).
-pub(super) fn engine_words(e: &EngineError) -> String {
+pub(crate) fn engine_words(e: &EngineError) -> String {
     match e {
         EngineError::DockerResponseServerError { message, .. } => message.clone(),
         EngineError::DockerStreamError { error } => error.clone(),
@@ -134,12 +134,20 @@ pub(super) fn status_of(e: &EngineError) -> Option<u16> {
 /// A failed engine call as a task error: what the engine refuses as invalid (HTTP 400: a bad
 /// image reference, a missing bind source, a memory limit below its minimum) can never work
 /// and rejects the task; anything else fails it.
-pub(super) fn task_error(what: &str, e: &EngineError) -> ExecutorError {
-    let text = format!("{what}: {}", engine_words(e));
-    if status_of(e) == Some(400) {
-        ExecutorError::Rejected(text)
+pub(super) fn task_error(what: &str, e: EngineError) -> ExecutorError {
+    let what = what.to_string();
+    if status_of(&e) == Some(400) {
+        ExecutorError::EngineRejected { what, source: e }
     } else {
-        ExecutorError::Failed(text)
+        ExecutorError::Engine { what, source: e }
+    }
+}
+
+/// A failed engine call that fails the task whatever the engine answered.
+pub(super) fn engine_failed(what: &str) -> impl Fn(EngineError) -> ExecutorError + '_ {
+    move |source| ExecutorError::Engine {
+        what: what.to_string(),
+        source,
     }
 }
 
@@ -180,6 +188,6 @@ pub(super) async fn remove_container(docker: &Docker, id: &str) -> Result<(), Ex
     {
         Ok(()) => Ok(()),
         Err(e) if status_of(&e) == Some(404) => Ok(()),
-        Err(e) => Err(task_error("removing the container", &e)),
+        Err(e) => Err(task_error("removing the container", e)),
     }
 }

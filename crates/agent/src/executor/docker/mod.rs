@@ -24,7 +24,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::errors::Error as EngineError;
 use bollard::query_parameters::LogsOptions;
 use bollard::Docker;
 use futures::future::BoxFuture;
@@ -36,7 +35,8 @@ use super::{
     Adopted, Controller, Executor, ExecutorError, LogLines, LogOptions, Started, TaskFiles,
 };
 use controller::DockerController;
-use engine::{engine_words, frame_lines, remove_container};
+pub(crate) use engine::engine_words;
+use engine::{engine_failed, frame_lines, remove_container};
 use spec::{container_name, create_body, file_mounts};
 
 pub use engine::ConnectError;
@@ -77,10 +77,11 @@ impl Executor for DockerExecutor {
         mut host: NodeDescription,
     ) -> BoxFuture<'_, Result<NodeDescription, ExecutorError>> {
         async move {
-            let info =
-                self.docker.info().await.map_err(|e| {
-                    ExecutorError::Failed(format!("engine info: {}", engine_words(&e)))
-                })?;
+            let info = self
+                .docker
+                .info()
+                .await
+                .map_err(engine_failed("engine info"))?;
             let labels = info
                 .labels
                 .unwrap_or_default()
@@ -148,13 +149,11 @@ impl Executor for DockerExecutor {
             .map(|c| c.image.clone())
             .unwrap_or_default();
         async move {
-            let failed = |e: EngineError| {
-                ExecutorError::Failed(format!("looking for the container: {}", engine_words(&e)))
-            };
+            let failed = engine_failed("looking for the container");
             let Some(id) = self
                 .own_containers()
                 .await
-                .map_err(failed)?
+                .map_err(&failed)?
                 .into_iter()
                 .find_map(|(id, t)| (t == task_id).then_some(id))
             else {
@@ -164,7 +163,7 @@ impl Executor for DockerExecutor {
                 .docker
                 .inspect_container(&id, None)
                 .await
-                .map_err(failed)?;
+                .map_err(&failed)?;
             let state = info.state.unwrap_or_default();
             let started = state
                 .started_at
@@ -204,9 +203,10 @@ impl Executor for DockerExecutor {
 
     fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
-            let own = self.own_containers().await.map_err(|e| {
-                ExecutorError::Failed(format!("listing containers: {}", engine_words(&e)))
-            })?;
+            let own = self
+                .own_containers()
+                .await
+                .map_err(engine_failed("listing containers"))?;
             for (id, task) in own.into_iter().filter(|(_, t)| !keep.contains(t)) {
                 tracing::info!(container = %id, task = %task, "removing the container of a task no longer assigned");
                 if let Err(e) = remove_container(&self.docker, &id).await {
@@ -217,7 +217,10 @@ impl Executor for DockerExecutor {
             let store = self.files.clone();
             tokio::task::spawn_blocking(move || store.sweep(&keep, true))
                 .await
-                .map_err(|e| ExecutorError::Failed(format!("sweeping task files: {e}")))
+                .map_err(|source| ExecutorError::Task {
+                    what: "sweeping task files".into(),
+                    source,
+                })
         }
         .boxed()
     }
@@ -239,12 +242,7 @@ impl Executor for DockerExecutor {
             let id = self
                 .own_containers()
                 .await
-                .map_err(|e| {
-                    ExecutorError::Failed(format!(
-                        "looking for the container: {}",
-                        engine_words(&e)
-                    ))
-                })?
+                .map_err(engine_failed("looking for the container"))?
                 .into_iter()
                 .find_map(|(id, t)| (t == task_id).then_some(id));
             let Some(id) = id else {

@@ -26,12 +26,24 @@ const REQUEST_TIMEOUT_SECS: u64 = 120;
 /// A failure to reach the engine at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("engine address {addr:?}: {reason}")]
-    Address { addr: String, reason: String },
+    /// An address of no scheme this executor speaks.
+    #[error("engine address {addr:?}: expected unix:///path/to/docker.sock or tcp://host:port")]
+    Scheme { addr: String },
+    /// The client library refused the address.
+    #[error("engine address {addr:?}: {source}")]
+    Address {
+        addr: String,
+        #[source]
+        source: EngineError,
+    },
     #[error("no Docker engine answered at {addr} within {timeout:?}")]
     Timeout { addr: String, timeout: Duration },
-    #[error("Docker engine at {addr}: {reason}")]
-    Engine { addr: String, reason: String },
+    #[error("Docker engine at {addr}: {source}")]
+    Engine {
+        addr: String,
+        #[source]
+        source: EngineError,
+    },
 }
 
 impl DockerExecutor {
@@ -45,9 +57,9 @@ impl DockerExecutor {
         worker_dir: &Path,
     ) -> Result<DockerExecutor, ConnectError> {
         let docker = client(addr)?;
-        let engine = |e: EngineError| ConnectError::Engine {
+        let engine = |source: EngineError| ConnectError::Engine {
             addr: addr.to_string(),
-            reason: e.to_string(),
+            source,
         };
         let ready = async {
             docker.ping().await.map_err(engine)?;
@@ -96,10 +108,6 @@ impl DockerExecutor {
 
 /// A client for `addr`; no request is made yet.
 pub(super) fn client(addr: &str) -> Result<Docker, ConnectError> {
-    let bad = |reason: String| ConnectError::Address {
-        addr: addr.to_string(),
-        reason,
-    };
     let version = bollard::API_DEFAULT_VERSION;
     let docker = if let Some(path) = addr.strip_prefix("unix://") {
         Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)
@@ -108,11 +116,14 @@ pub(super) fn client(addr: &str) -> Result<Docker, ConnectError> {
     } else if addr.starts_with("tcp://") || addr.starts_with("http://") {
         Docker::connect_with_http(addr, REQUEST_TIMEOUT_SECS, version)
     } else {
-        return Err(bad(
-            "expected unix:///path/to/docker.sock or tcp://host:port".into(),
-        ));
+        return Err(ConnectError::Scheme {
+            addr: addr.to_string(),
+        });
     };
-    docker.map_err(|e| bad(e.to_string()))
+    docker.map_err(|source| ConnectError::Address {
+        addr: addr.to_string(),
+        source,
+    })
 }
 
 /// The engine's own words for a failed call (its JSON `message` when it sent one).

@@ -89,6 +89,13 @@ impl ExecutorError {
             source,
         }
     }
+
+    pub(crate) fn task(what: &str, source: tokio::task::JoinError) -> ExecutorError {
+        ExecutorError::Task {
+            what: what.to_string(),
+            source,
+        }
+    }
 }
 
 /// How the task's work ended.

@@ -153,10 +153,7 @@ impl Executor for ProcessExecutor {
         async move {
             tokio::task::spawn_blocking(move || store.sweep(&keep, false))
                 .await
-                .map_err(|source| ExecutorError::Task {
-                    what: "sweeping secret files".into(),
-                    source,
-                })
+                .map_err(|e| ExecutorError::task("sweeping secret files", e))
         }
         .boxed()
     }

@@ -217,10 +217,7 @@ impl Executor for DockerExecutor {
             let store = self.files.clone();
             tokio::task::spawn_blocking(move || store.sweep(&keep, true))
                 .await
-                .map_err(|source| ExecutorError::Task {
-                    what: "sweeping task files".into(),
-                    source,
-                })
+                .map_err(|e| ExecutorError::task("sweeping task files", e))
         }
         .boxed()
     }

@@ -261,9 +261,10 @@ async fn drive(
         r = ctl.prepare() => r,
     };
     if let Err(e) = prepared {
-        let state = match e {
-            ExecutorError::Rejected(_) => TaskState::Rejected,
-            ExecutorError::Failed(_) => TaskState::Failed,
+        let state = if e.is_rejection() {
+            TaskState::Rejected
+        } else {
+            TaskState::Failed
         };
         reports.error(state, &e);
         return None;

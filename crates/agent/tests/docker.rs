@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use swarm_agent::executor::docker::{
     DockerExecutor, DEFAULT_ENGINE_ADDR, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_TASK_ID,
 };
-use swarm_agent::executor::{Executor, ExecutorError, ExitStatus};
+use swarm_agent::executor::{Executor, ExitStatus};
 use swarm_api::{
     Annotations, ContainerSpec, Mount, MountType, ResourceRequirements, Resources, Task, TaskSpec,
 };
@@ -70,7 +70,7 @@ fn inspect(id: &str, format: &str) -> String {
 async fn rejected(ex: &DockerExecutor, t: &Task) -> String {
     let mut ctl = ex.controller(t).expect("controller");
     match ctl.prepare().await {
-        Err(ExecutorError::Rejected(why)) => why,
+        Err(e) if e.is_rejection() => e.to_string(),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }

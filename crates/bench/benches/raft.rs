@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::service_spec::Mode;
 use swarm_api::{Annotations, ReplicatedService, Service, ServiceSpec};
-use swarm_raft::{DataKey, PeerConnector, RaftConfig, RaftNode};
+use swarm_raft::{DataKey, PeerConnectError, PeerConnector, RaftConfig, RaftNode};
 use swarm_store::{Store, Txn};
 use tonic::transport::Channel;
 
@@ -17,8 +17,11 @@ use tonic::transport::Channel;
 struct NoPeers;
 
 impl PeerConnector for NoPeers {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
-        Err(format!("no peers in this bench ({addr})"))
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
+        Err(PeerConnectError::NoRoute {
+            addr: addr.into(),
+            reason: "no peers in this bench".into(),
+        })
     }
 }
 

@@ -136,7 +136,10 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
         let target = targets[i % targets.len()].clone();
         i += 1;
         let res = async {
-            let ch = peers.channel(&target).map_err(NodeError::Failed)?;
+            let ch = peers.channel(&target).map_err(|e| NodeError::Step {
+                what: format!("dialling {target}"),
+                source: Box::new(e),
+            })?;
             let resp = RaftMembershipClient::new(ch)
                 .join(JoinRaftRequest {
                     addr: advertise.to_string(),

@@ -3,16 +3,24 @@
 //! endpoints come from `swarm_ca`, made from the credentials in force when a channel is made.
 
 use std::sync::Arc;
-use swarm_ca::LiveCredentials;
+use swarm_ca::{CaError, LiveCredentials};
+use swarm_raft::{PeerConnectError, PeerConnector};
 use tonic::transport::Channel;
 
 /// Raft peers (and forwarding, probes, membership) over mutual TLS.
 #[derive(Clone)]
 pub struct TlsPeers(pub LiveCredentials);
 
-impl swarm_raft::PeerConnector for TlsPeers {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
-        Ok(self.0.endpoint(addr).map_err(|e| e.to_string())?.connect_lazy())
+impl PeerConnector for TlsPeers {
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
+        match self.0.endpoint(addr) {
+            Ok(e) => Ok(e.connect_lazy()),
+            Err(CaError::Endpoint { addr, source }) => Err(PeerConnectError::Endpoint { addr, source }),
+            Err(e) => Err(PeerConnectError::NoRoute {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 

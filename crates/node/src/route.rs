@@ -20,7 +20,10 @@ impl LeaderRoute for RaftRoute {
             return None;
         }
         Some(match l.leader_addr {
-            Some(addr) => self.peers.channel(&addr).map_err(Status::unavailable),
+            Some(addr) => self
+                .peers
+                .channel(&addr)
+                .map_err(|e| Status::unavailable(e.to_string())),
             None => Err(Status::unavailable(
                 "no leader: the managers are electing one or have lost quorum; retry shortly",
             )),

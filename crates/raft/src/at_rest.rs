@@ -32,7 +32,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 
 /// Format version of a sealed record.
 const RECORD_VERSION: u8 = 1;
@@ -71,7 +71,7 @@ impl Kind {
 
 /// Why a record did not seal or open. Callers add the position (index) to the message.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SealError {
+pub enum SealError {
     #[error("record malformed: {0}")]
     Malformed(&'static str),
     #[error("record fails authentication (tampered, moved from another position, or sealed with another key)")]
@@ -79,7 +79,7 @@ pub(crate) enum SealError {
     #[error("sealing failed")]
     Seal,
     #[error("no random bytes from the OS: {0}")]
-    Random(String),
+    Random(#[source] rand::Error),
 }
 
 fn aad(kind: Kind, term: u64, index: u64) -> Vec<u8> {
@@ -97,7 +97,7 @@ fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, SealError> {
     let mut out = Zeroizing::new([0u8; N]);
     rand::rngs::OsRng
         .try_fill_bytes(out.as_mut_slice())
-        .map_err(|e| SealError::Random(e.to_string()))?;
+        .map_err(SealError::Random)?;
     Ok(out)
 }
 
@@ -174,7 +174,13 @@ impl DataKey {
     pub fn generate() -> Result<DataKey, RaftError> {
         random::<KEY_LEN>()
             .map(|k| DataKey(Arc::new(k)))
-            .map_err(|e| RaftError::Storage(e.to_string()))
+            .map_err(|source| {
+                DiskError::Seal {
+                    context: "generating the data key".into(),
+                    source,
+                }
+                .into()
+            })
     }
 
     pub(crate) fn seal(
@@ -203,11 +209,15 @@ impl DataKey {
         let wrapped = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RaftError::Storage(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(DiskError::io(path.display(), e).into()),
         };
-        kek.unwrap_key(&wrapped)
-            .map(Some)
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", path.display())))
+        kek.unwrap_key(&wrapped).map(Some).map_err(|source| {
+            DiskError::Seal {
+                context: path.display().to_string(),
+                source,
+            }
+            .into()
+        })
     }
 
     /// [`DataKey::load`], or a new key saved wrapped when the Raft dir holds no state yet. A
@@ -225,9 +235,10 @@ impl DataKey {
             )));
         }
         let key = DataKey::generate()?;
-        let wrapped = kek
-            .wrap_key(&key)
-            .map_err(|e| RaftError::Storage(e.to_string()))?;
+        let wrapped = kek.wrap_key(&key).map_err(|source| DiskError::Seal {
+            context: "wrapping the data key".into(),
+            source,
+        })?;
         write_durably(raft_dir, DATA_KEY_FILE, &wrapped)?;
         Ok(key)
     }
@@ -281,25 +292,32 @@ impl KeyEncryptionKey {
             Ok(seed) => {
                 let seed = Zeroizing::new(seed);
                 if seed.len() != KEY_LEN {
-                    return Err(RaftError::Storage(format!(
+                    return Err(DiskError::Invalid(format!(
                         "{}: expected {KEY_LEN} bytes, found {}",
                         path.display(),
                         seed.len()
-                    )));
+                    ))
+                    .into());
                 }
                 Ok(KeyEncryptionKey::derive(&seed))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let seed = random::<KEY_LEN>().map_err(|e| RaftError::Storage(e.to_string()))?;
-                fs::create_dir_all(&dir)
-                    .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+                let seed = random::<KEY_LEN>().map_err(|source| DiskError::Seal {
+                    context: "generating the key seed".into(),
+                    source,
+                })?;
+                fs::create_dir_all(&dir).map_err(|e| DiskError::io(dir.display(), e))?;
                 write_durably(&dir, KEK_SEED_FILE, seed.as_slice())?;
                 Ok(KeyEncryptionKey::derive(seed.as_slice()))
             }
-            Err(e) => Err(RaftError::Storage(format!(
-                "{}: {e} (the key that unlocks the Raft data key)",
-                path.display()
-            ))),
+            Err(e) => Err(DiskError::io(
+                format_args!(
+                    "{} (the key that unlocks the Raft data key)",
+                    path.display()
+                ),
+                e,
+            )
+            .into()),
         }
     }
 
@@ -324,8 +342,7 @@ pub fn load_data_key(state_dir: &Path, create: bool) -> Result<DataKey, RaftErro
     let raft_dir = state_dir.join("raft");
     let kek = KeyEncryptionKey::load_or_create_seed(state_dir, create)?;
     if create {
-        fs::create_dir_all(&raft_dir)
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", raft_dir.display())))?;
+        fs::create_dir_all(&raft_dir).map_err(|e| DiskError::io(raft_dir.display(), e))?;
         return DataKey::load_or_create(&raft_dir, &kek);
     }
     DataKey::load(&raft_dir, &kek)?.ok_or_else(|| {
@@ -340,7 +357,7 @@ pub fn load_data_key(state_dir: &Path, create: bool) -> Result<DataKey, RaftErro
 /// `<dir>/<name>.partial`, fsync, rename, fsync the dir: after a crash the file is whole or
 /// absent. Mode 0600: both files are key material.
 fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RaftError> {
-    let err = |p: &PathBuf, e: std::io::Error| RaftError::Storage(format!("{}: {e}", p.display()));
+    let err = |p: &PathBuf, e: std::io::Error| RaftError::from(DiskError::io(p.display(), e));
     let final_path = dir.join(name);
     let partial = dir.join(format!("{name}.partial"));
     {

@@ -8,22 +8,19 @@ use serde::{de::DeserializeOwned, Serialize};
 /// bound. Far above any message we send (those stay near 4 MiB).
 const MAX_DECODE: u64 = 512 * 1024 * 1024;
 
+/// An encoding or decoding failure, bincode's error kept as the source.
 #[derive(Debug, thiserror::Error)]
 #[error("codec: {0}")]
-pub(crate) struct CodecError(String);
+pub struct CodecError(#[source] bincode::Error);
 
 fn options() -> impl Options {
     bincode::DefaultOptions::new().with_limit(MAX_DECODE)
 }
 
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    options()
-        .serialize(value)
-        .map_err(|e| CodecError(e.to_string()))
+    options().serialize(value).map_err(CodecError)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    options()
-        .deserialize(bytes)
-        .map_err(|e| CodecError(e.to_string()))
+    options().deserialize(bytes).map_err(CodecError)
 }

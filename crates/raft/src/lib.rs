@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod inspect;
 mod leadership;
+mod log_schema;
 mod log_store;
 mod network;
 mod node;
@@ -26,7 +27,7 @@ mod types;
 
 pub use at_rest::{load_data_key, DataKey, KeyEncryptionKey, KEK_SEED_FILE};
 pub use config::RaftConfig;
-pub use error::RaftError;
+pub use error::{CodecError, DiskError, RaftError, SealError};
 /// A proposal's failure: the store's one write error (`RaftNode` implements its `Proposer`).
 pub use swarm_store::WriteError;
 pub use inspect::{
@@ -34,6 +35,6 @@ pub use inspect::{
     SnapshotReport, StateReport, VoteReport,
 };
 pub use leadership::Leadership;
-pub use network::PeerConnector;
+pub use network::{PeerConnectError, PeerConnector};
 pub use node::{RaftNode, RaftStatus};
 pub use service::RaftGrpc;

@@ -2,10 +2,8 @@
 //! `<raft dir>/log.redb`, with our own schema version. Owns that file only; snapshots are
 //! `snapshot_file`'s and applying entries is `state_machine`'s.
 //!
-//! Every entry is sealed with the data key (`at_rest`): a row is the entry's term (8 bytes,
-//! big-endian, in the clear: it is needed to open the record and reveals nothing the vote does
-//! not) followed by the sealed bincode entry, bound to (entry, term, index). The vote, committed
-//! and purged log ids stay in the clear: they are only terms, indexes and node ids.
+//! The file's layout (tables, meta keys, schema version, how a row seals an entry) is
+//! `log_schema`'s, shared with the offline reader in `inspect`.
 //!
 //! redb is synchronous and commits with fsync, so every operation runs on tokio's blocking pool
 //! rather than stalling the Raft core's task.
@@ -17,66 +15,17 @@ use std::sync::{Arc, Weak};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, LogState, OptionalSend, RaftLogId, RaftLogReader, StorageIOError};
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::at_rest::{DataKey, Kind};
+use crate::at_rest::DataKey;
 use crate::codec;
-use crate::error::RaftError;
+use crate::error::{log_err, RaftError};
+use crate::log_schema::{
+    decode_row, encode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
+    SCHEMA_VERSION, VOTE_KEY,
+};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
-
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-
-const SCHEMA_KEY: &str = "schema";
-const VOTE_KEY: &str = "vote";
-const COMMITTED_KEY: &str = "committed";
-const PURGED_KEY: &str = "last_purged";
-/// Bumped whenever the meaning of a key or the encoding of an entry changes.
-pub(crate) const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/2";
-/// The unencrypted format before it; refused with [`RaftError::OldFormat`].
-pub(crate) const OLD_SCHEMA_VERSIONS: &[&[u8]] = &[b"swarm-raft-log/1"];
-const TERM_LEN: usize = 8;
-
-/// The stored row of one entry: its term, then the entry sealed at (term, index).
-pub(crate) fn encode_row(key: &DataKey, e: &Entry) -> Result<Vec<u8>, String> {
-    let id = e.get_log_id();
-    let term = id.leader_id.term;
-    let plain = zeroize::Zeroizing::new(codec::encode(e).map_err(|err| err.to_string())?);
-    let sealed = key
-        .seal(Kind::Entry, term, id.index, &plain)
-        .map_err(|err| format!("log entry {}: {err}", id.index))?;
-    let mut row = Vec::with_capacity(TERM_LEN + sealed.len());
-    row.extend_from_slice(&term.to_be_bytes());
-    row.extend_from_slice(&sealed);
-    Ok(row)
-}
-
-/// Opens the row stored under `index`; an error names the index. The decoded entry must claim
-/// the position it was found at (the additional data already guarantees it; this is a guard
-/// against a sealing bug).
-pub(crate) fn decode_row(key: &DataKey, index: u64, row: &[u8]) -> Result<Entry, String> {
-    let (term, record) = row
-        .split_at_checked(TERM_LEN)
-        .ok_or_else(|| format!("log entry {index}: row too short"))?;
-    let mut term_bytes = [0u8; TERM_LEN];
-    term_bytes.copy_from_slice(term);
-    let term = u64::from_be_bytes(term_bytes);
-    let plain = key
-        .open(Kind::Entry, term, index, record)
-        .map_err(|e| format!("log entry {index}: {e}"))?;
-    let entry: Entry = codec::decode(&plain).map_err(|e| format!("log entry {index}: {e}"))?;
-    let id = entry.get_log_id();
-    if id.index != index || id.leader_id.term != term {
-        return Err(format!(
-            "log entry {index}: holds the entry of index {} term {}",
-            id.index, id.leader_id.term
-        ));
-    }
-    Ok(entry)
-}
 
 /// The log; cheap to clone, every clone shares the one open database.
 #[derive(Clone)]
@@ -97,15 +46,14 @@ enum Op {
 impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
     pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
-        let db = Database::create(path)
-            .map_err(|e| RaftError::Storage(format!("{}: {e}", path.display())))?;
-        let txn = db.begin_write().map_err(storage_err)?;
+        let db = Database::create(path).map_err(log_err(path))?;
+        let txn = db.begin_write().map_err(log_err(path))?;
         let has_state = {
-            let log = txn.open_table(LOG).map_err(storage_err)?;
-            let mut meta = txn.open_table(META).map_err(storage_err)?;
+            let log = txn.open_table(LOG).map_err(log_err(path))?;
+            let mut meta = txn.open_table(META).map_err(log_err(path))?;
             let schema = meta
                 .get(SCHEMA_KEY)
-                .map_err(storage_err)?
+                .map_err(log_err(path))?
                 .map(|v| v.value().to_vec());
             match schema {
                 Some(v) if OLD_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
@@ -124,14 +72,14 @@ impl LogStore {
                 Some(_) => {}
                 None => {
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
-                        .map_err(storage_err)?;
+                        .map_err(log_err(path))?;
                 }
             }
-            !log.is_empty().map_err(storage_err)?
-                || meta.get(VOTE_KEY).map_err(storage_err)?.is_some()
-                || meta.get(PURGED_KEY).map_err(storage_err)?.is_some()
+            !log.is_empty().map_err(log_err(path))?
+                || meta.get(VOTE_KEY).map_err(log_err(path))?.is_some()
+                || meta.get(PURGED_KEY).map_err(log_err(path))?.is_some()
         };
-        txn.commit().map_err(storage_err)?;
+        txn.commit().map_err(log_err(path))?;
         Ok((
             LogStore {
                 db: Arc::new(db),
@@ -203,10 +151,6 @@ impl LogStore {
         })
         .await
     }
-}
-
-fn storage_err(e: impl Into<redb::Error>) -> RaftError {
-    RaftError::Storage(e.into().to_string())
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {

@@ -18,14 +18,31 @@ use swarm_api::raft_client::RaftClient;
 use swarm_api::RaftMessage;
 use tonic::transport::Channel;
 
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::types::{Node, NodeId, TypeConfig};
 
 /// How the raft crate reaches peers: the node crate supplies it (mTLS channels in production,
 /// plaintext loopback channels in tests).
 pub trait PeerConnector: Send + Sync + 'static {
     /// A channel to the manager whose remote API listens at `addr` (host:port); may be lazy.
-    fn channel(&self, addr: &str) -> Result<Channel, String>;
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError>;
+}
+
+/// Why a [`PeerConnector`] gave no channel to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerConnectError {
+    /// The endpoint could not be made (a malformed address, TLS settings the transport
+    /// refused).
+    #[error("{addr}: {source}")]
+    Endpoint {
+        addr: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The connector has no way to this peer (a single member that dials no one, a link a test
+    /// has cut); `reason` is the connector's own explanation, there is no lower error.
+    #[error("{addr}: {reason}")]
+    NoRoute { addr: String, reason: String },
 }
 
 /// Hard cap on one gRPC message either way. Entries are batched to stay near
@@ -39,9 +56,23 @@ pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// manager missed that again and again, and the follower fell thousands of entries behind.
 const SOFT_MESSAGE_LIMIT: usize = 1024 * 1024;
 
+/// What went wrong on the way to a peer, its cause kept for openraft's error chain.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct TransportError(String);
+enum TransportError {
+    #[error(transparent)]
+    Connect(#[from] PeerConnectError),
+    /// The peer (or the transport on our side) answered the call with an error status.
+    #[error("{addr} ({}): {}", .status.code(), .status.message())]
+    Status {
+        addr: String,
+        #[source]
+        status: tonic::Status,
+    },
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("message too large")]
+    TooLarge,
+}
 
 /// Why a call did not produce a decodable answer.
 enum CallFailure {
@@ -63,9 +94,9 @@ impl CallFailure {
             CallFailure::TooLarge { fit } if entries > 1 => RPCError::PayloadTooLarge(
                 PayloadTooLarge::new_entries_hint(fit.clamp(1, entries - 1) as u64),
             ),
-            CallFailure::TooLarge { .. } => RPCError::Network(NetworkError::new(&TransportError(
-                "message too large".into(),
-            ))),
+            CallFailure::TooLarge { .. } => {
+                RPCError::Network(NetworkError::new(&TransportError::TooLarge))
+            }
             CallFailure::Network(e) => RPCError::Network(NetworkError::new(&e)),
         }
     }
@@ -118,7 +149,7 @@ impl PeerClient {
         let channel = self
             .connector
             .channel(&self.addr)
-            .map_err(|e| CallFailure::Unreachable(TransportError(format!("{}: {e}", self.addr))))?;
+            .map_err(|e| CallFailure::Unreachable(e.into()))?;
         let client = RaftClient::new(channel)
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
@@ -135,8 +166,7 @@ impl PeerClient {
         // Entries in the message, when it may be split (AppendEntries); 0 otherwise.
         entries: usize,
     ) -> Result<Resp, CallFailure> {
-        let payload =
-            codec::encode(req).map_err(|e| CallFailure::Network(TransportError(e.to_string())))?;
+        let payload = codec::encode(req).map_err(|e| CallFailure::Network(e.into()))?;
         // A single entry over the limit goes as it is (up to MAX_MESSAGE): it cannot be split,
         // and refusing it would stall this follower for good.
         if entries > 1 && payload.len() > SOFT_MESSAGE_LIMIT {
@@ -164,12 +194,16 @@ impl PeerClient {
                 return Err(failure);
             }
         };
-        codec::decode(&msg.payload).map_err(|e| CallFailure::Network(TransportError(e.to_string())))
+        codec::decode(&msg.payload).map_err(|e| CallFailure::Network(e.into()))
     }
 
     fn status_failure(&self, s: tonic::Status) -> CallFailure {
-        let e = TransportError(format!("{} ({}): {}", self.addr, s.code(), s.message()));
-        match s.code() {
+        let code = s.code();
+        let e = TransportError::Status {
+            addr: self.addr.clone(),
+            status: s,
+        };
+        match code {
             tonic::Code::Unavailable => CallFailure::Unreachable(e),
             tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
                 CallFailure::TooLarge { fit: 1 }

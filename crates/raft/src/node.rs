@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::at_rest::load_data_key;
 use crate::config::RaftConfig;
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 use swarm_store::{ProposeFuture, Proposer, WriteError};
 use crate::leadership::{self, Leadership};
 use crate::log_store::LogStore;
@@ -80,8 +80,7 @@ impl RaftNode {
         let state_dir = cfg.state_dir.clone();
         let given_key = cfg.data_key.clone();
         let (log, sm, has_state) = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| DiskError::io(dir.display(), e))?;
             // Before the log is created: a Raft dir with state but no key is refused there.
             let key = match given_key {
                 Some(k) => k,
@@ -89,17 +88,20 @@ impl RaftNode {
             };
             let (log, log_state) = LogStore::open(&dir.join("log.redb"), key.clone())?;
             let snaps = SnapshotDir::open(dir.join("snapshots"), key)
-                .map_err(|e| RaftError::Storage(format!("{}: {e}", dir.display())))?;
+                .map_err(|e| DiskError::io(dir.display(), e))?;
             let (sm, had_snapshot) = StateMachine::open(store, snaps)?;
             Ok::<_, RaftError>((log, sm, log_state || had_snapshot))
         })
         .await
-        .map_err(|e| RaftError::Storage(e.to_string()))??;
+        .map_err(|source| DiskError::Task {
+            context: "opening the raft state".into(),
+            source,
+        })??;
 
         let log_db = log.weak();
         let raft = OpenRaft::new(cfg.raft_id, ocfg, NetworkFactory::new(peers), log, sm)
             .await
-            .map_err(|e| RaftError::Fatal(e.to_string()))?;
+            .map_err(|e| RaftError::Fatal(Box::new(e)))?;
         let (tx, rx) = watch::channel(Leadership::default());
         let (quorum_tx, quorum_rx) = watch::channel(Quorum::NotLeading);
         let (leads_tx, leads_rx) = watch::channel(false);
@@ -150,7 +152,7 @@ impl RaftNode {
                 Err(RaftError::AlreadyInitialized)
             }
             Err(OpenRaftError::APIError(e)) => Err(RaftError::Membership(e.to_string())),
-            Err(OpenRaftError::Fatal(e)) => Err(RaftError::Fatal(e.to_string())),
+            Err(OpenRaftError::Fatal(e)) => Err(RaftError::Fatal(Box::new(e))),
         }
     }
 
@@ -309,7 +311,7 @@ impl RaftNode {
             // skip its final "no leader" update.
             drop(w.take());
         }
-        res.map_err(|e| RaftError::Fatal(e.to_string()))?;
+        res.map_err(|e| RaftError::Fatal(Box::new(e)))?;
         let deadline = tokio::time::Instant::now() + RELEASE_TIMEOUT;
         while self.inner.log_db.strong_count() > 0 {
             if tokio::time::Instant::now() > deadline {
@@ -354,7 +356,7 @@ fn membership_error(e: OpenRaftError<ClientWriteError<NodeId, BasicNode>>) -> Ra
         OpenRaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
             RaftError::Membership(e.to_string())
         }
-        OpenRaftError::Fatal(e) => RaftError::Fatal(e.to_string()),
+        OpenRaftError::Fatal(e) => RaftError::Fatal(Box::new(e)),
     }
 }
 

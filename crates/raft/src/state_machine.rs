@@ -15,7 +15,7 @@ use prost::Message;
 use swarm_api::StoreSnapshot;
 use swarm_store::Store;
 
-use crate::error::RaftError;
+use crate::error::{DiskError, RaftError};
 use crate::snapshot_file::SnapshotDir;
 use crate::types::{
     ApplyResult, Entry, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -44,11 +44,14 @@ impl StateMachine {
         let loaded = sm
             .snapshots
             .load_newest()
-            .map_err(|e| RaftError::Storage(format!("snapshot: {e}")))?;
+            .map_err(|e| DiskError::io("snapshot", e))?;
         let found = loaded.is_some();
         if let Some((meta, data)) = loaded {
-            let snap = StoreSnapshot::decode(data.as_slice())
-                .map_err(|e| RaftError::Storage(format!("snapshot {}: {e}", meta.snapshot_id)))?;
+            let snap =
+                StoreSnapshot::decode(data.as_slice()).map_err(|source| DiskError::Decode {
+                    context: format!("snapshot {}", meta.snapshot_id),
+                    source,
+                })?;
             sm.store.restore(snap);
             sm.last_applied = meta.last_log_id;
             sm.membership = meta.last_membership;

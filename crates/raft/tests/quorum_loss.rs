@@ -19,7 +19,7 @@ use swarm_raft::{RaftNode, WriteError};
 use swarm_store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 /// One directed link's relay; `cut` drops its connections and refuses new ones while true.
 struct Link {
@@ -94,10 +94,18 @@ struct Via {
 }
 
 impl swarm_raft::PeerConnector for Via {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
-        let link = self.mesh.link(self.me, addr)?;
-        Ok(Channel::from_shared(format!("http://{}", link.relay_addr))
-            .map_err(|e| e.to_string())?
+    fn channel(&self, addr: &str) -> Result<Channel, swarm_raft::PeerConnectError> {
+        let link = self.mesh.link(self.me, addr).map_err(|reason| {
+            swarm_raft::PeerConnectError::NoRoute {
+                addr: addr.into(),
+                reason,
+            }
+        })?;
+        Ok(Endpoint::from_shared(format!("http://{}", link.relay_addr))
+            .map_err(|source| swarm_raft::PeerConnectError::Endpoint {
+                addr: addr.into(),
+                source,
+            })?
             // Without a connect timeout a dial into a cut link could hang until the RPC's own
             // deadline; failing fast keeps the retries (and this test) quick.
             .connect_timeout(Duration::from_millis(200))

@@ -14,20 +14,88 @@ pub mod task_files;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use bollard::errors::Error as EngineError;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use swarm_api::{LogStream, NodeDescription, Task};
 
 /// Why an executor step failed. The message ends up in the task's status, so it says what
-/// was attempted and the OS's words for why it did not work.
+/// was attempted and the OS's (or the engine's) words for why it did not work; the failing
+/// call's own error is kept as the source. [`ExecutorError::is_rejection`] tells REJECTED
+/// (the task can never run here) from FAILED (this try did not work).
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
-    /// The task cannot be run by this executor at all (bad spec); reported as REJECTED.
+    /// The task cannot be run by this executor at all (bad spec); reported as REJECTED. The
+    /// message says what is wrong with the spec: there is no lower error.
     #[error("{0}")]
     Rejected(String),
-    /// Preparing or starting failed (e.g. the program does not exist); reported as FAILED.
+    /// The engine refused the task as invalid (HTTP 400: a bad image reference, a missing
+    /// bind source, a memory limit below its minimum): it can never work; REJECTED.
+    #[error("{what}: {}", docker::engine_words(.source))]
+    EngineRejected {
+        what: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The image is not here and cannot be pulled (no registry, no such repository); REJECTED,
+    /// which lets the orchestrator decide, as SwarmKit does.
+    #[error("image not found: {image} (pull failed: {})", docker::engine_words(.source))]
+    ImageNotFound {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    /// A step failed with no lower error (the work was never started, the engine ended a wait
+    /// without a code); reported as FAILED.
     #[error("{0}")]
     Failed(String),
+    /// An OS call failed (e.g. the program does not exist); FAILED.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An engine call failed; FAILED.
+    #[error("{what}: {}", docker::engine_words(.source))]
+    Engine {
+        what: String,
+        #[source]
+        source: EngineError,
+    },
+    /// A blocking task of the executor panicked or was cancelled; FAILED.
+    #[error("{what}: {source}")]
+    Task {
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl ExecutorError {
+    /// True when the task can never run here (REJECTED); false when this try failed (FAILED).
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            ExecutorError::Rejected(_)
+                | ExecutorError::EngineRejected { .. }
+                | ExecutorError::ImageNotFound { .. }
+        )
+    }
+
+    pub(crate) fn io(what: impl std::fmt::Display, source: std::io::Error) -> ExecutorError {
+        ExecutorError::Io {
+            what: what.to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn task(what: &str, source: tokio::task::JoinError) -> ExecutorError {
+        ExecutorError::Task {
+            what: what.to_string(),
+            source,
+        }
+    }
 }
 
 /// How the task's work ended.

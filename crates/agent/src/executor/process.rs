@@ -153,7 +153,7 @@ impl Executor for ProcessExecutor {
         async move {
             tokio::task::spawn_blocking(move || store.sweep(&keep, false))
                 .await
-                .map_err(|e| ExecutorError::Failed(format!("sweeping secret files: {e}")))
+                .map_err(|e| ExecutorError::task("sweeping secret files", e))
         }
         .boxed()
     }
@@ -205,10 +205,10 @@ impl ProcessController {
     fn spawn(&mut self) -> Result<Started, ExecutorError> {
         let log = |name: &str| {
             File::create(self.task_dir.join(name)).map_err(|e| {
-                ExecutorError::Failed(format!(
-                    "creating {}: {e}",
-                    self.task_dir.join(name).display()
-                ))
+                ExecutorError::io(
+                    format_args!("creating {}", self.task_dir.join(name).display()),
+                    e,
+                )
             })
         };
         let stdout = log("stdout.log")?;
@@ -230,7 +230,7 @@ impl ProcessController {
         // child while blocking-pool threads may exit when idle.
         let child = cmd
             .spawn()
-            .map_err(|e| ExecutorError::Failed(format!("starting {:?}: {e}", self.program)))?;
+            .map_err(|e| ExecutorError::io(format_args!("starting {:?}", self.program), e))?;
         let pid = child.id().unwrap_or(0);
         self.pgid = i32::try_from(pid).ok().map(Pid::from_raw);
         self.child = Some(child);
@@ -303,7 +303,7 @@ impl Controller for ProcessController {
             tokio::fs::create_dir_all(&self.task_dir)
                 .await
                 .map_err(|e| {
-                    ExecutorError::Failed(format!("creating {}: {e}", self.task_dir.display()))
+                    ExecutorError::io(format_args!("creating {}", self.task_dir.display()), e)
                 })?;
             self.store.stage(&self.task_id, &self.files)
         }
@@ -328,7 +328,7 @@ impl Controller for ProcessController {
             let status = child
                 .wait()
                 .await
-                .map_err(|e| ExecutorError::Failed(format!("waiting for the process: {e}")))?;
+                .map_err(|e| ExecutorError::io("waiting for the process", e))?;
             let exit = self.record_exit(status);
             // The task is over when its leader is: what it left in its group goes too.
             self.kill_group(Signal::SIGKILL);
@@ -351,9 +351,8 @@ impl Controller for ProcessController {
                 match self.child.as_mut() {
                     Some(child) => {
                         if let Ok(r) = tokio::time::timeout_at(tick, child.wait()).await {
-                            let status = r.map_err(|e| {
-                                ExecutorError::Failed(format!("waiting for the process: {e}"))
-                            })?;
+                            let status =
+                                r.map_err(|e| ExecutorError::io("waiting for the process", e))?;
                             self.record_exit(status);
                         }
                     }
@@ -370,7 +369,7 @@ impl Controller for ProcessController {
                 let status = child
                     .wait()
                     .await
-                    .map_err(|e| ExecutorError::Failed(format!("waiting for the process: {e}")))?;
+                    .map_err(|e| ExecutorError::io("waiting for the process", e))?;
                 self.record_exit(status);
             }
             self.delete_secrets();
@@ -385,10 +384,10 @@ impl Controller for ProcessController {
             match tokio::fs::remove_dir_all(&self.task_dir).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(ExecutorError::Failed(format!(
-                    "removing {}: {e}",
-                    self.task_dir.display()
-                ))),
+                Err(e) => Err(ExecutorError::io(
+                    format_args!("removing {}", self.task_dir.display()),
+                    e,
+                )),
             }
         }
         .boxed()

@@ -196,7 +196,7 @@ fn check_id(task_id: &str) -> Result<(), ExecutorError> {
 }
 
 fn failed(path: &Path, e: std::io::Error) -> ExecutorError {
-    ExecutorError::Failed(format!("writing {}: {e}", path.display()))
+    ExecutorError::io(format_args!("writing {}", path.display()), e)
 }
 
 /// Creates `dir` with `mode` (umask aside) unless it exists.

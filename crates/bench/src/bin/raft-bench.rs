@@ -21,7 +21,7 @@ use swarm_api::{
     Annotations, ContainerSpec, NodeRole, ReplicatedService, Service, ServiceSpec, TaskSpec,
 };
 use swarm_ca::{NodeCredentials, RootCa};
-use swarm_raft::{PeerConnector, RaftConfig, RaftNode};
+use swarm_raft::{PeerConnectError, PeerConnector, RaftConfig, RaftNode};
 use swarm_store::{Store, Txn};
 use tonic::transport::{Channel, Endpoint, Server};
 
@@ -49,11 +49,14 @@ const WARMUP_WRITES: usize = 50;
 struct TlsPeers(NodeCredentials);
 
 impl PeerConnector for TlsPeers {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
         Endpoint::from_shared(format!("https://{addr}"))
             .and_then(|e| e.tls_config(self.0.client_tls()))
             .map(|e| e.connect_timeout(Duration::from_secs(5)).connect_lazy())
-            .map_err(|e| format!("{addr}: {e}"))
+            .map_err(|source| PeerConnectError::Endpoint {
+                addr: addr.to_string(),
+                source,
+            })
     }
 }
 

@@ -10,17 +10,20 @@ use swarm_api::{
     store_object, Annotations, Service, ServiceSpec, StoreAction, StoreActionKind, StoreBatch,
     StoreObject,
 };
-use swarm_raft::{Leadership, PeerConnector, RaftConfig, RaftNode};
+use swarm_raft::{Leadership, PeerConnectError, PeerConnector, RaftConfig, RaftNode};
 use swarm_store::Store;
-use tonic::transport::{Channel, Server};
+use tonic::transport::{Channel, Endpoint, Server};
 
 /// Plaintext channels to 127.0.0.1 peers.
 pub struct Plaintext;
 
 impl PeerConnector for Plaintext {
-    fn channel(&self, addr: &str) -> Result<Channel, String> {
-        Ok(Channel::from_shared(format!("http://{addr}"))
-            .map_err(|e| e.to_string())?
+    fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
+        Ok(Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|source| PeerConnectError::Endpoint {
+                addr: addr.into(),
+                source,
+            })?
             .connect_lazy())
     }
 }

@@ -354,14 +354,17 @@ impl LogBroker {
         drop(st);
         let this = self.clone();
         let node = node_id.to_string();
-        self.inner.dispatcher.tasks().spawn_until_stopped(async move {
-            tokio::select! {
-                _ = session.cancelled() => {}
-                _ = tx.closed() => {}
-            }
-            drop(tx);
-            this.listener_gone(&node, lid);
-        });
+        self.inner
+            .dispatcher
+            .tasks()
+            .spawn_until_stopped(async move {
+                tokio::select! {
+                    _ = session.cancelled() => {}
+                    _ = tx.closed() => {}
+                }
+                drop(tx);
+                this.listener_gone(&node, lid);
+            });
         rx
     }
 

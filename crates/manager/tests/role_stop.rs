@@ -74,12 +74,18 @@ async fn stopped_roles_leave_no_store_behind() {
     for cycle in 0..20 {
         let owner = TaskOwner::new();
         stores.push(start_role(&owner).await);
-        assert!(owner.running() > 0, "cycle {cycle}: the role started no task");
+        assert!(
+            owner.running() > 0,
+            "cycle {cycle}: the role started no task"
+        );
         tokio::time::timeout(Duration::from_secs(10), owner.stop())
             .await
             .unwrap_or_else(|_| panic!("cycle {cycle}: the role's tasks did not stop"));
         assert_eq!(owner.running(), 0);
     }
     let alive = stores.iter().filter(|w| w.upgrade().is_some()).count();
-    assert_eq!(alive, 0, "{alive} of 20 stopped roles' stores are still alive");
+    assert_eq!(
+        alive, 0,
+        "{alive} of 20 stopped roles' stores are still alive"
+    );
 }

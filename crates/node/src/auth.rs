@@ -30,4 +30,3 @@ pub(crate) fn managers_only(
         Ok(req)
     }
 }
-

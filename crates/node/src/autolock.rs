@@ -12,8 +12,8 @@
 
 use crate::config::NodeConfig;
 use crate::error::{Context, Result};
-use std::path::{Path, PathBuf};
 use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::lock_server::{Lock, LockServer};
@@ -149,7 +149,10 @@ fn check(state_dir: &Path, key: &UnlockKey) -> Result<(), swarm_ca::CaError> {
 /// At start-up: the node's keys, unlocked. A locked state dir takes the key from
 /// `--unlock-key` (a wrong one is an error), or else waits, serving only the unlock call on
 /// the control socket, until an operator gives the right one. None when `shutdown` comes first.
-pub async fn open(cfg: &NodeConfig, shutdown: &CancellationToken) -> Result<Option<Arc<LocalKeys>>> {
+pub async fn open(
+    cfg: &NodeConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<LocalKeys>>> {
     let dir = &cfg.state_dir;
     if !is_locked(dir) {
         return Ok(Some(LocalKeys::new(dir, None)));
@@ -168,7 +171,10 @@ pub async fn open(cfg: &NodeConfig, shutdown: &CancellationToken) -> Result<Opti
     Ok(Some(LocalKeys::new(dir, Some(key))))
 }
 
-async fn wait_for_unlock(cfg: &NodeConfig, shutdown: &CancellationToken) -> Result<Option<UnlockKey>> {
+async fn wait_for_unlock(
+    cfg: &NodeConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<UnlockKey>> {
     let listener =
         crate::sockets::bind_unix_socket("--listen-control-api", &cfg.control_socket).await?;
     let (tx, mut rx) = mpsc::channel(1);

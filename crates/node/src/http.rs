@@ -12,8 +12,8 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use swarm_tasks::TaskOwner;
+use tokio::net::TcpListener;
 
 pub type Body = BoxBody<Bytes, Infallible>;
 pub type Reply = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;

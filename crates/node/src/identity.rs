@@ -1,8 +1,8 @@
 //! Who this node is: its certificate, from the state dir on a restart, from a manager when
 //! joining with a token, or self-issued by a new cluster's root CA when bootstrapping.
 
-use crate::config::NodeConfig;
 use crate::autolock::LocalKeys;
+use crate::config::NodeConfig;
 use crate::error::{bail, Context, Result};
 use std::path::Path;
 use swarm_api::*;

@@ -39,10 +39,10 @@ mod web;
 
 pub use autolock::read_data_key;
 pub use config::{ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming};
-/// Where the Docker executor finds the engine unless told otherwise.
-pub use swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR;
 pub use error::{one_line, NodeError, Result};
 pub use peers::agent_connect;
+/// Where the Docker executor finds the engine unless told otherwise.
+pub use swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR;
 
 use swarm_api::NodeRole;
 use swarm_manager::control::ControlApi;

@@ -11,7 +11,12 @@ use crate::role::{run_role, Outcome, RoleEnv};
 use std::sync::Arc;
 use swarm_api::{now_ms, NodeRole};
 
-pub async fn run_node(env: &RoleEnv<'_>, mut node: NodeIdentity, keys: Arc<LocalKeys>, metrics: Arc<NodeMetrics>) -> Result<()> {
+pub async fn run_node(
+    env: &RoleEnv<'_>,
+    mut node: NodeIdentity,
+    keys: Arc<LocalKeys>,
+    metrics: Arc<NodeMetrics>,
+) -> Result<()> {
     loop {
         match run_role(env, &node, &keys, &metrics).await? {
             Outcome::Stopped => return Ok(()),

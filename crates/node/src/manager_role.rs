@@ -152,7 +152,10 @@ pub(crate) async fn start_manager(
         tasks.token().clone(),
     );
     let remote = Server::builder()
-        .add_service(InterceptedService::new(raft.grpc_service(), managers_only()))
+        .add_service(InterceptedService::new(
+            raft.grpc_service(),
+            managers_only(),
+        ))
         .add_service(dispatcher.clone().into_service())
         // Agents' side of the log broker: any node's certificate, checked by the broker.
         .add_service(logs.agent_service())

@@ -2,13 +2,13 @@
 //! joined with the manager token asks the leader to add it as a voter (a learner first, until
 //! it has caught up), and the joining side of that call.
 
+use crate::error::NodeError;
 use crate::error::{bail, Context, Result};
 use std::time::Duration;
 use swarm_api::raft_membership_client::RaftMembershipClient;
 use swarm_api::raft_membership_server::{RaftMembership, RaftMembershipServer};
 use swarm_api::*;
 use swarm_manager::{Proposer, WriteError};
-use crate::error::NodeError;
 use swarm_raft::{PeerConnector, RaftNode};
 use swarm_store::{Store, Txn};
 use tonic::{Request, Response, Status};

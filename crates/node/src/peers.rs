@@ -15,7 +15,9 @@ impl PeerConnector for TlsPeers {
     fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError> {
         match self.0.endpoint(addr) {
             Ok(e) => Ok(e.connect_lazy()),
-            Err(CaError::Endpoint { addr, source }) => Err(PeerConnectError::Endpoint { addr, source }),
+            Err(CaError::Endpoint { addr, source }) => {
+                Err(PeerConnectError::Endpoint { addr, source })
+            }
             Err(e) => Err(PeerConnectError::NoRoute {
                 addr: addr.to_string(),
                 reason: e.to_string(),

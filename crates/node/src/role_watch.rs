@@ -53,4 +53,3 @@ pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<Nod
         }
     }
 }
-

@@ -29,4 +29,3 @@ fn set_owner_only(path: &std::path::Path) -> Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("securing {}", path.display()))
 }
-

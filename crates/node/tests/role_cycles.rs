@@ -29,7 +29,9 @@ async fn demoted_and_promoted_managers_leave_no_store_behind() {
     }
     c.leader()
         .control
-        .create_service(tonic::Request::new(CreateServiceRequest { spec: Some(spec) }))
+        .create_service(tonic::Request::new(CreateServiceRequest {
+            spec: Some(spec),
+        }))
         .await
         .unwrap();
     c.wait_for("5,000 tasks in the store", ROLE_CHANGE, |c| {
@@ -53,13 +55,17 @@ async fn demoted_and_promoted_managers_leave_no_store_behind() {
         })
         .await;
         c.set_role(i, NodeRole::Manager).await;
-        c.wait_for(&format!("cycle {cycle}: promoted and caught up"), ROLE_CHANGE, |c| {
-            let m = c.nodes[i].manager()?;
-            let voter = m.raft.voters().contains(&m.raft.raft_id());
-            let tasks = m.store.view(|t| t.tasks.len()) as u64;
+        c.wait_for(
+            &format!("cycle {cycle}: promoted and caught up"),
+            ROLE_CHANGE,
+            |c| {
+                let m = c.nodes[i].manager()?;
+                let voter = m.raft.voters().contains(&m.raft.raft_id());
+                let tasks = m.store.view(|t| t.tasks.len()) as u64;
 
-            (voter && tasks >= TASKS).then_some(())
-        })
+                (voter && tasks >= TASKS).then_some(())
+            },
+        )
         .await;
     }
     // Anything still finishing its shutdown gets a moment; a leak holds on for good.
@@ -71,6 +77,9 @@ async fn demoted_and_promoted_managers_leave_no_store_behind() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(alive, 0, "{alive} of {CYCLES} stopped manager roles' stores are alive");
+    assert_eq!(
+        alive, 0,
+        "{alive} of {CYCLES} stopped manager roles' stores are alive"
+    );
     c.stop().await;
 }

@@ -78,7 +78,11 @@ pub(crate) struct Publish {
 /// Follows openraft's metrics, runs the quorum check on every publication and when its window
 /// would run out, and publishes a new [`Leadership`] / [`Quorum`] only when they change, so
 /// watchers are not woken by every applied entry.
-pub(crate) fn spawn_watcher(raft: &OpenRaft, quorum_window: Duration, out: Publish) -> JoinHandle<()> {
+pub(crate) fn spawn_watcher(
+    raft: &OpenRaft,
+    quorum_window: Duration,
+    out: Publish,
+) -> JoinHandle<()> {
     let Publish {
         leadership: tx,
         quorum: quorum_tx,

@@ -28,8 +28,6 @@ mod types;
 pub use at_rest::{load_data_key, DataKey, KeyEncryptionKey, KEK_SEED_FILE};
 pub use config::RaftConfig;
 pub use error::{CodecError, DiskError, RaftError, SealError};
-/// A proposal's failure: the store's one write error (`RaftNode` implements its `Proposer`).
-pub use swarm_store::WriteError;
 pub use inspect::{
     inspect, inspect_with_key, EntryKind, EntryReport, LogPos, Member, MembershipReport,
     SnapshotReport, StateReport, VoteReport,
@@ -38,3 +36,5 @@ pub use leadership::Leadership;
 pub use network::{PeerConnectError, PeerConnector};
 pub use node::{RaftNode, RaftStatus};
 pub use service::RaftGrpc;
+/// A proposal's failure: the store's one write error (`RaftNode` implements its `Proposer`).
+pub use swarm_store::WriteError;

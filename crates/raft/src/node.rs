@@ -21,7 +21,6 @@ use tokio::task::JoinHandle;
 use crate::at_rest::load_data_key;
 use crate::config::RaftConfig;
 use crate::error::{DiskError, RaftError};
-use swarm_store::{ProposeFuture, Proposer, WriteError};
 use crate::leadership::{self, Leadership};
 use crate::log_store::LogStore;
 use crate::network::{NetworkFactory, PeerConnector, MAX_MESSAGE};
@@ -30,6 +29,7 @@ use crate::service::RaftGrpc;
 use crate::snapshot_file::SnapshotDir;
 use crate::state_machine::StateMachine;
 use crate::types::{NodeId, OpenRaft, Proposal};
+use swarm_store::{ProposeFuture, Proposer, WriteError};
 
 /// How long shutdown waits for openraft's tasks to let go of the log file.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,11 +1,11 @@
 //! Command-line flags of `swarmd` (defaults are SwarmKit's, DESIGN.md §4).
 
 use anyhow::{bail, Result};
-use swarm_node::{ExecutorChoice, Join, NodeConfig, RaftTiming};
-use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 use swarm_api::defaults;
+use swarm_node::{ExecutorChoice, Join, NodeConfig, RaftTiming};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorArg {

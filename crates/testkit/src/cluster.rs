@@ -26,7 +26,10 @@ pub struct ClusterNode {
 impl ClusterNode {
     /// What the node is now (it has an identity once the cluster has started).
     pub fn info(&self) -> NodeInfo {
-        self.info.borrow().clone().expect("a started node has an identity")
+        self.info
+            .borrow()
+            .clone()
+            .expect("a started node has an identity")
     }
 
     pub fn node_id(&self) -> String {
@@ -95,7 +98,10 @@ impl Cluster {
         let leader = self.leader();
         let tokens = leader
             .store
-            .view(|t| t.default_cluster().and_then(|c| c.root_ca.clone()?.join_tokens))
+            .view(|t| {
+                t.default_cluster()
+                    .and_then(|c| c.root_ca.clone()?.join_tokens)
+            })
             .expect("the cluster has join tokens");
         Join {
             addr: leader.addr,
@@ -117,7 +123,10 @@ impl Cluster {
         let manager = join.as_ref().is_none_or(|j| {
             self.leader()
                 .store
-                .view(|t| t.default_cluster().and_then(|c| c.root_ca.clone()?.join_tokens))
+                .view(|t| {
+                    t.default_cluster()
+                        .and_then(|c| c.root_ca.clone()?.join_tokens)
+                })
                 .is_some_and(|t| t.manager == j.token)
         });
         cfg.join = join;
@@ -132,8 +141,7 @@ impl Cluster {
             loop {
                 let done = info.borrow_and_update().as_ref().is_some_and(|i| {
                     !manager
-                        || i
-                            .manager
+                        || i.manager
                             .as_ref()
                             .is_some_and(|m| m.raft.voters().contains(&m.raft.raft_id()))
                 });

@@ -145,9 +145,7 @@ impl TaskFixture for Task {
     }
 
     fn with_image(mut self, image: &str) -> Task {
-        self.spec
-            .get_or_insert_with(Default::default)
-            .container = Some(ContainerSpec {
+        self.spec.get_or_insert_with(Default::default).container = Some(ContainerSpec {
             image: image.into(),
             ..Default::default()
         });

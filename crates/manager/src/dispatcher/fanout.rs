@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use swarm_api::*;
 use swarm_store::{Change, Store, Tables};
-use tokio::sync::broadcast::error::RecvError;
 use swarm_tasks::TaskOwner;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 /// A manager's remote API address, as session messages list it.

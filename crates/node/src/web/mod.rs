@@ -15,9 +15,9 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 use swarm_api::state;
 use swarm_store::{Store, Tables};
+use swarm_tasks::TaskOwner;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
-use swarm_tasks::TaskOwner;
 use tokio_util::sync::CancellationToken;
 
 use crate::http;

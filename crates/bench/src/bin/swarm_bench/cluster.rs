@@ -144,7 +144,11 @@ pub async fn settle_cluster(leader: &Manager, heartbeat_ms: i64) -> Result<()> {
             }
             txn = txn.update(c);
         }
-        for n in t.nodes.iter().filter(|n| n.role == NodeRole::Manager as i32) {
+        for n in t
+            .nodes
+            .iter()
+            .filter(|n| n.role == NodeRole::Manager as i32)
+        {
             let mut n = n.clone();
             if let Some(s) = n.spec.as_mut() {
                 s.availability = NodeAvailability::Drain as i32;

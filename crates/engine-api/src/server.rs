@@ -75,26 +75,32 @@ async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Fu
 }
 
 async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, ApiError> {
-    let r = route(req.method(), req.uri().path())?;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
+    // The body is read before anything can refuse the request, on every route: answering
+    // first would close the connection on a client still writing, which then sees a broken
+    // pipe instead of our answer.
     let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
         .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
         .to_bytes();
+    let r = route(&method, &path)?;
     let q = Request::new(query.as_deref(), body);
     match r {
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(b).await,
         Route::Swarm => system::swarm(b).await,
+        Route::SwarmMembership => Err(system::already_in_swarm()),
         Route::ListNodes => nodes::list(b, &q).await,
         Route::GetNode(id) => nodes::get(b, &id).await,
         Route::UpdateNode(id) => nodes::update(b, &id, &q).await,
         Route::RemoveNode(id) => nodes::remove(b, &id, &q).await,
         Route::ListServices => services::list(b, &q).await,
         Route::CreateService => services::create(b, &q).await,
-        Route::GetService(id) => services::get(b, &id).await,
+        Route::GetService(id) => services::get(b, &id, &q).await,
         Route::UpdateService(id) => services::update(b, &id, &q).await,
         Route::RemoveService(id) => services::remove(b, &id).await,
         Route::ListTasks => tasks::list(b, &q).await,

@@ -27,6 +27,14 @@ fn kernel_version() -> String {
         .unwrap_or_default()
 }
 
+/// What `swarm init` and `swarm join` get: Docker answers 503 with this meaning, and
+/// clients (the CLI, SDKs) look for "already part of a swarm" in it.
+pub fn already_in_swarm() -> ApiError {
+    ApiError::Unavailable(
+        "this node is already part of a swarm; it cannot init or join another one".into(),
+    )
+}
+
 pub fn ping() -> Reply {
     Reply::text("OK")
 }

@@ -397,6 +397,7 @@ async fn restart_policy_on_failure_with_max_attempts() {
         delay_ms: 100,
         max_attempts: 2,
         window_ms: 0,
+        ..Default::default()
     };
     let id = h
         .create(service_spec(
@@ -670,6 +671,7 @@ fn update_config(
         monitor_ms: 500,
         max_failure_ratio: 0.0,
         order: order as i32,
+        ..Default::default()
     }
 }
 
@@ -904,6 +906,59 @@ async fn a_replicated_job_runs_to_completion_within_its_concurrency_and_reruns_o
         Some(()).filter(|_| completed(h, 2) == 5)
     })
     .await;
+}
+
+#[tokio::test]
+async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
+    // History 0: finished tasks are pruned at once, so a completed job task must not count as
+    // finished history either, or the job would run again.
+    let h = start(vec![node("a", &[]), node("b", &[])], 0).await;
+    let mut spec = service_spec(
+        "batch",
+        Mode::ReplicatedJob(ReplicatedJob {
+            max_concurrent: 2,
+            total_completions: 2,
+        }),
+        None,
+        &[],
+    );
+    spec.task
+        .as_mut()
+        .unwrap()
+        .container
+        .as_mut()
+        .unwrap()
+        .image = "job:1".into();
+    let id = h.create(spec).await;
+    let tasks = |h: &Harness| h.store.view(|t| t.tasks_of_service(&id).cloned().collect::<Vec<_>>());
+    let done = h
+        .until("2 completions, desired COMPLETE", |h| {
+            let all = tasks(h);
+            let settled = all.len() == 2
+                && all.iter().all(|x| {
+                    x.status.as_ref().unwrap().state == TaskState::Complete as i32
+                        && x.desired_state == TaskState::Complete as i32
+                });
+            settled.then_some(all)
+        })
+        .await;
+    for n in ["a", "b"] {
+        h.edit_node(n, |n| {
+            n.spec.as_mut().unwrap().availability = NodeAvailability::Drain as i32
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = tasks(&h);
+    let ids = |v: &[Task]| {
+        let mut ids: Vec<String> = v.iter().map(|x| x.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&after), ids(&done), "completed tasks were replaced: {after:?}");
+    assert!(after
+        .iter()
+        .all(|x| x.desired_state == TaskState::Complete as i32));
 }
 
 #[tokio::test]

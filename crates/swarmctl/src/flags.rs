@@ -147,6 +147,7 @@ fn created_update_config() -> UpdateConfig {
         monitor_ms: 5_000,
         max_failure_ratio: 0.0,
         order: UpdateOrder::StopFirst as i32,
+        ..Default::default()
     }
 }
 
@@ -165,6 +166,7 @@ fn default_restart_policy() -> RestartPolicy {
         delay_ms: swarm_api::defaults::RESTART_DELAY_MS,
         max_attempts: 0,
         window_ms: 0,
+        ..Default::default()
     }
 }
 

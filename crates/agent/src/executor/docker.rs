@@ -376,7 +376,7 @@ fn create_body(
         // A command replaces the image's ENTRYPOINT; the engine then drops the image's CMD.
         (Some(spec.command.clone()), Some(spec.args.clone()))
     };
-    Ok(ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint,
         cmd,
@@ -391,7 +391,9 @@ fn create_body(
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
         ..Default::default()
-    })
+    };
+    super::docker_options::apply(spec, task.spec.as_ref(), &mut body);
+    Ok(body)
 }
 
 impl Executor for DockerExecutor {
@@ -885,6 +887,7 @@ mod tests {
                 target: "/scratch".into(),
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let t = task(spec.clone());
         let b = create_body(&t, &spec, "n1", &[]).expect("valid");

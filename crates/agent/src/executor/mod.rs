@@ -6,6 +6,7 @@
 //! `Controller` through its steps and turns the results into task states.
 
 pub mod docker;
+mod docker_options;
 mod logfile;
 pub mod process;
 pub mod sim;

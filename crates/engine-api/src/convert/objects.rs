@@ -116,20 +116,52 @@ pub fn service_to_docker(s: &swarm_api::Service, status: Option<d::ServiceStatus
         version: version(s.meta.as_ref()),
         created_at: created(s.meta.as_ref()),
         updated_at: updated(s.meta.as_ref()),
-        endpoint: d::Endpoint {
-            spec: d::EndpointSpec {
-                mode: "vip".into(),
-                ports: Vec::new(),
-            },
-        },
+        endpoint: endpoint_to_docker(s),
         spec,
         previous_spec: s.previous_spec.as_ref().map(super::spec::to_docker),
         update_status,
         service_status: status,
+        job_status: is_job(s).then(|| d::JobStatus {
+            job_iteration: d::Version {
+                index: s.spec_version,
+            },
+            // The last change of the service is the closest we record to when this run
+            // began (a spec change or `--force` starts a run).
+            last_execution: updated(s.meta.as_ref()),
+        }),
     }
 }
 
-pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
+/// Whether the service runs to completion (a replicated or global job).
+pub fn is_job(s: &swarm_api::Service) -> bool {
+    use swarm_api::service_spec::Mode;
+    matches!(
+        s.spec.as_ref().and_then(|x| x.mode.as_ref()),
+        Some(Mode::ReplicatedJob(_)) | Some(Mode::GlobalJob(_))
+    )
+}
+
+/// The service's endpoint: its spec's ports, and those the allocator published (which
+/// `docker service ls` and `inspect --pretty` show).
+fn endpoint_to_docker(s: &swarm_api::Service) -> d::Endpoint {
+    let spec_ports = super::ports::to_docker(s.spec.as_ref().and_then(|x| x.endpoint.as_ref()));
+    d::Endpoint {
+        spec: d::EndpointSpec {
+            mode: "vip".into(),
+            ports: spec_ports,
+        },
+        ports: allocated_ports(s.endpoint.as_ref()),
+    }
+}
+
+fn allocated_ports(e: Option<&swarm_api::Endpoint>) -> Vec<d::PortConfig> {
+    e.map(|e| e.ports.iter().map(super::ports::port_to_docker).collect())
+        .unwrap_or_default()
+}
+
+/// A task as Docker shows it; `job` says whether its service is a job (its tasks then carry
+/// the run they belong to).
+pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
     let status = t.status.clone().unwrap_or_default();
     let container = (!status.container_id.is_empty() || status.pid != 0 || status.exit_code != 0)
         .then(|| d::ContainerStatus {
@@ -153,8 +185,14 @@ pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
             message: status.message,
             err: status.err,
             container_status: container,
+            port_status: d::PortStatus {
+                ports: allocated_ports(t.endpoint.as_ref()),
+            },
         },
         desired_state: task_state_name(t.desired_state).into(),
+        job_iteration: job.then(|| d::Version {
+            index: t.spec_version,
+        }),
     }
 }
 

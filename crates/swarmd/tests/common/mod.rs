@@ -2,6 +2,7 @@
 //! does: real processes, real sockets, real TLS and Raft, the `process` executor.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod docker;
 pub mod netns;
 pub mod swarm;
 

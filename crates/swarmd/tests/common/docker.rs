@@ -66,8 +66,12 @@ impl Swarm {
             docker_sock,
             docker_config,
         };
+        // Raw HTTP, so tests that do without the CLI can use this swarm too.
         wait_for("the Docker API to answer", Duration::from_secs(30), || {
-            s.docker(&["version"]).status.success().then_some(())
+            try_raw(&s.docker_sock, "GET", "/_ping", "")
+                .ok()
+                .filter(|(code, _)| *code == 200)
+                .map(|_| ())
         });
         s
     }
@@ -140,21 +144,41 @@ pub fn row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
 
 /// One raw HTTP/1.1 request on the socket; returns the status code and the body.
 pub fn raw(sock: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut c = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    try_raw(sock, method, path, body).unwrap()
+}
+
+/// `raw`, with the errors of the connection (a broken pipe while the body is written).
+pub fn try_raw(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut c = std::os::unix::net::UnixStream::connect(sock)?;
     write!(
         c,
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    )
-    .unwrap();
+    )?;
+    c.write_all(body.as_bytes())?;
     let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
+    c.read_to_string(&mut out)?;
     let status = out
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
+    Ok((status, body.to_string()))
 }
 
+/// A JSON request; returns the status and the JSON answer (Null when the body is not JSON).
+pub fn api(sock: &Path, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let text = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (code, answer) = raw(sock, method, path, &text);
+    (code, serde_json::from_str(&answer).unwrap_or(Value::Null))
+}

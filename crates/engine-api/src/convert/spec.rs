@@ -215,6 +215,12 @@ fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, A
             )))
         }
     };
+    // Said here in Docker's words: the control API names its own (swarmctl's) flag.
+    if field == "RollbackConfig" && failure_action == UpdateFailureAction::Rollback {
+        return Err(bad(
+            "RollbackConfig.FailureAction: a rollback cannot itself roll back: pause or continue",
+        ));
+    }
     let order = match u.order.as_str() {
         "" | "stop-first" => UpdateOrder::StopFirst,
         "start-first" => UpdateOrder::StartFirst,
@@ -244,12 +250,18 @@ fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, A
 }
 
 pub fn task_from_docker(t: d::TaskSpec, w: &mut Warnings) -> Result<TaskSpec, ApiError> {
-    if t.plugin_spec.as_ref().is_some_and(super::warnings::is_set)
-        || t.network_attachment_spec
-            .as_ref()
-            .is_some_and(super::warnings::is_set)
-        || !matches!(t.runtime.as_str(), "" | "container")
-    {
+    // We run containers only: plugin and network-attachment tasks are refused.
+    for (field, v) in [
+        ("PluginSpec", &t.plugin_spec),
+        ("NetworkAttachmentSpec", &t.network_attachment_spec),
+    ] {
+        if v.as_ref().is_some_and(super::warnings::is_set) {
+            return Err(bad(format!(
+                "TaskTemplate.{field}: only container tasks are supported"
+            )));
+        }
+    }
+    if !matches!(t.runtime.as_str(), "" | "container") {
         return Err(bad(
             "TaskTemplate.Runtime: only container tasks are supported",
         ));

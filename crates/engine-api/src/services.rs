@@ -72,12 +72,12 @@ fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceS
         Some(Mode::ReplicatedJob(j)) => j
             .max_concurrent
             .min(j.total_completions.saturating_sub(completed)),
+        // Global services and jobs: the tasks still meant to run. A global job's finished
+        // tasks are desired COMPLETE and counted as completed instead (the CLI shows
+        // "running/desired (completed/desired+completed completed)").
         _ => mine
             .iter()
-            .filter(|t| {
-                t.desired_state == TaskState::Running as i32
-                    || t.desired_state == TaskState::Complete as i32
-            })
+            .filter(|t| t.desired_state == TaskState::Running as i32)
             .count() as u64,
     };
     d::ServiceStatus {
@@ -232,5 +232,42 @@ mod tests {
         let down: HashSet<String> = ["c".to_string()].into();
         let st = status_of(&s, &tasks, &down);
         assert_eq!((st.running_tasks, st.desired_tasks), (1, 3));
+    }
+
+    #[test]
+    fn a_job_counts_its_current_run_only() {
+        let s = Service {
+            id: "j".into(),
+            spec_version: 2,
+            spec: Some(ServiceSpec {
+                mode: Some(Mode::ReplicatedJob(swarm_api::ReplicatedJob {
+                    max_concurrent: 1,
+                    total_completions: 1,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let run = |version, desired, state| Task {
+            spec_version: version,
+            ..task("j", "a", desired, state)
+        };
+        // Run 1 completed twice over (a retry), run 2 is running.
+        let tasks = [
+            run(1, TaskState::Complete, TaskState::Complete),
+            run(1, TaskState::Complete, TaskState::Complete),
+            run(2, TaskState::Running, TaskState::Running),
+        ];
+        let st = status_of(&s, &tasks, &HashSet::new());
+        assert_eq!(
+            (st.running_tasks, st.desired_tasks, st.completed_tasks),
+            (1, 1, 0)
+        );
+        let done = [tasks[0].clone(), run(2, TaskState::Complete, TaskState::Complete)];
+        let st = status_of(&s, &done, &HashSet::new());
+        assert_eq!(
+            (st.running_tasks, st.desired_tasks, st.completed_tasks),
+            (0, 0, 1)
+        );
     }
 }

@@ -168,6 +168,17 @@ pub struct NodeDescription {
     pub platform: Platform,
     pub resources: Resources,
     pub engine: Engine,
+    #[serde(rename = "TLSInfo")]
+    pub tls_info: TlsInfo,
+}
+
+/// Docker's TLSInfo: the issuer fields are DER, base64-encoded (Go's `[]byte` in JSON).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TlsInfo {
+    pub trust_root: String,
+    pub cert_issuer_subject: String,
+    pub cert_issuer_public_key: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

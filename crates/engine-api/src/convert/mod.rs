@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod objects;
 pub mod ports;
 pub mod spec;
+pub mod tls;
 mod warnings;
 
 use swarm_api::{NodeAvailability, NodeRole, NodeState, Reachability, TaskState, UpdateState};

@@ -18,7 +18,8 @@ fn updated(meta: Option<&swarm_api::Meta>) -> String {
     rfc3339(meta.map(|m| m.updated_at).unwrap_or(0))
 }
 
-pub fn node_to_docker(n: &swarm_api::Node) -> d::Node {
+/// A node as Docker shows it; `roots_pem` is the cluster's trust root (for its TLS section).
+pub fn node_to_docker(n: &swarm_api::Node, roots_pem: &[u8]) -> d::Node {
     let spec = n.spec.clone().unwrap_or_default();
     let ann = spec.annotations.unwrap_or_default();
     let desc = n.description.clone().unwrap_or_default();
@@ -51,6 +52,13 @@ pub fn node_to_docker(n: &swarm_api::Node) -> d::Node {
                 engine_version: engine.engine_version,
                 labels: engine.labels.into_iter().collect(),
             },
+            tls_info: super::tls::tls_info(
+                n.certificate
+                    .as_ref()
+                    .map(|c| c.certificate.as_slice())
+                    .unwrap_or_default(),
+                roots_pem,
+            ),
         },
         status: d::NodeStatus {
             state: node_state_name(status.state).into(),
@@ -177,7 +185,9 @@ pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
         labels: Default::default(),
         spec: super::spec::task_to_docker(&t.spec.clone().unwrap_or_default()),
         service_id: t.service_id.clone(),
-        slot: t.slot,
+        // Docker numbers a replicated job's slots from 0 (the CLI's job progress reads them
+        // so); ours, like every replicated slot, from 1.
+        slot: if job { t.slot.saturating_sub(1) } else { t.slot },
         node_id: t.node_id.clone(),
         status: d::TaskStatus {
             timestamp: rfc3339(status.timestamp),
@@ -237,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_manager_node_shows_as_docker_does() {
-        let j = serde_json::to_value(node_to_docker(&node())).unwrap();
+        let j = serde_json::to_value(node_to_docker(&node(), b"")).unwrap();
         assert_eq!(j["ID"], "n1");
         assert_eq!(j["Version"]["Index"], 7);
         assert_eq!(j["CreatedAt"], "2023-11-14T22:13:20Z");

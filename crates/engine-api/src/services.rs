@@ -75,9 +75,11 @@ fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceS
         // Global services and jobs: the tasks still meant to run. A global job's finished
         // tasks are desired COMPLETE and counted as completed instead (the CLI shows
         // "running/desired (completed/desired+completed completed)").
+        // (A job's task that just completed may not be desired COMPLETE yet.)
         _ => mine
             .iter()
             .filter(|t| t.desired_state == TaskState::Running as i32)
+            .filter(|t| !job || state(t) != TaskState::Complete as i32)
             .count() as u64,
     };
     d::ServiceStatus {

@@ -24,7 +24,10 @@ fn main() {
     // A new commit or branch: HEAD and the branch's ref change (worktrees keep HEAD apart
     // from the shared refs).
     if let Some(dir) = run("git", &["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={}", PathBuf::from(dir).join("HEAD").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            PathBuf::from(dir).join("HEAD").display()
+        );
     }
     if let (Some(common), Some(head)) = (
         run("git", &["rev-parse", "--git-common-dir"]),

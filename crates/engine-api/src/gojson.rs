@@ -104,7 +104,10 @@ fn field_for<'a>(key: &'a str, fields: &'static [&'static str]) -> &'a str {
 
 /// An object decoded into a struct: nulls dropped, keys renamed to the fields they set. When
 /// two keys set the same field, the later one wins, as in Go.
-fn struct_entries(obj: Vec<(String, Json)>, fields: &'static [&'static str]) -> Vec<(String, Json)> {
+fn struct_entries(
+    obj: Vec<(String, Json)>,
+    fields: &'static [&'static str],
+) -> Vec<(String, Json)> {
     let mut out: Vec<(String, Json)> = Vec::new();
     for (k, v) in obj {
         if matches!(v, Json::Null) {

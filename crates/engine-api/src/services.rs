@@ -265,7 +265,10 @@ mod tests {
             (st.running_tasks, st.desired_tasks, st.completed_tasks),
             (1, 1, 0)
         );
-        let done = [tasks[0].clone(), run(2, TaskState::Complete, TaskState::Complete)];
+        let done = [
+            tasks[0].clone(),
+            run(2, TaskState::Complete, TaskState::Complete),
+        ];
         let st = status_of(&s, &done, &HashSet::new());
         assert_eq!(
             (st.running_tasks, st.desired_tasks, st.completed_tasks),

@@ -930,7 +930,10 @@ async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
         .unwrap()
         .image = "job:1".into();
     let id = h.create(spec).await;
-    let tasks = |h: &Harness| h.store.view(|t| t.tasks_of_service(&id).cloned().collect::<Vec<_>>());
+    let tasks = |h: &Harness| {
+        h.store
+            .view(|t| t.tasks_of_service(&id).cloned().collect::<Vec<_>>())
+    };
     let done = h
         .until("2 completions, desired COMPLETE", |h| {
             let all = tasks(h);
@@ -955,7 +958,11 @@ async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
         ids.sort();
         ids
     };
-    assert_eq!(ids(&after), ids(&done), "completed tasks were replaced: {after:?}");
+    assert_eq!(
+        ids(&after),
+        ids(&done),
+        "completed tasks were replaced: {after:?}"
+    );
     assert!(after
         .iter()
         .all(|x| x.desired_state == TaskState::Complete as i32));

@@ -49,7 +49,16 @@ fn jobs_run_to_completion_under_the_cli() {
     let out = docker_within(
         &s,
         Duration::from_secs(60),
-        &["service", "create", "--mode", "replicated-job", "--name", "once", "busybox", "true"],
+        &[
+            "service",
+            "create",
+            "--mode",
+            "replicated-job",
+            "--name",
+            "once",
+            "busybox",
+            "true",
+        ],
     );
     let text = format!(
         "{}{}",
@@ -61,37 +70,82 @@ fn jobs_run_to_completion_under_the_cli() {
 
     // Done: desired COMPLETE, as Docker shows it (the orchestrator's next pass sets it).
     wait_for("desired state Complete", Duration::from_secs(10), || {
-        let ps = s.docker_ok(&["service", "ps", "--format", "{{.DesiredState}} {{.CurrentState}}", "once"]);
+        let ps = s.docker_ok(&[
+            "service",
+            "ps",
+            "--format",
+            "{{.DesiredState}} {{.CurrentState}}",
+            "once",
+        ]);
         ps.trim().starts_with("Complete Complete").then_some(())
     });
 
     // A second run: the counts are of this run only.
-    let out = docker_within(&s, Duration::from_secs(60), &["service", "update", "--force", "once"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ls = wait_for("the second run to complete", Duration::from_secs(30), || {
-        let ls = s.docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
-        ls.contains("(1/1 completed)").then_some(ls)
-    });
+    let out = docker_within(
+        &s,
+        Duration::from_secs(60),
+        &["service", "update", "--force", "once"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ls = wait_for(
+        "the second run to complete",
+        Duration::from_secs(30),
+        || {
+            let ls = s.docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
+            ls.contains("(1/1 completed)").then_some(ls)
+        },
+    );
     assert!(ls.contains("once 0/0 (1/1 completed)"), "{ls}");
     let tasks = job_tasks(&s, "once");
     assert_eq!(tasks.len(), 2, "{tasks:?}");
-    assert!(tasks.iter().all(|t| t["desired_state"] == COMPLETE), "{tasks:?}");
+    assert!(
+        tasks.iter().all(|t| t["desired_state"] == COMPLETE),
+        "{tasks:?}"
+    );
 
     // Draining the node does not run completed work again.
     s.docker_ok(&["node", "update", "--availability", "drain", "m1"]);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(job_tasks(&s, "once").len(), 2, "completed tasks were re-run");
+    assert_eq!(
+        job_tasks(&s, "once").len(),
+        2,
+        "completed tasks were re-run"
+    );
 
     // A global job too.
     s.docker_ok(&["node", "update", "--availability", "active", "m1"]);
     let out = docker_within(
         &s,
         Duration::from_secs(60),
-        &["service", "create", "--mode", "global-job", "--name", "each", "busybox", "true"],
+        &[
+            "service",
+            "create",
+            "--mode",
+            "global-job",
+            "--name",
+            "each",
+            "busybox",
+            "true",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_for("each 0/0 (1/1 completed)", Duration::from_secs(10), || {
-        let ls = s.docker_ok(&["service", "ls", "--format", "{{.Name}} {{.Replicas}}", "--filter", "name=each"]);
+        let ls = s.docker_ok(&[
+            "service",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+            "--filter",
+            "name=each",
+        ]);
         ls.contains("each 0/0 (1/1 completed)").then_some(())
     });
 }
@@ -105,15 +159,37 @@ fn published_ports_and_system_facts_show_in_the_cli() {
     let port = free_port();
     let publish = format!("published={port},target=80,mode=host");
     s.docker_ok(&[
-        "service", "create", "-d", "--name", "web", "--publish", &publish, "busybox", "sleep", "1000",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--publish",
+        &publish,
+        "busybox",
+        "sleep",
+        "1000",
     ]);
     let want = format!("*:{port}->80/tcp");
-    wait_for("the running task's port in service ps", Duration::from_secs(30), || {
-        let ps = s.docker_ok(&["service", "ps", "--format", "{{.CurrentState}} {{.Ports}}", "web"]);
-        (ps.starts_with("Running") && ps.contains(&want)).then_some(())
-    });
+    wait_for(
+        "the running task's port in service ps",
+        Duration::from_secs(30),
+        || {
+            let ps = s.docker_ok(&[
+                "service",
+                "ps",
+                "--format",
+                "{{.CurrentState}} {{.Ports}}",
+                "web",
+            ]);
+            (ps.starts_with("Running") && ps.contains(&want)).then_some(())
+        },
+    );
     let pretty = s.docker_ok(&["service", "inspect", "--pretty", "web"]);
-    assert!(pretty.contains(&format!("PublishedPort = {port}")), "{pretty}");
+    assert!(
+        pretty.contains(&format!("PublishedPort = {port}")),
+        "{pretty}"
+    );
     assert!(pretty.contains("PublishMode = host"), "{pretty}");
 
     let info = s.docker_ok(&["info"]);
@@ -122,8 +198,15 @@ fn published_ports_and_system_facts_show_in_the_cli() {
         .find(|l| l.trim_start().starts_with("Total Memory:"))
         .unwrap_or("");
     assert!(!memory.is_empty() && !memory.ends_with(" 0B"), "{info}");
-    let version = s.docker_ok(&["version", "--format", "{{.Server.GitCommit}} {{.Server.GoVersion}}"]);
-    assert!(version.trim().split(' ').all(|w| !w.is_empty()), "{version}");
+    let version = s.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.GitCommit}} {{.Server.GoVersion}}",
+    ]);
+    assert!(
+        version.trim().split(' ').all(|w| !w.is_empty()),
+        "{version}"
+    );
     let node = s.docker_ok(&["node", "inspect", "--pretty", "m1"]);
     assert!(node.contains("TLS Info:"), "{node}");
     assert!(node.contains("BEGIN CERTIFICATE"), "{node}");
@@ -131,5 +214,11 @@ fn published_ports_and_system_facts_show_in_the_cli() {
         .lines()
         .find(|l| l.contains("Issuer Subject:"))
         .unwrap_or("");
-    assert!(issuer.split(':').nth(1).is_some_and(|v| !v.trim().is_empty()), "{node}");
+    assert!(
+        issuer
+            .split(':')
+            .nth(1)
+            .is_some_and(|v| !v.trim().is_empty()),
+        "{node}"
+    );
 }

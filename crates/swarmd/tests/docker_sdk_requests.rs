@@ -18,7 +18,12 @@ fn create(s: &Swarm, spec: &Value) -> String {
 }
 
 fn inspect(s: &Swarm, id: &str) -> Value {
-    let (code, body) = api(&s.docker_sock, "GET", &format!("/v1.41/services/{id}"), &Value::Null);
+    let (code, body) = api(
+        &s.docker_sock,
+        "GET",
+        &format!("/v1.41/services/{id}"),
+        &Value::Null,
+    );
     assert_eq!(code, 200, "{body}");
     body
 }
@@ -118,7 +123,10 @@ fn durations_keep_every_nanosecond() {
     assert_eq!(c["HealthCheck"]["Timeout"], 1_000_001, "{c}");
     assert_eq!(c["HealthCheck"]["StartPeriod"], 7, "{c}");
     let r = &spec["TaskTemplate"]["RestartPolicy"];
-    assert_eq!((r["Delay"].clone(), r["Window"].clone()), (json!(250_000), json!(1)));
+    assert_eq!(
+        (r["Delay"].clone(), r["Window"].clone()),
+        (json!(250_000), json!(1))
+    );
     assert_eq!(spec["UpdateConfig"]["Delay"], 1);
     assert_eq!(spec["UpdateConfig"]["Monitor"], 2_000_000_003i64);
     assert_eq!(spec["RollbackConfig"]["Delay"], 999_999);

@@ -34,7 +34,11 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
     vec![
         // ServiceSpec
         ("/Labels".into(), json!({"tier": "front"}), RoundTrip),
-        ("/Mode".into(), json!({"Replicated": {"Replicas": 0}}), RoundTrip),
+        (
+            "/Mode".into(),
+            json!({"Replicated": {"Replicas": 0}}),
+            RoundTrip,
+        ),
         ("/Mode".into(), json!({"Global": {}}), RoundTrip),
         (
             "/Mode".into(),
@@ -49,8 +53,16 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
             json!("rollback"),
             Refused("RollbackConfig.FailureAction"),
         ),
-        ("/Networks".into(), json!([{"Target": "net"}]), Refused("Networks")),
-        ("/EndpointSpec/Mode".into(), json!("dnsrr"), Warned("EndpointSpec.Mode")),
+        (
+            "/Networks".into(),
+            json!([{"Target": "net"}]),
+            Refused("Networks"),
+        ),
+        (
+            "/EndpointSpec/Mode".into(),
+            json!("dnsrr"),
+            Warned("EndpointSpec.Mode"),
+        ),
         (
             "/EndpointSpec/Ports".into(),
             json!([{"Protocol": "udp", "TargetPort": 53, "PublishedPort": port,
@@ -63,13 +75,21 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
             Refused("ingress"),
         ),
         // TaskSpec
-        (t("PluginSpec"), json!({"Name": "p"}), Refused("TaskTemplate.PluginSpec")),
+        (
+            t("PluginSpec"),
+            json!({"Name": "p"}),
+            Refused("TaskTemplate.PluginSpec"),
+        ),
         (
             t("NetworkAttachmentSpec"),
             json!({"ContainerID": "x"}),
             Refused("TaskTemplate.NetworkAttachmentSpec"),
         ),
-        (t("Runtime"), json!("plugin"), Refused("TaskTemplate.Runtime")),
+        (
+            t("Runtime"),
+            json!("plugin"),
+            Refused("TaskTemplate.Runtime"),
+        ),
         (
             t("Resources"),
             json!({"Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 67_108_864},
@@ -91,7 +111,11 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
             json!({"Condition": "on-failure", "Delay": 1, "MaxAttempts": 3, "Window": 2}),
             RoundTrip,
         ),
-        (t("Placement/Constraints"), json!(["node.role==manager"]), RoundTrip),
+        (
+            t("Placement/Constraints"),
+            json!(["node.role==manager"]),
+            RoundTrip,
+        ),
         (
             t("Placement/Preferences"),
             json!([{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]),
@@ -103,7 +127,11 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
             json!([{"Architecture": "amd64", "OS": "linux"}]),
             Warned("TaskTemplate.Placement.Platforms"),
         ),
-        (t("Networks"), json!([{"Target": "net"}]), Refused("TaskTemplate.Networks")),
+        (
+            t("Networks"),
+            json!([{"Target": "net"}]),
+            Refused("TaskTemplate.Networks"),
+        ),
         (
             t("LogDriver"),
             json!({"Name": "json-file", "Options": {"max-size": "1m"}}),
@@ -193,10 +221,18 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
             RoundTrip,
         ),
         (c("Isolation"), json!("default"), RoundTrip),
-        (c("Isolation"), json!("hyperv"), Warned("ContainerSpec.Isolation")),
+        (
+            c("Isolation"),
+            json!("hyperv"),
+            Warned("ContainerSpec.Isolation"),
+        ),
         (c("Init"), json!(true), RoundTrip),
         (c("Init"), json!(false), RoundTrip),
-        (c("Sysctls"), json!({"net.core.somaxconn": "1024"}), RoundTrip),
+        (
+            c("Sysctls"),
+            json!({"net.core.somaxconn": "1024"}),
+            RoundTrip,
+        ),
         (c("CapabilityAdd"), json!(["NET_ADMIN"]), RoundTrip),
         (c("CapabilityDrop"), json!(["MKNOD"]), RoundTrip),
         (
@@ -255,7 +291,11 @@ fn every_spec_field_round_trips_or_is_refused_or_warned_by_name() {
         let (code, body) = api(&s.docker_sock, "POST", "/v1.41/services/create", &spec);
         let warnings: Vec<String> = body["Warnings"]
             .as_array()
-            .map(|w| w.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect())
+            .map(|w| {
+                w.iter()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         let problem = match outcome {
             Refused(text) => {
@@ -271,9 +311,16 @@ fn every_spec_field_round_trips_or_is_refused_or_warned_by_name() {
                 } else if !warnings.is_empty() {
                     Some(format!("unexpected warnings {warnings:?}"))
                 } else {
-                    let (_, got) =
-                        api(&s.docker_sock, "GET", &format!("/v1.41/services/{name}"), &Value::Null);
-                    let back = got["Spec"].pointer(&pointer).cloned().unwrap_or(Value::Null);
+                    let (_, got) = api(
+                        &s.docker_sock,
+                        "GET",
+                        &format!("/v1.41/services/{name}"),
+                        &Value::Null,
+                    );
+                    let back = got["Spec"]
+                        .pointer(&pointer)
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     (!contains(&back, &value)).then(|| format!("sent {value}, read back {back}"))
                 }
             }

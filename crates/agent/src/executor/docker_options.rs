@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(hc.init, Some(false));
         assert_eq!(
             hc.extra_hosts,
-            Some(vec!["db:10.0.0.1".to_string(), "db.local:10.0.0.1".to_string()])
+            Some(vec![
+                "db:10.0.0.1".to_string(),
+                "db.local:10.0.0.1".to_string()
+            ])
         );
         assert_eq!(hc.dns, Some(vec!["1.1.1.1".to_string()]));
         assert_eq!(hc.cap_add, Some(vec!["NET_ADMIN".to_string()]));

@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(spec.update_config.as_ref().unwrap().parallelism, 1);
         assert_eq!(spec.rollback_config.unwrap().monitor, 5_000_000_000);
         let r = spec.task_template.restart_policy.unwrap();
-        assert_eq!((r.condition.as_str(), r.delay), ("any", Some(5_000_000_000)));
+        assert_eq!(
+            (r.condition.as_str(), r.delay),
+            ("any", Some(5_000_000_000))
+        );
         let c = spec.task_template.container_spec.unwrap();
         assert_eq!(c.stop_grace_period, Some(10_000_000_000));
     }

@@ -187,7 +187,11 @@ pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
         service_id: t.service_id.clone(),
         // Docker numbers a replicated job's slots from 0 (the CLI's job progress reads them
         // so); ours, like every replicated slot, from 1.
-        slot: if job { t.slot.saturating_sub(1) } else { t.slot },
+        slot: if job {
+            t.slot.saturating_sub(1)
+        } else {
+            t.slot
+        },
         node_id: t.node_id.clone(),
         status: d::TaskStatus {
             timestamp: rfc3339(status.timestamp),
@@ -200,7 +204,7 @@ pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
             },
         },
         desired_state: task_state_name(t.desired_state).into(),
-        job_iteration: job.then(|| d::Version {
+        job_iteration: job.then_some(d::Version {
             index: t.spec_version,
         }),
     }

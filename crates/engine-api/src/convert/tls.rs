@@ -33,8 +33,7 @@ fn issuer(chain_pem: &[u8], roots_pem: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 
 /// Standard base64 with padding, as Go's encoding/json writes a `[]byte`.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [

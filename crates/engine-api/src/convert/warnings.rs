@@ -48,16 +48,28 @@ mod tests {
 
     #[test]
     fn empty_shapes_are_unset() {
-        for v in [json!(null), json!({}), json!([]), json!({"A": {}, "B": 0, "C": false})] {
+        for v in [
+            json!(null),
+            json!({}),
+            json!([]),
+            json!({"A": {}, "B": 0, "C": false}),
+        ] {
             assert!(!is_set(&v), "{v}");
         }
-        for v in [json!({"A": {"B": "x"}}), json!([{"Kind": "gpu"}]), json!(true)] {
+        for v in [
+            json!({"A": {"B": "x"}}),
+            json!([{"Kind": "gpu"}]),
+            json!(true),
+        ] {
             assert!(is_set(&v), "{v}");
         }
         let mut w = Warnings::default();
         w.unsupported("A.B", Some(&json!({})));
         w.unsupported("A.C", Some(&json!({"Disable": true})));
         w.unsupported("A.D", None);
-        assert_eq!(w.into_vec(), ["A.C: not supported by this swarm; accepted and ignored"]);
+        assert_eq!(
+            w.into_vec(),
+            ["A.C: not supported by this swarm; accepted and ignored"]
+        );
     }
 }

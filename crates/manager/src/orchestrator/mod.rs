@@ -73,8 +73,7 @@ pub(crate) fn is_live(t: &Task) -> bool {
 /// finished task of the job's current run, which must stay so the work is not run again.
 pub(crate) fn holds_slot(service: &Service, t: &Task) -> bool {
     is_live(t)
-        || (t.desired_state == TaskState::Complete as i32
-            && t.spec_version == service.spec_version)
+        || (t.desired_state == TaskState::Complete as i32 && t.spec_version == service.spec_version)
 }
 
 /// Marks a task to be stopped: the agent stops it and reports SHUTDOWN.

@@ -107,6 +107,15 @@ fn service_spec(
     }
 }
 
+/// A job whose tasks the stand-in agents complete (its image says "job").
+fn job_spec(name: &str, mode: Mode) -> ServiceSpec {
+    let mut spec = service_spec(name, mode, None, &[]);
+    if let Some(c) = spec.task.as_mut().and_then(|t| t.container.as_mut()) {
+        c.image = "job:1".into();
+    }
+    spec
+}
+
 async fn start(nodes: Vec<Node>, history: i64) -> Harness {
     let store = Store::new();
     let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
@@ -853,23 +862,15 @@ async fn tasks_leave_a_node_that_stops_matching_constraints() {
 #[tokio::test]
 async fn a_replicated_job_runs_to_completion_within_its_concurrency_and_reruns_on_force() {
     let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
-    let mut spec = service_spec(
-        "batch",
-        Mode::ReplicatedJob(ReplicatedJob {
-            max_concurrent: 2,
-            total_completions: 5,
-        }),
-        None,
-        &[],
-    );
-    spec.task
-        .as_mut()
-        .unwrap()
-        .container
-        .as_mut()
-        .unwrap()
-        .image = "job:1".into();
-    let id = h.create(spec).await;
+    let id = h
+        .create(job_spec(
+            "batch",
+            Mode::ReplicatedJob(ReplicatedJob {
+                max_concurrent: 2,
+                total_completions: 5,
+            }),
+        ))
+        .await;
     let completed = |h: &Harness, version: u64| {
         h.store.view(|t| {
             t.tasks_of_service(&id)
@@ -913,23 +914,15 @@ async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
     // History 0: finished tasks are pruned at once, so a completed job task must not count as
     // finished history either, or the job would run again.
     let h = start(vec![node("a", &[]), node("b", &[])], 0).await;
-    let mut spec = service_spec(
-        "batch",
-        Mode::ReplicatedJob(ReplicatedJob {
-            max_concurrent: 2,
-            total_completions: 2,
-        }),
-        None,
-        &[],
-    );
-    spec.task
-        .as_mut()
-        .unwrap()
-        .container
-        .as_mut()
-        .unwrap()
-        .image = "job:1".into();
-    let id = h.create(spec).await;
+    let id = h
+        .create(job_spec(
+            "batch",
+            Mode::ReplicatedJob(ReplicatedJob {
+                max_concurrent: 2,
+                total_completions: 2,
+            }),
+        ))
+        .await;
     let tasks = |h: &Harness| {
         h.store
             .view(|t| t.tasks_of_service(&id).cloned().collect::<Vec<_>>())
@@ -971,15 +964,9 @@ async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
 #[tokio::test]
 async fn a_global_job_runs_once_per_node() {
     let h = start(vec![node("a", &[]), node("b", &[]), node("c", &[])], 10).await;
-    let mut spec = service_spec("once", Mode::GlobalJob(GlobalJob {}), None, &[]);
-    spec.task
-        .as_mut()
-        .unwrap()
-        .container
-        .as_mut()
-        .unwrap()
-        .image = "job:1".into();
-    let id = h.create(spec).await;
+    let id = h
+        .create(job_spec("once", Mode::GlobalJob(GlobalJob {})))
+        .await;
     h.until("3 completions", |h| {
         let done = h.store.view(|t| {
             t.tasks_of_service(&id)

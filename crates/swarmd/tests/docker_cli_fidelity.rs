@@ -14,20 +14,30 @@ use std::time::Duration;
 
 const COMPLETE: i64 = 576;
 
-/// `docker` with a time limit: a CLI that never finishes following a job is a failure here,
-/// not a hung test.
-fn docker_within(s: &Swarm, limit: Duration, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new("timeout");
-    cmd.arg(limit.as_secs().to_string())
-        .arg("docker")
-        .env("DOCKER_CONFIG", &s.docker_config)
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_API_VERSION")
-        .arg("-H")
-        .arg(format!("unix://{}", s.docker_sock.display()))
-        .args(args);
-    cmd.output().unwrap()
+/// Runs `docker ARGS` within a minute and requires success; returns stdout and stderr.
+fn docker_done(s: &Swarm, args: &[&str]) -> String {
+    let out = s.docker_within(Duration::from_secs(60), args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {text}\n{}",
+        s.node.log()
+    );
+    text
+}
+
+/// Creates a job and follows it to the end, as `docker service create` without `-d` does.
+fn run_job(s: &Swarm, mode: &str, name: &str) -> String {
+    docker_done(
+        s,
+        &[
+            "service", "create", "--mode", mode, "--name", name, "busybox", "true",
+        ],
+    )
 }
 
 fn job_tasks(s: &Swarm, name: &str) -> Vec<serde_json::Value> {
@@ -46,26 +56,7 @@ fn jobs_run_to_completion_under_the_cli() {
     let s = Swarm::start();
     // Without -d the CLI follows the job until it completes (it read JobStatus and each
     // task's JobIteration and slot; without them it crashed or never returned).
-    let out = docker_within(
-        &s,
-        Duration::from_secs(60),
-        &[
-            "service",
-            "create",
-            "--mode",
-            "replicated-job",
-            "--name",
-            "once",
-            "busybox",
-            "true",
-        ],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}\n{}", s.node.log());
+    let text = run_job(&s, "replicated-job", "once");
     assert!(text.contains("job complete"), "{text}");
 
     // Done: desired COMPLETE, as Docker shows it (the orchestrator's next pass sets it).
@@ -81,16 +72,7 @@ fn jobs_run_to_completion_under_the_cli() {
     });
 
     // A second run: the counts are of this run only.
-    let out = docker_within(
-        &s,
-        Duration::from_secs(60),
-        &["service", "update", "--force", "once"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker_done(&s, &["service", "update", "--force", "once"]);
     let ls = wait_for(
         "the second run to complete",
         Duration::from_secs(30),
@@ -118,25 +100,7 @@ fn jobs_run_to_completion_under_the_cli() {
 
     // A global job too.
     s.docker_ok(&["node", "update", "--availability", "active", "m1"]);
-    let out = docker_within(
-        &s,
-        Duration::from_secs(60),
-        &[
-            "service",
-            "create",
-            "--mode",
-            "global-job",
-            "--name",
-            "each",
-            "busybox",
-            "true",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_job(&s, "global-job", "each");
     wait_for("each 0/0 (1/1 completed)", Duration::from_secs(10), || {
         let ls = s.docker_ok(&[
             "service",

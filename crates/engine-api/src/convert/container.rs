@@ -139,39 +139,50 @@ pub struct Parsed {
     pub configs: Vec<ConfigReference>,
 }
 
+/// Secrets or configs (`kind` "Secret" or "Config") as (ID, name, file name) each: the name
+/// is required, the ID is the manager's to fill in.
+fn file_refs(
+    kind: &str,
+    refs: Vec<d::FileReference>,
+    w: &mut Warnings,
+) -> Result<Vec<(String, String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for (i, r) in refs.into_iter().enumerate() {
+        let field = format!("{FIELD}.{kind}s[{i}]");
+        let (id, name) = match kind {
+            "Secret" => (r.secret_id, r.secret_name),
+            _ => (r.config_id, r.config_name),
+        };
+        let name = name.unwrap_or_default();
+        if name.is_empty() {
+            return Err(bad(format!("{field}.{kind}Name: missing")));
+        }
+        if let Some(f) = &r.file {
+            warn_file_owner(&field, f, w);
+        }
+        let target = r.file.map(|f| f.name).unwrap_or_default();
+        out.push((id.unwrap_or_default(), name, target));
+    }
+    Ok(out)
+}
+
 pub fn from_docker(c: d::ContainerSpec, w: &mut Warnings) -> Result<Parsed, ApiError> {
-    let mut secrets = Vec::new();
-    for (i, s) in c.secrets.into_iter().enumerate() {
-        let field = format!("{FIELD}.Secrets[{i}]");
-        let name = s.secret_name.unwrap_or_default();
-        if name.is_empty() {
-            return Err(bad(format!("{field}.SecretName: missing")));
-        }
-        if let Some(f) = &s.file {
-            warn_file_owner(&field, f, w);
-        }
-        secrets.push(SecretReference {
-            secret_id: s.secret_id.unwrap_or_default(),
-            secret_name: name,
-            target: s.file.map(|f| f.name).unwrap_or_default(),
-        });
-    }
-    let mut configs = Vec::new();
-    for (i, s) in c.configs.into_iter().enumerate() {
-        let field = format!("{FIELD}.Configs[{i}]");
-        let name = s.config_name.unwrap_or_default();
-        if name.is_empty() {
-            return Err(bad(format!("{field}.ConfigName: missing")));
-        }
-        if let Some(f) = &s.file {
-            warn_file_owner(&field, f, w);
-        }
-        configs.push(ConfigReference {
-            config_id: s.config_id.unwrap_or_default(),
-            config_name: name,
-            target: s.file.map(|f| f.name).unwrap_or_default(),
-        });
-    }
+    let secrets = file_refs("Secret", c.secrets, w)?
+        .into_iter()
+        .map(|(secret_id, secret_name, target)| SecretReference {
+            secret_id,
+            secret_name,
+            target,
+        })
+        .collect();
+    let configs = file_refs("Config", c.configs, w)?
+        .into_iter()
+        .map(|(config_id, config_name, target)| ConfigReference {
+            config_id,
+            config_name,
+            target,
+        })
+        .collect();
     let mut mounts = Vec::new();
     for (i, m) in c.mounts.into_iter().enumerate() {
         let field = format!("{FIELD}.Mounts[{i}]");

@@ -79,8 +79,19 @@ impl Swarm {
     /// Runs `docker -H unix://SOCK ARGS`, with a config dir of its own so no user setting
     /// (context, host, pinned API version) gets in the way.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_CONFIG", &self.docker_config)
+        self.docker_in(Command::new("docker"), args)
+    }
+
+    /// `docker`, killed after `limit` (a CLI following a job that never ends fails the test
+    /// instead of hanging it).
+    pub fn docker_within(&self, limit: Duration, args: &[&str]) -> Output {
+        let mut timeout = Command::new("timeout");
+        timeout.arg(limit.as_secs().to_string()).arg("docker");
+        self.docker_in(timeout, args)
+    }
+
+    fn docker_in(&self, mut cmd: Command, args: &[&str]) -> Output {
+        cmd.env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT")
             .env_remove("DOCKER_API_VERSION")

@@ -1,7 +1,8 @@
 //! Docker Engine API JSON shapes (the swarm subset), as the Docker CLI sends and reads them:
-//! PascalCase keys, durations in nanoseconds, times as RFC 3339 strings. Only the fields we
-//! can map are declared; serde ignores the rest on input. This module owns the wire shapes
-//! only: how they map to our objects is `convert`'s job.
+//! PascalCase keys, durations in nanoseconds, times as RFC 3339 strings. Service specs
+//! declare every field of API 1.41 (`spec`); objects we answer with declare what we fill in.
+//! Bodies are decoded with `gojson` (Go's null and key-case rules). This module owns the
+//! wire shapes only: how they map to our objects is `convert`'s job.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

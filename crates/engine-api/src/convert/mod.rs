@@ -1,6 +1,8 @@
 //! Translation between our objects (swarm-api protos) and Docker's JSON shapes: times, enum
-//! names and units here; service specs in `spec`, whole objects in `objects`. Pure functions:
-//! nothing here calls the control API or touches the network.
+//! names and units here; service specs in `spec` (the container part in `container`, the
+//! warnings in `warnings`, `insertDefaults` in `defaults`), whole objects in `objects`, a
+//! node's TLS section in `tls`. Pure functions: nothing here calls the control API or
+//! touches the network.
 
 mod container;
 pub mod defaults;

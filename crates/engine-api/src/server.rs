@@ -9,7 +9,7 @@ use crate::request::Request;
 use crate::router::{route, Route};
 use crate::{nodes, services, system, tasks};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,6 +21,36 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest request body read (a service spec is a few KiB).
 const MAX_BODY_BYTES: usize = 4 << 20;
+/// How much of a larger body is read and dropped so its sender still gets the refusal; past
+/// this the connection is closed.
+const MAX_DRAINED_BYTES: usize = 64 << 20;
+
+/// The body, read whole; one over `MAX_BODY_BYTES` is drained (up to `MAX_DRAINED_BYTES`)
+/// and refused.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "body: larger than {} MiB",
+            MAX_BODY_BYTES >> 20
+        )));
+    }
+    Ok(Bytes::from(kept))
+}
 
 /// Serves the API on `listener` until `shutdown`; connections in flight finish their request.
 pub async fn serve(listener: UnixListener, backend: Backend, shutdown: CancellationToken) {
@@ -81,12 +111,9 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
     // The body is read before anything can refuse the request, on every route: answering
     // first would close the connection on a client still writing, which then sees a broken
     // pipe instead of our answer.
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
-        .to_bytes();
+    let body = read_body(req.into_body()).await;
     let r = route(&method, &path)?;
+    let body = body?;
     let q = Request::new(query.as_deref(), body);
     match r {
         Route::Ping => Ok(system::ping()),

@@ -73,9 +73,8 @@ fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceS
             .max_concurrent
             .min(j.total_completions.saturating_sub(completed)),
         // Global services and jobs: the tasks still meant to run. A global job's finished
-        // tasks are desired COMPLETE and counted as completed instead (the CLI shows
-        // "running/desired (completed/desired+completed completed)").
-        // (A job's task that just completed may not be desired COMPLETE yet.)
+        // tasks (desired COMPLETE, or just completed and not yet marked so) count as
+        // completed instead: the CLI shows "running/desired (completed/desired+completed)".
         _ => mine
             .iter()
             .filter(|t| t.desired_state == TaskState::Running as i32)

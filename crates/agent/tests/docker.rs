@@ -16,7 +16,8 @@ use swarm_agent::executor::docker::{
 };
 use swarm_agent::executor::{Executor, ExitStatus};
 use swarm_api::{
-    Annotations, ContainerSpec, Mount, MountType, ResourceRequirements, Resources, Task, TaskSpec,
+    Annotations, ContainerSpec, DnsConfig, HealthCheck, LogDriver, Mount, MountType,
+    ResourceRequirements, Resources, Task, TaskSpec, Ulimit,
 };
 
 /// A node ID of this test alone, and the guard that removes its containers.
@@ -214,6 +215,60 @@ async fn spec_reaches_the_container() {
     assert_eq!(inspect(id, "{{.HostConfig.NanoCpus}}"), "500000000");
     assert_eq!(inspect(id, "{{.Config.StopSignal}}"), "SIGINT");
     assert_eq!(inspect(id, "{{index .Config.Labels \"team\"}}"), "blue");
+    ctl.remove().await.expect("remove");
+}
+
+#[tokio::test]
+async fn container_options_reach_the_engine() {
+    if !image::engine_or_skip("container_options_reach_the_engine") {
+        return;
+    }
+    image::ensure_images();
+    let (node, _cleanup) = test_node("options");
+    let ex = executor(&node).await;
+    // Each option checked from inside, where the engine applied it.
+    let script = "! touch /probe 2>/dev/null && grep -q 'db.local' /etc/hosts \
+                  && grep -q 1.1.1.1 /etc/resolv.conf \
+                  && test \"$(cat /proc/sys/net/core/somaxconn)\" = 1024 \
+                  && test \"$(ulimit -n)\" = 1024";
+    let mut t = task(&node, image::IMAGE_2, &["sh"]);
+    {
+        let c = container_of(&mut t);
+        c.args = vec!["-c".into(), script.into()];
+        c.read_only = true;
+        c.init = Some(true);
+        c.hosts = vec!["10.0.0.9 db db.local".into()];
+        c.dns_config = Some(DnsConfig {
+            nameservers: vec!["1.1.1.1".into()],
+            ..Default::default()
+        });
+        c.sysctls = HashMap::from([("net.core.somaxconn".to_string(), "1024".to_string())]);
+        c.capability_add = vec!["NET_ADMIN".into()];
+        c.ulimits = vec![Ulimit {
+            name: "nofile".into(),
+            soft: 1024,
+            hard: 2048,
+        }];
+        c.healthcheck = Some(HealthCheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval_ns: 30_000_000_000,
+            ..Default::default()
+        });
+    }
+    t.spec.as_mut().unwrap().log_driver = Some(LogDriver {
+        name: "json-file".into(),
+        options: HashMap::from([("max-size".to_string(), "1m".to_string())]),
+    });
+    let mut ctl = ex.controller(&t).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    let started = ctl.start().await.expect("start");
+    let id = &started.container_id;
+    assert_eq!(ctl.wait().await.expect("wait"), ExitStatus::Code(0));
+    assert_eq!(inspect(id, "{{.HostConfig.ReadonlyRootfs}}"), "true");
+    assert_eq!(inspect(id, "{{.HostConfig.Init}}"), "true");
+    assert_eq!(inspect(id, "{{.HostConfig.CapAdd}}"), "[NET_ADMIN]");
+    assert_eq!(inspect(id, "{{.HostConfig.LogConfig.Type}}"), "json-file");
+    assert_eq!(inspect(id, "{{.Config.Healthcheck.Interval}}"), "30s");
     ctl.remove().await.expect("remove");
 }
 

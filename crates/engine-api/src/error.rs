@@ -42,9 +42,10 @@ impl From<tonic::Status> for ApiError {
         match s.code() {
             Code::InvalidArgument | Code::OutOfRange => ApiError::BadRequest(msg),
             Code::NotFound => ApiError::NotFound(msg),
-            Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => {
-                ApiError::Conflict(msg)
-            }
+            // Aborted is a stale object version. Docker's server says "update out of
+            // sequence" then, and SDKs' retry helpers look for those words.
+            Code::Aborted => ApiError::Conflict(format!("update out of sequence: {msg}")),
+            Code::AlreadyExists | Code::FailedPrecondition => ApiError::Conflict(msg),
             Code::Unavailable | Code::DeadlineExceeded => ApiError::Unavailable(msg),
             _ => ApiError::Internal(msg),
         }
@@ -67,5 +68,10 @@ mod tests {
         for (status, code) in cases {
             assert_eq!(ApiError::from(status).status().as_u16(), code);
         }
+        let stale = ApiError::from(tonic::Status::aborted("version 3 is stale"));
+        assert!(
+            stale.to_string().starts_with("update out of sequence"),
+            "{stale}"
+        );
     }
 }

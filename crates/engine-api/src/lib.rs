@@ -7,6 +7,7 @@
 mod backend;
 pub mod convert;
 mod error;
+mod gojson;
 mod nodes;
 mod reply;
 mod request;

@@ -51,18 +51,29 @@ fn matches(n: &Node, f: &Filters) -> bool {
 
 pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
     let f = r.filters(FILTERS)?;
+    let roots = trust_root(b).await?;
     let nodes: Vec<d::Node> = b
         .nodes()
         .await?
         .iter()
         .filter(|n| matches(n, &f))
-        .map(node_to_docker)
+        .map(|n| node_to_docker(n, &roots))
         .collect();
     Ok(Reply::ok(&nodes))
 }
 
+/// The cluster's trust root (PEM), which every node's TLS section shows.
+async fn trust_root(b: &Backend) -> Result<Vec<u8>, ApiError> {
+    Ok(b.cluster()
+        .await?
+        .root_ca
+        .map(|r| r.ca_cert)
+        .unwrap_or_default())
+}
+
 pub async fn get(b: &Backend, id: &str) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(&node_to_docker(&b.node(id).await?)))
+    let node = b.node(id).await?;
+    Ok(Reply::ok(&node_to_docker(&node, &trust_root(b).await?)))
 }
 
 pub async fn update(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiError> {

@@ -69,7 +69,8 @@ impl Reply {
         h.insert("Swarm", HeaderValue::from_static("active/manager"));
         h.insert(
             SERVER,
-            HeaderValue::from_static(concat!("swarmd/", env!("CARGO_PKG_VERSION"))),
+            // Docker's form, "Name/version (os)".
+            HeaderValue::from_static(concat!("swarmd/", env!("CARGO_PKG_VERSION"), " (linux)")),
         );
         h.insert(
             CACHE_CONTROL,

@@ -63,7 +63,8 @@ impl Request {
         if self.body.is_empty() {
             return Err(ApiError::BadRequest("body: missing (a JSON object)".into()));
         }
-        serde_json::from_slice(&self.body)
+        // As Docker's server decodes: `null` is absent, keys match fields in any case.
+        crate::gojson::from_slice(&self.body)
             .map_err(|e| ApiError::BadRequest(format!("body: invalid JSON: {e}")))
     }
 }

@@ -11,6 +11,8 @@ pub enum Route {
     Version,
     Info,
     Swarm,
+    /// `swarm init` and `swarm join`: this node always is in a swarm already.
+    SwarmMembership,
     ListNodes,
     GetNode(String),
     UpdateNode(String),
@@ -69,6 +71,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["version"] if get => Route::Version,
         ["info"] if get => Route::Info,
         ["swarm"] if get => Route::Swarm,
+        ["swarm", "init" | "join"] if post => Route::SwarmMembership,
         ["nodes"] if get => Route::ListNodes,
         ["nodes", n] if get => Route::GetNode(id(n)),
         ["nodes", n] if delete => Route::RemoveNode(id(n)),

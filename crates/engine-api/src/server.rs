@@ -9,7 +9,7 @@ use crate::request::Request;
 use crate::router::{route, Route};
 use crate::{nodes, services, system, tasks};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,6 +21,36 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest request body read (a service spec is a few KiB).
 const MAX_BODY_BYTES: usize = 4 << 20;
+/// How much of a larger body is read and dropped so its sender still gets the refusal; past
+/// this the connection is closed.
+const MAX_DRAINED_BYTES: usize = 64 << 20;
+
+/// The body, read whole; one over `MAX_BODY_BYTES` is drained (up to `MAX_DRAINED_BYTES`)
+/// and refused.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "body: larger than {} MiB",
+            MAX_BODY_BYTES >> 20
+        )));
+    }
+    Ok(Bytes::from(kept))
+}
 
 /// Serves the API on `listener` until `shutdown`; connections in flight finish their request.
 pub async fn serve(listener: UnixListener, backend: Backend, shutdown: CancellationToken) {
@@ -75,26 +105,29 @@ async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Fu
 }
 
 async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, ApiError> {
-    let r = route(req.method(), req.uri().path())?;
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
-    let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
-        .to_bytes();
+    // The body is read before anything can refuse the request, on every route: answering
+    // first would close the connection on a client still writing, which then sees a broken
+    // pipe instead of our answer.
+    let body = read_body(req.into_body()).await;
+    let r = route(&method, &path)?;
+    let body = body?;
     let q = Request::new(query.as_deref(), body);
     match r {
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(b).await,
         Route::Swarm => system::swarm(b).await,
+        Route::SwarmMembership => Err(system::already_in_swarm()),
         Route::ListNodes => nodes::list(b, &q).await,
         Route::GetNode(id) => nodes::get(b, &id).await,
         Route::UpdateNode(id) => nodes::update(b, &id, &q).await,
         Route::RemoveNode(id) => nodes::remove(b, &id, &q).await,
         Route::ListServices => services::list(b, &q).await,
         Route::CreateService => services::create(b, &q).await,
-        Route::GetService(id) => services::get(b, &id).await,
+        Route::GetService(id) => services::get(b, &id, &q).await,
         Route::UpdateService(id) => services::update(b, &id, &q).await,
         Route::RemoveService(id) => services::remove(b, &id).await,
         Route::ListTasks => tasks::list(b, &q).await,

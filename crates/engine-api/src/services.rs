@@ -2,7 +2,8 @@
 //! shows), create, inspect, update (scale, image, rollback), remove.
 
 use crate::backend::{service_name, Backend};
-use crate::convert::objects::service_to_docker;
+use crate::convert::defaults;
+use crate::convert::objects::{is_job, service_to_docker};
 use crate::convert::spec::from_docker;
 use crate::error::ApiError;
 use crate::reply::Reply;
@@ -47,9 +48,13 @@ fn matches(s: &Service, f: &Filters) -> bool {
 /// Running, desired and completed task counts, as Docker computes them for `service ls`:
 /// only tasks meant to run (or, for jobs, to complete) on nodes that are not down.
 fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceStatus {
+    // A job counts its current run only: after `update --force` the earlier run's
+    // completions are history, not progress.
+    let job = is_job(s);
     let mine: Vec<&Task> = tasks
         .iter()
         .filter(|t| t.service_id == s.id && !down.contains(&t.node_id))
+        .filter(|t| !job || t.spec_version == s.spec_version)
         .collect();
     let state = |t: &Task| t.status.as_ref().map(|st| st.state).unwrap_or_default();
     let running = mine
@@ -63,13 +68,17 @@ fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceS
         .count() as u64;
     let desired = match s.spec.as_ref().and_then(|s| s.mode.as_ref()) {
         Some(Mode::Replicated(r)) => r.replicas,
-        Some(Mode::ReplicatedJob(j)) => j.max_concurrent,
+        // What may still run: never more than the completions left.
+        Some(Mode::ReplicatedJob(j)) => j
+            .max_concurrent
+            .min(j.total_completions.saturating_sub(completed)),
+        // Global services and jobs: the tasks still meant to run. A global job's finished
+        // tasks (desired COMPLETE, or just completed and not yet marked so) count as
+        // completed instead: the CLI shows "running/desired (completed/desired+completed)".
         _ => mine
             .iter()
-            .filter(|t| {
-                t.desired_state == TaskState::Running as i32
-                    || t.desired_state == TaskState::Complete as i32
-            })
+            .filter(|t| t.desired_state == TaskState::Running as i32)
+            .filter(|t| !job || state(t) != TaskState::Complete as i32)
             .count() as u64,
     };
     d::ServiceStatus {
@@ -79,8 +88,22 @@ fn status_of(s: &Service, tasks: &[Task], down: &HashSet<String>) -> d::ServiceS
     }
 }
 
+const MODES: &[&str] = &["replicated", "global", "replicated-job", "global-job"];
+
 pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
     let f = r.filters(FILTERS)?;
+    // As Docker: a mode that does not exist is an error, not a filter matching nothing.
+    if let Some(bad) = f
+        .get("mode")
+        .into_iter()
+        .flatten()
+        .find(|m| !MODES.contains(&m.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "filters: mode: {bad:?} is not one of {}",
+            MODES.join(", ")
+        )));
+    }
     let services: Vec<Service> = b
         .services()
         .await?
@@ -113,17 +136,24 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
     Ok(Reply::ok(&out))
 }
 
-pub async fn get(b: &Backend, id: &str) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(&service_to_docker(&b.service(id).await?, None)))
+pub async fn get(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiError> {
+    let s = b.service(id).await?;
+    let mut out = service_to_docker(&s, None);
+    if r.flag("insertDefaults") {
+        if let Some(spec) = s.spec.as_ref() {
+            defaults::insert(spec, &mut out.spec);
+        }
+    }
+    Ok(Reply::ok(&out))
 }
 
 pub async fn create(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
-    let spec = from_docker(r.json()?)?;
+    let (spec, warnings) = from_docker(r.json()?)?;
     let created = b.create_service(spec).await?;
     tracing::info!(service = %created.id, "docker API: service created");
     Ok(Reply::json(
         StatusCode::CREATED,
-        &json!({ "ID": created.id, "Warnings": [] }),
+        &json!({ "ID": created.id, "Warnings": warnings }),
     ))
 }
 
@@ -140,10 +170,11 @@ pub async fn update(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiErro
     };
     let service = b.service(id).await?;
     // A rollback goes back to the stored previous spec; the body is not needed then.
-    let spec = if rollback {
-        None
+    let (spec, warnings) = if rollback {
+        (None, Vec::new())
     } else {
-        Some(from_docker(r.json()?)?)
+        let (spec, warnings) = from_docker(r.json()?)?;
+        (Some(spec), warnings)
     };
     b.update_service(UpdateServiceRequest {
         service_id: service.id.clone(),
@@ -154,7 +185,7 @@ pub async fn update(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiErro
     })
     .await?;
     tracing::info!(service = %service.id, "docker API: service updated");
-    Ok(Reply::ok(&json!({ "Warnings": [] })))
+    Ok(Reply::ok(&json!({ "Warnings": warnings })))
 }
 
 pub async fn remove(b: &Backend, id: &str) -> Result<Reply, ApiError> {
@@ -202,5 +233,45 @@ mod tests {
         let down: HashSet<String> = ["c".to_string()].into();
         let st = status_of(&s, &tasks, &down);
         assert_eq!((st.running_tasks, st.desired_tasks), (1, 3));
+    }
+
+    #[test]
+    fn a_job_counts_its_current_run_only() {
+        let s = Service {
+            id: "j".into(),
+            spec_version: 2,
+            spec: Some(ServiceSpec {
+                mode: Some(Mode::ReplicatedJob(swarm_api::ReplicatedJob {
+                    max_concurrent: 1,
+                    total_completions: 1,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let run = |version, desired, state| Task {
+            spec_version: version,
+            ..task("j", "a", desired, state)
+        };
+        // Run 1 completed twice over (a retry), run 2 is running.
+        let tasks = [
+            run(1, TaskState::Complete, TaskState::Complete),
+            run(1, TaskState::Complete, TaskState::Complete),
+            run(2, TaskState::Running, TaskState::Running),
+        ];
+        let st = status_of(&s, &tasks, &HashSet::new());
+        assert_eq!(
+            (st.running_tasks, st.desired_tasks, st.completed_tasks),
+            (1, 1, 0)
+        );
+        let done = [
+            tasks[0].clone(),
+            run(2, TaskState::Complete, TaskState::Complete),
+        ];
+        let st = status_of(&s, &done, &HashSet::new());
+        assert_eq!(
+            (st.running_tasks, st.desired_tasks, st.completed_tasks),
+            (0, 0, 1)
+        );
     }
 }

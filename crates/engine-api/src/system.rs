@@ -27,9 +27,41 @@ fn kernel_version() -> String {
         .unwrap_or_default()
 }
 
+/// What `swarm init` and `swarm join` get: Docker answers 503 with this meaning, and
+/// clients (the CLI, SDKs) look for "already part of a swarm" in it.
+pub fn already_in_swarm() -> ApiError {
+    ApiError::Unavailable(
+        "this node is already part of a swarm; it cannot init or join another one".into(),
+    )
+}
+
 pub fn ping() -> Reply {
     Reply::text("OK")
 }
+
+/// Total memory in bytes, from /proc/meminfo (0 where it cannot be read).
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        })
+        .unwrap_or(0)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+const GIT_COMMIT: &str = env!("SWARMD_GIT_COMMIT");
+/// The commit's date, not the build's: one commit gives one answer.
+const BUILD_TIME: &str = env!("SWARMD_COMMIT_DATE");
+/// Docker reports its Go compiler there; ours is rustc.
+const COMPILER: &str = env!("SWARMD_RUSTC");
 
 pub fn version() -> Reply {
     Reply::ok(&json!({
@@ -43,6 +75,10 @@ pub fn version() -> Reply {
                 "Os": "linux",
                 "Arch": go_arch(),
                 "KernelVersion": kernel_version(),
+                "GitCommit": GIT_COMMIT,
+                "GoVersion": COMPILER,
+                "BuildTime": BUILD_TIME,
+                "Experimental": "false",
             }
         }],
         "Version": ENGINE_VERSION,
@@ -51,6 +87,9 @@ pub fn version() -> Reply {
         "Os": "linux",
         "Arch": go_arch(),
         "KernelVersion": kernel_version(),
+        "GitCommit": GIT_COMMIT,
+        "GoVersion": COMPILER,
+        "BuildTime": BUILD_TIME,
         "Experimental": false,
     }))
 }
@@ -135,9 +174,26 @@ pub async fn info(b: &Backend) -> Result<Reply, ApiError> {
         "Architecture": std::env::consts::ARCH,
         "KernelVersion": kernel_version(),
         "NCPU": ncpu,
+        "MemTotal": mem_total(),
+        "SystemTime": now_rfc3339(),
+        "Labels": [],
+        "Debug": false,
+        "ExperimentalBuild": false,
+        // Containers are the workers' business here, not this endpoint's.
         "Containers": 0,
+        "ContainersRunning": 0,
+        "ContainersPaused": 0,
+        "ContainersStopped": 0,
         "Images": 0,
         "Driver": "",
+        "LoggingDriver": "",
+        "CgroupDriver": "",
+        "DockerRootDir": "",
+        "Plugins": { "Volume": [], "Network": [], "Authorization": null, "Log": [] },
+        "SecurityOptions": [],
+        "Runtimes": {},
+        "LiveRestoreEnabled": false,
+        "Warnings": null,
         "Swarm": {
             "NodeID": me.node_id,
             "NodeAddr": host_of(&me.addr),

@@ -1,14 +1,15 @@
 //! `/tasks`: list with Docker's filters (service and node by ID, name or prefix; desired
-//! state; task name; and `_up-to-date`, which the CLI's progress display uses), inspect.
+//! state; task name; service label, which `docker stack ps` uses; and `_up-to-date`, which
+//! the CLI's progress display uses), inspect.
 
 use crate::backend::Backend;
-use crate::convert::objects::task_to_docker;
+use crate::convert::objects::{is_job, task_to_docker};
 use crate::convert::task_state_from_name;
 use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::types as d;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const FILTERS: &[&str] = &[
     "id",
@@ -18,6 +19,7 @@ const FILTERS: &[&str] = &[
     "desired-state",
     "_up-to-date",
     "runtime",
+    "label",
 ];
 
 pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
@@ -43,17 +45,27 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
             return Ok(Reply::ok(&Vec::<d::Task>::new()));
         }
     }
+    let services = b.services().await?;
+    let jobs: HashSet<&str> = services
+        .iter()
+        .filter(|s| is_job(s))
+        .map(|s| s.id.as_str())
+        .collect();
     // A task is up to date when it was made from its service's current task template.
-    let current: Option<HashMap<String, u64>> = match f.contains_key("_up-to-date") {
-        true => Some(
-            b.services()
-                .await?
-                .into_iter()
-                .map(|s| (s.id, s.spec_version))
-                .collect(),
-        ),
-        false => None,
-    };
+    let current: Option<HashMap<&str, u64>> = f.contains_key("_up-to-date").then(|| {
+        services
+            .iter()
+            .map(|s| (s.id.as_str(), s.spec_version))
+            .collect()
+    });
+    let labels = f.get("label");
+    let service_labels: HashMap<&str, &HashMap<String, String>> = services
+        .iter()
+        .filter_map(|s| {
+            let a = s.spec.as_ref()?.annotations.as_ref()?;
+            Some((s.id.as_str(), &a.labels))
+        })
+        .collect();
     let ids = f.get("id");
     let names = f.get("name");
     let tasks: Vec<d::Task> = b
@@ -74,13 +86,30 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
         .filter(|t| {
             current
                 .as_ref()
-                .is_none_or(|c| c.get(&t.service_id) == Some(&t.spec_version))
+                .is_none_or(|c| c.get(t.service_id.as_str()) == Some(&t.spec_version))
         })
-        .map(task_to_docker)
+        .filter(|t| {
+            // As in SwarmKit, a task's labels for filtering are its service's (what
+            // `docker stack ps` asks for: the stack's namespace label).
+            let mine = service_labels.get(t.service_id.as_str());
+            labels.is_none_or(|ls| ls.iter().all(|l| mine.is_some_and(|m| label_matches(m, l))))
+        })
+        .map(|t| task_to_docker(t, jobs.contains(t.service_id.as_str())))
         .collect();
     Ok(Reply::ok(&tasks))
 }
 
+/// `key` or `key=value` against a task's labels, as Docker's label filter reads them.
+fn label_matches(labels: &HashMap<String, String>, want: &str) -> bool {
+    match want.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(want),
+    }
+}
+
 pub async fn get(b: &Backend, id: &str) -> Result<Reply, ApiError> {
-    Ok(Reply::ok(&task_to_docker(&b.task(id).await?)))
+    let t = b.task(id).await?;
+    // A task outlives its removed service for a while: not a job then, as far as we know.
+    let job = b.service(&t.service_id).await.is_ok_and(|s| is_job(&s));
+    Ok(Reply::ok(&task_to_docker(&t, job)))
 }

@@ -107,6 +107,15 @@ fn service_spec(
     }
 }
 
+/// A job whose tasks the stand-in agents complete (its image says "job").
+fn job_spec(name: &str, mode: Mode) -> ServiceSpec {
+    let mut spec = service_spec(name, mode, None, &[]);
+    if let Some(c) = spec.task.as_mut().and_then(|t| t.container.as_mut()) {
+        c.image = "job:1".into();
+    }
+    spec
+}
+
 async fn start(nodes: Vec<Node>, history: i64) -> Harness {
     let store = Store::new();
     let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
@@ -398,6 +407,7 @@ async fn restart_policy_on_failure_with_max_attempts() {
         delay_ms: 100,
         max_attempts: 2,
         window_ms: 0,
+        ..Default::default()
     };
     let id = h
         .create(service_spec(
@@ -671,6 +681,7 @@ fn update_config(
         monitor_ms: 500,
         max_failure_ratio: 0.0,
         order: order as i32,
+        ..Default::default()
     }
 }
 
@@ -852,23 +863,15 @@ async fn tasks_leave_a_node_that_stops_matching_constraints() {
 #[tokio::test]
 async fn a_replicated_job_runs_to_completion_within_its_concurrency_and_reruns_on_force() {
     let h = start(vec![node("a", &[]), node("b", &[])], 10).await;
-    let mut spec = service_spec(
-        "batch",
-        Mode::ReplicatedJob(ReplicatedJob {
-            max_concurrent: 2,
-            total_completions: 5,
-        }),
-        None,
-        &[],
-    );
-    spec.task
-        .as_mut()
-        .unwrap()
-        .container
-        .as_mut()
-        .unwrap()
-        .image = "job:1".into();
-    let id = h.create(spec).await;
+    let id = h
+        .create(job_spec(
+            "batch",
+            Mode::ReplicatedJob(ReplicatedJob {
+                max_concurrent: 2,
+                total_completions: 5,
+            }),
+        ))
+        .await;
     let completed = |h: &Harness, version: u64| {
         h.store.view(|t| {
             t.tasks_of_service(&id)
@@ -908,17 +911,63 @@ async fn a_replicated_job_runs_to_completion_within_its_concurrency_and_reruns_o
 }
 
 #[tokio::test]
+async fn completed_job_tasks_are_done_whatever_becomes_of_their_node() {
+    // History 0: finished tasks are pruned at once, so a completed job task must not count as
+    // finished history either, or the job would run again.
+    let h = start(vec![node("a", &[]), node("b", &[])], 0).await;
+    let id = h
+        .create(job_spec(
+            "batch",
+            Mode::ReplicatedJob(ReplicatedJob {
+                max_concurrent: 2,
+                total_completions: 2,
+            }),
+        ))
+        .await;
+    let tasks = |h: &Harness| {
+        h.store
+            .view(|t| t.tasks_of_service(&id).cloned().collect::<Vec<_>>())
+    };
+    let done = h
+        .until("2 completions, desired COMPLETE", |h| {
+            let all = tasks(h);
+            let settled = all.len() == 2
+                && all.iter().all(|x| {
+                    x.status.as_ref().unwrap().state == TaskState::Complete as i32
+                        && x.desired_state == TaskState::Complete as i32
+                });
+            settled.then_some(all)
+        })
+        .await;
+    for n in ["a", "b"] {
+        h.edit_node(n, |n| {
+            n.spec.as_mut().unwrap().availability = NodeAvailability::Drain as i32
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let after = tasks(&h);
+    let ids = |v: &[Task]| {
+        let mut ids: Vec<String> = v.iter().map(|x| x.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(
+        ids(&after),
+        ids(&done),
+        "completed tasks were replaced: {after:?}"
+    );
+    assert!(after
+        .iter()
+        .all(|x| x.desired_state == TaskState::Complete as i32));
+}
+
+#[tokio::test]
 async fn a_global_job_runs_once_per_node() {
     let h = start(vec![node("a", &[]), node("b", &[]), node("c", &[])], 10).await;
-    let mut spec = service_spec("once", Mode::GlobalJob(GlobalJob {}), None, &[]);
-    spec.task
-        .as_mut()
-        .unwrap()
-        .container
-        .as_mut()
-        .unwrap()
-        .image = "job:1".into();
-    let id = h.create(spec).await;
+    let id = h
+        .create(job_spec("once", Mode::GlobalJob(GlobalJob {})))
+        .await;
     h.until("3 completions", |h| {
         let done = h.store.view(|t| {
             t.tasks_of_service(&id)

@@ -7,141 +7,13 @@
 
 mod common;
 
+use common::docker::*;
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
-
-const RUNNING: i64 = 512;
-
-fn docker_installed() -> bool {
-    let found = Command::new("docker")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("SKIPPED: no `docker` CLI on this machine; the Docker API test needs it");
-    }
-    found
-}
-
-/// The manager and the two clients that talk to it.
-struct Swarm {
-    _dir: tempfile::TempDir,
-    state: PathBuf,
-    node: Node,
-    ctl: Ctl,
-    docker_sock: PathBuf,
-    docker_config: PathBuf,
-}
-
-impl Swarm {
-    fn start() -> Swarm {
-        let dir = test_dir();
-        let state = dir.path().join("m1");
-        let ctl = Ctl {
-            socket: dir.path().join("ctl.sock"),
-        };
-        let docker_sock = dir.path().join("docker.sock");
-        let docker_config = dir.path().join("docker-config");
-        std::fs::create_dir_all(&docker_config).unwrap();
-        let args: Vec<String> = vec![
-            "-d".into(),
-            state.display().to_string(),
-            "--hostname".into(),
-            "m1".into(),
-            "--listen-control-api".into(),
-            ctl.socket.display().to_string(),
-            "--listen-docker-api".into(),
-            docker_sock.display().to_string(),
-            "--listen-remote-api".into(),
-            format!("127.0.0.1:{}", free_port()),
-            "--executor".into(),
-            "process".into(),
-        ];
-        let node = Node::start("m1", &state, &args);
-        let s = Swarm {
-            _dir: dir,
-            state,
-            node,
-            ctl,
-            docker_sock,
-            docker_config,
-        };
-        wait_for("the Docker API to answer", Duration::from_secs(30), || {
-            s.docker(&["version"]).status.success().then_some(())
-        });
-        s
-    }
-
-    /// Runs `docker -H unix://SOCK ARGS`, with a config dir of its own so no user setting
-    /// (context, host, pinned API version) gets in the way.
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_CONFIG", &self.docker_config)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .arg("-H")
-            .arg(format!("unix://{}", self.docker_sock.display()))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and requires success; returns stdout.
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}{}\n--- swarmd log ---\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.node.log()
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Live tasks (desired RUNNING) as swarmctl sees them.
-    fn live_tasks(&self) -> Vec<Value> {
-        self.ctl
-            .json(&["task", "ls"])
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t["desired_state"].as_i64() == Some(RUNNING))
-            .collect()
-    }
-
-    /// Waits until exactly `n` live tasks run `image`, as `n` real processes.
-    fn wait_running(&self, n: usize, image: &str) {
-        wait_for(
-            &format!("{n} running tasks of {image}"),
-            Duration::from_secs(60),
-            || {
-                let live = self.live_tasks();
-                let ok = live.len() == n
-                    && live.iter().all(|t| {
-                        t["status"]["state"].as_i64() == Some(RUNNING)
-                            && t["spec"]["container"]["image"].as_str() == Some(image)
-                    })
-                    && task_processes_under(&self.state).len() == n;
-                ok.then_some(())
-            },
-        );
-    }
-}
-
-fn row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
-    table
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(name))
-}
 
 #[test]
 fn docker_cli_drives_the_swarm() {
@@ -260,26 +132,6 @@ fn docker_cli_drives_the_swarm() {
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
     let ls = s.docker_ok(&["service", "ls"]);
     assert!(row(&ls, "web").is_none(), "{ls}");
-}
-
-/// One raw HTTP/1.1 request on the socket; returns the status code and the body.
-fn raw(sock: &Path, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut c = std::os::unix::net::UnixStream::connect(sock).unwrap();
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    c.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, body.to_string())
 }
 
 #[test]

@@ -1,10 +1,16 @@
 //! Translation between our objects (swarm-api protos) and Docker's JSON shapes: times, enum
-//! names and units here; service specs in `spec`, whole objects in `objects`. Pure functions:
-//! nothing here calls the control API or touches the network.
+//! names and units here; service specs in `spec` (the container part in `container`, the
+//! warnings in `warnings`, `insertDefaults` in `defaults`), whole objects in `objects`, a
+//! node's TLS section in `tls`. Pure functions: nothing here calls the control API or
+//! touches the network.
 
+mod container;
+pub mod defaults;
 pub mod objects;
 pub mod ports;
 pub mod spec;
+pub mod tls;
+mod warnings;
 
 use swarm_api::{NodeAvailability, NodeRole, NodeState, Reachability, TaskState, UpdateState};
 use time::format_description::well_known::Rfc3339;
@@ -29,9 +35,15 @@ pub fn ms_to_ns(ms: i64) -> i64 {
     ms.saturating_mul(1_000_000)
 }
 
-/// Nanoseconds to milliseconds; sub-millisecond parts are dropped.
-pub fn ns_to_ms(ns: i64) -> i64 {
-    ns / 1_000_000
+/// A Docker duration (nanoseconds, not negative) as our milliseconds plus the nanoseconds
+/// below the millisecond, which are stored beside them so the duration reads back exactly.
+pub fn split_ns(ns: i64) -> (i64, i32) {
+    (ns / 1_000_000, (ns % 1_000_000) as i32)
+}
+
+/// Milliseconds and the nanoseconds below them as one Docker duration, saturating.
+pub fn join_ns(ms: i64, extra_ns: i32) -> i64 {
+    ms_to_ns(ms).saturating_add(i64::from(extra_ns))
 }
 
 pub fn task_state_name(v: i32) -> &'static str {
@@ -151,6 +163,15 @@ mod tests {
             assert_eq!(task_state_name(st as i32), s);
         }
         assert!(task_state_from_name("sleeping").is_none());
+    }
+
+    #[test]
+    fn durations_keep_their_nanoseconds() {
+        for ns in [0, 1, 999_999, 1_000_000, 1_500_000_001, 90 * 1_000_000_000] {
+            let (ms, extra) = split_ns(ns);
+            assert_eq!(join_ns(ms, extra), ns);
+        }
+        assert_eq!(split_ns(2_000_000_500), (2_000, 500));
     }
 
     #[test]

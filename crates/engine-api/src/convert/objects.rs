@@ -18,7 +18,8 @@ fn updated(meta: Option<&swarm_api::Meta>) -> String {
     rfc3339(meta.map(|m| m.updated_at).unwrap_or(0))
 }
 
-pub fn node_to_docker(n: &swarm_api::Node) -> d::Node {
+/// A node as Docker shows it; `roots_pem` is the cluster's trust root (for its TLS section).
+pub fn node_to_docker(n: &swarm_api::Node, roots_pem: &[u8]) -> d::Node {
     let spec = n.spec.clone().unwrap_or_default();
     let ann = spec.annotations.unwrap_or_default();
     let desc = n.description.clone().unwrap_or_default();
@@ -51,6 +52,13 @@ pub fn node_to_docker(n: &swarm_api::Node) -> d::Node {
                 engine_version: engine.engine_version,
                 labels: engine.labels.into_iter().collect(),
             },
+            tls_info: super::tls::tls_info(
+                n.certificate
+                    .as_ref()
+                    .map(|c| c.certificate.as_slice())
+                    .unwrap_or_default(),
+                roots_pem,
+            ),
         },
         status: d::NodeStatus {
             state: node_state_name(status.state).into(),
@@ -116,20 +124,52 @@ pub fn service_to_docker(s: &swarm_api::Service, status: Option<d::ServiceStatus
         version: version(s.meta.as_ref()),
         created_at: created(s.meta.as_ref()),
         updated_at: updated(s.meta.as_ref()),
-        endpoint: d::Endpoint {
-            spec: d::EndpointSpec {
-                mode: "vip".into(),
-                ports: Vec::new(),
-            },
-        },
+        endpoint: endpoint_to_docker(s),
         spec,
         previous_spec: s.previous_spec.as_ref().map(super::spec::to_docker),
         update_status,
         service_status: status,
+        job_status: is_job(s).then(|| d::JobStatus {
+            job_iteration: d::Version {
+                index: s.spec_version,
+            },
+            // The last change of the service is the closest we record to when this run
+            // began (a spec change or `--force` starts a run).
+            last_execution: updated(s.meta.as_ref()),
+        }),
     }
 }
 
-pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
+/// Whether the service runs to completion (a replicated or global job).
+pub fn is_job(s: &swarm_api::Service) -> bool {
+    use swarm_api::service_spec::Mode;
+    matches!(
+        s.spec.as_ref().and_then(|x| x.mode.as_ref()),
+        Some(Mode::ReplicatedJob(_)) | Some(Mode::GlobalJob(_))
+    )
+}
+
+/// The service's endpoint: its spec's ports, and those the allocator published (which
+/// `docker service ls` and `inspect --pretty` show).
+fn endpoint_to_docker(s: &swarm_api::Service) -> d::Endpoint {
+    let spec_ports = super::ports::to_docker(s.spec.as_ref().and_then(|x| x.endpoint.as_ref()));
+    d::Endpoint {
+        spec: d::EndpointSpec {
+            mode: "vip".into(),
+            ports: spec_ports,
+        },
+        ports: allocated_ports(s.endpoint.as_ref()),
+    }
+}
+
+fn allocated_ports(e: Option<&swarm_api::Endpoint>) -> Vec<d::PortConfig> {
+    e.map(|e| e.ports.iter().map(super::ports::port_to_docker).collect())
+        .unwrap_or_default()
+}
+
+/// A task as Docker shows it; `job` says whether its service is a job (its tasks then carry
+/// the run they belong to).
+pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
     let status = t.status.clone().unwrap_or_default();
     let container = (!status.container_id.is_empty() || status.pid != 0 || status.exit_code != 0)
         .then(|| d::ContainerStatus {
@@ -145,7 +185,13 @@ pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
         labels: Default::default(),
         spec: super::spec::task_to_docker(&t.spec.clone().unwrap_or_default()),
         service_id: t.service_id.clone(),
-        slot: t.slot,
+        // Docker numbers a replicated job's slots from 0 (the CLI's job progress reads them
+        // so); ours, like every replicated slot, from 1.
+        slot: if job {
+            t.slot.saturating_sub(1)
+        } else {
+            t.slot
+        },
         node_id: t.node_id.clone(),
         status: d::TaskStatus {
             timestamp: rfc3339(status.timestamp),
@@ -153,8 +199,14 @@ pub fn task_to_docker(t: &swarm_api::Task) -> d::Task {
             message: status.message,
             err: status.err,
             container_status: container,
+            port_status: d::PortStatus {
+                ports: allocated_ports(t.endpoint.as_ref()),
+            },
         },
         desired_state: task_state_name(t.desired_state).into(),
+        job_iteration: job.then_some(d::Version {
+            index: t.spec_version,
+        }),
     }
 }
 
@@ -199,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_manager_node_shows_as_docker_does() {
-        let j = serde_json::to_value(node_to_docker(&node())).unwrap();
+        let j = serde_json::to_value(node_to_docker(&node(), b"")).unwrap();
         assert_eq!(j["ID"], "n1");
         assert_eq!(j["Version"]["Index"], 7);
         assert_eq!(j["CreatedAt"], "2023-11-14T22:13:20Z");

@@ -1,17 +1,17 @@
-//! Published ports between Docker's `EndpointSpec.Ports` JSON and our `EndpointSpec`: names,
+//! Published ports between Docker's `EndpointSpec.Ports` and our `EndpointSpec`: names,
 //! protocols and publish modes as Docker spells them. What may be published (host mode only,
 //! free ports) is the control API's decision, not this file's.
 
 use crate::error::ApiError;
-use serde_json::{json, Value};
+use crate::types as d;
 use swarm_api::{EndpointSpec, PortConfig, PortProtocol, PublishMode};
 
-pub fn to_docker(spec: Option<&EndpointSpec>) -> Vec<Value> {
+pub fn to_docker(spec: Option<&EndpointSpec>) -> Vec<d::PortConfig> {
     spec.map(|e| e.ports.iter().map(port_to_docker).collect())
         .unwrap_or_default()
 }
 
-fn port_to_docker(p: &PortConfig) -> Value {
+pub fn port_to_docker(p: &PortConfig) -> d::PortConfig {
     let protocol = match PortProtocol::try_from(p.protocol) {
         Ok(PortProtocol::Udp) => "udp",
         _ => "tcp",
@@ -20,21 +20,16 @@ fn port_to_docker(p: &PortConfig) -> Value {
         Ok(PublishMode::Host) => "host",
         _ => "ingress",
     };
-    let mut v = json!({
-        "Protocol": protocol,
-        "TargetPort": p.target_port,
-        "PublishMode": mode,
-    });
-    if p.published_port > 0 {
-        v["PublishedPort"] = json!(p.published_port);
+    d::PortConfig {
+        name: p.name.clone(),
+        protocol: protocol.into(),
+        target_port: u64::from(p.target_port),
+        published_port: u64::from(p.published_port),
+        publish_mode: mode.into(),
     }
-    if !p.name.is_empty() {
-        v["Name"] = json!(p.name);
-    }
-    v
 }
 
-pub fn from_docker(ports: &[Value]) -> Result<Option<EndpointSpec>, ApiError> {
+pub fn from_docker(ports: &[d::PortConfig]) -> Result<Option<EndpointSpec>, ApiError> {
     if ports.is_empty() {
         return Ok(None);
     }
@@ -46,25 +41,15 @@ pub fn from_docker(ports: &[Value]) -> Result<Option<EndpointSpec>, ApiError> {
     Ok(Some(EndpointSpec { ports }))
 }
 
-fn port_from_docker(i: usize, v: &Value) -> Result<PortConfig, ApiError> {
+fn port_from_docker(i: usize, p: &d::PortConfig) -> Result<PortConfig, ApiError> {
     let field = |name: &str| format!("EndpointSpec.Ports[{i}].{name}");
-    let num = |name: &str| -> Result<u32, ApiError> {
-        match v.get(name) {
-            None | Some(Value::Null) => Ok(0),
-            Some(n) => n
-                .as_u64()
-                .filter(|n| *n <= 65_535)
-                .map(|n| n as u32)
-                .ok_or_else(|| ApiError::BadRequest(format!("{}: not a port number", field(name)))),
-        }
+    let num = |name: &str, n: u64| -> Result<u32, ApiError> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= 65_535)
+            .ok_or_else(|| ApiError::BadRequest(format!("{}: not a port number", field(name))))
     };
-    let text = |name: &str| {
-        v.get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-    let protocol = match text("Protocol").as_str() {
+    let protocol = match p.protocol.to_ascii_lowercase().as_str() {
         "" | "tcp" => PortProtocol::Tcp,
         "udp" => PortProtocol::Udp,
         other => {
@@ -74,7 +59,7 @@ fn port_from_docker(i: usize, v: &Value) -> Result<PortConfig, ApiError> {
             )))
         }
     };
-    let mode = match text("PublishMode").as_str() {
+    let mode = match p.publish_mode.to_ascii_lowercase().as_str() {
         "" | "ingress" => PublishMode::Ingress,
         "host" => PublishMode::Host,
         other => {
@@ -84,7 +69,7 @@ fn port_from_docker(i: usize, v: &Value) -> Result<PortConfig, ApiError> {
             )))
         }
     };
-    let target = num("TargetPort")?;
+    let target = num("TargetPort", p.target_port)?;
     if target == 0 {
         return Err(ApiError::BadRequest(format!(
             "{}: required",
@@ -92,14 +77,10 @@ fn port_from_docker(i: usize, v: &Value) -> Result<PortConfig, ApiError> {
         )));
     }
     Ok(PortConfig {
-        name: v
-            .get("Name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        name: p.name.clone(),
         protocol: protocol as i32,
         target_port: target,
-        published_port: num("PublishedPort")?,
+        published_port: num("PublishedPort", p.published_port)?,
         publish_mode: mode as i32,
     })
 }
@@ -109,11 +90,19 @@ fn port_from_docker(i: usize, v: &Value) -> Result<PortConfig, ApiError> {
 mod tests {
     use super::*;
 
+    fn port(v: serde_json::Value) -> d::PortConfig {
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn ports_round_trip_and_bad_ones_are_named() {
         let docker = vec![
-            json!({"Protocol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"host"}),
-            json!({"Protocol":"udp","TargetPort":53,"PublishMode":"host","Name":"dns"}),
+            port(
+                serde_json::json!({"Protocol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"host"}),
+            ),
+            port(
+                serde_json::json!({"Protocol":"udp","TargetPort":53,"PublishMode":"host","Name":"dns"}),
+            ),
         ];
         let ours = from_docker(&docker).unwrap().unwrap();
         assert_eq!(ours.ports.len(), 2);
@@ -121,9 +110,10 @@ mod tests {
         assert_eq!(ours.ports[1].protocol, PortProtocol::Udp as i32);
         assert_eq!(to_docker(Some(&ours)), docker);
         assert!(from_docker(&[]).unwrap().is_none());
-        let e = from_docker(&[json!({"TargetPort":80,"Protocol":"sctp"})]).unwrap_err();
+        let e = from_docker(&[port(serde_json::json!({"TargetPort":80,"Protocol":"sctp"}))])
+            .unwrap_err();
         assert!(format!("{e:?}").contains("Ports[0].Protocol"), "{e:?}");
-        let e = from_docker(&[json!({"TargetPort":70000})]).unwrap_err();
+        let e = from_docker(&[port(serde_json::json!({"TargetPort":70000}))]).unwrap_err();
         assert!(format!("{e:?}").contains("TargetPort"), "{e:?}");
     }
 }

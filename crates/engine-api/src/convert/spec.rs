@@ -1,12 +1,14 @@
 //! Service specs both ways. `to_docker` then `from_docker` gives back the same spec for
 //! everything we store, so a Docker CLI that reads a service, changes one field and writes it
 //! back (scale, update) changes only that field: a spurious difference in the task template
-//! would start a rolling update. Input errors name the Docker field.
+//! would start a rolling update. Input errors name the Docker field; fields accepted without
+//! effect come back as warnings naming them. The container part is `container`'s.
 
-use super::{ms_to_ns, ns_to_ms};
+use super::container::{self, duration};
+use super::join_ns;
+use super::warnings::Warnings;
 use crate::error::ApiError;
 use crate::types as d;
-use std::collections::HashMap;
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
 
@@ -25,6 +27,7 @@ pub fn to_docker(s: &ServiceSpec) -> d::ServiceSpec {
         mode: mode_to_docker(s.mode.as_ref()),
         update_config: s.update.as_ref().map(update_to_docker),
         rollback_config: s.rollback.as_ref().map(update_to_docker),
+        networks: None,
         endpoint_spec: Some(d::EndpointSpec {
             mode: "vip".into(),
             ports: super::ports::to_docker(s.endpoint.as_ref()),
@@ -56,14 +59,14 @@ fn mode_to_docker(m: Option<&Mode>) -> d::ServiceMode {
 fn update_to_docker(u: &UpdateConfig) -> d::UpdateConfig {
     d::UpdateConfig {
         parallelism: u.parallelism,
-        delay: ms_to_ns(u.delay_ms),
+        delay: join_ns(u.delay_ms, u.delay_extra_ns),
         failure_action: match UpdateFailureAction::try_from(u.failure_action) {
             Ok(UpdateFailureAction::Continue) => "continue",
             Ok(UpdateFailureAction::Rollback) => "rollback",
             _ => "pause",
         }
         .into(),
-        monitor: ms_to_ns(u.monitor_ms),
+        monitor: join_ns(u.monitor_ms, u.monitor_extra_ns),
         max_failure_ratio: u.max_failure_ratio,
         order: match UpdateOrder::try_from(u.order) {
             Ok(UpdateOrder::StartFirst) => "start-first",
@@ -76,45 +79,9 @@ fn update_to_docker(u: &UpdateConfig) -> d::UpdateConfig {
 pub fn task_to_docker(t: &TaskSpec) -> d::TaskSpec {
     let c = t.container.clone().unwrap_or_default();
     d::TaskSpec {
-        container_spec: Some(d::ContainerSpec {
-            image: c.image,
-            labels: (!c.labels.is_empty()).then(|| c.labels.into_iter().collect()),
-            command: c.command,
-            args: c.args,
-            hostname: c.hostname,
-            env: c.env,
-            dir: c.dir,
-            user: c.user,
-            mounts: c.mounts.iter().map(mount_to_docker).collect(),
-            stop_signal: c.stop_signal,
-            stop_grace_period: (c.stop_grace_period_ms != 0)
-                .then(|| ms_to_ns(c.stop_grace_period_ms)),
-            secrets: t
-                .secrets
-                .iter()
-                .map(|s| d::FileReference {
-                    file: Some(d::FileTarget {
-                        name: s.target.clone(),
-                    }),
-                    secret_id: Some(s.secret_id.clone()),
-                    secret_name: Some(s.secret_name.clone()),
-                    ..Default::default()
-                })
-                .collect(),
-            configs: t
-                .configs
-                .iter()
-                .map(|s| d::FileReference {
-                    file: Some(d::FileTarget {
-                        name: s.target.clone(),
-                    }),
-                    config_id: Some(s.config_id.clone()),
-                    config_name: Some(s.config_name.clone()),
-                    ..Default::default()
-                })
-                .collect(),
-        }),
+        container_spec: Some(container::to_docker(&c, t)),
         plugin_spec: None,
+        network_attachment_spec: None,
         resources: t.resources.as_ref().map(|r| d::ResourceRequirements {
             limits: r.limits.as_ref().map(resources_to_docker),
             reservations: r.reservations.as_ref().map(resources_to_docker),
@@ -126,9 +93,9 @@ pub fn task_to_docker(t: &TaskSpec) -> d::TaskSpec {
                 _ => "any",
             }
             .into(),
-            delay: Some(ms_to_ns(r.delay_ms)),
+            delay: Some(join_ns(r.delay_ms, r.delay_extra_ns)),
             max_attempts: Some(r.max_attempts),
-            window: Some(ms_to_ns(r.window_ms)),
+            window: Some(join_ns(r.window_ms, r.window_extra_ns)),
         }),
         placement: t.placement.as_ref().map(|p| d::Placement {
             constraints: p.constraints.clone(),
@@ -142,8 +109,13 @@ pub fn task_to_docker(t: &TaskSpec) -> d::TaskSpec {
                 })
                 .collect(),
             max_replicas: p.max_replicas_per_node,
+            platforms: None,
         }),
-        networks: Vec::new(),
+        networks: None,
+        log_driver: t.log_driver.as_ref().map(|l| d::LogDriver {
+            name: l.name.clone(),
+            options: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
+        }),
         force_update: t.force_update,
         runtime: "container".into(),
     }
@@ -153,37 +125,37 @@ pub fn resources_to_docker(r: &Resources) -> d::Resources {
     d::Resources {
         nano_cpus: r.nano_cpus,
         memory_bytes: r.memory_bytes,
-    }
-}
-
-fn mount_to_docker(m: &swarm_api::Mount) -> d::Mount {
-    d::Mount {
-        kind: match MountType::try_from(m.r#type) {
-            Ok(MountType::Volume) => "volume",
-            Ok(MountType::Tmpfs) => "tmpfs",
-            _ => "bind",
-        }
-        .into(),
-        source: m.source.clone(),
-        target: m.target.clone(),
-        read_only: m.read_only,
+        ..Default::default()
     }
 }
 
 // ---- Docker -> ours ----
 
-pub fn from_docker(s: d::ServiceSpec) -> Result<ServiceSpec, ApiError> {
+/// Our spec for a Docker one, and the warnings naming what it sets to no effect here.
+pub fn from_docker(s: d::ServiceSpec) -> Result<(ServiceSpec, Vec<String>), ApiError> {
+    let mut w = Warnings::default();
+    if s.networks.as_ref().is_some_and(super::warnings::is_set) {
+        return Err(bad("Networks: networks are not supported by this swarm"));
+    }
     let endpoint = match &s.endpoint_spec {
-        Some(e) => super::ports::from_docker(&e.ports)?,
+        Some(e) => {
+            if !matches!(e.mode.as_str(), "" | "vip") {
+                w.push(
+                    "EndpointSpec.Mode",
+                    "only vip exists here (tasks have no service address); accepted and ignored",
+                );
+            }
+            super::ports::from_docker(&e.ports)?
+        }
         None => None,
     };
-    Ok(ServiceSpec {
+    let spec = ServiceSpec {
         endpoint,
         annotations: Some(Annotations {
             name: s.name,
             labels: s.labels.unwrap_or_default().into_iter().collect(),
         }),
-        task: Some(task_from_docker(s.task_template)?),
+        task: Some(task_from_docker(s.task_template, &mut w)?),
         mode: Some(mode_from_docker(s.mode)?),
         update: s
             .update_config
@@ -193,7 +165,8 @@ pub fn from_docker(s: d::ServiceSpec) -> Result<ServiceSpec, ApiError> {
             .rollback_config
             .map(|u| update_from_docker("RollbackConfig", u))
             .transpose()?,
-    })
+    };
+    Ok((spec, w.into_vec()))
 }
 
 fn mode_from_docker(m: d::ServiceMode) -> Result<Mode, ApiError> {
@@ -231,13 +204,6 @@ fn mode_from_docker(m: d::ServiceMode) -> Result<Mode, ApiError> {
     })
 }
 
-fn duration_ms(field: &str, ns: i64) -> Result<i64, ApiError> {
-    if ns < 0 {
-        return Err(bad(format!("{field}: must not be negative")));
-    }
-    Ok(ns_to_ms(ns))
-}
-
 fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, ApiError> {
     let failure_action = match u.failure_action.as_str() {
         "" | "pause" => UpdateFailureAction::Pause,
@@ -249,6 +215,12 @@ fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, A
             )))
         }
     };
+    // Said here in Docker's words: the control API names its own (swarmctl's) flag.
+    if field == "RollbackConfig" && failure_action == UpdateFailureAction::Rollback {
+        return Err(bad(
+            "RollbackConfig.FailureAction: a rollback cannot itself roll back: pause or continue",
+        ));
+    }
     let order = match u.order.as_str() {
         "" | "stop-first" => UpdateOrder::StopFirst,
         "start-first" => UpdateOrder::StartFirst,
@@ -263,23 +235,38 @@ fn update_from_docker(field: &str, u: d::UpdateConfig) -> Result<UpdateConfig, A
             "{field}.MaxFailureRatio: must be between 0 and 1"
         )));
     }
+    let (delay_ms, delay_extra_ns) = duration(&format!("{field}.Delay"), u.delay)?;
+    let (monitor_ms, monitor_extra_ns) = duration(&format!("{field}.Monitor"), u.monitor)?;
     Ok(UpdateConfig {
         parallelism: u.parallelism,
-        delay_ms: duration_ms(&format!("{field}.Delay"), u.delay)?,
+        delay_ms,
+        delay_extra_ns,
         failure_action: failure_action as i32,
-        monitor_ms: duration_ms(&format!("{field}.Monitor"), u.monitor)?,
+        monitor_ms,
+        monitor_extra_ns,
         max_failure_ratio: u.max_failure_ratio,
         order: order as i32,
     })
 }
 
-pub fn task_from_docker(t: d::TaskSpec) -> Result<TaskSpec, ApiError> {
-    if t.plugin_spec.is_some() || !matches!(t.runtime.as_str(), "" | "container") {
+pub fn task_from_docker(t: d::TaskSpec, w: &mut Warnings) -> Result<TaskSpec, ApiError> {
+    // We run containers only: plugin and network-attachment tasks are refused.
+    for (field, v) in [
+        ("PluginSpec", &t.plugin_spec),
+        ("NetworkAttachmentSpec", &t.network_attachment_spec),
+    ] {
+        if v.as_ref().is_some_and(super::warnings::is_set) {
+            return Err(bad(format!(
+                "TaskTemplate.{field}: only container tasks are supported"
+            )));
+        }
+    }
+    if !matches!(t.runtime.as_str(), "" | "container") {
         return Err(bad(
             "TaskTemplate.Runtime: only container tasks are supported",
         ));
     }
-    if !t.networks.is_empty() {
+    if t.networks.as_ref().is_some_and(super::warnings::is_set) {
         return Err(bad(
             "TaskTemplate.Networks: networks are not supported by this swarm",
         ));
@@ -287,123 +274,83 @@ pub fn task_from_docker(t: d::TaskSpec) -> Result<TaskSpec, ApiError> {
     let c = t
         .container_spec
         .ok_or_else(|| bad("TaskTemplate.ContainerSpec: missing"))?;
-    let mut secrets = Vec::new();
-    for (i, s) in c.secrets.into_iter().enumerate() {
-        let name = s.secret_name.unwrap_or_default();
-        if name.is_empty() {
-            return Err(bad(format!(
-                "TaskTemplate.ContainerSpec.Secrets[{i}].SecretName: missing"
-            )));
-        }
-        secrets.push(SecretReference {
-            secret_id: s.secret_id.unwrap_or_default(),
-            secret_name: name,
-            target: s.file.map(|f| f.name).unwrap_or_default(),
-        });
-    }
-    let mut configs = Vec::new();
-    for (i, s) in c.configs.into_iter().enumerate() {
-        let name = s.config_name.unwrap_or_default();
-        if name.is_empty() {
-            return Err(bad(format!(
-                "TaskTemplate.ContainerSpec.Configs[{i}].ConfigName: missing"
-            )));
-        }
-        configs.push(ConfigReference {
-            config_id: s.config_id.unwrap_or_default(),
-            config_name: name,
-            target: s.file.map(|f| f.name).unwrap_or_default(),
-        });
-    }
-    let mut mounts = Vec::new();
-    for (i, m) in c.mounts.into_iter().enumerate() {
-        let kind = match m.kind.as_str() {
-            "bind" => MountType::Bind,
-            "volume" => MountType::Volume,
-            "tmpfs" => MountType::Tmpfs,
-            other => {
-                return Err(bad(format!(
-                    "TaskTemplate.ContainerSpec.Mounts[{i}].Type: {other:?} is not one of bind, volume, tmpfs"
-                )))
-            }
-        };
-        mounts.push(swarm_api::Mount {
-            r#type: kind as i32,
-            source: m.source,
-            target: m.target,
-            read_only: m.read_only,
-        });
-    }
-    let container = ContainerSpec {
-        image: c.image,
-        command: c.command,
-        args: c.args,
-        env: c.env,
-        dir: c.dir,
-        user: c.user,
-        stop_grace_period_ms: duration_ms(
-            "TaskTemplate.ContainerSpec.StopGracePeriod",
-            c.stop_grace_period.unwrap_or(0),
-        )?,
-        hostname: c.hostname,
-        labels: c
-            .labels
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<HashMap<_, _>>(),
-        mounts,
-        stop_signal: c.stop_signal,
-    };
+    let parsed = container::from_docker(c, w)?;
     let restart = match t.restart_policy {
         None => None,
-        Some(r) => Some(RestartPolicy {
-            condition: match r.condition.as_str() {
-                "" | "any" => RestartCondition::Any,
-                "none" => RestartCondition::None,
-                "on-failure" => RestartCondition::OnFailure,
-                other => {
-                    return Err(bad(format!(
-                        "TaskTemplate.RestartPolicy.Condition: {other:?} is not one of none, on-failure, any"
-                    )))
-                }
-            } as i32,
-            delay_ms: match r.delay {
-                Some(ns) => duration_ms("TaskTemplate.RestartPolicy.Delay", ns)?,
-                None => defaults::RESTART_DELAY_MS,
-            },
-            max_attempts: r.max_attempts.unwrap_or(0),
-            window_ms: duration_ms(
-                "TaskTemplate.RestartPolicy.Window",
-                r.window.unwrap_or(0),
-            )?,
-        }),
+        Some(r) => {
+            let (delay_ms, delay_extra_ns) = match r.delay {
+                Some(ns) => duration("TaskTemplate.RestartPolicy.Delay", ns)?,
+                None => (defaults::RESTART_DELAY_MS, 0),
+            };
+            let (window_ms, window_extra_ns) =
+                duration("TaskTemplate.RestartPolicy.Window", r.window.unwrap_or(0))?;
+            Some(RestartPolicy {
+                condition: match r.condition.as_str() {
+                    "" | "any" => RestartCondition::Any,
+                    "none" => RestartCondition::None,
+                    "on-failure" => RestartCondition::OnFailure,
+                    other => {
+                        return Err(bad(format!(
+                            "TaskTemplate.RestartPolicy.Condition: {other:?} is not one of none, on-failure, any"
+                        )))
+                    }
+                } as i32,
+                delay_ms,
+                delay_extra_ns,
+                max_attempts: r.max_attempts.unwrap_or(0),
+                window_ms,
+                window_extra_ns,
+            })
+        }
     };
-    let placement = t.placement.map(|p| swarm_api::Placement {
-        constraints: p.constraints,
-        max_replicas_per_node: p.max_replicas,
-        preferences: p
-            .preferences
-            .into_iter()
-            .filter_map(|p| p.spread)
-            .map(|s| format!("spread={}", s.spread_descriptor))
-            .collect(),
+    let placement = t.placement.map(|p| {
+        w.unsupported("TaskTemplate.Placement.Platforms", p.platforms.as_ref());
+        swarm_api::Placement {
+            constraints: p.constraints,
+            max_replicas_per_node: p.max_replicas,
+            preferences: p
+                .preferences
+                .into_iter()
+                .filter_map(|p| p.spread)
+                .map(|s| format!("spread={}", s.spread_descriptor))
+                .collect(),
+        }
     });
     let resources = t.resources.map(|r| ResourceRequirements {
-        limits: r.limits.map(resources_from_docker),
-        reservations: r.reservations.map(resources_from_docker),
+        limits: r
+            .limits
+            .map(|l| resources_from_docker("TaskTemplate.Resources.Limits", l, w)),
+        reservations: r
+            .reservations
+            .map(|l| resources_from_docker("TaskTemplate.Resources.Reservations", l, w)),
+    });
+    let log_driver = t.log_driver.map(|l| LogDriver {
+        name: l.name,
+        options: l.options.unwrap_or_default().into_iter().collect(),
     });
     Ok(TaskSpec {
-        container: Some(container),
+        container: Some(parsed.container),
         resources,
         restart,
         placement,
         force_update: t.force_update,
-        secrets,
-        configs,
+        secrets: parsed.secrets,
+        configs: parsed.configs,
+        log_driver,
     })
 }
 
-fn resources_from_docker(r: d::Resources) -> Resources {
+fn resources_from_docker(field: &str, r: d::Resources, w: &mut Warnings) -> Resources {
+    if r.pids != 0 {
+        w.push(
+            &format!("{field}.Pids"),
+            "not supported by this swarm; accepted and ignored",
+        );
+    }
+    w.unsupported(
+        &format!("{field}.GenericResources"),
+        r.generic_resources.as_ref(),
+    );
     Resources {
         nano_cpus: r.nano_cpus,
         memory_bytes: r.memory_bytes,
@@ -457,6 +404,7 @@ mod tests {
                     delay_ms: 1_000,
                     max_attempts: 3,
                     window_ms: 0,
+                    ..Default::default()
                 }),
                 placement: Some(swarm_api::Placement {
                     constraints: vec!["node.role==worker".into()],
@@ -470,6 +418,7 @@ mod tests {
                     target: "db.pw".into(),
                 }],
                 configs: vec![],
+                log_driver: None,
             }),
             mode: Some(Mode::Replicated(ReplicatedService { replicas: 3 })),
             update: Some(UpdateConfig {
@@ -479,6 +428,7 @@ mod tests {
                 monitor_ms: 5_000,
                 max_failure_ratio: 0.5,
                 order: UpdateOrder::StartFirst as i32,
+                ..Default::default()
             }),
             rollback: None,
         }
@@ -502,7 +452,8 @@ mod tests {
             },
         ] {
             let json = serde_json::to_string(&to_docker(&spec)).unwrap();
-            let back = from_docker(serde_json::from_str(&json).unwrap()).unwrap();
+            let (back, warnings) = from_docker(serde_json::from_str(&json).unwrap()).unwrap();
+            assert!(warnings.is_empty(), "{warnings:?}");
             assert_eq!(back, spec, "{json}");
         }
     }
@@ -514,7 +465,8 @@ mod tests {
             "Resources":{"Limits":{},"Reservations":{}},"Placement":{},"ForceUpdate":0,
             "Runtime":"container"},"Mode":{"Replicated":{"Replicas":3}},
             "EndpointSpec":{"Mode":"vip"}}"#;
-        let spec = from_docker(serde_json::from_str(body).unwrap()).unwrap();
+        let (spec, warnings) = from_docker(serde_json::from_str(body).unwrap()).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
         let c = spec.task.as_ref().unwrap().container.as_ref().unwrap();
         assert_eq!(c.image, "busybox");
         assert_eq!(c.args, ["sleep", "1000"]);

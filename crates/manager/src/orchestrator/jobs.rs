@@ -22,6 +22,22 @@ fn stop_previous_runs(service: &Service, tasks: &[&Task], replaced: &Replaced, p
     }
 }
 
+/// A task of the current run that completed is desired COMPLETE from then on (as Docker
+/// shows it): it is no longer live, so nothing stops, moves or restarts it. (Earlier runs'
+/// tasks are `stop_previous_runs`'s.)
+fn settle_completed(service: &Service, tasks: &[&Task], plan: &mut Plan) {
+    for x in tasks.iter().copied() {
+        if x.spec_version == service.spec_version
+            && is_live(x)
+            && observed(x) == TaskState::Complete
+        {
+            let mut done = x.clone();
+            done.desired_state = TaskState::Complete as i32;
+            plan.txn = std::mem::take(&mut plan.txn).update(done);
+        }
+    }
+}
+
 pub(crate) fn replicated(
     service: &Service,
     tasks: &[&Task],
@@ -30,6 +46,7 @@ pub(crate) fn replicated(
     plan: &mut Plan,
 ) {
     stop_previous_runs(service, tasks, replaced, plan);
+    settle_completed(service, tasks, plan);
     let total = job.total_completions.max(1);
     let max_concurrent = if job.max_concurrent == 0 {
         total
@@ -70,6 +87,7 @@ pub(crate) fn global<'a>(
     plan: &mut Plan,
 ) {
     stop_previous_runs(service, tasks, replaced, plan);
+    settle_completed(service, tasks, plan);
     let constraints = constraints_of(service);
     // Nodes that already have a task of this run, finished or not.
     let covered: HashSet<&str> = tasks

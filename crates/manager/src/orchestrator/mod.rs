@@ -69,6 +69,13 @@ pub(crate) fn is_live(t: &Task) -> bool {
     t.desired_state <= TaskState::Running as i32
 }
 
+/// Whether a task of `service` still holds its slot (or node): it is live, or it is a
+/// finished task of the job's current run, which must stay so the work is not run again.
+pub(crate) fn holds_slot(service: &Service, t: &Task) -> bool {
+    is_live(t)
+        || (t.desired_state == TaskState::Complete as i32 && t.spec_version == service.spec_version)
+}
+
 /// Marks a task to be stopped: the agent stops it and reports SHUTDOWN.
 pub(crate) fn shut_down(txn: &mut Txn, task: &Task) {
     let mut t = task.clone();

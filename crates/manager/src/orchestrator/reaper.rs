@@ -2,7 +2,7 @@
 //! and keeps at most the cluster's `task_history_retention_limit` tasks per slot (or per node
 //! for global services), deleting the oldest finished ones. History really shrinks.
 
-use super::{is_live, node_lost, observed, shut_down, Plan};
+use super::{holds_slot, is_live, node_lost, observed, shut_down, Plan};
 use std::collections::HashMap;
 use swarm_api::*;
 use swarm_store::Tables;
@@ -39,7 +39,7 @@ pub(crate) fn prune_history(t: &Tables, services: &[(&Service, Vec<&Task>)], pla
         .map(|o| o.task_history_retention_limit)
         .unwrap_or(defaults::TASK_HISTORY_RETENTION)
         .max(0) as usize;
-    for (_, tasks) in services {
+    for (service, tasks) in services {
         let mut groups: HashMap<(u64, &str), (usize, Vec<&Task>)> = HashMap::new();
         for task in tasks.iter().copied() {
             let key = if task.slot > 0 {
@@ -48,7 +48,7 @@ pub(crate) fn prune_history(t: &Tables, services: &[(&Service, Vec<&Task>)], pla
                 (0, task.node_id.as_str())
             };
             let g = groups.entry(key).or_default();
-            if is_live(task) {
+            if holds_slot(service, task) {
                 g.0 += 1;
             } else if finished(t, task) {
                 g.1.push(task);

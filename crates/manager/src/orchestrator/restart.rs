@@ -32,6 +32,7 @@ pub(crate) fn policy(spec: &ServiceSpec) -> RestartPolicy {
             delay_ms: defaults::RESTART_DELAY_MS,
             max_attempts: 0,
             window_ms: 0,
+            ..Default::default()
         });
     // A job's finished task is never run again, whatever the policy says.
     if job && p.condition == RestartCondition::Any as i32 {
@@ -53,6 +54,10 @@ pub(crate) fn reconcile(
         spec.mode,
         Some(service_spec::Mode::Global(_)) | Some(service_spec::Mode::GlobalJob(_))
     );
+    let job = matches!(
+        spec.mode,
+        Some(service_spec::Mode::ReplicatedJob(_)) | Some(service_spec::Mode::GlobalJob(_))
+    );
     let policy = policy(spec);
     // A node that stopped satisfying the constraints (a label removed) loses the task too.
     let constraints = spec
@@ -67,6 +72,11 @@ pub(crate) fn reconcile(
             .is_some_and(|n| !constraint::all_match(&constraints, n))
     };
     for task in tasks.iter().copied().filter(|x| is_live(x)) {
+        // A job's completed task is done, whatever becomes of its node: replacing it would run
+        // the work again. (`jobs` marks it desired COMPLETE in this same pass.)
+        if job && observed(task) == TaskState::Complete {
+            continue;
+        }
         let on_lost_node = !task.node_id.is_empty()
             && (node_lost(t, &task.node_id) || (!global && unfit(&task.node_id)));
         let state = observed(task);

@@ -47,6 +47,7 @@ fn default_config() -> UpdateConfig {
         monitor_ms: 5_000,
         max_failure_ratio: 0.0,
         order: UpdateOrder::StopFirst as i32,
+        ..Default::default()
     }
 }
 

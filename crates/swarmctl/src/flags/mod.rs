@@ -155,6 +155,7 @@ fn default_restart_policy() -> RestartPolicy {
         delay_ms: swarm_api::defaults::RESTART_DELAY_MS,
         max_attempts: 0,
         window_ms: 0,
+        ..Default::default()
     }
 }
 

@@ -4,6 +4,7 @@
 //! test's executable (`target/<profile>/`), so the workspace's binaries must be built first
 //! (`scripts/test.sh` does).
 
+pub mod docker;
 pub mod netns;
 pub mod swarm;
 

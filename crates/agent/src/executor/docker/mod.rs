@@ -18,6 +18,7 @@
 
 mod controller;
 mod engine;
+mod options;
 mod spec;
 
 use std::collections::HashSet;

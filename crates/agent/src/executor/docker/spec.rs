@@ -192,7 +192,7 @@ pub(super) fn create_body(
         // A command replaces the image's ENTRYPOINT; the engine then drops the image's CMD.
         (Some(spec.command.clone()), Some(spec.args.clone()))
     };
-    Ok(ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         entrypoint,
         cmd,
@@ -207,7 +207,9 @@ pub(super) fn create_body(
         exposed_ports: (!exposed.is_empty()).then_some(exposed),
         host_config: Some(host_config),
         ..Default::default()
-    })
+    };
+    super::options::apply(spec, task.spec.as_ref(), &mut body);
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -273,6 +275,7 @@ mod tests {
                 target: "/scratch".into(),
                 ..Default::default()
             }],
+            ..Default::default()
         };
         let t = task(spec.clone());
         let b = create_body(&t, &spec, "n1", &[]).expect("valid");

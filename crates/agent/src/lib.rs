@@ -150,11 +150,15 @@ impl Agent {
         // The session outlives the worker so the tasks' final states can still be sent.
         let session_stop = CancellationToken::new();
 
+        // Owned by `run`: before it returns it awaits the worker and session and aborts the
+        // reporter and the log streams.
+        #[allow(clippy::disallowed_methods)]
         let logs = tokio::spawn(logs::run(
             self.executor.clone(),
             link_tx.subscribe(),
             session_stop.clone(),
         ));
+        #[allow(clippy::disallowed_methods)]
         let session = tokio::spawn(session::run(
             session::SessionConfig {
                 managers: self.cfg.managers.clone(),
@@ -167,7 +171,9 @@ impl Agent {
             link_tx,
             session_stop.clone(),
         ));
+        #[allow(clippy::disallowed_methods)]
         let mut reporter = tokio::spawn(reporter::run(status_rx, link_rx));
+        #[allow(clippy::disallowed_methods)]
         let worker = tokio::spawn(
             worker::Worker::new(self.executor.clone(), status_tx).run(assign_rx, shutdown),
         );

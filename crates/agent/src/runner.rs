@@ -381,6 +381,8 @@ mod tests {
         let (tx, statuses) = mpsc::unbounded_channel();
         let (directive, rx) = watch::channel(Directive::Desired(TaskState::Running));
         let ctl = executor.controller(&task);
+        // Owned by the runner's `Running` entry, which awaits the handle when the task ends.
+        #[allow(clippy::disallowed_methods)]
         let handle = tokio::spawn(run(task, ctl, rx, tx));
         Running {
             statuses,

@@ -1,6 +1,8 @@
 //! The agent against an in-memory FAKE of the manager's dispatcher (test-only; the real one
 //! lives in the manager crate), served by tonic on 127.0.0.1 in plaintext. Each fake runs on
 //! its own runtime thread so "killing" it drops every connection, as a dead manager would.
+// Tests own the tasks they spawn: each ends with the test's runtime.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::pin::Pin;

@@ -41,6 +41,8 @@ pub fn tls_incoming(
 ) -> (TlsIncoming, JoinHandle<()>) {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = mpsc::channel(BACKLOG);
+    // The caller owns the returned handle; it ends on `shutdown`.
+    #[allow(clippy::disallowed_methods)]
     let task = tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
@@ -60,6 +62,8 @@ pub fn tls_incoming(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             // Handshakes run apart, so one slow client does not hold up the others.
+            // Bounded by HANDSHAKE_TIMEOUT.
+            #[allow(clippy::disallowed_methods)]
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {

@@ -1,6 +1,8 @@
 //! End to end over real TLS on 127.0.0.1: a test CA server (signing with a `RootCa`, checking
 //! the join token) behind a manager's `server_tls()`, nodes joining it with `join()`, and
 //! clients with and without certificates seen through `peer_identity`/`authorize`.
+// Tests own the tasks they spawn: each ends with the test's runtime.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::{Arc, Mutex};
 

@@ -68,6 +68,8 @@ pub async fn serve(listener: UnixListener, backend: Backend, shutdown: Cancellat
         };
         let backend = backend.clone();
         let shutdown = shutdown.clone();
+        // Each connection ends with the connection or on `shutdown`.
+        #[allow(clippy::disallowed_methods)]
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let backend = backend.clone();

@@ -2,7 +2,7 @@
 //! writes go through the in-memory `DirectProposer`, and a scripted stand-in for the agents
 //! (test-only) moves assigned tasks to RUNNING and stopped ones to SHUTDOWN. Each test drives
 //! the cluster through a change and checks what the components converge to.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

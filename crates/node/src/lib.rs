@@ -76,7 +76,8 @@ pub struct ManagerHandle {
 
 /// A node running in the background ([`start`]).
 pub struct RunningNode {
-    stop: CancellationToken,
+    /// Owns the node's task; stopping it stops the node.
+    owner: TaskOwner,
     info: watch::Receiver<Option<NodeInfo>>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -89,34 +90,34 @@ impl RunningNode {
 
     /// Cancelling this token stops the node.
     pub fn stop_token(&self) -> CancellationToken {
-        self.stop.clone()
+        self.owner.token().clone()
     }
 
     /// Stops the node and waits until everything it started has ended.
     pub async fn stop(self) -> Result<()> {
-        self.stop.cancel();
+        self.owner.token().cancel();
         self.wait().await
     }
 
     /// Waits until the node stops by itself (an error) or through its token.
     pub async fn wait(self) -> Result<()> {
-        match self.task.await {
+        let res = match self.task.await {
             Ok(r) => r,
             Err(e) => Err(NodeError::Failed(format!("the node's task ended: {e}"))),
-        }
+        };
+        self.owner.stop().await;
+        res
     }
 }
 
 /// Starts a node on the current runtime. Errors (a setting, a port in use, a refused join)
 /// come out of [`RunningNode::wait`].
 pub fn start(cfg: NodeConfig, listeners: Listeners) -> RunningNode {
-    let stop = CancellationToken::new();
+    let owner = TaskOwner::new();
     let (tx, info) = watch::channel(None);
-    let token = stop.clone();
-    // The RunningNode owns this task: `stop` cancels it and waits for it.
-    #[allow(clippy::disallowed_methods)]
-    let task = tokio::spawn(async move { run_publishing(cfg, listeners, token, tx).await });
-    RunningNode { stop, info, task }
+    let token = owner.token().clone();
+    let task = owner.spawn(async move { run_publishing(cfg, listeners, token, tx).await });
+    RunningNode { owner, info, task }
 }
 
 /// Runs a node until `shutdown` is cancelled (or it fails).

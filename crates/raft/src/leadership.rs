@@ -90,6 +90,8 @@ pub(crate) fn spawn_watcher(
     } = out;
     let mut metrics = raft.metrics();
     let raft_id = metrics.borrow().id;
+    // The RaftNode keeps the handle and awaits it on shutdown.
+    #[allow(clippy::disallowed_methods)]
     tokio::spawn(async move {
         let mut check = QuorumCheck::new(quorum_window);
         let mut current = metrics.borrow_and_update().clone();

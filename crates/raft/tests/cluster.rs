@@ -1,6 +1,6 @@
 //! Three members in one process over plaintext gRPC on loopback: membership changes,
 //! replication, and followers refusing proposals with the leader's address.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod common;
 

@@ -6,7 +6,7 @@
 //! through relay A→B), so one direction can be cut while the rest of the mesh keeps working.
 //! Cutting drops live connections as well as refusing new ones: an HTTP/2 connection that is
 //! already up would otherwise keep carrying heartbeats.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod common;
 

@@ -43,7 +43,7 @@ pub trait NodeFixture: Sized {
     fn with_availability(self, availability: NodeAvailability) -> Self;
     fn with_resources(self, nano_cpus: i64, memory_bytes: i64) -> Self;
     /// A manager reachable at `addr` (its remote API, as session messages list it).
-    fn as_manager(self, addr: &str) -> Self;
+    fn with_manager_role(self, addr: &str) -> Self;
 }
 
 impl NodeFixture for Node {
@@ -77,7 +77,7 @@ impl NodeFixture for Node {
         self
     }
 
-    fn as_manager(mut self, addr: &str) -> Node {
+    fn with_manager_role(mut self, addr: &str) -> Node {
         self.role = NodeRole::Manager as i32;
         if let Some(s) = self.spec.as_mut() {
             s.desired_role = NodeRole::Manager as i32;

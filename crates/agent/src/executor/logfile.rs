@@ -30,6 +30,8 @@ const BUFFER_LINES: usize = 64;
 /// nothing, or when following, its lines once it appears.
 pub(crate) fn lines(path: PathBuf, stream: LogStream, opts: LogOptions) -> LogLines {
     let (tx, rx) = mpsc::channel(BUFFER_LINES);
+    // Ends when the reader drops the stream (the send fails) or the file ends.
+    #[allow(clippy::disallowed_methods)]
     tokio::spawn(async move {
         if let Err(e) = read(&path, stream, opts, &tx).await {
             tracing::debug!(path = %path.display(), error = %e, "reading task log");

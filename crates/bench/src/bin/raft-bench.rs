@@ -85,6 +85,8 @@ async fn start(root: &RootCa, id: u64) -> Result<Member> {
         .tls_config(creds.server_tls())
         .context("server tls")?
         .add_service(node.grpc_service());
+    // The bench's own server: it ends with the bench's runtime.
+    #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         if let Err(e) = router.serve_with_incoming(incoming).await {
@@ -190,6 +192,8 @@ async fn main() -> Result<()> {
         let node = leader.clone();
         let next = next.clone();
         let total = args.writes;
+        // Awaited below, one per client.
+        #[allow(clippy::disallowed_methods)]
         clients.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {

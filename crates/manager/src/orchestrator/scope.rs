@@ -93,6 +93,8 @@ impl Changes {
         }));
         let mut rx = store.watch();
         let s = shared.clone();
+        // Aborted when `Changes` drops (it keeps the abort handle).
+        #[allow(clippy::disallowed_methods)]
         let reader = tokio::spawn(async move {
             loop {
                 match rx.recv().await {

@@ -1,5 +1,5 @@
 //! Shared test helpers: plaintext loopback transport, service batches, waiting for leadership.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::path::Path;

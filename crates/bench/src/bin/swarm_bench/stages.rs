@@ -43,6 +43,8 @@ impl Stages {
         let mut rx = store.watch();
         let s = seen.clone();
         let t0 = Instant::now();
+        // Awaited by `finish`.
+        #[allow(clippy::disallowed_methods)]
         let stop = tokio::spawn(async move {
             loop {
                 let change = match rx.recv().await {

@@ -66,6 +66,8 @@ impl TaskCounts {
             rx,
             recounts: 0,
         };
+        // Awaited by `finish`.
+        #[allow(clippy::disallowed_methods)]
         let stop = tokio::spawn(async move {
             loop {
                 let change = c.rx.recv().await;

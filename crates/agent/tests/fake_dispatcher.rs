@@ -2,7 +2,7 @@
 //! lives in the manager crate), served by tonic on 127.0.0.1 in plaintext. Each fake runs on
 //! its own runtime thread so "killing" it drops every connection, as a dead manager would.
 // Tests own the tasks they spawn: each ends with the test's runtime.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::pin::Pin;

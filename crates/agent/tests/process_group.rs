@@ -1,5 +1,6 @@
 //! The `process` executor's stop reaches the whole process group, and respects the grace
 //! period before SIGKILL. Checked against /proc.
+#![allow(clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -485,7 +485,7 @@ mod tests {
             .build()
             .expect("client verifier");
         let der = CertificateDer::from(pem::cert_der(leaf).expect("pem"));
-        let inter: Vec<CertificateDer> = intermediates
+        let inter: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|p| CertificateDer::from(pem::cert_der(p).expect("pem")))
             .collect();

@@ -2,7 +2,7 @@
 //! the join token) behind a manager's `server_tls()`, nodes joining it with `join()`, and
 //! clients with and without certificates seen through `peer_identity`/`authorize`.
 // Tests own the tasks they spawn: each ends with the test's runtime.
-#![allow(clippy::disallowed_methods)]
+#![allow(clippy::disallowed_methods, clippy::expect_used)]
 
 use std::sync::{Arc, Mutex};
 

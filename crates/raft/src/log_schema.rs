@@ -18,8 +18,8 @@ use crate::codec;
 use crate::types::Entry;
 
 /// Entries by index.
-pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const LOG: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("log");
+pub(crate) const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("meta");
 
 pub(crate) const SCHEMA_KEY: &str = "schema";
 pub(crate) const VOTE_KEY: &str = "vote";

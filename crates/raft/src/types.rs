@@ -48,7 +48,7 @@ impl<'de> Deserialize<'de> for Proposal {
         struct BytesVisitor;
         impl<'de> serde::de::Visitor<'de> for BytesVisitor {
             type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("protobuf-encoded StoreBatch bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {

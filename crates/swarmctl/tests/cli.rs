@@ -2,6 +2,7 @@
 //! manager's Control API, served on a unix socket in a temporary directory. The fake keeps
 //! services, nodes, tasks and one cluster in a map, records every create/update it receives,
 //! and checks object versions the way the real control API does.
+#![allow(clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -28,8 +28,12 @@
 
 #[path = "swarm_bench/agents_process.rs"]
 mod agents_process;
+#[path = "swarm_bench/args.rs"]
+mod args;
 #[path = "swarm_bench/cluster.rs"]
 mod cluster;
+#[path = "swarm_bench/failover.rs"]
+mod failover;
 #[path = "swarm_bench/heap.rs"]
 mod heap;
 #[path = "swarm_bench/metrics.rs"]
@@ -38,6 +42,8 @@ mod metrics;
 mod phase;
 #[path = "swarm_bench/plot.rs"]
 mod plot;
+#[path = "swarm_bench/scale.rs"]
+mod scale;
 #[path = "swarm_bench/stages.rs"]
 mod stages;
 #[path = "swarm_bench/tally.rs"]
@@ -46,14 +52,15 @@ mod tally;
 mod windows;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use args::{Args, Scenario};
+use clap::Parser;
+use failover::{next_accepted_write, state_histogram};
 use phase::{is_running, latencies, phase_result, snap, wait_phase, Progress};
+use scale::{scale_share, service_spec, wait_scale};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use swarm_api::control_server::Control;
-use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use tally::Tally;
 use tokio_util::sync::CancellationToken;
@@ -61,78 +68,6 @@ use tokio_util::sync::CancellationToken;
 /// Counts heap bytes per thread group: the manager's apart from the agents'.
 #[global_allocator]
 static GLOBAL: heap::Counting = heap::Counting;
-
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-enum Scenario {
-    #[value(alias = "create")]
-    Scale,
-    Update,
-    NodeLoss,
-    Failover,
-}
-
-#[derive(Parser, Debug)]
-#[command(about = "A real cluster in one process (Raft, mTLS, sim agents), timed end to end")]
-struct Args {
-    #[arg(long, default_value_t = 1)]
-    managers: usize,
-    /// Simulated nodes, one agent each.
-    #[arg(long, default_value_t = 1000)]
-    nodes: usize,
-    /// Tasks in total, split evenly over the services.
-    #[arg(long, default_value_t = 10_000)]
-    replicas: u64,
-    #[arg(long, default_value_t = 1)]
-    services: usize,
-    #[arg(long, value_enum, default_value_t = Scenario::Scale)]
-    scenario: Scenario,
-    /// The dispatcher's heartbeat period in the cluster object (SwarmKit default 5 s).
-    #[arg(long = "heartbeat-ms", default_value_t = defaults::HEARTBEAT_PERIOD_MS)]
-    heartbeat_ms: i64,
-    /// The sim executor's delay before a task is RUNNING.
-    #[arg(long = "sim-start-delay-ms", default_value_t = 0)]
-    sim_start_delay_ms: u64,
-    /// Worker threads of the manager runtime and of the agents' runtime.
-    #[arg(long = "manager-threads", default_value_t = 2)]
-    manager_threads: usize,
-    #[arg(long = "agent-threads", default_value_t = 2)]
-    agent_threads: usize,
-    /// Give up on a phase after this long.
-    #[arg(long = "timeout-secs", default_value_t = 600)]
-    timeout_secs: u64,
-    /// Raft tick of the managers (swarmd's default; elections take 10–20 ticks).
-    #[arg(long = "tick-ms", default_value_t = 250)]
-    tick_ms: u64,
-    /// Also write the results as JSON here, and the plot next to it (same name, `.svg`).
-    #[arg(long = "out", alias = "json")]
-    out: Option<PathBuf>,
-    /// Run the simulated agents in child processes, so this process's peak RSS is the
-    /// managers' alone (node-loss then SIGKILLs the process holding the lost nodes).
-    #[arg(long = "agents-process")]
-    agents_process: bool,
-}
-
-fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
-    ServiceSpec {
-        annotations: Some(Annotations {
-            name: name.to_string(),
-            ..Default::default()
-        }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "nginx:1.27-alpine".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        mode: Some(Mode::Replicated(ReplicatedService { replicas })),
-        update: Some(UpdateConfig {
-            parallelism: 0,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 fn main() -> Result<()> {
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
@@ -623,100 +558,4 @@ async fn run(
     shutdown.cancel();
     drop(kept_agents);
     Ok(())
-}
-
-/// A task of `services` that should run counts as placed once it has a node, and as running.
-fn scale_share(x: &Task, services: &HashSet<String>) -> Tally {
-    if x.desired_state != TaskState::Running as i32 || !services.contains(&x.service_id) {
-        return Tally::default();
-    }
-    Tally {
-        placed: usize::from(!x.node_id.is_empty()),
-        running: usize::from(is_running(x)),
-        old_running: 0,
-    }
-}
-
-/// Waits until `until` of the `want` tasks of `services` run.
-async fn wait_scale(
-    store: &swarm_store::Store,
-    label: &str,
-    start: phase::Snap,
-    timeout: Duration,
-    services: &HashSet<String>,
-    want: usize,
-    until: usize,
-) -> Result<phase::Waited> {
-    let ids = services.clone();
-    wait_phase(
-        store,
-        label,
-        start,
-        timeout,
-        move |x| scale_share(x, &ids),
-        |c| Progress {
-            want,
-            placed: c.placed,
-            running: c.running,
-            extra: None,
-            done: c.running >= until,
-        },
-    )
-    .await
-}
-
-/// Creates small services (no replicas) through the survivors in turn until one is accepted
-/// (a follower forwards it to the new leader); returns the time since `since`.
-/// How long one write attempt may take during failover before the next survivor is tried.
-const ATTEMPT: Duration = Duration::from_secs(15);
-
-async fn next_accepted_write(
-    survivors: &[cluster::Manager],
-    since: Instant,
-    timeout: Duration,
-) -> Result<Duration> {
-    for n in 0usize.. {
-        let m = &survivors[n % survivors.len()];
-        let req = tonic::Request::new(CreateServiceRequest {
-            spec: Some(service_spec(&format!("probe-{n}"), 0)),
-        });
-        // One attempt may hang on the dead leader's connection: bound it, but generously: a
-        // write queued behind a busy new leader's backlog is still a write accepted.
-        let t = Instant::now();
-        let attempt = tokio::time::timeout(ATTEMPT, m.control.create_service(req)).await;
-        match attempt {
-            Ok(Ok(_)) => return Ok(since.elapsed()),
-            Ok(Err(s)) => eprintln!(
-                "[failover] write attempt {n} refused after {:.1} s: {:?} {}",
-                t.elapsed().as_secs_f64(),
-                s.code(),
-                s.message()
-            ),
-            Err(_) => eprintln!("[failover] write attempt {n} got no answer within {ATTEMPT:?}"),
-        }
-        if since.elapsed() > timeout {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("no write accepted within {timeout:?} of the leader's loss")
-}
-
-/// Count of the not-RUNNING tasks of `services` that should run, by observed state.
-fn state_histogram(
-    t: &swarm_store::Tables,
-    services: &HashSet<String>,
-) -> std::collections::BTreeMap<String, usize> {
-    let mut out = std::collections::BTreeMap::new();
-    for x in t.tasks.iter().filter(|x| services.contains(&x.service_id)) {
-        if x.desired_state != TaskState::Running as i32 || is_running(x) {
-            continue;
-        }
-        let s = x.status.as_ref().map(|s| s.state).unwrap_or(0);
-        let name = TaskState::try_from(s)
-            .map(|s| s.as_str_name().to_string())
-            .unwrap_or_default();
-        *out.entry(name).or_insert(0) += 1;
-    }
-    out
 }

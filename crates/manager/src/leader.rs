@@ -1,14 +1,16 @@
 //! Leader-only lifecycle: while this manager leads, run the orchestrator, allocator,
-//! scheduler, the root rotation reconciler and the dispatcher's health loop; stop them all the moment leadership is lost.
+//! scheduler, the root rotation reconciler, the dispatcher's health loop, and the managers'
+//! own role changes and reachability (members); stop them all the moment leadership is lost.
 //! On taking over, the leader records itself as such in the manager nodes' status.
 
 use crate::dispatcher::{self, Dispatcher};
+use crate::members::{self, ManagerDialer};
 use crate::orchestrator::Orchestrator;
 use crate::proposer::Proposer;
 use crate::{allocator, scheduler};
 use std::sync::Arc;
 use swarm_api::*;
-use swarm_store::{Store, Txn};
+use swarm_store::{GroupMembership, Store, Txn};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +22,11 @@ pub struct LeaderConfig {
     pub node_id: String,
     /// Where the scheduler records its passes.
     pub metrics: crate::ManagerMetrics,
+    /// The replicated group, reconciled with the managers the store records (None: no group
+    /// to reconcile, as in tests without Raft).
+    pub members: Option<Arc<dyn GroupMembership>>,
+    /// The way to the other managers, for reachability probes (None: not probed).
+    pub dialer: Option<Arc<dyn ManagerDialer>>,
 }
 
 /// Runs until `shutdown`; `leader` says whether this manager currently leads.
@@ -60,6 +67,23 @@ pub async fn run_leader_components(
             cfg.dispatcher.clone(),
             cancel.clone(),
         ));
+        if let Some(members) = &cfg.members {
+            tasks.spawn(members::roles::run(
+                cfg.store.clone(),
+                cfg.proposer.clone(),
+                members.clone(),
+                cancel.clone(),
+            ));
+        }
+        if let Some(dialer) = &cfg.dialer {
+            tasks.spawn(members::reachability::run(
+                cfg.store.clone(),
+                cfg.proposer.clone(),
+                dialer.clone(),
+                cfg.node_id.clone(),
+                cancel.clone(),
+            ));
+        }
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

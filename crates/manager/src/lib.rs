@@ -18,6 +18,7 @@ pub mod dispatcher;
 mod errors;
 pub mod leader;
 pub mod logbroker;
+pub mod members;
 pub mod metrics;
 pub mod objects;
 pub mod orchestrator;
@@ -27,6 +28,7 @@ pub mod route;
 pub mod scheduler;
 
 pub use leader::{run_leader_components, LeaderConfig};
+pub use members::ManagerDialer;
 pub use metrics::ManagerMetrics;
 pub use proposer::{DirectProposer, Proposer, WriteError};
 pub use route::{AlwaysLeader, LeaderRoute};

@@ -141,6 +141,8 @@ async fn start(nodes: Vec<Node>, history: i64) -> Harness {
             dispatcher,
             node_id: "m".into(),
             metrics: Default::default(),
+            members: None,
+            dialer: None,
         };
         let cancel = cancel.clone();
         async move {

@@ -57,6 +57,8 @@ async fn start_role(owner: &TaskOwner) -> WeakStore {
         dispatcher,
         node_id: "m".into(),
         metrics: Default::default(),
+        members: None,
+        dialer: None,
     };
     let token = owner.token().clone();
     owner.spawn(async move {

@@ -14,7 +14,6 @@ use crate::identity::{self, NodeIdentity};
 use crate::membership::{join_raft, Membership};
 use crate::metrics_http::{ManagerSource, NodeMetrics};
 use crate::peers::TlsPeers;
-use crate::reachability;
 use crate::role::RoleEnv;
 use crate::route::RaftRoute;
 use crate::sockets::bind_unix_socket;
@@ -267,21 +266,6 @@ pub(crate) async fn start_manager(
     if let Some(listener) = web {
         crate::web::serve(listener, store.clone(), tasks);
     }
-    tasks.spawn(reachability::run(
-        store.clone(),
-        proposer.clone(),
-        peers,
-        creds.node_id.clone(),
-        raft.is_leader_watch(),
-        tasks.token().clone(),
-    ));
-    tasks.spawn(crate::roles::run(
-        store.clone(),
-        proposer.clone(),
-        raft.clone(),
-        raft.is_leader_watch(),
-        tasks.token().clone(),
-    ));
     tasks.spawn(run_leader_components(
         LeaderConfig {
             store: store.clone(),
@@ -289,6 +273,8 @@ pub(crate) async fn start_manager(
             dispatcher,
             node_id: creds.node_id.clone(),
             metrics: metrics.manager.clone(),
+            members: Some(Arc::new(raft.clone())),
+            dialer: Some(Arc::new(peers)),
         },
         raft.is_leader_watch(),
         tasks.token().clone(),

@@ -26,6 +26,13 @@ impl PeerConnector for TlsPeers {
     }
 }
 
+/// The leader's reachability probes dial the other managers the same way.
+impl swarm_manager::ManagerDialer for TlsPeers {
+    fn dial(&self, addr: &str) -> Option<Channel> {
+        self.channel(addr).ok()
+    }
+}
+
 /// The agent's way to a manager, over mutual TLS.
 pub fn agent_connect(creds: LiveCredentials) -> swarm_agent::ConnectFn {
     Arc::new(move |addr: String| {

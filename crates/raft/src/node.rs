@@ -7,6 +7,8 @@
 //! while the proposal waits, and never later than [`RaftNode::propose`]'s deadline.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use crate::service::RaftGrpc;
 use crate::snapshot_file::SnapshotDir;
 use crate::state_machine::StateMachine;
 use crate::types::{NodeId, OpenRaft, Proposal};
-use swarm_store::{ProposeFuture, Proposer, WriteError};
+use swarm_store::{GroupMembership, MembershipError, ProposeFuture, Proposer, WriteError};
 
 /// How long shutdown waits for openraft's tasks to let go of the log file.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -365,5 +367,28 @@ impl Proposer for RaftNode {
     fn propose(&self, batch: StoreBatch) -> ProposeFuture {
         let raft = self.clone();
         Box::pin(async move { RaftNode::propose(&raft, batch).await })
+    }
+}
+
+/// Raft's group is the managers' group: the leader components reconcile it through this.
+impl GroupMembership for RaftNode {
+    fn member_id(&self) -> u64 {
+        self.raft_id()
+    }
+
+    fn members(&self) -> Vec<(u64, String)> {
+        RaftNode::members(self)
+    }
+
+    fn remove_member(
+        &self,
+        id: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MembershipError>> + Send + 'static>> {
+        let raft = self.clone();
+        Box::pin(async move {
+            RaftNode::remove_member(&raft, id)
+                .await
+                .map_err(|e| Box::new(e) as MembershipError)
+        })
     }
 }

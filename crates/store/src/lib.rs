@@ -9,6 +9,7 @@
 
 mod apply;
 mod item;
+mod membership;
 mod proposer;
 mod tables;
 mod txn;
@@ -16,6 +17,7 @@ mod watch;
 
 pub use apply::ApplyError;
 pub use item::{Kind, StoreItem};
+pub use membership::{GroupMembership, MembershipError};
 pub use proposer::{ProposeFuture, Proposer, WriteError};
 pub use tables::{Table, Tables};
 pub use txn::Txn;

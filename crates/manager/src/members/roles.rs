@@ -4,31 +4,25 @@
 //! first takes the node out of the Raft group, then records it as a worker. Demoting the
 //! leader itself: it leaves the group and steps down, and the next leader finishes the job.
 
+use crate::proposer::Proposer;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;
-use swarm_manager::Proposer;
-use swarm_raft::RaftNode;
-use swarm_store::{Store, Txn};
-use tokio::sync::watch;
+use swarm_store::{GroupMembership, Store, Txn};
 use tokio_util::sync::CancellationToken;
 
-pub async fn run(
+/// Runs while this manager leads, until `cancel`.
+pub(crate) async fn run(
     store: Store,
     proposer: Arc<dyn Proposer>,
-    raft: RaftNode,
-    mut leader: watch::Receiver<bool>,
-    shutdown: CancellationToken,
+    raft: Arc<dyn GroupMembership>,
+    cancel: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
-            r = leader.changed() => if r.is_err() { return },
-        }
-        if !*leader.borrow() {
-            continue;
         }
         let pending: Vec<Node> = store.view(|t| {
             t.nodes
@@ -55,7 +49,7 @@ pub async fn run(
             continue;
         }
         for (id, addr) in raft.members() {
-            if !managers.contains(&id) && id != raft.raft_id() {
+            if !managers.contains(&id) && id != raft.member_id() {
                 tracing::info!(raft_id = id, %addr, "removing a removed manager from Raft");
                 if let Err(e) = raft.remove_member(id).await {
                     tracing::info!(error = %e, "removing a Raft member; retrying");
@@ -67,7 +61,7 @@ pub async fn run(
 
 async fn reconcile(
     proposer: &Arc<dyn Proposer>,
-    raft: &RaftNode,
+    raft: &Arc<dyn GroupMembership>,
     mut node: Node,
 ) -> Result<(), String> {
     let desired = node
@@ -91,7 +85,7 @@ async fn reconcile(
             raft.remove_member(raft_id)
                 .await
                 .map_err(|e| e.to_string())?;
-            if raft_id == raft.raft_id() {
+            if raft_id == raft.member_id() {
                 // No longer a member: leadership passes on, the next leader records the role.
                 return Ok(());
             }

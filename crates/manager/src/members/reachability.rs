@@ -1,22 +1,20 @@
 //! Leader-only: probes every other manager's remote API (health check over mutual TLS) and
 //! records REACHABLE / UNREACHABLE on its node, which `swarmctl node ls` shows.
 
-use crate::peers::TlsPeers;
+use super::ManagerDialer;
+use crate::proposer::Proposer;
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::health_client::HealthClient;
 use swarm_api::*;
-use swarm_manager::Proposer;
-use swarm_raft::PeerConnector;
 use swarm_store::{Store, Txn};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 const PERIOD: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn probe(peers: &TlsPeers, addr: &str) -> bool {
-    let Ok(ch) = peers.channel(addr) else {
+async fn probe(peers: &dyn ManagerDialer, addr: &str) -> bool {
+    let Some(ch) = peers.dial(addr) else {
         return false;
     };
     let mut client = HealthClient::new(ch);
@@ -26,23 +24,19 @@ async fn probe(peers: &TlsPeers, addr: &str) -> bool {
     matches!(tokio::time::timeout(PROBE_TIMEOUT, call).await, Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32)
 }
 
-pub async fn run(
+/// Runs while this manager (`me`) leads, until `cancel`.
+pub(crate) async fn run(
     store: Store,
     proposer: Arc<dyn Proposer>,
-    peers: TlsPeers,
+    peers: Arc<dyn ManagerDialer>,
     me: String,
-    mut leader: watch::Receiver<bool>,
-    shutdown: CancellationToken,
+    cancel: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
-            r = leader.changed() => if r.is_err() { return },
-        }
-        if !*leader.borrow() {
-            continue;
         }
         let managers: Vec<Node> = store.view(|t| {
             t.nodes
@@ -61,7 +55,7 @@ pub async fn run(
             else {
                 continue;
             };
-            let want = if probe(&peers, &addr).await {
+            let want = if probe(peers.as_ref(), &addr).await {
                 Reachability::Reachable
             } else {
                 Reachability::Unreachable

@@ -30,5 +30,5 @@ pub mod scheduler;
 pub use leader::{run_leader_components, LeaderConfig};
 pub use members::ManagerDialer;
 pub use metrics::ManagerMetrics;
-pub use proposer::{DirectProposer, Proposer, WriteError};
+pub use proposer::{Proposer, WriteError};
 pub use route::{AlwaysLeader, LeaderRoute};

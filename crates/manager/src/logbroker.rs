@@ -579,9 +579,10 @@ impl LogBrokerRpc for LogBroker {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::proposer::{DirectProposer, Proposer};
+    use crate::proposer::Proposer;
     use crate::route::AlwaysLeader;
     use swarm_store::Txn;
+    use swarm_testkit::MemoryProposer;
 
     fn task(id: &str, slot: u64, node: &str) -> Task {
         Task {
@@ -596,7 +597,7 @@ mod tests {
 
     async fn broker() -> LogBroker {
         let store = Store::new();
-        let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
+        let proposer: Arc<dyn Proposer> = MemoryProposer::new(store.clone());
         let service = Service {
             id: "svc".into(),
             spec: Some(ServiceSpec {

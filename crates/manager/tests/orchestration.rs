@@ -1,5 +1,5 @@
 //! The leader components (orchestrator, allocator, scheduler) against a store with no Raft:
-//! writes go through the in-memory `DirectProposer`, and a scripted stand-in for the agents
+//! writes go through the in-memory `MemoryProposer`, and a scripted stand-in for the agents
 //! (test-only) moves assigned tasks to RUNNING and stopped ones to SHUTDOWN. Each test drives
 //! the cluster through a change and checks what the components converge to.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use swarm_manager::dispatcher::Dispatcher;
-use swarm_manager::{run_leader_components, DirectProposer, LeaderConfig, Proposer};
+use swarm_manager::{run_leader_components, LeaderConfig, Proposer};
 use swarm_store::{Store, Txn};
+use swarm_testkit::fixtures::{self, NodeFixture};
+use swarm_testkit::MemoryProposer;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -28,34 +30,7 @@ impl Drop for Harness {
 }
 
 fn node(id: &str, labels: &[(&str, &str)]) -> Node {
-    Node {
-        id: id.into(),
-        spec: Some(NodeSpec {
-            annotations: Some(Annotations {
-                name: id.into(),
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            }),
-            membership: NodeMembership::Accepted as i32,
-            availability: NodeAvailability::Active as i32,
-            ..Default::default()
-        }),
-        description: Some(NodeDescription {
-            hostname: id.into(),
-            resources: Some(Resources {
-                nano_cpus: 4_000_000_000,
-                memory_bytes: 8 << 30,
-            }),
-            ..Default::default()
-        }),
-        status: Some(NodeStatus {
-            state: NodeState::Ready as i32,
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    fixtures::node(id).with_labels(labels)
 }
 
 fn cluster(history: i64) -> Cluster {
@@ -118,7 +93,7 @@ fn job_spec(name: &str, mode: Mode) -> ServiceSpec {
 
 async fn start(nodes: Vec<Node>, history: i64) -> Harness {
     let store = Store::new();
-    let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
+    let proposer: Arc<dyn Proposer> = MemoryProposer::new(store.clone());
     let mut txn = Txn::new().create(cluster(history));
     for n in nodes {
         txn = txn.create(n);

@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use swarm_api::*;
 use swarm_manager::ca_server::CaService;
 use swarm_manager::control::ControlApi;
 use swarm_manager::dispatcher::Dispatcher;
 use swarm_manager::logbroker::LogBroker;
-use swarm_manager::{run_leader_components, AlwaysLeader, DirectProposer, LeaderConfig, Proposer};
+use swarm_manager::{run_leader_components, AlwaysLeader, LeaderConfig, Proposer};
 use swarm_store::{Store, Txn, WeakStore};
 use swarm_tasks::TaskOwner;
+use swarm_testkit::fixtures::{self, TaskFixture};
+use swarm_testkit::MemoryProposer;
 use tokio::sync::watch;
 
 const TASKS: usize = 5_000;
@@ -22,20 +23,10 @@ const TASKS: usize = 5_000;
 /// One role's worth of manager components on a store of `TASKS` tasks, all owned by `owner`.
 async fn start_role(owner: &TaskOwner) -> WeakStore {
     let store = Store::new();
-    let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
+    let proposer: Arc<dyn Proposer> = MemoryProposer::new(store.clone());
     let mut txn = Txn::new();
     for i in 0..TASKS {
-        txn = txn.create(Task {
-            id: format!("t{i}"),
-            service_id: "s".into(),
-            slot: i as u64 + 1,
-            desired_state: TaskState::Running as i32,
-            status: Some(TaskStatus {
-                state: TaskState::New as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+        txn = txn.create(fixtures::task(&format!("t{i}"), "s").in_slot(i as u64 + 1));
     }
     proposer.propose(txn.into_batch()).await.unwrap();
     let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(AlwaysLeader);

@@ -1,4 +1,4 @@
-//! The Control API's secrets and configs against a store with no Raft (`DirectProposer`):
+//! The Control API's secrets and configs against a store with no Raft (`MemoryProposer`):
 //! data never comes back for secrets, names are unique, a used secret cannot be removed, and
 //! service specs may only name secrets that exist.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,15 +8,16 @@ use swarm_api::control_server::Control;
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use swarm_manager::control::ControlApi;
-use swarm_manager::{AlwaysLeader, DirectProposer, Proposer};
+use swarm_manager::{AlwaysLeader, Proposer};
 use swarm_store::{Store, Txn};
+use swarm_testkit::MemoryProposer;
 use tonic::{Code, Request};
 
 const DATA: &[u8] = b"s3cr3t-value-do-not-print";
 
 fn api() -> (ControlApi, Store) {
     let store = Store::new();
-    let proposer: Arc<dyn Proposer> = DirectProposer::new(store.clone());
+    let proposer: Arc<dyn Proposer> = MemoryProposer::new(store.clone());
     (
         ControlApi::new(store.clone(), proposer, Arc::new(AlwaysLeader)),
         store,
@@ -180,7 +181,7 @@ async fn a_secret_in_use_cannot_be_removed() {
         desired_state: TaskState::Running as i32,
         ..Default::default()
     };
-    DirectProposer::new(store.clone())
+    MemoryProposer::new(store.clone())
         .propose(Txn::new().create(task.clone()).into_batch())
         .await
         .unwrap();
@@ -194,7 +195,7 @@ async fn a_secret_in_use_cannot_be_removed() {
     // Once the task is told to shut down, the secret is free.
     let mut stopped = store.view(|t| t.tasks.get("t1").cloned()).unwrap();
     stopped.desired_state = TaskState::Shutdown as i32;
-    DirectProposer::new(store.clone())
+    MemoryProposer::new(store.clone())
         .propose(Txn::new().update(stopped).into_batch())
         .await
         .unwrap();

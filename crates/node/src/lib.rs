@@ -161,8 +161,10 @@ async fn run_owned(
         remote_listener: listeners.remote_api.as_ref(),
         info: &published,
         shutdown,
+        // `remote_api` names the handed-in listener's address by now.
+        advertise: cfg.advertise_addr(),
     };
-    let node = identity::obtain(cfg, &env.advertise_addr(), &keys).await?;
+    let node = identity::obtain(cfg, &env.advertise, &keys).await?;
     tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");
     // One registry for this node, for its whole life across role changes.
     let metrics = metrics_http::NodeMetrics::new();

@@ -79,7 +79,7 @@ pub(crate) async fn start_manager(
 ) -> Result<RunningManager> {
     let cfg = env.cfg;
     let creds = &node.creds;
-    let advertise = env.advertise_addr();
+    let advertise = env.advertise.clone();
     // Bind every listener first: a port or socket in use is an error before anything starts.
     let tcp = remote_listener(env).await?;
     let unix = bind_unix_socket("--listen-control-api", &cfg.control_socket).await?;

@@ -40,20 +40,8 @@ pub(crate) struct RoleEnv<'a> {
     pub info: &'a watch::Sender<Option<NodeInfo>>,
     /// Stops the node (and so the role).
     pub shutdown: &'a CancellationToken,
-}
-
-impl RoleEnv<'_> {
     /// The address other nodes dial for this node's remote API.
-    pub fn advertise_addr(&self) -> String {
-        if self.cfg.advertise_addr.is_none() {
-            if let Some(Ok(a)) = self.remote_listener.map(|l| l.local_addr()) {
-                let mut cfg = self.cfg.clone();
-                cfg.remote_api = a.to_string();
-                return cfg.advertise_addr();
-            }
-        }
-        self.cfg.advertise_addr()
-    }
+    pub advertise: String,
 }
 
 /// Runs the node in the role its certificate names until it stops or its role changes.
@@ -78,7 +66,7 @@ async fn run_role_tasks(
     tasks: &TaskOwner,
 ) -> Result<Outcome> {
     let cfg = env.cfg;
-    let advertise = env.advertise_addr();
+    let advertise = env.advertise.clone();
     let mut managers = node.managers.clone();
     // The role's credentials, renewed in place (renewal.rs) and read by every server and client.
     let (swap, live) =

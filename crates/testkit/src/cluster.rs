@@ -71,14 +71,14 @@ impl Cluster {
             _dir: dir,
             nodes: Vec::new(),
         };
-        c.add("manager-0", None).await;
+        c.add("manager-0", None, true).await;
         for i in 1..managers {
             let join = c.join_with(|t| t.manager.clone());
-            c.add(&format!("manager-{i}"), Some(join)).await;
+            c.add(&format!("manager-{i}"), Some(join), true).await;
         }
         for i in 0..workers {
             let join = c.join_with(|t| t.worker.clone());
-            c.add(&format!("worker-{i}"), Some(join)).await;
+            c.add(&format!("worker-{i}"), Some(join), false).await;
         }
         let want = managers + workers;
         c.wait_for("every node READY", NODE_UP, |c| {
@@ -109,7 +109,8 @@ impl Cluster {
         }
     }
 
-    async fn add(&mut self, name: &str, join: Option<Join>) {
+    /// Starts one node; a `manager` is up once Raft counts it as a voter.
+    async fn add(&mut self, name: &str, join: Option<Join>, manager: bool) {
         let dir = self._dir.path().join(name);
         let remote = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let mut cfg = NodeConfig::new(&dir);
@@ -120,15 +121,6 @@ impl Cluster {
         // swarmd's own ticks (250 ms): openraft gives each AppendEntries one heartbeat, and a
         // 1 MiB entry of task writes takes longer than 100 ms to seal and send in a debug build.
         cfg.raft = RaftTiming::default();
-        let manager = join.as_ref().is_none_or(|j| {
-            self.leader()
-                .store
-                .view(|t| {
-                    t.default_cluster()
-                        .and_then(|c| c.root_ca.clone()?.join_tokens)
-                })
-                .is_some_and(|t| t.manager == j.token)
-        });
         cfg.join = join;
         let node = swarm_node::start(
             cfg,

@@ -163,7 +163,7 @@ pub async fn open(
         tracing::info!("unlocked with --unlock-key");
         return Ok(Some(LocalKeys::new(dir, Some(key))));
     }
-    tracing::warn!(socket = %cfg.control_socket.display(), "{LOCKED}");
+    tracing::warn!(socket = %cfg.control_socket.path().display(), "{LOCKED}");
     let Some(key) = wait_for_unlock(cfg, shutdown).await? else {
         return Ok(None);
     };
@@ -176,7 +176,7 @@ async fn wait_for_unlock(
     shutdown: &CancellationToken,
 ) -> Result<Option<UnlockKey>> {
     let listener =
-        crate::sockets::bind_unix_socket("--listen-control-api", &cfg.control_socket).await?;
+        crate::sockets::bind_unix_socket("--listen-control-api", cfg.control_socket.path()).await?;
     let (tx, mut rx) = mpsc::channel(1);
     let done = shutdown.child_token();
     let server = tonic::transport::Server::builder()

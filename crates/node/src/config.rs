@@ -6,7 +6,7 @@
 
 use crate::error::{NodeError, Result};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use swarm_api::defaults;
 
@@ -18,6 +18,25 @@ pub enum ExecutorChoice {
     Process,
     Sim,
     Docker,
+}
+
+/// Where a manager role serves the control API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlSocket {
+    /// Asked for (`--listen-control-api`): a manager role that cannot bind it fails.
+    At(PathBuf),
+    /// Not asked for: this default path, bound by a manager role only when no live process
+    /// serves it; otherwise the role runs without a control socket, since the path may belong
+    /// to another swarmd on the host (a worker promoted later must not fail, or take it).
+    Default(PathBuf),
+}
+
+impl ControlSocket {
+    pub fn path(&self) -> &Path {
+        match self {
+            ControlSocket::At(p) | ControlSocket::Default(p) => p,
+        }
+    }
 }
 
 /// A manager to join and the token to present.
@@ -52,7 +71,7 @@ pub struct NodeConfig {
     /// Certificates, Raft log and snapshots, worker state.
     pub state_dir: PathBuf,
     /// The control API's unix socket (managers only).
-    pub control_socket: PathBuf,
+    pub control_socket: ControlSocket,
     /// The Docker Engine API subset's unix socket (managers only; off when None).
     pub docker_socket: Option<PathBuf>,
     /// Address of the mutual-TLS remote API (managers only), unless a listener is handed in.
@@ -88,7 +107,7 @@ impl NodeConfig {
     pub fn new(state_dir: impl Into<PathBuf>) -> NodeConfig {
         NodeConfig {
             state_dir: state_dir.into(),
-            control_socket: defaults::CONTROL_SOCKET.into(),
+            control_socket: ControlSocket::Default(defaults::CONTROL_SOCKET.into()),
             docker_socket: None,
             remote_api: defaults::REMOTE_API_ADDR.into(),
             advertise_addr: None,
@@ -139,7 +158,7 @@ impl NodeConfig {
                 "--election-tick must be greater than --heartbeat-tick, and both above 0".into(),
             );
         }
-        if self.docker_socket.as_ref() == Some(&self.control_socket) {
+        if self.docker_socket.as_deref() == Some(self.control_socket.path()) {
             return invalid("--listen-docker-api must differ from --listen-control-api".into());
         }
         if t.tick_ms == 0 {

@@ -36,7 +36,7 @@ mod sockets;
 mod web;
 
 pub use autolock::read_data_key;
-pub use config::{ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming};
+pub use config::{ControlSocket, ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming};
 pub use error::{one_line, NodeError, Result};
 pub use peers::agent_connect;
 /// Where the Docker executor finds the engine unless told otherwise.

@@ -7,6 +7,7 @@
 use crate::auth::managers_only;
 use crate::autolock::LocalKeys;
 use crate::bootstrap::create_cluster;
+use crate::config::ControlSocket;
 use crate::error::{bail, Context, Result};
 use crate::force_new;
 use crate::health::health_service;
@@ -82,7 +83,18 @@ pub(crate) async fn start_manager(
     let advertise = env.advertise.clone();
     // Bind every listener first: a port or socket in use is an error before anything starts.
     let tcp = remote_listener(env).await?;
-    let unix = bind_unix_socket("--listen-control-api", &cfg.control_socket).await?;
+    let unix = match &cfg.control_socket {
+        ControlSocket::At(path) => Some(bind_unix_socket("--listen-control-api", path).await?),
+        ControlSocket::Default(path) => {
+            match bind_unix_socket("--listen-control-api", path).await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no control socket: the default path is taken and --listen-control-api was not given");
+                    None
+                }
+            }
+        }
+    };
     let docker_unix = match &cfg.docker_socket {
         Some(path) => Some(bind_unix_socket("--listen-docker-api", path).await?),
         None => None,
@@ -213,23 +225,27 @@ pub(crate) async fn start_manager(
         join_raft(&peers, &node.managers, &advertise).await?;
     }
     // Operators get the control socket only once the cluster exists: never a half-made one.
-    let local = Server::builder()
-        .layer(metrics.rpc_layer())
-        .add_service(control.clone().into_service())
-        .add_service(crate::autolock::already_unlocked())
-        .add_service(logs.logs_service())
-        .add_service(health_service())
-        .serve_with_incoming_shutdown(
-            UnixListenerStream::new(unix),
-            tasks.token().clone().cancelled_owned(),
-        );
-    let socket_path = cfg.control_socket.clone();
-    tasks.spawn(async move {
-        if let Err(e) = local.await {
-            tracing::error!(error = %e, "control API server stopped");
-        }
-        let _ = std::fs::remove_file(&socket_path);
-    });
+    let control_path = unix
+        .as_ref()
+        .map(|_| cfg.control_socket.path().to_path_buf());
+    if let (Some(unix), Some(socket_path)) = (unix, control_path.clone()) {
+        let local = Server::builder()
+            .layer(metrics.rpc_layer())
+            .add_service(control.clone().into_service())
+            .add_service(crate::autolock::already_unlocked())
+            .add_service(logs.logs_service())
+            .add_service(health_service())
+            .serve_with_incoming_shutdown(
+                UnixListenerStream::new(unix),
+                tasks.token().clone().cancelled_owned(),
+            );
+        tasks.spawn(async move {
+            if let Err(e) = local.await {
+                tracing::error!(error = %e, "control API server stopped");
+            }
+            let _ = std::fs::remove_file(&socket_path);
+        });
+    }
     if let (Some(listener), Some(path)) = (docker_unix, cfg.docker_socket.clone()) {
         // A translation layer over the same control API the socket above serves.
         let backend = swarm_engine_api::Backend::new(
@@ -279,7 +295,7 @@ pub(crate) async fn start_manager(
         raft.is_leader_watch(),
         tasks.token().clone(),
     ));
-    tracing::info!(remote = %advertise, control = %cfg.control_socket.display(), "manager serving");
+    tracing::info!(remote = %advertise, control = ?control_path, "manager serving");
     Ok(RunningManager {
         handle: ManagerHandle {
             addr: advertise,

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 use swarm_api::defaults;
-use swarm_node::{ExecutorChoice, Join, NodeConfig, RaftTiming};
+use swarm_node::{ControlSocket, ExecutorChoice, Join, NodeConfig, RaftTiming};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorArg {
@@ -31,9 +31,11 @@ pub struct Args {
     /// State directory: certificates, Raft log and snapshots, worker state.
     #[arg(short = 'd', long = "state-dir", default_value = defaults::STATE_DIR)]
     pub state_dir: PathBuf,
-    /// Unix socket for the control API (managers only).
-    #[arg(long = "listen-control-api", default_value = defaults::CONTROL_SOCKET)]
-    pub listen_control_api: PathBuf,
+    /// Unix socket for the control API (managers only) [default: /var/run/swarmd.sock, used
+    /// only while no other process serves it: a node promoted later never takes over another
+    /// swarmd's socket, and runs without one instead].
+    #[arg(long = "listen-control-api")]
+    pub listen_control_api: Option<PathBuf>,
     /// Unix socket for the Docker Engine API's swarm subset (managers only; off unless given),
     /// for `docker -H unix://PATH node ls`, `service create`...
     #[arg(long = "listen-docker-api")]
@@ -120,7 +122,10 @@ impl Args {
         };
         let cfg = NodeConfig {
             state_dir: self.state_dir,
-            control_socket: self.listen_control_api,
+            control_socket: match self.listen_control_api {
+                Some(path) => ControlSocket::At(path),
+                None => ControlSocket::Default(defaults::CONTROL_SOCKET.into()),
+            },
             docker_socket: self.listen_docker_api,
             remote_api: self.listen_remote_api,
             advertise_addr: self.advertise_remote_api,

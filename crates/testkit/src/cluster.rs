@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use swarm_api::*;
 use swarm_node::{
-    ExecutorChoice, Join, Listeners, ManagerHandle, NodeConfig, NodeInfo, RaftTiming, RunningNode,
+    ControlSocket, ExecutorChoice, Join, Listeners, ManagerHandle, NodeConfig, NodeInfo,
+    RaftTiming, RunningNode,
 };
 use swarm_store::Txn;
 use tokio::sync::watch;
@@ -71,14 +72,14 @@ impl Cluster {
             _dir: dir,
             nodes: Vec::new(),
         };
-        c.add("manager-0", None, true).await;
+        c.add("manager-0", None, true, None).await;
         for i in 1..managers {
             let join = c.join_with(|t| t.manager.clone());
-            c.add(&format!("manager-{i}"), Some(join), true).await;
+            c.add(&format!("manager-{i}"), Some(join), true, None).await;
         }
         for i in 0..workers {
             let join = c.join_with(|t| t.worker.clone());
-            c.add(&format!("worker-{i}"), Some(join), false).await;
+            c.add(&format!("worker-{i}"), Some(join), false, None).await;
         }
         let want = managers + workers;
         c.wait_for("every node READY", NODE_UP, |c| {
@@ -109,12 +110,25 @@ impl Cluster {
         }
     }
 
+    /// Joins one more worker whose control socket is `control` (the others' are their own
+    /// `At` paths), once it is up.
+    pub async fn join_worker(&mut self, name: &str, control: ControlSocket) {
+        let join = self.join_with(|t| t.worker.clone());
+        self.add(name, Some(join), false, Some(control)).await;
+    }
+
     /// Starts one node; a `manager` is up once Raft counts it as a voter.
-    async fn add(&mut self, name: &str, join: Option<Join>, manager: bool) {
+    async fn add(
+        &mut self,
+        name: &str,
+        join: Option<Join>,
+        manager: bool,
+        control: Option<ControlSocket>,
+    ) {
         let dir = self._dir.path().join(name);
         let remote = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let mut cfg = NodeConfig::new(&dir);
-        cfg.control_socket = dir.join("control.sock");
+        cfg.control_socket = control.unwrap_or_else(|| ControlSocket::At(dir.join("control.sock")));
         cfg.hostname = Some(name.into());
         cfg.executor = ExecutorChoice::Sim;
         cfg.sim_start_delay = Duration::from_millis(10);

@@ -16,7 +16,9 @@ use swarm_agent::{Agent, AgentConfig, ExecutorKind};
 use swarm_api::*;
 use swarm_ca::{LiveCredentials, NodeCredentials, RootCa};
 use swarm_manager::control::ControlApi;
-use swarm_node::{ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming, RunningNode};
+use swarm_node::{
+    ControlSocket, ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming, RunningNode,
+};
 use swarm_raft::RaftNode;
 use swarm_store::{Store, Txn};
 use tokio_util::sync::CancellationToken;
@@ -63,7 +65,7 @@ pub fn issue(
 pub async fn start_manager(dir: PathBuf, tick_ms: u64, join: Option<Join>) -> Result<Manager> {
     let remote = std::net::TcpListener::bind("127.0.0.1:0")?;
     let mut cfg = NodeConfig::new(&dir);
-    cfg.control_socket = dir.join("control.sock");
+    cfg.control_socket = ControlSocket::At(dir.join("control.sock"));
     cfg.hostname = Some(format!(
         "manager-{}",
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("m")

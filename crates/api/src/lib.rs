@@ -1,5 +1,6 @@
 //! The wire and object model shared by every crate: generated protobuf types and gRPC stubs,
-//! object IDs, task-state ordering and spec validation. No I/O lives here.
+//! object IDs, task-state ordering and spec validation. No I/O lives here, and nothing that
+//! decides: it must not depend on any other crate of the workspace.
 
 #[allow(clippy::all, clippy::unwrap_used, missing_docs)]
 pub mod v1 {

@@ -1,6 +1,7 @@
 //! `swarmctl`: the operator's CLI over a manager's Control API. This file owns the command
 //! line (clap), dispatch to the subcommands, and turning any failure into one line on stderr
-//! (`Error: …`) and a non-zero exit.
+//! (`Error: …`) and a non-zero exit. It talks to the cluster only through the control
+//! socket: it must not link the manager's or the node's crates.
 
 mod ago;
 mod client;

@@ -8,6 +8,7 @@ pub mod v1 {
 }
 
 pub mod ids;
+pub mod names;
 pub mod state;
 pub mod validate;
 

@@ -168,11 +168,7 @@ impl Backend {
 }
 
 pub fn service_name(s: &Service) -> &str {
-    s.spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.as_str())
-        .unwrap_or("")
+    swarm_api::names::Named::name(s)
 }
 
 /// The names a node answers to: its spec name and its hostname.

@@ -21,10 +21,14 @@ async fn a_promoted_worker_leaves_another_swarmds_default_socket_alone() {
         .await;
     let i = c.index("worker-0");
     c.set_role(i, NodeRole::Manager).await;
-    c.wait_for("the worker promoted and a voter", Duration::from_secs(90), |c| {
-        let m = c.nodes[i].manager()?;
-        m.raft.voters().contains(&m.raft.raft_id()).then_some(())
-    })
+    c.wait_for(
+        "the worker promoted and a voter",
+        Duration::from_secs(90),
+        |c| {
+            let m = c.nodes[i].manager()?;
+            m.raft.voters().contains(&m.raft.raft_id()).then_some(())
+        },
+    )
     .await;
     assert_eq!(c.nodes[i].info().role, NodeRole::Manager);
     // The path is still served by the other process, not replaced by the promoted node's.

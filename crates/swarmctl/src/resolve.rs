@@ -2,6 +2,7 @@
 //! exact ID first, then exact name, then a unique ID prefix.
 
 use anyhow::{anyhow, bail, Result};
+use swarm_api::names::Named;
 use swarm_api::{
     Cluster, GetNodeRequest, GetServiceRequest, GetTaskRequest, ListClustersRequest,
     ListNodesRequest, ListServicesRequest, ListTasksRequest, Node, Service, Task,
@@ -42,30 +43,11 @@ pub fn pick<'a, T>(
 }
 
 /// The name a node is shown by: its spec name, else its hostname.
-pub fn node_name(node: &Node) -> &str {
-    let name = node
-        .spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.as_str())
-        .unwrap_or("");
-    if !name.is_empty() {
-        return name;
-    }
-    node.description
-        .as_ref()
-        .map(|d| d.hostname.as_str())
-        .unwrap_or("")
-}
+pub use swarm_api::names::node_name;
 
 /// A service's name.
 pub fn service_name(service: &Service) -> &str {
-    service
-        .spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.as_str())
-        .unwrap_or("")
+    service.name()
 }
 
 /// Whether a failed Get means "no such ID" (so a name or prefix lookup should follow).

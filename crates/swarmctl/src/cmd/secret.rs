@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use swarm_api::names::Named;
 use swarm_api::{
     Annotations, Config, ConfigSpec, CreateConfigRequest, CreateSecretRequest, ListConfigsRequest,
     ListSecretsRequest, Meta, RemoveConfigRequest, RemoveSecretRequest, Secret, SecretSpec,
@@ -184,19 +185,11 @@ async fn list_configs(c: &mut Client) -> Result<Vec<Config>> {
 }
 
 fn name_of_secret(s: &Secret) -> Vec<&str> {
-    s.spec
-        .as_ref()
-        .and_then(|x| x.annotations.as_ref())
-        .map(|a| vec![a.name.as_str()])
-        .unwrap_or_default()
+    vec![s.name()]
 }
 
 fn name_of_config(c: &Config) -> Vec<&str> {
-    c.spec
-        .as_ref()
-        .and_then(|x| x.annotations.as_ref())
-        .map(|a| vec![a.name.as_str()])
-        .unwrap_or_default()
+    vec![c.name()]
 }
 
 impl ObjCmd {

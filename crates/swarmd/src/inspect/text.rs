@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::redact::mask_token;
+use swarm_api::names::{self, Named};
 use swarm_api::service_spec::Mode;
 use swarm_api::{
     state, store_object::Object, Node, NodeAvailability, NodeRole, NodeState, Service,
@@ -319,21 +320,11 @@ fn role_name(r: NodeRole) -> &'static str {
 }
 
 fn node_name(n: &Node) -> String {
-    n.spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.clone())
-        .filter(|s| !s.is_empty())
-        .or_else(|| n.description.as_ref().map(|d| d.hostname.clone()))
-        .unwrap_or_default()
+    names::node_name(n).to_string()
 }
 
 fn service_name(s: &Service) -> String {
-    s.spec
-        .as_ref()
-        .and_then(|s| s.annotations.as_ref())
-        .map(|a| a.name.clone())
-        .unwrap_or_default()
+    s.name().to_string()
 }
 
 fn task_service(t: &Task, services: &HashMap<&str, String>) -> String {
@@ -362,49 +353,10 @@ pub(super) fn batch_summary(b: &StoreBatch) -> String {
             let (table, name) = match a.object.as_ref().and_then(|o| o.object.as_ref()) {
                 Some(Object::Node(n)) => ("node", or_id(node_name(n), &n.id)),
                 Some(Object::Service(s)) => ("service", or_id(service_name(s), &s.id)),
-                Some(Object::Task(t)) => (
-                    "task",
-                    or_id(
-                        t.annotations
-                            .as_ref()
-                            .map(|a| a.name.clone())
-                            .unwrap_or_default(),
-                        &t.id,
-                    ),
-                ),
-                Some(Object::Cluster(c)) => (
-                    "cluster",
-                    or_id(
-                        c.spec
-                            .as_ref()
-                            .and_then(|s| s.annotations.as_ref())
-                            .map(|a| a.name.clone())
-                            .unwrap_or_default(),
-                        &c.id,
-                    ),
-                ),
-                Some(Object::Secret(s)) => (
-                    "secret",
-                    or_id(
-                        s.spec
-                            .as_ref()
-                            .and_then(|s| s.annotations.as_ref())
-                            .map(|a| a.name.clone())
-                            .unwrap_or_default(),
-                        &s.id,
-                    ),
-                ),
-                Some(Object::Config(c)) => (
-                    "config",
-                    or_id(
-                        c.spec
-                            .as_ref()
-                            .and_then(|s| s.annotations.as_ref())
-                            .map(|a| a.name.clone())
-                            .unwrap_or_default(),
-                        &c.id,
-                    ),
-                ),
+                Some(Object::Task(t)) => ("task", or_id(t.name().to_string(), &t.id)),
+                Some(Object::Cluster(c)) => ("cluster", or_id(c.name().to_string(), &c.id)),
+                Some(Object::Secret(s)) => ("secret", or_id(s.name().to_string(), &s.id)),
+                Some(Object::Config(c)) => ("config", or_id(c.name().to_string(), &c.id)),
                 None => ("(empty)", String::new()),
             };
             (kind, table, name)

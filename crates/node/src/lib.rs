@@ -60,6 +60,18 @@ pub struct NodeInfo {
     pub manager: Option<ManagerHandle>,
 }
 
+impl NodeInfo {
+    /// Whether the node serves in its role: a worker once it has its identity, a manager once
+    /// Raft counts it as a voter (a manager that joined is a learner first).
+    pub fn serving(&self) -> bool {
+        match (&self.role, &self.manager) {
+            (NodeRole::Manager, Some(m)) => m.raft.voters().contains(&m.raft.raft_id()),
+            (NodeRole::Manager, None) => false,
+            _ => true,
+        }
+    }
+}
+
 /// A running manager role's parts, lent to in-process callers (tests, the bench). Holding a
 /// clone keeps the role's store alive: let go of it once the role has changed.
 #[derive(Clone)]
@@ -84,6 +96,22 @@ impl RunningNode {
     /// What the node is now; None until it has its identity.
     pub fn info(&self) -> watch::Receiver<Option<NodeInfo>> {
         self.info.clone()
+    }
+
+    /// Resolves once the node serves in its role ([`NodeInfo::serving`]), with what it is
+    /// then; None if it stopped first.
+    pub async fn up(&self) -> Option<NodeInfo> {
+        let mut info = self.info.clone();
+        loop {
+            if let Some(i) = info.borrow_and_update().as_ref().filter(|i| i.serving()) {
+                return Some(i.clone());
+            }
+            // Voting is Raft's state, not published on the watch: look again shortly too.
+            tokio::select! {
+                r = info.changed() => if r.is_err() { return None },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+        }
     }
 
     /// Cancelling this token stops the node.

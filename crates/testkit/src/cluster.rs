@@ -72,14 +72,14 @@ impl Cluster {
             _dir: dir,
             nodes: Vec::new(),
         };
-        c.add("manager-0", None, true, None).await;
+        c.add("manager-0", None, None).await;
         for i in 1..managers {
             let join = c.join_with(|t| t.manager.clone());
-            c.add(&format!("manager-{i}"), Some(join), true, None).await;
+            c.add(&format!("manager-{i}"), Some(join), None).await;
         }
         for i in 0..workers {
             let join = c.join_with(|t| t.worker.clone());
-            c.add(&format!("worker-{i}"), Some(join), false, None).await;
+            c.add(&format!("worker-{i}"), Some(join), None).await;
         }
         let want = managers + workers;
         c.wait_for("every node READY", NODE_UP, |c| {
@@ -114,17 +114,11 @@ impl Cluster {
     /// `At` paths), once it is up.
     pub async fn join_worker(&mut self, name: &str, control: ControlSocket) {
         let join = self.join_with(|t| t.worker.clone());
-        self.add(name, Some(join), false, Some(control)).await;
+        self.add(name, Some(join), Some(control)).await;
     }
 
-    /// Starts one node; a `manager` is up once Raft counts it as a voter.
-    async fn add(
-        &mut self,
-        name: &str,
-        join: Option<Join>,
-        manager: bool,
-        control: Option<ControlSocket>,
-    ) {
+    /// Starts one node and waits until it serves in its role.
+    async fn add(&mut self, name: &str, join: Option<Join>, control: Option<ControlSocket>) {
         let dir = self._dir.path().join(name);
         let remote = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let mut cfg = NodeConfig::new(&dir);
@@ -142,26 +136,11 @@ impl Cluster {
                 remote_api: Some(remote),
             },
         );
-        let mut info = node.info();
-        let up = tokio::time::timeout(NODE_UP, async {
-            loop {
-                let done = info.borrow_and_update().as_ref().is_some_and(|i| {
-                    !manager
-                        || i.manager
-                            .as_ref()
-                            .is_some_and(|m| m.raft.voters().contains(&m.raft.raft_id()))
-                });
-                if done {
-                    return;
-                }
-                tokio::select! {
-                    r = info.changed() => if r.is_err() { return },
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                }
-            }
-        })
-        .await;
-        assert!(up.is_ok(), "{name} did not come up within {NODE_UP:?}");
+        let up = tokio::time::timeout(NODE_UP, node.up()).await;
+        assert!(
+            matches!(up, Ok(Some(_))),
+            "{name} did not come up within {NODE_UP:?}"
+        );
         self.nodes.push(ClusterNode {
             name: name.into(),
             dir,

@@ -82,28 +82,9 @@ pub async fn start_manager(dir: PathBuf, tick_ms: u64, join: Option<Join>) -> Re
             remote_api: Some(remote),
         },
     );
-    let mut info = node.info();
-    let up = tokio::time::timeout(MANAGER_UP, async {
-        loop {
-            let m = info
-                .borrow_and_update()
-                .as_ref()
-                .and_then(|i| Some((i.node_id.clone(), i.manager.clone()?)));
-            if let Some((id, m)) = m {
-                // Serving once Raft counts it as a voter (a joiner is a learner first).
-                if m.raft.voters().contains(&m.raft.raft_id()) {
-                    return Ok((id, m));
-                }
-            }
-            tokio::select! {
-                r = info.changed() => if r.is_err() { bail!("the manager node stopped") },
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-        }
-    })
-    .await;
-    let (_node_id, m) = match up {
-        Ok(r) => r?,
+    let m = match tokio::time::timeout(MANAGER_UP, node.up()).await {
+        Ok(Some(info)) => info.manager.context("a serving manager has its parts")?,
+        Ok(None) => bail!("the manager node in {} stopped", dir.display()),
         Err(_) => bail!("manager in {} not up within {MANAGER_UP:?}", dir.display()),
     };
     Ok(Manager {

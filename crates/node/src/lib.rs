@@ -22,6 +22,7 @@ mod force_new;
 mod health;
 mod http;
 mod identity;
+mod info;
 mod lifecycle;
 mod lock;
 mod manager_role;
@@ -30,6 +31,7 @@ mod metrics_http;
 mod peers;
 mod renewal;
 mod role;
+mod role_env;
 mod role_watch;
 mod route;
 mod sockets;
@@ -38,51 +40,14 @@ mod web;
 pub use autolock::read_data_key;
 pub use config::{ControlSocket, ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming};
 pub use error::{one_line, NodeError, Result};
+pub use info::{ManagerHandle, NodeInfo};
 pub use peers::agent_connect;
 /// Where the Docker executor finds the engine unless told otherwise.
 pub use swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR;
 
-use swarm_api::NodeRole;
-use swarm_manager::control::ControlApi;
-use swarm_raft::RaftNode;
-use swarm_store::Store;
 use swarm_tasks::TaskOwner;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-
-/// What a running node is now: published when it gets its identity and at every role change.
-#[derive(Clone)]
-pub struct NodeInfo {
-    pub node_id: String,
-    pub cluster_id: String,
-    pub role: NodeRole,
-    /// The manager role's parts while it runs (None on a worker, and between roles).
-    pub manager: Option<ManagerHandle>,
-}
-
-impl NodeInfo {
-    /// Whether the node serves in its role: a worker once it has its identity, a manager once
-    /// Raft counts it as a voter (a manager that joined is a learner first).
-    pub fn serving(&self) -> bool {
-        match (&self.role, &self.manager) {
-            (NodeRole::Manager, Some(m)) => m.raft.voters().contains(&m.raft.raft_id()),
-            (NodeRole::Manager, None) => false,
-            _ => true,
-        }
-    }
-}
-
-/// A running manager role's parts, lent to in-process callers (tests, the bench). Holding a
-/// clone keeps the role's store alive: let go of it once the role has changed.
-#[derive(Clone)]
-pub struct ManagerHandle {
-    /// The remote API address other nodes dial.
-    pub addr: String,
-    pub store: Store,
-    pub raft: RaftNode,
-    /// The control API, in process (the control socket serves the same).
-    pub control: ControlApi,
-}
 
 /// A node running in the background ([`start`]).
 pub struct RunningNode {
@@ -184,7 +149,7 @@ async fn run_owned(
     let Some(keys) = autolock::open(cfg, shutdown).await? else {
         return Ok(());
     };
-    let env = role::RoleEnv {
+    let env = role_env::RoleEnv {
         cfg,
         remote_listener: listeners.remote_api.as_ref(),
         info: &published,

@@ -7,7 +7,8 @@ use crate::config::NodeConfig;
 use crate::error::{Context, Result};
 use crate::identity::{self, NodeIdentity};
 use crate::metrics_http::NodeMetrics;
-use crate::role::{run_role, Outcome, RoleEnv};
+use crate::role::{run_role, Outcome};
+use crate::role_env::RoleEnv;
 use std::sync::Arc;
 use swarm_api::{now_ms, NodeRole};
 

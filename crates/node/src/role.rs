@@ -9,19 +9,19 @@ use crate::ca_client::CaPeers;
 use crate::config::{ExecutorChoice, NodeConfig};
 use crate::error::{Context, Result};
 use crate::identity::NodeIdentity;
+use crate::info::NodeInfo;
 use crate::manager_role::start_manager;
 use crate::metrics_http::NodeMetrics;
 use crate::peers::agent_connect;
 use crate::renewal::{self, Renewal};
+use crate::role_env::RoleEnv;
 use crate::role_watch::{watch_role, RoleWatch};
-use crate::NodeInfo;
 use std::sync::Arc;
 use swarm_agent::executor::docker::DockerExecutor;
 use swarm_agent::{Agent, AgentConfig, ExecutorKind};
 use swarm_api::NodeRole;
 use swarm_tasks::TaskOwner;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 /// How one life of the node in one role ended.
 pub enum Outcome {
@@ -29,19 +29,6 @@ pub enum Outcome {
     Stopped,
     /// The managers recorded a new role; here is the certificate for it.
     RoleChanged(swarm_ca::NodeCredentials),
-}
-
-/// What every role of one node shares, for the node's whole life.
-pub(crate) struct RoleEnv<'a> {
-    pub cfg: &'a NodeConfig,
-    /// The remote API socket handed in by the caller, served by every manager role.
-    pub remote_listener: Option<&'a std::net::TcpListener>,
-    /// Where the node says what it is now.
-    pub info: &'a watch::Sender<Option<NodeInfo>>,
-    /// Stops the node (and so the role).
-    pub shutdown: &'a CancellationToken,
-    /// The address other nodes dial for this node's remote API.
-    pub advertise: String,
 }
 
 /// Runs the node in the role its certificate names until it stops or its role changes.

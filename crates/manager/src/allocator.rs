@@ -4,9 +4,9 @@
 //! between the orchestrator and the scheduler; it never places or runs tasks.
 
 use crate::allocator_ports;
+use crate::component_loop::{run_loop, LoopConfig};
 use crate::orchestrator::observed;
 use crate::proposer::Proposer;
-use crate::reconcile::{run_loop, LoopConfig};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;

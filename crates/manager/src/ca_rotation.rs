@@ -9,8 +9,8 @@
 //! signing (the CA service) or starting a rotation (the control API).
 
 use crate::ca_signer::Signer;
+use crate::component_loop::{run_loop, LoopConfig};
 use crate::proposer::Proposer;
-use crate::reconcile::{run_loop, LoopConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;

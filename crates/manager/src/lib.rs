@@ -13,6 +13,7 @@ pub mod allocator_ports;
 mod ca_rotation;
 pub mod ca_server;
 mod ca_signer;
+mod component_loop;
 pub mod control;
 pub mod dispatcher;
 mod errors;
@@ -23,7 +24,6 @@ pub mod metrics;
 pub mod objects;
 pub mod orchestrator;
 pub mod proposer;
-mod reconcile;
 pub mod route;
 pub mod scheduler;
 

@@ -3,7 +3,9 @@
 //! proposed, so bad input changes nothing.
 
 mod cluster;
+mod configs;
 mod nodes;
+mod payloads;
 mod secrets;
 mod services;
 mod tasks;
@@ -87,10 +89,10 @@ routed! {
     list_secrets(ListSecretsRequest) -> ListSecretsResponse => |api, _r| Ok::<_, Status>(secrets::list_secrets(api));
     create_secret(CreateSecretRequest) -> CreateSecretResponse => |api, r| secrets::create_secret(api, r).await;
     remove_secret(RemoveSecretRequest) -> RemoveSecretResponse => |api, r| secrets::remove_secret(api, r).await;
-    get_config(GetConfigRequest) -> GetConfigResponse => |api, r| secrets::get_config(api, r);
-    list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(secrets::list_configs(api));
-    create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| secrets::create_config(api, r).await;
-    remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| secrets::remove_config(api, r).await;
+    get_config(GetConfigRequest) -> GetConfigResponse => |api, r| configs::get_config(api, r);
+    list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(configs::list_configs(api));
+    create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| configs::create_config(api, r).await;
+    remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| configs::remove_config(api, r).await;
 }
 
 /// The first object of the given kind a transaction wrote back.

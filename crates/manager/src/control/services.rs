@@ -75,7 +75,7 @@ pub(super) async fn create(
         .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
     validate(&spec)?;
     check_ports(api, &spec, "")?;
-    super::secrets::resolve_refs(api, &mut spec)?;
+    super::payloads::resolve_refs(api, &mut spec)?;
     let service = Service {
         id: ids::new_id(),
         spec: Some(spec),
@@ -109,7 +109,7 @@ pub(super) async fn update(
     };
     validate(&spec)?;
     check_ports(api, &spec, &service.id)?;
-    super::secrets::resolve_refs(api, &mut spec)?;
+    super::payloads::resolve_refs(api, &mut spec)?;
     let same_mode = match (&old.mode, &spec.mode) {
         (Some(a), Some(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
         _ => false,

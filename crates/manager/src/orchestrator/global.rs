@@ -1,7 +1,7 @@
 //! Global services: one live task on every node that can take new tasks and satisfies the
 //! service's constraints; tasks on nodes that no longer qualify are stopped.
 
-use super::{is_live, shut_down, task::new_task, Plan};
+use super::{is_live, shut_down, task::new_task, ServiceWrites};
 use crate::orchestrator::restart::Replaced;
 use crate::scheduler::constraint;
 use std::collections::HashSet;
@@ -13,7 +13,7 @@ pub(crate) fn reconcile(
     service: &Service,
     tasks: &[&Task],
     replaced: &Replaced,
-    plan: &mut Plan,
+    plan: &mut ServiceWrites,
 ) {
     let constraints = constraints_of(service);
     let fits = |n: &Node| eligible(n, &constraints);

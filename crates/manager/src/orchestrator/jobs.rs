@@ -6,14 +6,19 @@
 //! whatever of the previous run is still going.
 
 use super::global::{constraints_of, eligible};
-use super::{is_live, observed, shut_down, task::new_task, Plan};
+use super::{is_live, observed, shut_down, task::new_task, ServiceWrites};
 use crate::orchestrator::restart::Replaced;
 use std::collections::HashSet;
 use swarm_api::*;
 use swarm_store::Tables;
 
 /// Stops live tasks of earlier runs.
-fn stop_previous_runs(service: &Service, tasks: &[&Task], replaced: &Replaced, plan: &mut Plan) {
+fn stop_previous_runs(
+    service: &Service,
+    tasks: &[&Task],
+    replaced: &Replaced,
+    plan: &mut ServiceWrites,
+) {
     for x in tasks.iter().copied() {
         if is_live(x) && x.spec_version != service.spec_version && !replaced.old_ids.contains(&x.id)
         {
@@ -25,7 +30,7 @@ fn stop_previous_runs(service: &Service, tasks: &[&Task], replaced: &Replaced, p
 /// A task of the current run that completed is desired COMPLETE from then on (as Docker
 /// shows it): it is no longer live, so nothing stops, moves or restarts it. (Earlier runs'
 /// tasks are `stop_previous_runs`'s.)
-fn settle_completed(service: &Service, tasks: &[&Task], plan: &mut Plan) {
+fn settle_completed(service: &Service, tasks: &[&Task], plan: &mut ServiceWrites) {
     for x in tasks.iter().copied() {
         if x.spec_version == service.spec_version
             && is_live(x)
@@ -43,7 +48,7 @@ pub(crate) fn replicated(
     tasks: &[&Task],
     job: &ReplicatedJob,
     replaced: &Replaced,
-    plan: &mut Plan,
+    plan: &mut ServiceWrites,
 ) {
     stop_previous_runs(service, tasks, replaced, plan);
     settle_completed(service, tasks, plan);
@@ -84,7 +89,7 @@ pub(crate) fn global<'a>(
     service: &Service,
     tasks: &[&'a Task],
     replaced: &Replaced,
-    plan: &mut Plan,
+    plan: &mut ServiceWrites,
 ) {
     stop_previous_runs(service, tasks, replaced, plan);
     settle_completed(service, tasks, plan);

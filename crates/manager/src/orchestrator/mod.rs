@@ -15,8 +15,8 @@ mod scope;
 pub mod task;
 mod update;
 
+use crate::component_loop::{run_loop, LoopConfig};
 use crate::proposer::Proposer;
-use crate::reconcile::{run_loop, LoopConfig};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,13 +28,13 @@ use tokio_util::sync::CancellationToken;
 
 /// What one pass decided for one service.
 #[derive(Default)]
-pub(crate) struct Plan {
+pub(crate) struct ServiceWrites {
     pub txn: Txn,
     /// Ask for another pass by then (a restart delay or update delay runs out).
     pub wake_at_ms: Option<i64>,
 }
 
-impl Plan {
+impl ServiceWrites {
     pub fn wake(&mut self, at_ms: i64) {
         self.wake_at_ms = Some(self.wake_at_ms.map_or(at_ms, |w| w.min(at_ms)));
     }
@@ -158,7 +158,7 @@ impl Orchestrator {
 
     /// One pass over a consistent view: a transaction per service in scope, plus history
     /// pruning and the stopping of tasks whose service is gone.
-    pub(crate) fn plan(&mut self, now: i64) -> Vec<Plan> {
+    pub(crate) fn plan(&mut self, now: i64) -> Vec<ServiceWrites> {
         let scope = self.scope(now);
         let store = self.store.clone();
         store.view(|t| {
@@ -181,7 +181,7 @@ impl Orchestrator {
                 .collect();
             for (service, tasks) in &services {
                 let service = *service;
-                let mut plan = Plan::default();
+                let mut plan = ServiceWrites::default();
                 let spec = service.spec.clone().unwrap_or_default();
                 let replaced = restart::reconcile(t, service, tasks, &spec, now, &mut plan);
                 match &spec.mode {
@@ -227,7 +227,7 @@ impl Orchestrator {
                 self.updates.forget_except(&all);
                 self.wake.retain(|id, _| t.services.get(id).is_some());
             }
-            let mut orphans = Plan::default();
+            let mut orphans = ServiceWrites::default();
             if scope.all {
                 reaper::stop_orphans(t, t.tasks.iter(), &mut orphans);
             } else {
@@ -251,7 +251,7 @@ impl Orchestrator {
 }
 
 /// Proposes each plan; returns whether a write was refused.
-async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<Plan>) -> bool {
+async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<ServiceWrites>) -> bool {
     let mut again = false;
     for plan in plans {
         if plan.txn.is_empty() {

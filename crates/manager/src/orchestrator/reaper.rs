@@ -2,7 +2,7 @@
 //! and keeps at most the cluster's `task_history_retention_limit` tasks per slot (or per node
 //! for global services), deleting the oldest finished ones. History really shrinks.
 
-use super::{holds_slot, is_live, node_lost, observed, shut_down, Plan};
+use super::{holds_slot, is_live, node_lost, observed, shut_down, ServiceWrites};
 use std::collections::HashMap;
 use swarm_api::*;
 use swarm_store::Tables;
@@ -17,7 +17,11 @@ fn finished(t: &Tables, task: &Task) -> bool {
 }
 
 /// Stops (then deletes, once finished) those of `tasks` whose service is gone.
-pub(crate) fn stop_orphans<'a>(t: &Tables, tasks: impl Iterator<Item = &'a Task>, plan: &mut Plan) {
+pub(crate) fn stop_orphans<'a>(
+    t: &Tables,
+    tasks: impl Iterator<Item = &'a Task>,
+    plan: &mut ServiceWrites,
+) {
     for task in tasks {
         if t.services.get(&task.service_id).is_some() {
             continue;
@@ -31,7 +35,11 @@ pub(crate) fn stop_orphans<'a>(t: &Tables, tasks: impl Iterator<Item = &'a Task>
 }
 
 /// `services`: every service with its tasks, as the pass collected them.
-pub(crate) fn prune_history(t: &Tables, services: &[(&Service, Vec<&Task>)], plan: &mut Plan) {
+pub(crate) fn prune_history(
+    t: &Tables,
+    services: &[(&Service, Vec<&Task>)],
+    plan: &mut ServiceWrites,
+) {
     let limit = t
         .default_cluster()
         .and_then(|c| c.spec.as_ref())

@@ -5,7 +5,7 @@
 //! Waits while an update is rolling; clears the request once the service is balanced.
 
 use super::global::{constraints_of, eligible};
-use super::{is_live, observed, shut_down, task::new_task, Plan};
+use super::{is_live, observed, shut_down, task::new_task, ServiceWrites};
 use crate::orchestrator::restart::Replaced;
 use std::collections::HashMap;
 use swarm_api::*;
@@ -25,7 +25,7 @@ impl Rebalances {
         tasks: &[&Task],
         replaced: &Replaced,
         now: i64,
-        plan: &mut Plan,
+        plan: &mut ServiceWrites,
     ) {
         if !service.rebalance_requested {
             self.inflight.remove(&service.id);

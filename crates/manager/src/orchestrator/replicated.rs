@@ -1,7 +1,7 @@
 //! Replicated services: slots 1..=replicas each hold one live task. Missing slots get a new
 //! task; slots beyond the count (scale down) have their tasks stopped, highest slots first.
 
-use super::{is_live, shut_down, task::new_task, Plan};
+use super::{is_live, shut_down, task::new_task, ServiceWrites};
 use crate::orchestrator::restart::Replaced;
 use std::collections::BTreeMap;
 use swarm_api::*;
@@ -11,7 +11,7 @@ pub(crate) fn reconcile(
     tasks: &[&Task],
     replicas: u64,
     replaced: &Replaced,
-    plan: &mut Plan,
+    plan: &mut ServiceWrites,
 ) {
     let mut slots: BTreeMap<u64, Vec<&Task>> = BTreeMap::new();
     for task in tasks

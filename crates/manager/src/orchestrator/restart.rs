@@ -4,7 +4,7 @@
 //! the node is gone, there is nothing to wait for. Ended tasks wait out the policy's delay,
 //! counted from the moment they ended, so a new leader resumes the same schedule.
 
-use super::{is_live, node_lost, observed, shut_down, task::new_task, Plan};
+use super::{is_live, node_lost, observed, shut_down, task::new_task, ServiceWrites};
 use crate::scheduler::constraint;
 use std::collections::HashSet;
 use swarm_api::*;
@@ -47,7 +47,7 @@ pub(crate) fn reconcile(
     tasks: &[&Task],
     spec: &ServiceSpec,
     now: i64,
-    plan: &mut Plan,
+    plan: &mut ServiceWrites,
 ) -> Replaced {
     let mut out = Replaced::default();
     let global = matches!(
@@ -108,7 +108,7 @@ pub(crate) fn reconcile(
     out
 }
 
-fn replace(service: &Service, old: &Task, plan: &mut Plan, out: &mut Replaced) {
+fn replace(service: &Service, old: &Task, plan: &mut ServiceWrites, out: &mut Replaced) {
     let new = new_task(
         service,
         old.slot,

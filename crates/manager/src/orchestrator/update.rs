@@ -10,7 +10,7 @@
 //! Progress lives in memory: a new leader finds the out-of-date tasks in the store and goes on
 //! with the next batch (failure counts start again from zero).
 
-use super::{is_live, observed, shut_down, task::new_task, Plan};
+use super::{is_live, observed, shut_down, task::new_task, ServiceWrites};
 use crate::orchestrator::restart::Replaced;
 use std::collections::{HashMap, HashSet};
 use swarm_api::*;
@@ -85,7 +85,7 @@ impl Updates {
         tasks: &[&Task],
         replaced: &Replaced,
         now: i64,
-        plan: &mut Plan,
+        plan: &mut ServiceWrites,
     ) {
         let spec = service.spec.clone().unwrap_or_default();
         let state = state_of(service);
@@ -227,7 +227,13 @@ impl Updates {
 
 /// Follows the update's new tasks through their monitor window: ending on their own inside it
 /// is a failure; running through it is a success.
-fn watch_new_tasks(t: &Tables, p: &mut Progress, cfg: &UpdateConfig, now: i64, plan: &mut Plan) {
+fn watch_new_tasks(
+    t: &Tables,
+    p: &mut Progress,
+    cfg: &UpdateConfig,
+    now: i64,
+    plan: &mut ServiceWrites,
+) {
     let monitor = cfg.monitor_ms.max(0);
     let mut finished = Vec::new();
     for id in &p.monitoring {

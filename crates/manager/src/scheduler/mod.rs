@@ -7,9 +7,9 @@ pub mod constraint;
 pub mod filters;
 pub mod plan;
 
+use crate::component_loop::{run_loop, LoopConfig};
 use crate::orchestrator::observed;
 use crate::proposer::Proposer;
-use crate::reconcile::{run_loop, LoopConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;

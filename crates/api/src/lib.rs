@@ -45,6 +45,20 @@ pub mod defaults {
     pub const REMOTE_API_ADDR: &str = "0.0.0.0:4242";
     pub const CONTROL_SOCKET: &str = "/var/run/swarmd.sock";
     pub const STATE_DIR: &str = "/var/lib/swarmd";
+
+    /// What a service without an update (or rollback) config gets from the managers
+    /// (DESIGN.md §4): one task at a time, no delay, pause on failure, 5 s monitor, stop-first.
+    pub fn update_config() -> crate::UpdateConfig {
+        crate::UpdateConfig {
+            parallelism: 1,
+            delay_ms: 0,
+            failure_action: crate::UpdateFailureAction::Pause as i32,
+            monitor_ms: 5_000,
+            max_failure_ratio: 0.0,
+            order: crate::UpdateOrder::StopFirst as i32,
+            ..Default::default()
+        }
+    }
 }
 
 /// Milliseconds since the unix epoch, from the system clock.

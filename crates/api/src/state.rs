@@ -1,6 +1,6 @@
 //! Task-state ordering and names as the CLI prints them.
 
-use crate::v1::{NodeAvailability, NodeState, TaskState};
+use crate::v1::{NodeAvailability, NodeState, Task, TaskState};
 
 /// Every task state, in order.
 pub const ALL_TASK_STATES: [TaskState; 14] = [
@@ -19,6 +19,32 @@ pub const ALL_TASK_STATES: [TaskState; 14] = [
     TaskState::Remove,
     TaskState::Orphaned,
 ];
+
+/// The states a task goes through up to RUNNING, in order.
+pub const UP_TO_RUNNING: [TaskState; 8] = [
+    TaskState::New,
+    TaskState::Pending,
+    TaskState::Assigned,
+    TaskState::Accepted,
+    TaskState::Preparing,
+    TaskState::Ready,
+    TaskState::Starting,
+    TaskState::Running,
+];
+
+/// A task's observed state; NEW when it has no status, or one this build does not know.
+pub fn observed(t: &Task) -> TaskState {
+    t.status
+        .as_ref()
+        .and_then(|s| TaskState::try_from(s.state).ok())
+        .unwrap_or(TaskState::New)
+}
+
+/// A task's observed state as its number, NEW when it has no status; a state this build does
+/// not know keeps its place in the order (for comparisons that must not lose it).
+pub fn observed_number(t: &Task) -> i32 {
+    t.status.as_ref().map_or(TaskState::New as i32, |s| s.state)
+}
 
 /// States only move forward: an update to an earlier state is ignored.
 pub fn can_advance(from: TaskState, to: TaskState) -> bool {

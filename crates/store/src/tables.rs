@@ -88,11 +88,7 @@ pub struct Tables {
 }
 
 /// The observed state as the indexes see it: a task without a status is NEW.
-fn observed(task: &Task) -> i32 {
-    task.status
-        .as_ref()
-        .map_or(TaskState::New as i32, |s| s.state)
-}
+use swarm_api::state::observed_number as observed;
 
 impl Tables {
     /// Tasks of one service, ordered by ID.

@@ -16,16 +16,7 @@ use crate::resolve::node_name;
 pub const MAX_FAILURES: usize = 3;
 
 /// The states a task goes through up to RUNNING, in order: a slot's bar is its position here.
-pub const STEPS: [TaskState; 8] = [
-    TaskState::New,
-    TaskState::Pending,
-    TaskState::Assigned,
-    TaskState::Accepted,
-    TaskState::Preparing,
-    TaskState::Ready,
-    TaskState::Starting,
-    TaskState::Running,
-];
+pub const STEPS: [TaskState; 8] = swarm_api::state::UP_TO_RUNNING;
 
 /// One line of progress: a slot ("2/3") or a node of a global service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +106,7 @@ fn update_failure(service: &Service, base: &Baseline) -> Option<String> {
 }
 
 fn observed(t: &Task) -> TaskState {
-    t.status
-        .as_ref()
-        .map(|s| s.state())
-        .unwrap_or(TaskState::New)
+    swarm_api::state::observed(t)
 }
 
 fn created(t: &Task) -> i64 {

@@ -10,14 +10,7 @@ use swarm_api::ServiceSpec;
 
 /// The update (and rollback) settings of a spec that names none (the orchestrator's).
 fn default_update() -> d::UpdateConfig {
-    d::UpdateConfig {
-        parallelism: 1,
-        delay: 0,
-        failure_action: "pause".into(),
-        monitor: ms_to_ns(5_000),
-        max_failure_ratio: 0.0,
-        order: "stop-first".into(),
-    }
+    super::spec::update_to_docker(&swarm_api::defaults::update_config())
 }
 
 pub fn insert(ours: &ServiceSpec, spec: &mut d::ServiceSpec) {

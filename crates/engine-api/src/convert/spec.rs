@@ -56,7 +56,7 @@ fn mode_to_docker(m: Option<&Mode>) -> d::ServiceMode {
     out
 }
 
-fn update_to_docker(u: &UpdateConfig) -> d::UpdateConfig {
+pub(super) fn update_to_docker(u: &UpdateConfig) -> d::UpdateConfig {
     d::UpdateConfig {
         parallelism: u.parallelism,
         delay: join_ns(u.delay_ms, u.delay_extra_ns),

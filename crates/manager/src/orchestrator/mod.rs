@@ -58,12 +58,7 @@ pub(crate) fn node_lost(t: &Tables, node_id: &str) -> bool {
     }
 }
 
-pub(crate) fn observed(t: &Task) -> TaskState {
-    t.status
-        .as_ref()
-        .and_then(|s| TaskState::try_from(s.state).ok())
-        .unwrap_or(TaskState::New)
-}
+pub(crate) use swarm_api::state::observed;
 
 pub(crate) fn is_live(t: &Task) -> bool {
     t.desired_state <= TaskState::Running as i32

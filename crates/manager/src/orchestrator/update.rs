@@ -40,15 +40,7 @@ struct Progress {
 
 /// SwarmKit's defaults for a service whose spec carries no update config.
 fn default_config() -> UpdateConfig {
-    UpdateConfig {
-        parallelism: 1,
-        delay_ms: 0,
-        failure_action: UpdateFailureAction::Pause as i32,
-        monitor_ms: 5_000,
-        max_failure_ratio: 0.0,
-        order: UpdateOrder::StopFirst as i32,
-        ..Default::default()
-    }
+    swarm_api::defaults::update_config()
 }
 
 fn state_of(service: &Service) -> UpdateState {

@@ -293,11 +293,7 @@ fn place_group<'a>(
 }
 
 /// Observed state as a number (unknown future states keep their order).
-fn observed(task: &Task) -> i32 {
-    task.status
-        .as_ref()
-        .map_or(TaskState::New as i32, |s| s.state)
-}
+use swarm_api::state::observed_number as observed;
 
 fn terminal(state: i32) -> bool {
     TaskState::try_from(state).map_or(state > TaskState::Running as i32, is_terminal)

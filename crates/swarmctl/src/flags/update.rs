@@ -15,21 +15,13 @@ use super::ServiceFlags;
 pub(super) fn created_update_config() -> UpdateConfig {
     UpdateConfig {
         parallelism: 0,
-        delay_ms: 0,
-        failure_action: UpdateFailureAction::Pause as i32,
-        monitor_ms: 5_000,
-        max_failure_ratio: 0.0,
-        order: UpdateOrder::StopFirst as i32,
-        ..Default::default()
+        ..swarm_api::defaults::update_config()
     }
 }
 
 /// What a service without an update config gets from the managers (DESIGN.md §4).
 fn server_default_update_config() -> UpdateConfig {
-    UpdateConfig {
-        parallelism: 1,
-        ..created_update_config()
-    }
+    swarm_api::defaults::update_config()
 }
 
 impl ServiceFlags {

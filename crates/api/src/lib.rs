@@ -9,6 +9,7 @@ pub mod v1 {
 
 pub mod ids;
 pub mod names;
+pub mod route;
 pub mod state;
 pub mod validate;
 

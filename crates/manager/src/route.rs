@@ -9,16 +9,8 @@ use tonic::{Request, Status};
 /// Metadata key marking a forwarded call.
 pub const FORWARDED: &str = "x-swarm-forwarded";
 
-pub trait LeaderRoute: Send + Sync + 'static {
-    /// None when this manager leads (serve locally); otherwise a channel to the leader, or
-    /// why there is none.
-    fn leader(&self) -> Option<Result<Channel, Status>>;
-
-    /// The leader's remote API address, when another manager leads and it is known.
-    fn leader_addr(&self) -> Option<String> {
-        None
-    }
-}
+/// The contract, implemented by Raft (`swarm_raft::RaftRoute`).
+pub use swarm_api::route::LeaderRoute;
 
 /// A route for a manager that always leads (one-manager tests).
 pub struct AlwaysLeader;

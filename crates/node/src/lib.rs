@@ -33,7 +33,6 @@ mod renewal;
 mod role;
 mod role_env;
 mod role_watch;
-mod route;
 mod sockets;
 mod web;
 

@@ -17,7 +17,6 @@ use crate::membership::{join_raft, Membership};
 use crate::metrics_http::{ManagerSource, NodeMetrics};
 use crate::peers::TlsPeers;
 use crate::role_env::RoleEnv;
-use crate::route::RaftRoute;
 use crate::sockets::bind_unix_socket;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,10 +131,7 @@ pub(crate) async fn start_manager(
     });
 
     let peers = TlsPeers(live.clone());
-    let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(RaftRoute {
-        leadership: raft.leadership(),
-        peers: peers.clone(),
-    });
+    let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(raft.leader_route());
     let dispatcher = Dispatcher::new(
         store.clone(),
         proposer.clone(),

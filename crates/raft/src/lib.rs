@@ -20,6 +20,7 @@ mod log_store;
 mod network;
 mod node;
 mod quorum;
+mod route;
 mod service;
 mod snapshot_file;
 mod state_machine;
@@ -35,6 +36,7 @@ pub use inspect::{
 pub use leadership::Leadership;
 pub use network::{PeerConnectError, PeerConnector};
 pub use node::{RaftNode, RaftStatus};
+pub use route::RaftRoute;
 pub use service::RaftGrpc;
 /// A proposal's failure: the store's one write error (`RaftNode` implements its `Proposer`).
 pub use swarm_store::WriteError;

@@ -49,6 +49,8 @@ struct Inner {
     leadership: watch::Receiver<Leadership>,
     /// Whether this member leads: wakes only when that flips.
     leads: watch::Receiver<bool>,
+    /// How this member dials the others (also the route to the leader).
+    peers: Arc<dyn PeerConnector>,
     /// The leader's check-quorum verdict, kept by the leadership watcher.
     quorum: watch::Receiver<Quorum>,
     watcher: Mutex<Option<JoinHandle<()>>>,
@@ -101,9 +103,15 @@ impl RaftNode {
         })??;
 
         let log_db = log.weak();
-        let raft = OpenRaft::new(cfg.raft_id, ocfg, NetworkFactory::new(peers), log, sm)
-            .await
-            .map_err(|e| RaftError::Fatal(Box::new(e)))?;
+        let raft = OpenRaft::new(
+            cfg.raft_id,
+            ocfg,
+            NetworkFactory::new(peers.clone()),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| RaftError::Fatal(Box::new(e)))?;
         let (tx, rx) = watch::channel(Leadership::default());
         let (quorum_tx, quorum_rx) = watch::channel(Quorum::NotLeading);
         let (leads_tx, leads_rx) = watch::channel(false);
@@ -124,6 +132,7 @@ impl RaftNode {
                 has_state,
                 leadership: rx,
                 leads: leads_rx,
+                peers,
                 quorum: quorum_rx,
                 watcher: Mutex::new(Some(watcher)),
                 log_db,
@@ -201,6 +210,11 @@ impl RaftNode {
     /// Leadership changes, starting with the current view.
     pub fn leadership(&self) -> watch::Receiver<Leadership> {
         self.inner.leadership.clone()
+    }
+
+    /// The way to the leader for calls a follower passes on (the member's own connector).
+    pub fn leader_route(&self) -> crate::route::RaftRoute {
+        crate::route::RaftRoute::new(self.leadership(), self.inner.peers.clone())
     }
 
     /// Whether this member leads, woken only when that changes (false once Raft stops): what

@@ -1,16 +1,27 @@
 //! The manager's way to the leader, from Raft's view of who leads: used to forward control and
 //! CA calls from a follower, and by the membership service to point joiners at the leader.
+//! Dials through the member's own peer connector.
 
-use crate::peers::TlsPeers;
-use swarm_manager::LeaderRoute;
-use swarm_raft::{Leadership, PeerConnector};
+use crate::leadership::Leadership;
+use crate::network::PeerConnector;
+use std::sync::Arc;
+use swarm_api::route::LeaderRoute;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::Status;
 
 pub struct RaftRoute {
-    pub leadership: watch::Receiver<Leadership>,
-    pub peers: TlsPeers,
+    leadership: watch::Receiver<Leadership>,
+    peers: Arc<dyn PeerConnector>,
+}
+
+impl RaftRoute {
+    pub(crate) fn new(
+        leadership: watch::Receiver<Leadership>,
+        peers: Arc<dyn PeerConnector>,
+    ) -> RaftRoute {
+        RaftRoute { leadership, peers }
+    }
 }
 
 impl LeaderRoute for RaftRoute {

@@ -194,11 +194,14 @@ impl NodeConfig {
     }
 }
 
-/// Sockets a caller binds itself and hands to the node (tests and the bench bind
-/// `127.0.0.1:0`, so nodes never race for ports).
-#[derive(Debug, Default)]
+/// What a caller hands to the node instead of letting it make its own: sockets it bound
+/// itself (tests and the bench bind `127.0.0.1:0`, so nodes never race for ports), and in
+/// tests a filter on its Raft links.
+#[derive(Default)]
 pub struct Listeners {
     /// Serves the remote API in every manager role of this node; `remote_api` is then set to
     /// its address.
     pub remote_api: Option<std::net::TcpListener>,
+    /// Tests only: cuts or slows this node's Raft calls to other managers.
+    pub peer_filter: Option<std::sync::Arc<dyn crate::peers::PeerFilter>>,
 }

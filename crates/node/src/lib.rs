@@ -40,7 +40,7 @@ pub use autolock::read_data_key;
 pub use config::{ControlSocket, ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming};
 pub use error::{one_line, NodeError, Result};
 pub use info::{ManagerHandle, NodeInfo};
-pub use peers::agent_connect;
+pub use peers::{agent_connect, PeerFilter, PeerVerdict};
 /// Where the Docker executor finds the engine unless told otherwise.
 pub use swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR;
 
@@ -155,6 +155,7 @@ async fn run_owned(
         shutdown,
         // `remote_api` names the handed-in listener's address by now.
         advertise: cfg.advertise_addr(),
+        peer_filter: listeners.peer_filter.clone(),
     };
     let node = identity::obtain(cfg, &env.advertise, &keys).await?;
     tracing::info!(node = %node.creds.node_id, role = ?node.creds.role, cluster = %node.creds.cluster_id, "node identity ready");

@@ -122,7 +122,11 @@ pub(crate) async fn start_manager(
     rcfg.election_tick = cfg.raft.election_tick;
     // The data key through the autolock-aware key files (the seed may be sealed).
     rcfg.data_key = Some(keys.data_key().context("opening the Raft data key")?);
-    let raft = RaftNode::open(rcfg, store.clone(), Arc::new(TlsPeers(live.clone())))
+    let peers = TlsPeers {
+        creds: live.clone(),
+        filter: env.peer_filter.clone(),
+    };
+    let raft = RaftNode::open(rcfg, store.clone(), Arc::new(peers.clone()))
         .await
         .context("opening the Raft log")?;
     let proposer: Arc<dyn Proposer> = Arc::new(TimedProposer {
@@ -130,7 +134,6 @@ pub(crate) async fn start_manager(
         metrics: metrics.manager.clone(),
     });
 
-    let peers = TlsPeers(live.clone());
     let route: Arc<dyn swarm_manager::LeaderRoute> = Arc::new(raft.leader_route());
     let dispatcher = Dispatcher::new(
         store.clone(),

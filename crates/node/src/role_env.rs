@@ -16,6 +16,8 @@ pub(crate) struct RoleEnv<'a> {
     pub info: &'a watch::Sender<Option<NodeInfo>>,
     /// Stops the node (and so the role).
     pub shutdown: &'a CancellationToken,
+    /// Tests only: cuts or slows this node's Raft calls.
+    pub peer_filter: Option<std::sync::Arc<dyn crate::peers::PeerFilter>>,
     /// The address other nodes dial for this node's remote API.
     pub advertise: String,
 }

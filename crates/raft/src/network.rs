@@ -26,6 +26,13 @@ use crate::types::{Node, NodeId, TypeConfig};
 pub trait PeerConnector: Send + Sync + 'static {
     /// A channel to the manager whose remote API listens at `addr` (host:port); may be lazy.
     fn channel(&self, addr: &str) -> Result<Channel, PeerConnectError>;
+
+    /// Asked before every Raft call to `addr`, on channels already made too: an error fails
+    /// the call as unreachable, a duration delays it. Test clusters cut and slow links here;
+    /// production connectors keep this default.
+    fn before_call(&self, _addr: &str) -> Result<Option<std::time::Duration>, PeerConnectError> {
+        Ok(None)
+    }
 }
 
 /// Why a [`PeerConnector`] gave no channel to a peer.
@@ -166,6 +173,11 @@ impl PeerClient {
         // Entries in the message, when it may be split (AppendEntries); 0 otherwise.
         entries: usize,
     ) -> Result<Resp, CallFailure> {
+        match self.connector.before_call(&self.addr) {
+            Err(e) => return Err(CallFailure::Unreachable(e.into())),
+            Ok(Some(delay)) => tokio::time::sleep(delay).await,
+            Ok(None) => {}
+        }
         let payload = codec::encode(req).map_err(|e| CallFailure::Network(e.into()))?;
         // A single entry over the limit goes as it is (up to MAX_MESSAGE): it cannot be split,
         // and refusing it would stall this follower for good.

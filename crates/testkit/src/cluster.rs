@@ -4,12 +4,14 @@
 //! socket. The first node bootstraps the cluster; the other managers and the workers join it
 //! with the tokens, as `swarmd --join-addr` does.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use swarm_api::*;
 use swarm_node::{
     ControlSocket, ExecutorChoice, Join, Listeners, ManagerHandle, NodeConfig, NodeInfo,
-    RaftTiming, RunningNode,
+    PeerFilter, PeerVerdict, RaftTiming, RunningNode,
 };
 use swarm_store::Txn;
 use tokio::sync::watch;
@@ -17,8 +19,34 @@ use tokio::sync::watch;
 /// How long a node may take to come up (bootstrap, or join and catch up) on a loaded machine.
 pub const NODE_UP: Duration = Duration::from_secs(60);
 
+/// One node's Raft links as the test sets them: cut or slowed, by peer address.
+#[derive(Default)]
+pub struct LinkFilter {
+    links: Mutex<HashMap<String, PeerVerdict>>,
+}
+
+impl LinkFilter {
+    fn set(&self, addr: &str, verdict: PeerVerdict) {
+        let mut links = self.links.lock().expect("link filter lock");
+        match verdict {
+            PeerVerdict::Pass => links.remove(addr),
+            v => links.insert(addr.to_string(), v),
+        };
+    }
+}
+
+impl PeerFilter for LinkFilter {
+    fn verdict(&self, addr: &str) -> PeerVerdict {
+        let links = self.links.lock().expect("link filter lock");
+        links.get(addr).copied().unwrap_or(PeerVerdict::Pass)
+    }
+}
+
 pub struct ClusterNode {
     pub name: String,
+    /// Its remote API address (a manager's Raft address).
+    pub addr: String,
+    filter: Arc<LinkFilter>,
     pub dir: PathBuf,
     node: Option<RunningNode>,
     info: watch::Receiver<Option<NodeInfo>>,
@@ -130,10 +158,13 @@ impl Cluster {
         // 1 MiB entry of task writes takes longer than 100 ms to seal and send in a debug build.
         cfg.raft = RaftTiming::default();
         cfg.join = join;
+        let addr = remote.local_addr().expect("a bound port").to_string();
+        let filter = Arc::new(LinkFilter::default());
         let node = swarm_node::start(
             cfg,
             Listeners {
                 remote_api: Some(remote),
+                peer_filter: Some(filter.clone()),
             },
         );
         let up = tokio::time::timeout(NODE_UP, node.up()).await;
@@ -143,6 +174,8 @@ impl Cluster {
         );
         self.nodes.push(ClusterNode {
             name: name.into(),
+            addr,
+            filter,
             dir,
             info: node.info(),
             node: Some(node),
@@ -190,6 +223,29 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!("could not record {role:?} for node {i}");
+    }
+
+    /// Cuts node `i`'s Raft links to and from every other node (a partition of one).
+    pub fn isolate(&self, i: usize) {
+        self.set_links(i, PeerVerdict::Cut);
+    }
+
+    /// Restores node `i`'s Raft links.
+    pub fn heal(&self, i: usize) {
+        self.set_links(i, PeerVerdict::Pass);
+    }
+
+    /// Delays every Raft call between node `i` and the others by `d`, both ways.
+    pub fn slow(&self, i: usize, d: Duration) {
+        self.set_links(i, PeerVerdict::Delay(d));
+    }
+
+    fn set_links(&self, i: usize, verdict: PeerVerdict) {
+        let me = &self.nodes[i];
+        for other in self.nodes.iter().filter(|n| n.addr != me.addr) {
+            me.filter.set(&other.addr, verdict);
+            other.filter.set(&me.addr, verdict);
+        }
     }
 
     /// Polls `f` every 50 ms until it gives Some, or panics naming `what` after `timeout`.

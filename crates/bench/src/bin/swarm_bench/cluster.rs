@@ -80,6 +80,7 @@ pub async fn start_manager(dir: PathBuf, tick_ms: u64, join: Option<Join>) -> Re
         cfg,
         Listeners {
             remote_api: Some(remote),
+            ..Default::default()
         },
     );
     let m = match tokio::time::timeout(MANAGER_UP, node.up()).await {

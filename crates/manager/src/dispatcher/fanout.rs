@@ -190,28 +190,16 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use swarm_store::Txn;
+    use swarm_testkit::fixtures::{self, NodeFixture, TaskFixture};
 
     fn task(id: &str, node: &str) -> Task {
-        Task {
-            id: id.into(),
-            node_id: node.into(),
-            ..Default::default()
-        }
+        fixtures::task(id, "").on(node)
     }
 
     fn node(id: &str, manager_addr: Option<&str>) -> Node {
-        Node {
-            id: id.into(),
-            role: if manager_addr.is_some() {
-                NodeRole::Manager as i32
-            } else {
-                NodeRole::Worker as i32
-            },
-            manager_status: manager_addr.map(|a| ManagerStatus {
-                addr: a.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
+        match manager_addr {
+            Some(addr) => fixtures::node(id).with_manager_role(addr),
+            None => fixtures::node(id),
         }
     }
 

@@ -188,20 +188,12 @@ fn decisive(kind: EventKind, x: &Task) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use swarm_api::{Service, TaskStatus};
+    use swarm_api::Service;
     use swarm_store::Txn;
+    use swarm_testkit::fixtures::{self, TaskFixture};
 
     fn task(id: &str, service: &str, state: TaskState) -> Task {
-        Task {
-            id: id.into(),
-            service_id: service.into(),
-            desired_state: TaskState::Running as i32,
-            status: Some(TaskStatus {
-                state: state as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        fixtures::task(id, service).in_state(state)
     }
 
     fn set_state(store: &Store, index: u64, id: &str, edit: impl FnOnce(&mut Task)) {

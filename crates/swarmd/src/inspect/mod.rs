@@ -44,7 +44,7 @@ pub fn main(args: &InspectArgs) -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {}", crate::one_line(&e));
+            eprintln!("Error: {}", swarm_node::one_line(e.as_ref()));
             ExitCode::FAILURE
         }
     }

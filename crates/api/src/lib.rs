@@ -7,6 +7,7 @@ pub mod v1 {
     tonic::include_proto!("swarm.v1");
 }
 
+pub mod cidr;
 pub mod ids;
 pub mod names;
 pub mod route;
@@ -46,6 +47,16 @@ pub mod defaults {
     pub const REMOTE_API_ADDR: &str = "0.0.0.0:4242";
     pub const CONTROL_SOCKET: &str = "/var/run/swarmd.sock";
     pub const STATE_DIR: &str = "/var/lib/swarmd";
+    /// Where networks without a subnet draw theirs from (Docker's), carved in /24s.
+    pub const ADDRESS_POOL: &str = "10.0.0.0/8";
+    pub const SUBNET_SIZE: u32 = 24;
+    /// VXLAN's IANA port.
+    pub const DATA_PATH_PORT: u32 = 4789;
+    /// The routing mesh's network, created at bootstrap.
+    pub const INGRESS_NETWORK: &str = "ingress";
+    pub const NETWORK_DRIVER: &str = "overlay";
+    /// VXLAN network identifiers the allocator hands out (Docker's overlay range starts here).
+    pub const FIRST_VNI: u32 = 4096;
 
     /// What a service without an update (or rollback) config gets from the managers
     /// (DESIGN.md §4): one task at a time, no delay, pause on failure, 5 s monitor, stop-first.

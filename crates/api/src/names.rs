@@ -2,7 +2,7 @@
 //! task's own, the spec's for the rest), "" when it has none. A node is known by its spec
 //! name, else its hostname ([`node_name`]).
 
-use crate::{Cluster, Config, Node, Secret, Service, Task};
+use crate::{Cluster, Config, Network, Node, Secret, Service, Task};
 
 pub trait Named {
     /// The object's name, "" when it has none.
@@ -23,7 +23,7 @@ macro_rules! named_by_spec {
     )*};
 }
 
-named_by_spec!(Node, Service, Cluster, Secret, Config);
+named_by_spec!(Node, Service, Cluster, Secret, Config, Network);
 
 impl Named for Task {
     fn name(&self) -> &str {

@@ -1,6 +1,8 @@
 //! Spec validation: every refusal names the field and the reason in one line.
 
-use crate::v1::{NodeSpec, ServiceSpec};
+use crate::cidr::{parse_address, Subnet};
+use crate::v1::{EndpointMode, NetworkSpec, NodeSpec, PublishMode, ServiceSpec};
+use std::net::Ipv4Addr;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{field}: {reason}")]
@@ -132,7 +134,101 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
             "must be replicated, global, replicated-job or global-job",
         ));
     }
+    validate_service_networks(spec)
+}
+
+/// The networks and endpoint mode of a service spec, on their own (whether the networks
+/// exist is the control API's to check).
+fn validate_service_networks(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
+    if let Some(e) = &spec.endpoint {
+        let mode = EndpointMode::try_from(e.mode)
+            .map_err(|_| bad("endpoint-mode", "must be vip or dnsrr"))?;
+        let ingress = e
+            .ports
+            .iter()
+            .any(|p| p.publish_mode == PublishMode::Ingress as i32);
+        if mode == EndpointMode::Dnsrr && ingress {
+            return Err(bad(
+                "endpoint-mode",
+                "dnsrr cannot be used with ports published in ingress mode (publish them with mode=host)",
+            ));
+        }
+    }
+    let networks = spec
+        .task
+        .as_ref()
+        .map_or(&[][..], |t| t.networks.as_slice());
+    let mut seen = std::collections::HashSet::new();
+    for n in networks {
+        if n.target.trim().is_empty() {
+            return Err(bad("network", "must name a network"));
+        }
+        if !seen.insert(n.target.as_str()) {
+            return Err(bad(
+                "network",
+                format!("{} is given more than once", n.target),
+            ));
+        }
+        for a in &n.aliases {
+            validate_name("network alias", a)?;
+        }
+    }
     Ok(())
+}
+
+/// A network spec on its own: name, driver, subnet and gateway (overlap with other networks
+/// is the control API's to check). Returns the subnet it asks for, if any.
+pub fn validate_network_spec(spec: &NetworkSpec) -> Result<Option<Subnet>, InvalidSpec> {
+    let name = spec
+        .annotations
+        .as_ref()
+        .map(|a| a.name.as_str())
+        .unwrap_or("");
+    validate_name("name", name)?;
+    if !spec.driver.is_empty() && spec.driver != crate::defaults::NETWORK_DRIVER {
+        return Err(bad(
+            "driver",
+            format!("{:?} is not supported: only overlay", spec.driver),
+        ));
+    }
+    let ipam = spec.ipam.clone().unwrap_or_default();
+    let subnet = if ipam.subnet.trim().is_empty() {
+        None
+    } else {
+        let s = Subnet::parse(&ipam.subnet).map_err(|e| bad("subnet", e.to_string()))?;
+        if s.prefix_len() > 29 {
+            return Err(bad(
+                "subnet",
+                format!("{s} is too small: a network needs at least a /29"),
+            ));
+        }
+        Some(s)
+    };
+    if !ipam.gateway.trim().is_empty() {
+        let Some(s) = subnet else {
+            return Err(bad("gateway", "needs a subnet (--subnet) to sit in"));
+        };
+        let gw: Ipv4Addr = ipam.gateway.trim().parse().map_err(|_| {
+            bad(
+                "gateway",
+                format!("{:?} is not an IPv4 address", ipam.gateway),
+            )
+        })?;
+        if !s.is_host(gw) {
+            return Err(bad(
+                "gateway",
+                format!("{gw} is not a host address of subnet {s}"),
+            ));
+        }
+    }
+    Ok(subnet)
+}
+
+/// An allocated address as tasks and services hold it ("10.0.1.5/24").
+pub fn parse_interface_address(field: &'static str, s: &str) -> Result<Ipv4Addr, InvalidSpec> {
+    parse_address(s)
+        .map(|(ip, _)| ip)
+        .map_err(|e| bad(field, e.to_string()))
 }
 
 pub fn validate_node_spec(spec: &NodeSpec) -> Result<(), InvalidSpec> {

@@ -167,6 +167,7 @@ pub fn allocate(
     Ok(Endpoint {
         spec: Some(spec.clone()),
         ports,
+        ..Default::default()
     })
 }
 
@@ -187,6 +188,7 @@ mod tests {
     fn dynamic_ports_come_from_the_range_and_are_kept() {
         let spec = EndpointSpec {
             ports: vec![port(80, 0), port(443, 8443)],
+            ..Default::default()
         };
         let mut taken = HashSet::from([(0, 30000)]);
         let e = allocate(&spec, None, &mut taken).unwrap();
@@ -203,6 +205,7 @@ mod tests {
         let taken = HashMap::from([((0, 8080), "web".to_string())]);
         let clash = EndpointSpec {
             ports: vec![port(80, 8080)],
+            ..Default::default()
         };
         assert_eq!(
             check(&clash, &taken).unwrap_err(),
@@ -213,6 +216,7 @@ mod tests {
                 protocol: PortProtocol::Udp as i32,
                 ..port(80, 8080)
             }],
+            ..Default::default()
         };
         assert!(
             check(&udp, &taken).is_ok(),
@@ -223,14 +227,17 @@ mod tests {
                 publish_mode: PublishMode::Ingress as i32,
                 ..port(80, 9000)
             }],
+            ..Default::default()
         };
         assert!(check(&ingress, &taken).unwrap_err().contains("mode=host"));
         let twice = EndpointSpec {
             ports: vec![port(80, 9000), port(81, 9000)],
+            ..Default::default()
         };
         assert!(check(&twice, &taken).unwrap_err().contains("9000/tcp"));
         let zero = EndpointSpec {
             ports: vec![port(0, 9000)],
+            ..Default::default()
         };
         assert!(check(&zero, &taken).unwrap_err().contains("target port 0"));
     }

@@ -9,6 +9,7 @@
 //! touches Raft's log directly.
 
 mod allocator;
+mod allocator_networks;
 pub mod allocator_ports;
 mod ca_rotation;
 pub mod ca_server;

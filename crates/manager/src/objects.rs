@@ -1,5 +1,6 @@
 //! The first objects of a cluster and of a node, built once here: the cluster object a new
-//! cluster starts with (root CA, join tokens, SwarmKit's defaults), and the node object the
+//! cluster starts with (root CA, join tokens, SwarmKit's defaults, its address pool), its
+//! ingress network, and the node object the
 //! CA records for a joining node (or a bootstrapping manager records for itself).
 //!
 //! Owns: their shape and defaults. Must not touch: the store (callers write the objects).
@@ -8,12 +9,13 @@ use swarm_api::*;
 use swarm_ca::{CaError, RootCa};
 
 /// The settings a new cluster's object takes from its first manager.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NewClusterSettings {
     pub heartbeat_tick: u32,
     pub election_tick: u32,
     /// How often agents heartbeat.
     pub heartbeat_period_ms: i64,
+    pub network: NetworkDefaults,
 }
 
 impl Default for NewClusterSettings {
@@ -22,7 +24,93 @@ impl Default for NewClusterSettings {
             heartbeat_tick: defaults::HEARTBEAT_TICK,
             election_tick: defaults::ELECTION_TICK,
             heartbeat_period_ms: defaults::HEARTBEAT_PERIOD_MS,
+            network: NetworkDefaults::default(),
         }
+    }
+}
+
+/// Where a new cluster's networks draw their subnets from, and its VXLAN port (swarmd's
+/// `--default-addr-pool`, `--default-addr-pool-mask-length`, `--data-path-port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkDefaults {
+    pub address_pool: Vec<String>,
+    pub subnet_size: u32,
+    pub data_path_port: u32,
+}
+
+impl Default for NetworkDefaults {
+    fn default() -> Self {
+        NetworkDefaults {
+            address_pool: vec![defaults::ADDRESS_POOL.to_string()],
+            subnet_size: defaults::SUBNET_SIZE,
+            data_path_port: defaults::DATA_PATH_PORT,
+        }
+    }
+}
+
+impl NetworkDefaults {
+    /// Checks the pool, the size carved from it and the port; the error names the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.address_pool.is_empty() {
+            return Err("--default-addr-pool: at least one CIDR is needed".into());
+        }
+        let mut pools: Vec<cidr::Subnet> = Vec::new();
+        for p in &self.address_pool {
+            let s = cidr::Subnet::parse(p).map_err(|e| format!("--default-addr-pool: {e}"))?;
+            if let Some(o) = pools.iter().find(|o| o.overlaps(&s)) {
+                return Err(format!("--default-addr-pool: {s} overlaps {o}"));
+            }
+            if self.subnet_size < u32::from(s.prefix_len()) {
+                return Err(format!(
+                    "--default-addr-pool-mask-length: /{} is larger than the pool {s}",
+                    self.subnet_size
+                ));
+            }
+            pools.push(s);
+        }
+        if !(8..=29).contains(&self.subnet_size) {
+            return Err(format!(
+                "--default-addr-pool-mask-length: {} must be between 8 and 29",
+                self.subnet_size
+            ));
+        }
+        if !(1024..=49151).contains(&self.data_path_port) {
+            return Err(format!(
+                "--data-path-port: {} must be between 1024 and 49151",
+                self.data_path_port
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The routing mesh's network, as a new cluster creates it: the first subnet of the pool
+/// (Docker's 10.0.0.0/24), its first address the gateway.
+pub fn ingress_network(n: &NetworkDefaults) -> Network {
+    let subnet = n
+        .address_pool
+        .first()
+        .and_then(|p| cidr::Subnet::parse(p).ok())
+        .and_then(|p| p.carve(n.subnet_size.min(32) as u8).next());
+    Network {
+        id: ids::new_id(),
+        meta: None,
+        spec: Some(NetworkSpec {
+            annotations: Some(Annotations {
+                name: defaults::INGRESS_NETWORK.into(),
+                labels: Default::default(),
+            }),
+            driver: defaults::NETWORK_DRIVER.into(),
+            ipam: subnet.map(|s| IpamConfig {
+                subnet: s.to_string(),
+                gateway: s.first_host().map(|g| g.to_string()).unwrap_or_default(),
+            }),
+            internal: false,
+            attachable: false,
+            ingress: true,
+        }),
+        ipam: None,
+        vni: 0,
     }
 }
 
@@ -71,6 +159,9 @@ pub fn new_cluster(
             root_rotation: None,
         }),
         manager_unlock_key: String::new(),
+        default_address_pool: s.network.address_pool.clone(),
+        subnet_size: s.network.subnet_size,
+        data_path_port: s.network.data_path_port,
     })
 }
 

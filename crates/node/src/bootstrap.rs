@@ -1,5 +1,6 @@
 //! The first write of a new cluster: once this manager leads its one-member Raft group, the
-//! cluster object (root CA, join tokens, defaults) and this manager's node, as
+//! cluster object (root CA, join tokens, defaults), this manager's node and the ingress
+//! network, as
 //! `swarm_manager::objects` builds them.
 
 use crate::config::NodeConfig;
@@ -37,9 +38,11 @@ pub(crate) async fn create_cluster(
         NewClusterSettings {
             heartbeat_tick: cfg.raft.heartbeat_tick,
             election_tick: cfg.raft.election_tick,
+            network: cfg.network.clone(),
             ..Default::default()
         },
     )?;
+    let ingress = objects::ingress_network(&cfg.network);
     let certificate = objects::issued_by_root(
         root,
         NodeRole::Manager,
@@ -62,7 +65,13 @@ pub(crate) async fn create_cluster(
         m.reachability = Reachability::Reachable as i32;
     }
     proposer
-        .propose(Txn::new().create(cluster).create(me).into_batch())
+        .propose(
+            Txn::new()
+                .create(cluster)
+                .create(me)
+                .create(ingress)
+                .into_batch(),
+        )
         .await
         .context("writing the new cluster")?;
     Ok(())

@@ -100,6 +100,9 @@ pub struct NodeConfig {
     pub unlock_key: Option<String>,
     /// Test only: renew the certificate this long after start instead of at its renewal point.
     pub cert_renew_after: Option<Duration>,
+    /// A new cluster's address pool and VXLAN port (bootstrap only; a joining node takes the
+    /// cluster's).
+    pub network: swarm_manager::objects::NetworkDefaults,
 }
 
 impl NodeConfig {
@@ -123,12 +126,16 @@ impl NodeConfig {
             web_public: false,
             unlock_key: None,
             cert_renew_after: None,
+            network: Default::default(),
         }
     }
 
     /// Checks every setting; the error names the first unusable one and why.
     pub fn validate(&self) -> Result<()> {
         let invalid = |m: String| Err(NodeError::Invalid(m));
+        if let Err(m) = self.network.validate() {
+            return invalid(m);
+        }
         if self.remote_api.parse::<SocketAddr>().is_err() {
             return invalid(format!(
                 "--listen-remote-api: {:?} is not an IP:port address",

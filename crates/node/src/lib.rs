@@ -43,6 +43,7 @@ pub use info::{ManagerHandle, NodeInfo};
 pub use peers::{agent_connect, PeerFilter, PeerVerdict};
 /// Where the Docker executor finds the engine unless told otherwise.
 pub use swarm_agent::executor::docker::DEFAULT_ENGINE_ADDR;
+pub use swarm_manager::objects::NetworkDefaults;
 
 use swarm_tasks::TaskOwner;
 use tokio::sync::watch;

@@ -150,6 +150,7 @@ fn check_name(tables: &Tables, kind: Kind, obj: &StoreObject, id: &str) -> Resul
         Some(Object::Cluster(x)) => x.unique_name(),
         Some(Object::Secret(x)) => x.unique_name(),
         Some(Object::Config(x)) => x.unique_name(),
+        Some(Object::Network(x)) => x.unique_name(),
         _ => None,
     };
     let Some(name) = name else { return Ok(()) };
@@ -158,6 +159,7 @@ fn check_name(tables: &Tables, kind: Kind, obj: &StoreObject, id: &str) -> Resul
         Kind::Cluster => tables.clusters.name_owner(name),
         Kind::Secret => tables.secrets.name_owner(name),
         Kind::Config => tables.configs.name_owner(name),
+        Kind::Network => tables.networks.name_owner(name),
         Kind::Node | Kind::Task => None,
     };
     match owner {
@@ -177,6 +179,7 @@ fn get(tables: &Tables, kind: Kind, id: &str) -> Option<StoreObject> {
         Kind::Cluster => tables.clusters.get(id).cloned().map(StoreItem::into_object),
         Kind::Secret => tables.secrets.get(id).cloned().map(StoreItem::into_object),
         Kind::Config => tables.configs.get(id).cloned().map(StoreItem::into_object),
+        Kind::Network => tables.networks.get(id).cloned().map(StoreItem::into_object),
     }
 }
 
@@ -188,6 +191,7 @@ fn put(tables: &mut Tables, obj: StoreObject) {
         Some(Object::Cluster(x)) => drop(tables.clusters.put(x)),
         Some(Object::Secret(x)) => drop(tables.secrets.put(x)),
         Some(Object::Config(x)) => drop(tables.configs.put(x)),
+        Some(Object::Network(x)) => drop(tables.networks.put(x)),
         None => {}
     }
 }
@@ -200,6 +204,7 @@ fn remove(tables: &mut Tables, kind: Kind, id: &str) -> bool {
         Kind::Cluster => tables.clusters.remove(id).is_some(),
         Kind::Secret => tables.secrets.remove(id).is_some(),
         Kind::Config => tables.configs.remove(id).is_some(),
+        Kind::Network => tables.networks.remove(id).is_some(),
     }
 }
 
@@ -211,6 +216,7 @@ fn meta_of(o: &StoreObject) -> Option<&Meta> {
         Object::Cluster(x) => x.meta(),
         Object::Secret(x) => x.meta(),
         Object::Config(x) => x.meta(),
+        Object::Network(x) => x.meta(),
     }
 }
 
@@ -225,5 +231,6 @@ fn meta_mut(o: &mut StoreObject) -> &mut Meta {
         Object::Cluster(x) => x.meta_mut(),
         Object::Secret(x) => x.meta_mut(),
         Object::Config(x) => x.meta_mut(),
+        Object::Network(x) => x.meta_mut(),
     }
 }

@@ -1,7 +1,7 @@
 //! What every stored object has in common: an ID, a meta, a table it belongs to.
 
 use swarm_api::{
-    store_object::Object, Cluster, Config, Meta, Node, Secret, Service, StoreObject, Task,
+    store_object::Object, Cluster, Config, Meta, Network, Node, Secret, Service, StoreObject, Task,
 };
 
 /// The tables of the store.
@@ -13,6 +13,7 @@ pub enum Kind {
     Cluster,
     Secret,
     Config,
+    Network,
 }
 
 impl std::fmt::Display for Kind {
@@ -24,6 +25,7 @@ impl std::fmt::Display for Kind {
             Kind::Cluster => "cluster",
             Kind::Secret => "secret",
             Kind::Config => "config",
+            Kind::Network => "network",
         })
     }
 }
@@ -91,6 +93,12 @@ item!(Config, Config, Config, |s| s
     .and_then(|sp| sp.annotations.as_ref())
     .map(|a| a.name.as_str()));
 
+item!(Network, Network, Network, |s| s
+    .spec
+    .as_ref()
+    .and_then(|sp| sp.annotations.as_ref())
+    .map(|a| a.name.as_str()));
+
 /// The kind and ID of a store object, if it holds one.
 pub fn object_key(o: &StoreObject) -> Option<(Kind, &str)> {
     Some(match o.object.as_ref()? {
@@ -100,5 +108,6 @@ pub fn object_key(o: &StoreObject) -> Option<(Kind, &str)> {
         Object::Cluster(x) => (Kind::Cluster, x.id.as_str()),
         Object::Secret(x) => (Kind::Secret, x.id.as_str()),
         Object::Config(x) => (Kind::Config, x.id.as_str()),
+        Object::Network(x) => (Kind::Network, x.id.as_str()),
     })
 }

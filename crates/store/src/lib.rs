@@ -1,5 +1,5 @@
-//! The cluster state machine: typed tables of nodes, services, tasks, clusters, secrets and
-//! configs, with indexes, atomic multi-object transactions, a watch stream of changes, and
+//! The cluster state machine: typed tables of nodes, services, tasks, clusters, secrets,
+//! configs and networks, with indexes, atomic multi-object transactions, a watch stream of changes, and
 //! snapshot/restore.
 //!
 //! The store knows nothing of Raft or the network: the `raft` crate feeds it committed

@@ -3,7 +3,7 @@
 
 use crate::item::StoreItem;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use swarm_api::{Cluster, Config, Node, Secret, Service, StoreSnapshot, Task, TaskState};
+use swarm_api::{Cluster, Config, Network, Node, Secret, Service, StoreSnapshot, Task, TaskState};
 
 /// One table: rows by ID (ordered, so listings and snapshots are deterministic) and, for
 /// tables with unique names, an index by name.
@@ -79,8 +79,11 @@ pub struct Tables {
     pub clusters: Table<Cluster>,
     pub secrets: Table<Secret>,
     pub configs: Table<Config>,
+    pub networks: Table<Network>,
     tasks_by_service: HashMap<String, BTreeSet<String>>,
     tasks_by_node: HashMap<String, BTreeSet<String>>,
+    /// Tasks holding an address on a network (their allocated attachments), by network ID.
+    tasks_by_network: HashMap<String, BTreeSet<String>>,
     /// Tasks observed NEW, and PENDING: the allocator's and the scheduler's work, so their
     /// passes cost the tasks waiting, not every task in the cluster.
     tasks_new: BTreeSet<String>,
@@ -104,6 +107,15 @@ impl Tables {
     pub fn tasks_of_node<'a>(&'a self, node_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
         self.tasks_by_node
             .get(node_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks attached to one network (allocated), ordered by ID.
+    pub fn tasks_of_network<'a>(&'a self, network_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
+        self.tasks_by_network
+            .get(network_id)
             .into_iter()
             .flatten()
             .filter_map(|id| self.tasks.get(id))
@@ -158,6 +170,12 @@ impl Tables {
                 .or_default()
                 .insert(task.id.clone());
         }
+        for a in &task.networks {
+            self.tasks_by_network
+                .entry(a.network_id.clone())
+                .or_default()
+                .insert(task.id.clone());
+        }
         match observed(&task) {
             s if s == TaskState::New as i32 => {
                 self.tasks_new.insert(task.id.clone());
@@ -175,6 +193,9 @@ impl Tables {
         let old = self.tasks.remove(id)?;
         unindex(&mut self.tasks_by_service, &old.service_id, id);
         unindex(&mut self.tasks_by_node, &old.node_id, id);
+        for a in &old.networks {
+            unindex(&mut self.tasks_by_network, &a.network_id, id);
+        }
         self.tasks_new.remove(id);
         self.tasks_pending.remove(id);
         Some(old)
@@ -188,6 +209,7 @@ impl Tables {
             clusters: self.clusters.iter().cloned().collect(),
             secrets: self.secrets.iter().cloned().collect(),
             configs: self.configs.iter().cloned().collect(),
+            networks: self.networks.iter().cloned().collect(),
         }
     }
 
@@ -210,6 +232,9 @@ impl Tables {
         }
         for x in snap.configs {
             t.configs.put(x);
+        }
+        for x in snap.networks {
+            t.networks.put(x);
         }
         t
     }

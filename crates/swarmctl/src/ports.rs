@@ -90,7 +90,9 @@ pub fn apply(
     if publish.is_empty() && remove.is_empty() {
         return Ok(());
     }
-    let mut ports = endpoint.take().unwrap_or_default().ports;
+    let old = endpoint.take().unwrap_or_default();
+    let mode = old.mode;
+    let mut ports = old.ports;
     for r in remove {
         let (target, proto) = parse_rm(r)?;
         ports.retain(|p| !(p.target_port == target && p.protocol == proto));
@@ -100,7 +102,7 @@ pub fn apply(
         ports.retain(|p| !(p.target_port == new.target_port && p.protocol == new.protocol));
         ports.push(new);
     }
-    *endpoint = (!ports.is_empty()).then_some(EndpointSpec { ports });
+    *endpoint = (!ports.is_empty() || mode != 0).then_some(EndpointSpec { ports, mode });
     Ok(())
 }
 

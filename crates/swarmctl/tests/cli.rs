@@ -281,6 +281,30 @@ impl Control for Fake {
     ) -> Result<Response<swarm_api::RemoveConfigResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+    async fn get_network(
+        &self,
+        r: Request<swarm_api::GetNetworkRequest>,
+    ) -> Result<Response<swarm_api::GetNetworkResponse>, Status> {
+        Err(not_found("network", &r.into_inner().network_id))
+    }
+    async fn list_networks(
+        &self,
+        _: Request<swarm_api::ListNetworksRequest>,
+    ) -> Result<Response<swarm_api::ListNetworksResponse>, Status> {
+        Ok(Response::new(swarm_api::ListNetworksResponse::default()))
+    }
+    async fn create_network(
+        &self,
+        _: Request<swarm_api::CreateNetworkRequest>,
+    ) -> Result<Response<swarm_api::CreateNetworkResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn remove_network(
+        &self,
+        _: Request<swarm_api::RemoveNetworkRequest>,
+    ) -> Result<Response<swarm_api::RemoveNetworkResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 /// A fake manager on a socket in a temporary directory, alive as long as this value.

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 use swarm_api::defaults;
-use swarm_node::{ControlSocket, ExecutorChoice, Join, NodeConfig, RaftTiming};
+use swarm_node::{ControlSocket, ExecutorChoice, Join, NetworkDefaults, NodeConfig, RaftTiming};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorArg {
@@ -103,6 +103,15 @@ pub struct Args {
     /// renewal point (50-80 % of its life), to exercise renewal without waiting.
     #[arg(long = "cert-renew-after-ms", hide = true)]
     pub cert_renew_after_ms: Option<u64>,
+    /// Where networks without --subnet draw their subnets from (repeatable; bootstrap only).
+    #[arg(long = "default-addr-pool", value_name = "CIDR", default_value = defaults::ADDRESS_POOL)]
+    pub default_addr_pool: Vec<String>,
+    /// Prefix length of the subnets carved from the default address pool (bootstrap only).
+    #[arg(long = "default-addr-pool-mask-length", value_name = "N", default_value_t = defaults::SUBNET_SIZE)]
+    pub default_addr_pool_mask_length: u32,
+    /// UDP port of the VXLAN traffic between nodes (bootstrap only).
+    #[arg(long = "data-path-port", value_name = "PORT", default_value_t = defaults::DATA_PATH_PORT)]
+    pub data_path_port: u32,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -150,6 +159,11 @@ impl Args {
             web_public: self.listen_web_public,
             unlock_key: self.unlock_key,
             cert_renew_after: self.cert_renew_after_ms.map(Duration::from_millis),
+            network: NetworkDefaults {
+                address_pool: self.default_addr_pool,
+                subnet_size: self.default_addr_pool_mask_length,
+                data_path_port: self.data_path_port,
+            },
         };
         cfg.validate()?;
         Ok(cfg)

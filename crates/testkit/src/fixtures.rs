@@ -222,3 +222,55 @@ impl ServiceFixture for Service {
         self
     }
 }
+
+/// An overlay network named `name`, asking for `subnet` ("" = one from the pool), not yet
+/// allocated.
+pub fn network(id: &str, name: &str, subnet: &str) -> Network {
+    Network {
+        id: id.into(),
+        spec: Some(NetworkSpec {
+            annotations: Some(Annotations {
+                name: name.into(),
+                labels: Default::default(),
+            }),
+            driver: "overlay".into(),
+            ipam: Some(IpamConfig {
+                subnet: subnet.into(),
+                gateway: String::new(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub trait NetworkFixture: Sized {
+    /// Attached to the networks with these IDs.
+    fn on_networks(self, network_ids: &[&str]) -> Self;
+}
+
+fn attachments(network_ids: &[&str]) -> Vec<NetworkAttachmentConfig> {
+    network_ids
+        .iter()
+        .map(|n| NetworkAttachmentConfig {
+            target: n.to_string(),
+            aliases: Vec::new(),
+        })
+        .collect()
+}
+
+impl NetworkFixture for Service {
+    fn on_networks(mut self, network_ids: &[&str]) -> Service {
+        if let Some(t) = self.spec.as_mut().and_then(|s| s.task.as_mut()) {
+            t.networks = attachments(network_ids);
+        }
+        self
+    }
+}
+
+impl NetworkFixture for Task {
+    fn on_networks(mut self, network_ids: &[&str]) -> Task {
+        self.spec.get_or_insert_with(Default::default).networks = attachments(network_ids);
+        self
+    }
+}

@@ -38,7 +38,10 @@ pub fn from_docker(ports: &[d::PortConfig]) -> Result<Option<EndpointSpec>, ApiE
         .enumerate()
         .map(|(i, v)| port_from_docker(i, v))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(EndpointSpec { ports }))
+    Ok(Some(EndpointSpec {
+        ports,
+        ..Default::default()
+    }))
 }
 
 fn port_from_docker(i: usize, p: &d::PortConfig) -> Result<PortConfig, ApiError> {

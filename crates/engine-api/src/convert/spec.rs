@@ -337,6 +337,7 @@ pub fn task_from_docker(t: d::TaskSpec, w: &mut Warnings) -> Result<TaskSpec, Ap
         secrets: parsed.secrets,
         configs: parsed.configs,
         log_driver,
+        networks: Vec::new(),
     })
 }
 
@@ -372,6 +373,7 @@ mod tests {
                     published_port: 8080,
                     publish_mode: PublishMode::Host as i32,
                 }],
+                mode: 0,
             }),
             annotations: Some(Annotations {
                 name: "web".into(),
@@ -419,6 +421,7 @@ mod tests {
                 }],
                 configs: vec![],
                 log_driver: None,
+                networks: Vec::new(),
             }),
             mode: Some(Mode::Replicated(ReplicatedService { replicas: 3 })),
             update: Some(UpdateConfig {

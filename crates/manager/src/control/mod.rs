@@ -4,6 +4,7 @@
 
 mod cluster;
 mod configs;
+mod networks;
 mod nodes;
 mod payloads;
 mod secrets;
@@ -93,6 +94,10 @@ routed! {
     list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(configs::list_configs(api));
     create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| configs::create_config(api, r).await;
     remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| configs::remove_config(api, r).await;
+    get_network(GetNetworkRequest) -> GetNetworkResponse => |api, r| networks::get(api, r);
+    list_networks(ListNetworksRequest) -> ListNetworksResponse => |api, _r| Ok::<_, Status>(networks::list(api));
+    create_network(CreateNetworkRequest) -> CreateNetworkResponse => |api, r| networks::create(api, r).await;
+    remove_network(RemoveNetworkRequest) -> RemoveNetworkResponse => |api, r| networks::remove(api, r).await;
 }
 
 /// The first object of the given kind a transaction wrote back.

@@ -76,6 +76,7 @@ pub(super) async fn create(
     validate(&spec)?;
     check_ports(api, &spec, "")?;
     super::payloads::resolve_refs(api, &mut spec)?;
+    super::networks::resolve_service_networks(api, &mut spec, None)?;
     let service = Service {
         id: ids::new_id(),
         spec: Some(spec),
@@ -110,6 +111,7 @@ pub(super) async fn update(
     validate(&spec)?;
     check_ports(api, &spec, &service.id)?;
     super::payloads::resolve_refs(api, &mut spec)?;
+    super::networks::resolve_service_networks(api, &mut spec, Some(&service))?;
     let same_mode = match (&old.mode, &spec.mode) {
         (Some(a), Some(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
         _ => false,

@@ -165,7 +165,7 @@ impl Shared {
                 }
                 // The cluster object holds the history limit; a rare write.
                 Some(Object::Cluster(_)) => self.pending.all = true,
-                Some(Object::Secret(_)) | Some(Object::Config(_)) | None => {}
+                Some(Object::Secret(_) | Object::Config(_) | Object::Network(_)) | None => {}
             }
         }
     }

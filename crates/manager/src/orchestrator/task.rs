@@ -35,7 +35,9 @@ pub fn new_task(service: &Service, slot: u64, node_id: &str) -> Task {
             labels: Default::default(),
         }),
         service_name: name,
-        // The allocator copies the service's allocated ports in when the task leaves NEW.
+        // The allocator copies the service's allocated ports in, and gives the task its
+        // network addresses, when the task leaves NEW.
         endpoint: None,
+        networks: Vec::new(),
     }
 }

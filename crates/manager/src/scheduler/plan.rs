@@ -549,6 +549,7 @@ mod tests {
                     publish_mode: swarm_api::PublishMode::Host as i32,
                     ..Default::default()
                 }],
+                ..Default::default()
             });
             t
         };

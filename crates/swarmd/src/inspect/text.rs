@@ -357,6 +357,7 @@ pub(super) fn batch_summary(b: &StoreBatch) -> String {
                 Some(Object::Cluster(c)) => ("cluster", or_id(c.name().to_string(), &c.id)),
                 Some(Object::Secret(s)) => ("secret", or_id(s.name().to_string(), &s.id)),
                 Some(Object::Config(c)) => ("config", or_id(c.name().to_string(), &c.id)),
+                Some(Object::Network(n)) => ("network", or_id(n.name().to_string(), &n.id)),
                 None => ("(empty)", String::new()),
             };
             (kind, table, name)

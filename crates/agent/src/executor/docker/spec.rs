@@ -396,6 +396,7 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            ..Default::default()
         });
         let b = create_body(&t, &spec, "n1", &[]).expect("valid");
         assert_eq!(b.exposed_ports, Some(vec!["80/tcp".to_string()]));

@@ -22,7 +22,9 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use cmd::secret::{Kind as ObjKind, ObjCmd};
-use cmd::{cluster::ClusterCmd, node::NodeCmd, service::ServiceCmd, task::TaskCmd};
+use cmd::{
+    cluster::ClusterCmd, network::NetworkCmd, node::NodeCmd, service::ServiceCmd, task::TaskCmd,
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "swarmctl", about = "Control a swarm cluster", version)]
@@ -71,6 +73,11 @@ enum Command {
     Config {
         #[command(subcommand)]
         cmd: ObjCmd,
+    },
+    /// Overlay networks: their subnets, and what is attached to them
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
     },
     /// Print a shell completion script, e.g. `source <(swarmctl completion bash)`
     Completion {
@@ -158,6 +165,7 @@ fn main() -> ExitCode {
             Command::Cluster { cmd } => cmd.run(&socket).await,
             Command::Secret { cmd } => cmd.run(&socket, ObjKind::Secret).await,
             Command::Config { cmd } => cmd.run(&socket, ObjKind::Config).await,
+            Command::Network { cmd } => cmd.run(&socket).await,
             // Answered above, without a runtime.
             Command::Completion { .. } => Ok(()),
         }

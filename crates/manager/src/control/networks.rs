@@ -39,6 +39,12 @@ pub(super) fn list(api: &ControlApi) -> ListNetworksResponse {
 fn check(t: &Tables, spec: &NetworkSpec, except: &str) -> Result<(), Status> {
     let subnet = validate::validate_network_spec(spec)
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let name = spec.annotations.as_ref().map_or("", |a| a.name.as_str());
+    if t.networks.by_name(name).is_some_and(|n| n.id != except) {
+        return Err(Status::already_exists(format!(
+            "name: network {name} already exists"
+        )));
+    }
     if spec.ingress {
         if let Some(n) = t
             .networks
@@ -93,18 +99,16 @@ pub(super) async fn create(
     })
 }
 
-/// Who still uses a network: a service naming it (now or in its previous spec), or a task
-/// that may still hold an address on it.
+/// Who still uses a network: a service whose spec names it, or a task that may still hold an
+/// address on it. A previous spec naming it does not count (as in Docker): a rollback to it
+/// is then refused ("network: … not found"), and tasks an automatic rollback makes wait in
+/// NEW, saying the network is gone.
 fn user(t: &Tables, network_id: &str) -> Option<String> {
     let names = |s: Option<&ServiceSpec>| {
         s.and_then(|s| s.task.as_ref())
             .is_some_and(|ts| ts.networks.iter().any(|n| n.target == network_id))
     };
-    if let Some(s) = t
-        .services
-        .iter()
-        .find(|s| names(s.spec.as_ref()) || names(s.previous_spec.as_ref()))
-    {
+    if let Some(s) = t.services.iter().find(|s| names(s.spec.as_ref())) {
         return Some(format!("service {}", names::Named::name(s)));
     }
     t.tasks_of_network(network_id)

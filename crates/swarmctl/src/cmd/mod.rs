@@ -3,6 +3,7 @@
 
 pub mod cluster;
 mod logs;
+pub mod network;
 pub mod node;
 pub mod secret;
 pub mod service;

@@ -115,7 +115,15 @@ impl TaskCmd {
                 fill_names(std::slice::from_mut(&mut t), &svc_names);
                 fill_names(&mut siblings, &svc_names);
                 let nodes = c.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
-                out(&render_inspect(&t, &siblings, &nodes, swarm_api::now_ms()))
+                let networks =
+                    crate::cmd::network::names(&crate::cmd::network::list(&mut c).await?);
+                out(&render_inspect(
+                    &t,
+                    &siblings,
+                    &nodes,
+                    &networks,
+                    swarm_api::now_ms(),
+                ))
             }
         }
     }
@@ -177,7 +185,12 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The `key : value` block of `task inspect`.
-pub fn render_summary(t: &Task, nodes: &[Node], now_ms: i64) -> String {
+pub fn render_summary(
+    t: &Task,
+    nodes: &[Node],
+    networks: &HashMap<String, String>,
+    now_ms: i64,
+) -> String {
     let names = node_names(nodes);
     let status = t.status.clone().unwrap_or_default();
     let ctr = t
@@ -241,13 +254,26 @@ pub fn render_summary(t: &Task, nodes: &[Node], now_ms: i64) -> String {
     if !ctr.env.is_empty() {
         let _ = writeln!(w, "  Env\t: [{}]", ctr.env.join(", "));
     }
+    if !t.networks.is_empty() {
+        let _ = writeln!(w, "Networks\t");
+        for a in &t.networks {
+            let name = networks.get(&a.network_id).unwrap_or(&a.network_id);
+            let _ = writeln!(w, "  {name}\t: {}", a.addresses.join(", "));
+        }
+    }
     table::render(SUMMARY, &w)
 }
 
 /// `task inspect`: the summary, then every task of the same slot (or, for a global service,
 /// of the same node), newest first.
-pub fn render_inspect(t: &Task, siblings: &[Task], nodes: &[Node], now_ms: i64) -> String {
-    let mut text = render_summary(t, nodes, now_ms);
+pub fn render_inspect(
+    t: &Task,
+    siblings: &[Task],
+    nodes: &[Node],
+    networks: &HashMap<String, String>,
+    now_ms: i64,
+) -> String {
+    let mut text = render_summary(t, nodes, networks, now_ms);
     let names = node_names(nodes);
     let mut history: Vec<Task> = siblings
         .iter()
@@ -349,7 +375,13 @@ t2  redis.2  RUNNING        PENDING Less than a second ago  node-1
             s.exit_code = 1;
         }
         let other = task("x", 2, TaskState::Running, TaskState::Running, NOW);
-        let out = render_inspect(&current, &[old, current.clone(), other], &nodes(), NOW);
+        let out = render_inspect(
+            &current,
+            &[old, current.clone(), other],
+            &nodes(),
+            &Default::default(),
+            NOW,
+        );
         assert!(out.contains("Name                   : redis.1\n"), "{out}");
         assert!(out.contains("  Last State           : RUNNING\n"), "{out}");
         let ids: Vec<&str> = out

@@ -11,10 +11,12 @@ mod update;
 
 use anyhow::{bail, Result};
 use clap::Args;
+use std::collections::HashMap;
 use swarm_api::{
-    service_spec::Mode, Annotations, ConfigReference, ContainerSpec, GlobalJob, GlobalService,
-    Placement, ReplicatedJob, ReplicatedService, ResourceRequirements, Resources, RestartCondition,
-    RestartPolicy, SecretReference, ServiceSpec, TaskSpec,
+    service_spec::Mode, Annotations, ConfigReference, ContainerSpec, EndpointMode, GlobalJob,
+    GlobalService, NetworkAttachmentConfig, Placement, ReplicatedJob, ReplicatedService,
+    ResourceRequirements, Resources, RestartCondition, RestartPolicy, SecretReference, ServiceSpec,
+    TaskSpec,
 };
 
 pub use parse::{
@@ -146,6 +148,38 @@ pub struct ServiceFlags {
     /// Stop publishing a target port, TARGET[/PROTOCOL] (repeatable)
     #[arg(long = "publish-rm", value_name = "TARGET[/PROTOCOL]")]
     pub publish_rm: Vec<String>,
+    /// Attach to a network: NAME[,alias=A]... or name=NAME[,alias=A]... (repeatable; adds to
+    /// the list, replacing the same network)
+    #[arg(long = "network", value_name = "NAME[,alias=A]")]
+    pub networks: Vec<String>,
+    /// Detach from a network, NAME or ID (repeatable)
+    #[arg(long = "network-rm", value_name = "NAME")]
+    pub network_rm: Vec<String>,
+    /// How the service is reached on its networks: vip (one virtual IP balanced over its
+    /// tasks) or dnsrr (its name resolves to the tasks' addresses) [create default: vip]
+    #[arg(long = "endpoint-mode", value_name = "vip|dnsrr")]
+    pub endpoint_mode: Option<String>,
+    /// Network name → ID, filled in by the command before `apply` so that names given here
+    /// match the IDs a stored spec holds (names it lacks are sent as given).
+    #[arg(skip)]
+    pub network_ids: HashMap<String, String>,
+}
+
+/// `--network` parsed: the network as named, and its aliases.
+fn parse_network(s: &str) -> Result<NetworkAttachmentConfig> {
+    let mut out = NetworkAttachmentConfig::default();
+    for (i, field) in s.split(',').map(str::trim).enumerate() {
+        match field.split_once('=') {
+            None if i == 0 => out.target = field.to_string(),
+            Some(("name" | "target", v)) => out.target = v.trim().to_string(),
+            Some(("alias", v)) if !v.trim().is_empty() => out.aliases.push(v.trim().to_string()),
+            _ => bail!("network: {field:?} in {s:?} is not name=NAME or alias=ALIAS"),
+        }
+    }
+    if out.target.is_empty() {
+        bail!("network: {s:?} names no network");
+    }
+    Ok(out)
 }
 
 /// The restart policy a task has when its spec names none.
@@ -236,7 +270,16 @@ impl ServiceFlags {
         }
 
         crate::ports::apply(&mut spec.endpoint, &self.publish, &self.publish_rm)?;
+        if let Some(m) = &self.endpoint_mode {
+            let mode = match m.as_str() {
+                "vip" => EndpointMode::Vip,
+                "dnsrr" => EndpointMode::Dnsrr,
+                other => bail!("endpoint-mode: {other:?} is not vip or dnsrr"),
+            };
+            spec.endpoint.get_or_insert_with(Default::default).mode = mode as i32;
+        }
         let task = spec.task.get_or_insert_with(Default::default);
+        self.apply_networks(task)?;
         self.apply_container(task.container.get_or_insert_with(Default::default))?;
         self.apply_resources(task)?;
         self.apply_restart(task)?;
@@ -297,6 +340,28 @@ impl ServiceFlags {
                 .max_replicas_per_node = max;
         }
         self.apply_update(spec)
+    }
+
+    /// `--network-rm`, then `--network` (each replacing an attachment to the same network).
+    fn apply_networks(&self, task: &mut TaskSpec) -> Result<()> {
+        let id = |name: &str| {
+            self.network_ids
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| name.to_string())
+        };
+        // A network the service is not on is no change (and `service update` then says so).
+        for r in &self.network_rm {
+            let target = id(r.trim());
+            task.networks.retain(|n| n.target != target);
+        }
+        for s in &self.networks {
+            let mut n = parse_network(s)?;
+            n.target = id(&n.target);
+            task.networks.retain(|x| x.target != n.target);
+            task.networks.push(n);
+        }
+        Ok(())
     }
 
     fn apply_container(&self, c: &mut ContainerSpec) -> Result<()> {
@@ -482,5 +547,71 @@ mod tests {
             ..Default::default()
         };
         assert!(msg(bad_mode.apply(&mut new_service_spec())).starts_with("mode: "));
+    }
+
+    #[test]
+    fn networks_add_replace_and_remove_by_name_or_id() {
+        let mut spec = new_service_spec();
+        let flags = ServiceFlags {
+            networks: vec!["app,alias=web,alias=www".into(), "name=db".into()],
+            endpoint_mode: Some("dnsrr".into()),
+            network_ids: [("app".to_string(), "id-app".to_string())].into(),
+            ..Default::default()
+        };
+        flags.apply(&mut spec).unwrap();
+        let nets = &spec.task.as_ref().unwrap().networks;
+        assert_eq!(nets.len(), 2);
+        assert_eq!(nets[0].target, "id-app", "a known name becomes the ID");
+        assert_eq!(nets[0].aliases, ["web", "www"]);
+        assert_eq!(nets[1].target, "db", "an unknown name is sent as given");
+        assert_eq!(
+            spec.endpoint.as_ref().unwrap().mode,
+            EndpointMode::Dnsrr as i32
+        );
+        // Update: the stored spec holds IDs; the operator names the network.
+        let update = ServiceFlags {
+            networks: vec!["app".into()],
+            network_rm: vec!["db".into()],
+            network_ids: [("app".to_string(), "id-app".to_string())].into(),
+            ..Default::default()
+        };
+        update.apply(&mut spec).unwrap();
+        let nets = &spec.task.as_ref().unwrap().networks;
+        assert_eq!(nets.len(), 1);
+        assert!(
+            nets[0].aliases.is_empty(),
+            "re-adding replaces the attachment"
+        );
+        let missing = ServiceFlags {
+            network_rm: vec!["other".into()],
+            ..Default::default()
+        };
+        let mut same = spec.clone();
+        missing.apply(&mut same).unwrap();
+        assert_eq!(
+            same, spec,
+            "removing a network the service is not on changes nothing"
+        );
+        for (bad, want) in [
+            (
+                "app,mtu=9",
+                "network: \"mtu=9\" in \"app,mtu=9\" is not name=NAME or alias=ALIAS",
+            ),
+            ("alias=x", "network: \"alias=x\" names no network"),
+        ] {
+            let f = ServiceFlags {
+                networks: vec![bad.into()],
+                ..Default::default()
+            };
+            assert_eq!(msg(f.apply(&mut new_service_spec())), want);
+        }
+        let mode = ServiceFlags {
+            endpoint_mode: Some("rr".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            msg(mode.apply(&mut new_service_spec())),
+            "endpoint-mode: \"rr\" is not vip or dnsrr"
+        );
     }
 }

@@ -179,6 +179,24 @@ impl Ctl {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs and requires failure with one `Error: …` line on stderr; returns that line.
+    pub fn error(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "swarmctl {args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "swarmctl {args:?}: one line expected: {err:?}"
+        );
+        assert!(err.starts_with("Error: "), "swarmctl {args:?}: {err}");
+        err
+    }
+
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut a = args.to_vec();
         a.extend(["--format", "json"]);

@@ -15,6 +15,20 @@ use crate::cmd::{out, wait};
 use crate::flags::{new_service_spec, ServiceFlags};
 use crate::resolve;
 
+/// The flags with the cluster's network names known, when they name networks: a stored spec
+/// holds network IDs.
+async fn with_network_ids(c: &mut client::Client, mut flags: ServiceFlags) -> Result<ServiceFlags> {
+    if flags.networks.is_empty() && flags.network_rm.is_empty() {
+        return Ok(flags);
+    }
+    let networks = crate::cmd::network::list(c).await?;
+    flags.network_ids = networks
+        .iter()
+        .map(|n| (swarm_api::names::Named::name(n).to_string(), n.id.clone()))
+        .collect();
+    Ok(flags)
+}
+
 /// `service create`.
 pub(super) async fn create(socket: &Path, w: WaitArgs, flags: ServiceFlags) -> Result<()> {
     if flags.name.is_none() {
@@ -23,9 +37,12 @@ pub(super) async fn create(socket: &Path, w: WaitArgs, flags: ServiceFlags) -> R
     if flags.image.is_none() {
         bail!("image: --image is required");
     }
+    // Parse every flag before talking to the manager.
+    flags.apply(&mut new_service_spec())?;
+    let mut c = client::connect(socket).await?;
+    let flags = with_network_ids(&mut c, flags).await?;
     let mut spec = new_service_spec();
     flags.apply(&mut spec)?;
-    let mut c = client::connect(socket).await?;
     let created = c
         .create_service(CreateServiceRequest { spec: Some(spec) })
         .await?
@@ -54,6 +71,7 @@ pub(super) async fn update(
     flags.apply(&mut new_service_spec())?;
     let mut c = client::connect(socket).await?;
     let current = resolve::service(&mut c, service).await?;
+    let flags = with_network_ids(&mut c, flags).await?;
     let old_spec = current.spec.clone().unwrap_or_default();
     let mut spec = old_spec.clone();
     flags.apply(&mut spec)?;

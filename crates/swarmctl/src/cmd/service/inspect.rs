@@ -4,7 +4,7 @@
 //! Owns that layout (the walkthrough's is the contract). Must not change anything on the
 //! manager: it only reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -39,10 +39,12 @@ pub(super) async fn run(socket: &Path, service: &str, all: bool, format: FormatA
         .into_inner()
         .tasks;
     let nodes = c.list_nodes(ListNodesRequest {}).await?.into_inner().nodes;
+    let networks = crate::cmd::network::names(&crate::cmd::network::list(&mut c).await?);
     out(&render_inspect(
         &svc,
         &tasks,
         &nodes,
+        &networks,
         swarm_api::now_ms(),
         all,
     ))
@@ -99,7 +101,7 @@ fn last_task_error(service: &Service, tasks: &[Task], now_ms: i64) -> Option<Str
 }
 
 /// The `key : value` lines of `service inspect`, before alignment.
-fn summary_lines(service: &Service, now_ms: i64) -> String {
+fn summary_lines(service: &Service, networks: &HashMap<String, String>, now_ms: i64) -> String {
     let spec = service.spec.clone().unwrap_or_default();
     let task = spec.task.clone().unwrap_or_default();
     let ctr = task.container.clone().unwrap_or_default();
@@ -131,6 +133,7 @@ fn summary_lines(service: &Service, now_ms: i64) -> String {
         None => String::new(),
     };
     let _ = writeln!(w, "Replicas\t: {replicas}");
+    network_lines(&mut w, service, networks);
 
     if let Some(us) = &service.update_status {
         if us.state() != UpdateState::Unknown {
@@ -247,15 +250,54 @@ fn summary_lines(service: &Service, now_ms: i64) -> String {
     w
 }
 
+/// The networks a service is on, each with its VIP (vip mode) and aliases, and the endpoint
+/// mode when it is dnsrr.
+fn network_lines(w: &mut String, service: &Service, names: &HashMap<String, String>) {
+    let spec = service.spec.clone().unwrap_or_default();
+    let attached = spec.task.map(|t| t.networks).unwrap_or_default();
+    let dnsrr = spec
+        .endpoint
+        .as_ref()
+        .is_some_and(|e| e.mode == swarm_api::EndpointMode::Dnsrr as i32);
+    if dnsrr {
+        let _ = writeln!(w, "Endpoint Mode\t: dnsrr");
+    }
+    if attached.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "Networks\t");
+    for n in &attached {
+        let name = names.get(&n.target).unwrap_or(&n.target);
+        let vip = service
+            .endpoint
+            .iter()
+            .flat_map(|e| &e.virtual_ips)
+            .find(|v| v.network_id == n.target)
+            .map(|v| format!("VIP {}", v.addr));
+        let vip = match (vip, dnsrr) {
+            (Some(v), _) => v,
+            (None, true) => "no VIP (dnsrr)".to_string(),
+            (None, false) => "VIP not allocated yet".to_string(),
+        };
+        let aliases = if n.aliases.is_empty() {
+            String::new()
+        } else {
+            format!(", aliases {}", n.aliases.join(","))
+        };
+        let _ = writeln!(w, "  {name}\t: {vip}{aliases}");
+    }
+}
+
 /// `service inspect`: the summary, a blank line and its tasks by slot.
 pub fn render_inspect(
     service: &Service,
     tasks: &[Task],
     nodes: &[Node],
+    networks: &HashMap<String, String>,
     now_ms: i64,
     all: bool,
 ) -> String {
-    let mut lines = summary_lines(service, now_ms);
+    let mut lines = summary_lines(service, networks, now_ms);
     if let Some(err) = last_task_error(service, tasks, now_ms) {
         let _ = writeln!(lines, "Last Task Error\t: {err}");
     }
@@ -299,6 +341,7 @@ mod tests {
             &redis(1, "redis:3.0.5"),
             &[t],
             &[node("15jkw04qb4yze", "node-1")],
+            &Default::default(),
             NOW,
             false,
         );
@@ -327,7 +370,14 @@ Task ID                      Service    Instance    Image          Desired State
             task("one", 1, "n1", TaskState::Running, NOW - 5_000),
         ];
         let nodes = [node("n1", "node-1")];
-        let out = render_inspect(&redis(2, "redis:3.0.5"), &tasks, &nodes, NOW, false);
+        let out = render_inspect(
+            &redis(2, "redis:3.0.5"),
+            &tasks,
+            &nodes,
+            &Default::default(),
+            NOW,
+            false,
+        );
         let ids: Vec<&str> = out
             .lines()
             .skip_while(|l| !l.starts_with("----"))
@@ -335,7 +385,14 @@ Task ID                      Service    Instance    Image          Desired State
             .filter_map(|l| l.split_whitespace().next())
             .collect();
         assert_eq!(ids, vec!["one", "two"]);
-        let all = render_inspect(&redis(2, "redis:3.0.5"), &tasks, &nodes, NOW, true);
+        let all = render_inspect(
+            &redis(2, "redis:3.0.5"),
+            &tasks,
+            &nodes,
+            &Default::default(),
+            NOW,
+            true,
+        );
         assert!(all.contains("old "), "{all}");
         assert!(
             all.contains("SHUTDOWN 1 minute ago") || all.contains("SHUTDOWN About a minute ago")
@@ -363,7 +420,14 @@ Task ID                      Service    Instance    Image          Desired State
             task("c", 1, "n1", TaskState::Pending, NOW - 1_000),
         ];
         let nodes = [node("n1", "node-1")];
-        let out = render_inspect(&redis(1, "x"), &tasks, &nodes, NOW, false);
+        let out = render_inspect(
+            &redis(1, "x"),
+            &tasks,
+            &nodes,
+            &Default::default(),
+            NOW,
+            false,
+        );
         let line = out
             .lines()
             .find(|l| l.starts_with("Last Task Error"))
@@ -372,7 +436,14 @@ Task ID                      Service    Instance    Image          Desired State
             line.ends_with(": redis.1 (REJECTED, 5 seconds ago): invalid reference format"),
             "{line}"
         );
-        let fine = render_inspect(&redis(1, "x"), &tasks[2..], &nodes, NOW, false);
+        let fine = render_inspect(
+            &redis(1, "x"),
+            &tasks[2..],
+            &nodes,
+            &Default::default(),
+            NOW,
+            false,
+        );
         assert!(!fine.contains("Last Task Error"), "{fine}");
     }
 
@@ -395,7 +466,7 @@ Task ID                      Service    Instance    Image          Desired State
         };
         assert!(flags.apply(&mut spec).is_ok());
         svc.spec = Some(spec);
-        let out = table::render(SUMMARY, &summary_lines(&svc, NOW));
+        let out = table::render(SUMMARY, &summary_lines(&svc, &Default::default(), NOW));
         for want in [
             "Update Config",
             " Parallelism           : 2",

@@ -11,6 +11,7 @@ mod delivered;
 mod description;
 pub mod executor;
 mod logs;
+pub mod network;
 mod reporter;
 mod runner;
 mod session;
@@ -100,6 +101,10 @@ pub struct Agent {
     executor: Arc<dyn Executor>,
     /// The node as the managers last described it (role, spec), from session messages.
     node: watch::Sender<Option<swarm_api::Node>>,
+    /// The managers' network view of this node, for the data plane.
+    networks: watch::Sender<Option<swarm_api::NetworksMessage>>,
+    /// The data plane's loop (process executor only), run and stopped by `run`.
+    plane: Option<(BoxFuture<'static, ()>, CancellationToken)>,
 }
 
 impl Agent {
@@ -112,9 +117,19 @@ impl Agent {
             path: worker_dir.clone(),
             source,
         })?;
+        let networks = watch::channel(None).0;
+        let mut plane = None;
         let executor: Arc<dyn Executor> = match &cfg.executor {
             ExecutorKind::Process { node_id } => {
-                Arc::new(ProcessExecutor::new(&worker_dir, node_id))
+                let stop = CancellationToken::new();
+                let (net, run) = network::start(
+                    node_id.clone(),
+                    worker_dir.clone(),
+                    networks.subscribe(),
+                    stop.clone(),
+                );
+                plane = Some((Box::pin(run) as BoxFuture<'static, ()>, stop));
+                Arc::new(ProcessExecutor::new(&worker_dir, node_id, Some(net)))
             }
             ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
             ExecutorKind::Docker(e) => e.clone(),
@@ -123,6 +138,8 @@ impl Agent {
             cfg,
             executor,
             node: watch::channel(None).0,
+            networks,
+            plane,
         })
     }
 
@@ -147,6 +164,12 @@ impl Agent {
         let (status_tx, status_rx) = mpsc::unbounded_channel();
         let (assign_tx, assign_rx) = mpsc::unbounded_channel();
         let (link_tx, link_rx) = watch::channel(None);
+        // Owned by `run`: stopped and awaited once the worker (whose tasks use it) is done.
+        let plane = self.plane.map(|(run, stop)| {
+            #[allow(clippy::disallowed_methods)]
+            let task = tokio::spawn(run);
+            (task, stop)
+        });
         // The session outlives the worker so the tasks' final states can still be sent.
         let session_stop = CancellationToken::new();
 
@@ -166,6 +189,7 @@ impl Agent {
                 description,
                 advertise_addr: self.cfg.advertise_addr.clone(),
                 node: self.node.clone(),
+                networks: self.networks.clone(),
             },
             assign_tx,
             link_tx,
@@ -179,6 +203,10 @@ impl Agent {
         );
 
         let worker_result = worker.await;
+        if let Some((task, stop)) = plane {
+            stop.cancel();
+            let _ = task.await;
+        }
         // All status senders are gone now: the reporter ends once it has sent what is left.
         if tokio::time::timeout(FINAL_REPORT_TIMEOUT, &mut reporter)
             .await

@@ -432,7 +432,7 @@ mod tests {
     #[tokio::test]
     async fn true_goes_through_every_state_to_complete() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let mut r = spawn(&ex, task(&["true"], &[]));
         let seen = r.until(TaskState::Complete).await;
         assert_eq!(
@@ -454,7 +454,7 @@ mod tests {
     #[tokio::test]
     async fn exit_code_3_fails_with_exit_code() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let mut r = spawn(&ex, task(&["sh", "-c", "exit 3"], &[]));
         let last = r.until(TaskState::Failed).await.pop().expect("a status");
         assert_eq!(last.state(), TaskState::Failed);
@@ -466,7 +466,7 @@ mod tests {
     #[tokio::test]
     async fn missing_program_fails_with_the_os_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let mut r = spawn(&ex, task(&["/nonexistent/swarm-no-such-program"], &[]));
         let last = r.until(TaskState::Failed).await.pop().expect("a status");
         assert_eq!(last.state(), TaskState::Failed);
@@ -482,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn env_and_working_directory_reach_the_process() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let t = task(
             &["sh", "-c", "test \"$GREETING\" = hi && test -f stdout.log"],
             &["GREETING=hi"],
@@ -496,7 +496,7 @@ mod tests {
     #[tokio::test]
     async fn shutdown_request_stops_sleep_and_reports_shutdown() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let t = task(&["sleep", "30"], &[]);
         let task_dir = dir.path().join("tasks").join(&t.id);
         let mut r = spawn(&ex, t);
@@ -516,7 +516,7 @@ mod tests {
     #[tokio::test]
     async fn only_image_runs_a_placeholder_until_stopped() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ex = ProcessExecutor::new(dir.path(), "test");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
         let mut r = spawn(&ex, task(&[], &[]));
         let running = r.until(TaskState::Running).await.pop().expect("a status");
         assert_eq!(running.state(), TaskState::Running);

@@ -12,8 +12,8 @@ use rand::Rng;
 use swarm_api::dispatcher_client::DispatcherClient;
 use swarm_api::Node as NodeObject;
 use swarm_api::{
-    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, NodeDescription, SessionMessage,
-    SessionRequest,
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, NetworksMessage, NetworksRequest,
+    NodeDescription, SessionMessage, SessionRequest,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -74,6 +74,18 @@ pub(crate) struct SessionConfig {
     pub advertise_addr: String,
     /// Where the node's object from each session message goes.
     pub node: watch::Sender<Option<NodeObject>>,
+    /// Where the managers' network view of this node goes (the data plane follows it).
+    pub networks: watch::Sender<Option<NetworksMessage>>,
+}
+
+/// The next network view, or never when the manager serves none.
+async fn next_view(
+    s: &mut Option<tonic::Streaming<NetworksMessage>>,
+) -> Result<Option<NetworksMessage>, tonic::Status> {
+    match s {
+        Some(s) => s.message().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Keeps a session open with some manager until `stop` fires.
@@ -229,6 +241,20 @@ impl Open<'_> {
         .map_err(|_| SessionError::Timeout("opening assignments"))?
         .map_err(rpc("opening assignments"))?
         .into_inner();
+        let networks = tokio::time::timeout(
+            OPEN_TIMEOUT,
+            client.networks(NetworksRequest {
+                session_id: session_id.clone(),
+            }),
+        )
+        .await
+        .map_err(|_| SessionError::Timeout("opening networks"))?;
+        // A manager of an older version serves no view: tasks then run without networks.
+        let mut views = match networks {
+            Ok(s) => Some(s.into_inner()),
+            Err(s) if s.code() == tonic::Code::Unimplemented => None,
+            Err(s) => return Err(rpc("opening networks")(s)),
+        };
         self.link.send_replace(Some(SessionLink {
             channel,
             client: client.clone(),
@@ -262,6 +288,10 @@ impl Open<'_> {
                     if m.node.is_some() {
                         self.cfg.node.send_replace(m.node.clone());
                     }
+                }
+                v = next_view(&mut views) => {
+                    let v = v.map_err(rpc("networks"))?.ok_or(SessionError::Closed("networks"))?;
+                    self.cfg.networks.send_replace(Some(v));
                 }
                 m = tasks.message() => {
                     let m = m.map_err(rpc("assignments"))?.ok_or(SessionError::Closed("assignments"))?;

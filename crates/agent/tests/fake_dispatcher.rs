@@ -52,6 +52,15 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 impl Dispatcher for FakeDispatcher {
     type SessionStream = BoxStream<SessionMessage>;
     type AssignmentsStream = BoxStream<AssignmentsMessage>;
+    type NetworksStream = BoxStream<swarm_api::NetworksMessage>;
+
+    /// As a manager of an older version: no network view (the agent carries on without).
+    async fn networks(
+        &self,
+        _req: Request<swarm_api::NetworksRequest>,
+    ) -> Result<Response<Self::NetworksStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 
     async fn session(
         &self,

@@ -18,7 +18,7 @@ async fn child_role() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let ex = ProcessExecutor::new(std::path::Path::new(&dir), "test");
+    let ex = ProcessExecutor::new(std::path::Path::new(&dir), "test", None);
     let task = Task {
         id: "t".into(),
         spec: Some(TaskSpec {

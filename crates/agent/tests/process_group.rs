@@ -58,7 +58,7 @@ async fn wait_for_members(pgid: u32, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_kills_every_process_of_the_group() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ex = ProcessExecutor::new(dir.path(), "test");
+    let ex = ProcessExecutor::new(dir.path(), "test", None);
     let mut ctl = ex
         .controller(&task(&["sh", "-c", "sleep 30 & sleep 30; wait"]))
         .expect("controller");
@@ -81,7 +81,7 @@ async fn stop_kills_every_process_of_the_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_ignoring_sigterm_are_killed_after_the_grace_period() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ex = ProcessExecutor::new(dir.path(), "test");
+    let ex = ProcessExecutor::new(dir.path(), "test", None);
     // An ignored signal stays ignored across fork and exec: both shell and sleep ignore TERM.
     let mut ctl = ex
         .controller(&task(&[
@@ -106,7 +106,7 @@ async fn processes_ignoring_sigterm_are_killed_after_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_an_exited_leader_are_killed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ex = ProcessExecutor::new(dir.path(), "test");
+    let ex = ProcessExecutor::new(dir.path(), "test", None);
     let mut ctl = ex
         .controller(&task(&["sh", "-c", "sleep 30 & exit 0"]))
         .expect("controller");

@@ -70,6 +70,9 @@ pub enum ExecutorError {
         #[source]
         source: tokio::task::JoinError,
     },
+    /// The task's network namespace could not be made; FAILED.
+    #[error("network: {0}")]
+    Network(#[from] crate::network::NetError),
 }
 
 impl ExecutorError {

@@ -31,6 +31,7 @@ use super::{
     logfile, Controller, Executor, ExecutorError, ExitStatus, LogLines, LogOptions, Started,
     TaskFiles,
 };
+use crate::network::NetPlane;
 
 /// The task's process runs as the agent's user: only that user needs to read a secret.
 const MODES: Modes = Modes {
@@ -45,16 +46,20 @@ const GROUP_POLL: Duration = Duration::from_millis(50);
 pub struct ProcessExecutor {
     tasks_dir: PathBuf,
     files: Arc<TaskFileStore>,
+    /// Gives tasks attached to networks their namespace (none: such tasks are refused).
+    net: Option<NetPlane>,
 }
 
 impl ProcessExecutor {
     /// `worker_dir` is `<state_dir>/worker`; task directories go under its `tasks/`.
     /// `node_id` names this node's directory for secrets on the tmpfs.
-    pub fn new(worker_dir: &Path, node_id: &str) -> Self {
+    /// `net` gives tasks attached to networks their namespace.
+    pub fn new(worker_dir: &Path, node_id: &str, net: Option<NetPlane>) -> Self {
         let tasks_dir = worker_dir.join("tasks");
         ProcessExecutor {
             files: Arc::new(TaskFileStore::new(&tasks_dir, node_id, MODES)),
             tasks_dir,
+            net,
         }
     }
 }
@@ -131,7 +136,20 @@ impl Executor for ProcessExecutor {
             let dir = self.files.configs_dir(&task.id).display().to_string();
             env.push(("SWARM_CONFIGS_DIR".into(), dir));
         }
+        let net = if task.networks.is_empty() {
+            None
+        } else {
+            let plane = self.net.clone().ok_or_else(|| {
+                ExecutorError::Rejected("this node cannot attach tasks to networks".into())
+            })?;
+            Some(TaskNet {
+                plane,
+                task: task.clone(),
+                netns: None,
+            })
+        };
         Ok(Box::new(ProcessController {
+            net,
             task_id: task.id.clone(),
             store: self.files.clone(),
             files,
@@ -150,6 +168,9 @@ impl Executor for ProcessExecutor {
     /// tasks it no longer drives. Their logs and configs stay, as for any finished task.
     fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
         let store = self.files.clone();
+        if let Some(net) = &self.net {
+            net.cleanup(keep.clone());
+        }
         async move {
             tokio::task::spawn_blocking(move || store.sweep(&keep, false))
                 .await
@@ -185,7 +206,16 @@ impl Executor for ProcessExecutor {
     }
 }
 
+/// A task's place on the node's networks: its namespace once attached.
+struct TaskNet {
+    plane: NetPlane,
+    task: Task,
+    netns: Option<PathBuf>,
+}
+
 struct ProcessController {
+    /// Set for a task attached to networks: its process runs in the task's namespace.
+    net: Option<TaskNet>,
     task_id: String,
     store: Arc<TaskFileStore>,
     /// Secrets and configs to write at `prepare`; dropped with the controller.
@@ -225,6 +255,9 @@ impl ProcessController {
             // Its own group, so stop reaches everything the task forked.
             .process_group(0);
         set_parent_death_signal(&mut cmd);
+        if let Some(path) = self.net.as_ref().and_then(|n| n.netns.as_ref()) {
+            enter_netns(&mut cmd, path)?;
+        }
         // Spawned on the calling runtime thread, never from spawn_blocking: the parent-death
         // signal follows the spawning *thread*, and the runtime's worker threads outlive the
         // child while blocking-pool threads may exit when idle.
@@ -267,12 +300,37 @@ impl ProcessController {
         }
     }
 
+    /// Takes the task off its networks once its process is over: its address may be handed
+    /// to another task at once, and an interface left up would still answer for it.
+    fn release_net(&mut self) {
+        if let Some(net) = self.net.take() {
+            net.plane.detach(&self.task_id);
+        }
+    }
+
     fn group_gone(&self) -> bool {
         match self.pgid {
             Some(pgid) => killpg(pgid, None) == Err(Errno::ESRCH),
             None => true,
         }
     }
+}
+
+/// Makes the child enter the task's network namespace before it runs the program.
+fn enter_netns(cmd: &mut Command, path: &Path) -> Result<(), ExecutorError> {
+    let ns = File::open(path)
+        .map_err(|e| ExecutorError::io(format_args!("opening {}", path.display()), e))?;
+    // Why this is sound: setns is a plain syscall on a descriptor opened before the fork; the
+    // closure allocates nothing.
+    #[allow(unsafe_code)] // pre_exec is the only way to enter a namespace in the child alone.
+    unsafe {
+        cmd.pre_exec(move || {
+            use std::os::fd::AsFd;
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)
+        });
+    }
+    Ok(())
 }
 
 /// Makes the child die with the agent (SIGKILL when the spawning thread exits), so a
@@ -305,6 +363,9 @@ impl Controller for ProcessController {
                 .map_err(|e| {
                     ExecutorError::io(format_args!("creating {}", self.task_dir.display()), e)
                 })?;
+            if let Some(net) = self.net.as_mut() {
+                net.netns = Some(net.plane.attach(&net.task).await?);
+            }
             self.store.stage(&self.task_id, &self.files)
         }
         .boxed()
@@ -333,6 +394,7 @@ impl Controller for ProcessController {
             // The task is over when its leader is: what it left in its group goes too.
             self.kill_group(Signal::SIGKILL);
             self.delete_secrets();
+            self.release_net();
             Ok(exit)
         }
         .boxed()
@@ -373,6 +435,7 @@ impl Controller for ProcessController {
                 self.record_exit(status);
             }
             self.delete_secrets();
+            self.release_net();
             Ok(())
         }
         .boxed()
@@ -381,6 +444,7 @@ impl Controller for ProcessController {
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
             self.delete_secrets();
+            self.release_net();
             match tokio::fs::remove_dir_all(&self.task_dir).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -401,7 +465,8 @@ impl Drop for ProcessController {
         if self.child.is_some() {
             self.kill_group(Signal::SIGKILL);
         }
-        // Whatever way the task left, its secrets do not stay behind.
+        // Whatever way the task left, its secrets and namespace do not stay behind.
         self.delete_secrets();
+        self.release_net();
     }
 }

@@ -5,6 +5,7 @@
 mod assignments;
 mod fanout;
 mod health;
+mod networks;
 mod sessions;
 mod status;
 
@@ -278,6 +279,7 @@ type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Se
 impl DispatcherRpc for Dispatcher {
     type SessionStream = Stream<SessionMessage>;
     type AssignmentsStream = Stream<AssignmentsMessage>;
+    type NetworksStream = Stream<NetworksMessage>;
 
     async fn session(
         &self,
@@ -340,6 +342,26 @@ impl DispatcherRpc for Dispatcher {
             self.inner.store.clone(),
             node_id,
             wake.tasks,
+            cancel,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn networks(
+        &self,
+        req: Request<NetworksRequest>,
+    ) -> Result<Response<Self::NetworksStream>, Status> {
+        let node_id = self.caller(&req)?;
+        let cancel = self
+            .inner
+            .sessions
+            .check(&node_id, &req.get_ref().session_id)
+            .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
+        let (tx, rx) = mpsc::channel(4);
+        self.inner.tasks.spawn_until_stopped(networks::stream(
+            self.inner.store.clone(),
+            node_id,
             cancel,
             tx,
         ));

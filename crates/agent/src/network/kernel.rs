@@ -1,0 +1,238 @@
+//! The kernel calls of the data plane, each one `ip`, `bridge` or `nft` command (iproute2 and
+//! nftables): namespaces, the per-network bridge and VXLAN device, a task's veth, FDB entries
+//! for peers, and the node's VXLAN source filter. Knows nothing of tasks or views: the plane
+//! (`plane.rs`) decides what to call. Every failure names the command and what it printed.
+
+use std::net::Ipv4Addr;
+use tokio::process::Command;
+
+/// The MTU of every overlay interface: the underlay's 1500 less VXLAN's 50 bytes.
+pub const OVERLAY_MTU: &str = "1450";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("`{command}`: {reason}")]
+    Failed { command: String, reason: String },
+    #[error("`{command}` could not run: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+async fn run_with_input(args: &[&str], input: Option<&str>) -> Result<String, KernelError> {
+    use tokio::io::AsyncWriteExt;
+    let command = args.join(" ");
+    let spawn_err = |source| KernelError::Spawn {
+        command: command.clone(),
+        source,
+    };
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..])
+        .stdin(if input.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| KernelError::Spawn {
+                command: command.clone(),
+                source: e,
+            })?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| KernelError::Spawn {
+            command: command.clone(),
+            source: e,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let reason = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Err(KernelError::Failed { command, reason })
+    }
+}
+
+async fn run(args: &[&str]) -> Result<String, KernelError> {
+    run_with_input(args, None).await
+}
+
+pub fn netns_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/netns").join(name)
+}
+
+/// Creates namespace `name` with its loopback up (nothing when it exists).
+pub async fn netns_add(name: &str) -> Result<(), KernelError> {
+    if !netns_path(name).exists() {
+        run(&["ip", "netns", "add", name]).await?;
+    }
+    run(&["ip", "-n", name, "link", "set", "lo", "up"]).await?;
+    Ok(())
+}
+
+/// Deletes namespace `name` and with it every interface inside (nothing when it is gone).
+pub async fn netns_del(name: &str) -> Result<(), KernelError> {
+    if netns_path(name).exists() {
+        run(&["ip", "netns", "del", name]).await?;
+    }
+    Ok(())
+}
+
+/// Makes `ns` a network's switch: a bridge `br0` and the VXLAN device `vxlan0` for `vni` on
+/// UDP `port`. The VXLAN device is made in the caller's namespace (so its socket listens on
+/// this node's underlay) and then moved in.
+pub async fn make_switch(ns: &str, vni: u32, port: u32) -> Result<(), KernelError> {
+    let have = run(&["ip", "-n", ns, "-o", "link", "show"]).await?;
+    if have.contains(" vxlan0:") && have.contains(" br0:") {
+        return Ok(());
+    }
+    let tmp = format!("swvx{vni}");
+    let vni = vni.to_string();
+    let port = port.to_string();
+    // A leftover from an interrupted attempt would make `add` fail.
+    let _ = run(&["ip", "link", "del", &tmp]).await;
+    run(&[
+        "ip", "link", "add", &tmp, "type", "vxlan", "id", &vni, "dstport", &port, "ttl", "64",
+    ])
+    .await?;
+    run(&["ip", "link", "set", &tmp, "netns", ns]).await?;
+    run(&["ip", "-n", ns, "link", "set", &tmp, "name", "vxlan0"]).await?;
+    run(&["ip", "-n", ns, "link", "add", "br0", "type", "bridge"]).await?;
+    run(&["ip", "-n", ns, "link", "set", "vxlan0", "mtu", OVERLAY_MTU]).await?;
+    run(&["ip", "-n", ns, "link", "set", "vxlan0", "master", "br0"]).await?;
+    run(&["ip", "-n", ns, "link", "set", "vxlan0", "up"]).await?;
+    run(&["ip", "-n", ns, "link", "set", "br0", "up"]).await?;
+    Ok(())
+}
+
+/// The peers `vxlan0` in `ns` floods unknown and broadcast frames to.
+pub async fn peers(ns: &str) -> Result<Vec<Ipv4Addr>, KernelError> {
+    let out = run(&["bridge", "-n", ns, "fdb", "show", "dev", "vxlan0"]).await?;
+    Ok(out
+        .lines()
+        .filter(|l| l.starts_with("00:00:00:00:00:00"))
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.find(|w| *w == "dst")?;
+            words.next()?.parse().ok()
+        })
+        .collect())
+}
+
+pub async fn add_peer(ns: &str, peer: Ipv4Addr) -> Result<(), KernelError> {
+    let peer = peer.to_string();
+    run(&[
+        "bridge",
+        "-n",
+        ns,
+        "fdb",
+        "append",
+        "00:00:00:00:00:00",
+        "dev",
+        "vxlan0",
+        "dst",
+        &peer,
+    ])
+    .await
+    .map(drop)
+}
+
+pub async fn del_peer(ns: &str, peer: Ipv4Addr) -> Result<(), KernelError> {
+    let peer = peer.to_string();
+    run(&[
+        "bridge",
+        "-n",
+        ns,
+        "fdb",
+        "del",
+        "00:00:00:00:00:00",
+        "dev",
+        "vxlan0",
+        "dst",
+        &peer,
+    ])
+    .await
+    .map(drop)
+}
+
+/// Plugs task namespace `task_ns` into the switch in `switch_ns`: `ifname` inside at
+/// `address` ("10.0.1.5/24"), its peer `port` on `br0`.
+pub async fn plug(
+    switch_ns: &str,
+    port: &str,
+    task_ns: &str,
+    ifname: &str,
+    address: &str,
+) -> Result<(), KernelError> {
+    let _ = run(&["ip", "-n", switch_ns, "link", "del", port]).await;
+    run(&[
+        "ip",
+        "-n",
+        switch_ns,
+        "link",
+        "add",
+        port,
+        "mtu",
+        OVERLAY_MTU,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        ifname,
+        "netns",
+        task_ns,
+    ])
+    .await?;
+    run(&["ip", "-n", switch_ns, "link", "set", port, "master", "br0"]).await?;
+    run(&["ip", "-n", switch_ns, "link", "set", port, "up"]).await?;
+    run(&["ip", "-n", task_ns, "addr", "add", address, "dev", ifname]).await?;
+    run(&[
+        "ip",
+        "-n",
+        task_ns,
+        "link",
+        "set",
+        ifname,
+        "mtu",
+        OVERLAY_MTU,
+    ])
+    .await?;
+    run(&["ip", "-n", task_ns, "link", "set", ifname, "up"]).await?;
+    Ok(())
+}
+
+/// The node's table: VXLAN traffic to `port` is dropped unless it comes from one of `nodes`.
+/// Replaced whole in one transaction; `None` removes it.
+pub async fn vxlan_filter(port: u32, nodes: Option<&[Ipv4Addr]>) -> Result<(), KernelError> {
+    // Declaring the table first makes the delete succeed when it does not exist yet.
+    let mut script = String::from("table inet swarmd\ndelete table inet swarmd\n");
+    if let Some(nodes) = nodes {
+        let elements = if nodes.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = nodes.iter().map(Ipv4Addr::to_string).collect();
+            format!(" elements = {{ {} }};", list.join(", "))
+        };
+        script.push_str(&format!(
+            "table inet swarmd {{\n  set nodes {{ type ipv4_addr;{elements} }}\n  \
+             chain input {{ type filter hook input priority -1; policy accept;\n    \
+             udp dport {port} ip saddr != @nodes drop\n  }}\n}}\n"
+        ));
+    }
+    run_with_input(&["nft", "-f", "-"], Some(&script))
+        .await
+        .map(drop)
+}

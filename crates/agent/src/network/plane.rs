@@ -1,0 +1,388 @@
+//! The node's data plane: the one owner of the namespaces, interfaces, FDB entries and
+//! nftables table this agent makes (see docs/networking.md §3). Executors ask it, through a
+//! [`NetPlane`] handle, for a task's namespace before the task starts and to take it away
+//! when the task is removed; the manager's network view (`Dispatcher.Networks`) tells it each
+//! network's VNI and peers. Everything it makes is recorded under `<worker>/network/owned/`,
+//! so a restarted agent removes what it no longer wants and never what another node on the
+//! same machine made.
+
+use super::kernel::{self, KernelError};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+use swarm_api::{Network, NetworksMessage, Task};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How long a task waits for its networks to appear in the manager's view.
+const VIEW_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error("network {0} is not in this node's view after {VIEW_WAIT:?}")]
+    NotInView(String),
+    #[error("attachment to network {0} has no address")]
+    NoAddress(String),
+    #[error("recording {path}: {source}")]
+    Record {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the node's network plane has stopped")]
+    Stopped,
+}
+
+enum Cmd {
+    Attach {
+        task: Task,
+        reply: oneshot::Sender<Result<PathBuf, NetError>>,
+    },
+    Detach {
+        task_id: String,
+    },
+    Cleanup {
+        keep: HashSet<String>,
+    },
+}
+
+/// A handle on the plane; cheap to clone.
+#[derive(Clone)]
+pub struct NetPlane {
+    tx: mpsc::UnboundedSender<Cmd>,
+}
+
+/// The namespace a task with networks runs in.
+pub fn task_netns(task_id: &str) -> String {
+    format!("swarm-{task_id}")
+}
+
+impl NetPlane {
+    /// Gives `task` its namespace with one interface per network; returns the namespace's
+    /// path for the task's process to enter.
+    pub async fn attach(&self, task: &Task) -> Result<PathBuf, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Cmd::Attach {
+                task: task.clone(),
+                reply,
+            })
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Takes the task's namespace away (and its networks' switches once no task uses them).
+    /// Fire and forget: callable from `Drop`.
+    pub fn detach(&self, task_id: &str) {
+        let _ = self.tx.send(Cmd::Detach {
+            task_id: task_id.to_string(),
+        });
+    }
+
+    /// Removes what earlier runs left for tasks other than `keep`.
+    pub fn cleanup(&self, keep: HashSet<String>) {
+        let _ = self.tx.send(Cmd::Cleanup { keep });
+    }
+}
+
+/// One network's switch on this node.
+struct Switch {
+    ns: String,
+    vni: u32,
+    peers: BTreeSet<Ipv4Addr>,
+}
+
+struct Plane {
+    node_id: String,
+    owned_dir: PathBuf,
+    view: Option<NetworksMessage>,
+    /// Task ID → the networks it is plugged into.
+    attached: HashMap<String, Vec<String>>,
+    switches: HashMap<String, Switch>,
+    waiting: Vec<(Task, oneshot::Sender<Result<PathBuf, NetError>>, Instant)>,
+    /// The VXLAN filter as last written (port, nodes); `None` = no table.
+    filter: Option<(u32, Vec<Ipv4Addr>)>,
+}
+
+/// Starts the plane; it runs until `cancel`, then tears down nothing (the tasks' own
+/// removal does, and a restarted agent's cleanup).
+pub fn start(
+    node_id: String,
+    worker_dir: PathBuf,
+    views: watch::Receiver<Option<NetworksMessage>>,
+    cancel: CancellationToken,
+) -> (NetPlane, impl std::future::Future<Output = ()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let plane = Plane {
+        node_id,
+        owned_dir: worker_dir.join("network").join("owned"),
+        view: None,
+        attached: HashMap::new(),
+        switches: HashMap::new(),
+        waiting: Vec::new(),
+        filter: None,
+    };
+    (NetPlane { tx }, plane.run(rx, views, cancel))
+}
+
+impl Plane {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Cmd>,
+        mut views: watch::Receiver<Option<NetworksMessage>>,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                cmd = rx.recv() => match cmd {
+                    None => return,
+                    Some(Cmd::Attach { task, reply }) => {
+                        self.waiting.push((task, reply, Instant::now() + VIEW_WAIT));
+                        self.serve_waiting().await;
+                    }
+                    Some(Cmd::Detach { task_id }) => self.detach(&task_id).await,
+                    Some(Cmd::Cleanup { keep }) => self.cleanup(&keep).await,
+                },
+                r = views.changed() => {
+                    if r.is_err() {
+                        // The session is gone for good: keep serving with the last view.
+                        views = watch::channel(None).1;
+                        continue;
+                    }
+                    let v = views.borrow_and_update().clone();
+                    if v.is_some() {
+                        self.view = v;
+                        self.sync_peers().await;
+                        self.serve_waiting().await;
+                    }
+                }
+                _ = tick.tick() => self.serve_waiting().await,
+            }
+        }
+    }
+
+    fn network(&self, id: &str) -> Option<(&Network, Vec<Ipv4Addr>)> {
+        let n = self
+            .view
+            .as_ref()?
+            .networks
+            .iter()
+            .find(|n| n.network.as_ref().is_some_and(|x| x.id == id))?;
+        let peers = n.peers.iter().filter_map(|p| p.addr.parse().ok()).collect();
+        Some((n.network.as_ref()?, peers))
+    }
+
+    fn data_path_port(&self) -> u32 {
+        self.view
+            .as_ref()
+            .map_or(swarm_api::defaults::DATA_PATH_PORT, |v| v.data_path_port)
+    }
+
+    /// Attaches every waiting task whose networks are all in the view; fails those that
+    /// waited too long.
+    async fn serve_waiting(&mut self) {
+        let now = Instant::now();
+        for (task, reply, deadline) in std::mem::take(&mut self.waiting) {
+            let missing = task
+                .networks
+                .iter()
+                .find(|a| self.network(&a.network_id).is_none())
+                .map(|a| a.network_id.clone());
+            match missing {
+                None => {
+                    let r = self.attach(&task).await;
+                    if r.is_err() {
+                        self.detach(&task.id).await;
+                    }
+                    let _ = reply.send(r);
+                }
+                Some(id) if now >= deadline => {
+                    let _ = reply.send(Err(NetError::NotInView(id)));
+                }
+                Some(_) => self.waiting.push((task, reply, deadline)),
+            }
+        }
+    }
+
+    fn record(&self, ns: &str, owned: bool) -> Result<(), NetError> {
+        let path = self.owned_dir.join(ns);
+        let err = |source| NetError::Record {
+            path: path.display().to_string(),
+            source,
+        };
+        if owned {
+            std::fs::create_dir_all(&self.owned_dir).map_err(err)?;
+            std::fs::write(&path, b"").map_err(err)
+        } else {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err(e)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    async fn ensure_switch(&mut self, network_id: &str) -> Result<String, NetError> {
+        if let Some(s) = self.switches.get(network_id) {
+            return Ok(s.ns.clone());
+        }
+        let vni = self.network(network_id).map_or(0, |(n, _)| n.vni);
+        let ns = format!("swnet-{vni}-{}", self.node_id);
+        self.record(&ns, true)?;
+        kernel::netns_add(&ns).await?;
+        kernel::make_switch(&ns, vni, self.data_path_port()).await?;
+        let peers = kernel::peers(&ns).await?.into_iter().collect();
+        self.switches.insert(
+            network_id.to_string(),
+            Switch {
+                ns: ns.clone(),
+                vni,
+                peers,
+            },
+        );
+        Ok(ns)
+    }
+
+    async fn attach(&mut self, task: &Task) -> Result<PathBuf, NetError> {
+        let task_ns = task_netns(&task.id);
+        self.record(&task_ns, true)?;
+        kernel::netns_add(&task_ns).await?;
+        let port: String = format!("v{}", task.id.chars().take(12).collect::<String>());
+        let mut plugged = Vec::new();
+        for (i, a) in task.networks.iter().enumerate() {
+            let address = a
+                .addresses
+                .first()
+                .ok_or_else(|| NetError::NoAddress(a.network_id.clone()))?;
+            let switch = self.ensure_switch(&a.network_id).await?;
+            kernel::plug(&switch, &port, &task_ns, &format!("eth{i}"), address).await?;
+            plugged.push(a.network_id.clone());
+            self.attached.insert(task.id.clone(), plugged.clone());
+        }
+        self.sync_peers().await;
+        Ok(kernel::netns_path(&task_ns))
+    }
+
+    async fn detach(&mut self, task_id: &str) {
+        self.waiting.retain(|(t, _, _)| t.id != task_id);
+        let networks = self.attached.remove(task_id).unwrap_or_default();
+        let task_ns = task_netns(task_id);
+        match kernel::netns_del(&task_ns).await {
+            Ok(()) => {
+                let _ = self.record(&task_ns, false);
+            }
+            Err(e) => tracing::warn!(task = %task_id, error = %e, "removing a task's namespace"),
+        }
+        for net in networks {
+            let used = self.attached.values().any(|v| v.contains(&net));
+            if !used {
+                if let Some(s) = self.switches.remove(&net) {
+                    self.drop_switch(&s.ns).await;
+                }
+            }
+        }
+        self.sync_filter().await;
+    }
+
+    async fn drop_switch(&self, ns: &str) {
+        match kernel::netns_del(ns).await {
+            Ok(()) => {
+                let _ = self.record(ns, false);
+            }
+            Err(e) => tracing::warn!(%ns, error = %e, "removing a network's namespace"),
+        }
+    }
+
+    /// Brings every switch's peers to the view's, and the VXLAN filter with them.
+    async fn sync_peers(&mut self) {
+        let ids: Vec<String> = self.switches.keys().cloned().collect();
+        for id in ids {
+            let Some(want) = self
+                .network(&id)
+                .map(|(_, peers)| peers.into_iter().collect::<BTreeSet<_>>())
+            else {
+                continue;
+            };
+            let Some(s) = self.switches.get_mut(&id) else {
+                continue;
+            };
+            for gone in s.peers.difference(&want).copied().collect::<Vec<_>>() {
+                match kernel::del_peer(&s.ns, gone).await {
+                    Ok(()) => drop(s.peers.remove(&gone)),
+                    Err(e) => tracing::warn!(vni = s.vni, error = %e, "removing a VXLAN peer"),
+                }
+            }
+            for new in want.difference(&s.peers).copied().collect::<Vec<_>>() {
+                match kernel::add_peer(&s.ns, new).await {
+                    Ok(()) => drop(s.peers.insert(new)),
+                    Err(e) => tracing::warn!(vni = s.vni, error = %e, "adding a VXLAN peer"),
+                }
+            }
+        }
+        self.sync_filter().await;
+    }
+
+    /// VXLAN is accepted only from the nodes of the view, and only while this node has a
+    /// switch; no switch, no table.
+    async fn sync_filter(&mut self) {
+        let want = if self.switches.is_empty() {
+            None
+        } else {
+            let nodes: BTreeSet<Ipv4Addr> = self
+                .view
+                .iter()
+                .flat_map(|v| &v.networks)
+                .flat_map(|n| &n.peers)
+                .filter_map(|p| p.addr.parse().ok())
+                .collect();
+            Some((self.data_path_port(), nodes.into_iter().collect::<Vec<_>>()))
+        };
+        if want == self.filter {
+            return;
+        }
+        let r = kernel::vxlan_filter(
+            want.as_ref().map_or(0, |w| w.0),
+            want.as_ref().map(|w| w.1.as_slice()),
+        )
+        .await;
+        match r {
+            Ok(()) => self.filter = want,
+            Err(e) => tracing::warn!(error = %e, "writing the VXLAN source filter"),
+        }
+    }
+
+    /// Removes the namespaces earlier runs made for tasks not in `keep` and not attached now.
+    async fn cleanup(&mut self, keep: &HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(&self.owned_dir) else {
+            return;
+        };
+        let in_use: HashSet<&String> = self.switches.values().map(|s| &s.ns).collect();
+        let mut stale = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let wanted = match name.strip_prefix("swarm-") {
+                Some(task) => keep.contains(task) || self.attached.contains_key(task),
+                None => in_use.contains(&name),
+            };
+            if !wanted {
+                stale.push(name);
+            }
+        }
+        for ns in stale {
+            tracing::info!(%ns, "removing a namespace an earlier run left");
+            self.drop_switch(&ns).await;
+        }
+        self.sync_filter().await;
+        if self.switches.is_empty() && self.filter.is_none() {
+            // A table an earlier run left while it had switches.
+            if let Err(e) = kernel::vxlan_filter(0, None).await {
+                tracing::warn!(error = %e, "removing the VXLAN source filter");
+            }
+        }
+    }
+}

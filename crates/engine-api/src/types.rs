@@ -1,13 +1,16 @@
 //! Docker Engine API JSON shapes (the swarm subset), as the Docker CLI sends and reads them:
 //! PascalCase keys, durations in nanoseconds, times as RFC 3339 strings. Service specs
-//! declare every field of API 1.41 (`spec`); objects we answer with declare what we fill in.
+//! declare every field of API 1.41 (`spec`), networks have theirs (`network`); objects we
+//! answer with declare what we fill in.
 //! Bodies are decoded with `gojson` (Go's null and key-case rules). This module owns the
 //! wire shapes only: how they map to our objects is `convert`'s job.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod network;
 mod spec;
+pub use network::*;
 pub use spec::*;
 
 pub type Labels = BTreeMap<String, String>;

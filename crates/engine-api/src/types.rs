@@ -58,6 +58,8 @@ pub struct Endpoint {
     pub spec: EndpointSpec,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
+    #[serde(rename = "VirtualIPs", skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ips: Vec<EndpointVirtualIp>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +100,8 @@ pub struct Task {
     pub node_id: String,
     pub status: TaskStatus,
     pub desired_state: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks_attachments: Vec<NetworkAttachment>,
     /// Tasks of jobs only: the run they belong to (see `JobStatus`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_iteration: Option<Version>,

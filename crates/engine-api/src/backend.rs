@@ -151,6 +151,54 @@ impl Backend {
         Ok(())
     }
 
+    pub async fn networks(&self) -> Result<Vec<Network>, ApiError> {
+        Ok(self
+            .control
+            .list_networks(Request::new(ListNetworksRequest {}))
+            .await?
+            .into_inner()
+            .networks)
+    }
+
+    /// The network `arg` names: ID, then name, then unique ID prefix (as Docker resolves it).
+    pub async fn network(&self, arg: &str) -> Result<Network, ApiError> {
+        let networks = self.networks().await?;
+        pick(
+            "network",
+            arg,
+            networks,
+            |n| n.id.as_str(),
+            |n| vec![swarm_api::names::Named::name(n)],
+        )
+    }
+
+    pub async fn create_network(&self, spec: NetworkSpec) -> Result<Network, ApiError> {
+        self.control
+            .create_network(Request::new(CreateNetworkRequest { spec: Some(spec) }))
+            .await?
+            .into_inner()
+            .network
+            .ok_or_else(|| ApiError::Internal("the created network was not returned".into()))
+    }
+
+    pub async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
+        let r = self
+            .control
+            .remove_network(Request::new(RemoveNetworkRequest {
+                network_id: id.to_string(),
+            }))
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            // A network still in use: Docker's server answers 400 for a swarm network (it
+            // maps the manager's FailedPrecondition so), not the 409 other refusals get.
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => {
+                Err(ApiError::BadRequest(s.message().replace('\n', " ")))
+            }
+            Err(s) => Err(s.into()),
+        }
+    }
+
     pub async fn update_node(&self, r: UpdateNodeRequest) -> Result<(), ApiError> {
         self.control.update_node(Request::new(r)).await?;
         Ok(())

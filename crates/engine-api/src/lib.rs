@@ -1,6 +1,6 @@
 //! The swarm subset of the Docker Engine API (`swarmd --listen-docker-api`), so the `docker`
 //! CLI can drive this swarm: `docker node ls`, `docker service create|ls|ps|scale|update|rm`,
-//! `docker node update`. A translation layer only: every read and write goes through the
+//! `docker node update`, `docker network create|ls|inspect|rm`. A translation layer only: every read and write goes through the
 //! control API (`swarm_api::control_server::Control`), which validates, forwards to the leader
 //! and proposes; this crate never touches the store, Raft or the network beyond its socket.
 
@@ -8,6 +8,7 @@ mod backend;
 pub mod convert;
 mod error;
 mod gojson;
+mod networks;
 mod nodes;
 mod reply;
 mod request;

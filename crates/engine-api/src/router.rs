@@ -24,6 +24,10 @@ pub enum Route {
     RemoveService(String),
     ListTasks,
     GetTask(String),
+    ListNetworks,
+    CreateNetwork,
+    GetNetwork(String),
+    RemoveNetwork(String),
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {
@@ -83,6 +87,10 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["services", s, "update"] if post => Route::UpdateService(id(s)),
         ["tasks"] if get => Route::ListTasks,
         ["tasks", t] if get => Route::GetTask(id(t)),
+        ["networks"] if get => Route::ListNetworks,
+        ["networks", "create"] if post => Route::CreateNetwork,
+        ["networks", n] if get => Route::GetNetwork(id(n)),
+        ["networks", n] if delete => Route::RemoveNetwork(id(n)),
         _ => {
             return Err(ApiError::NotFound(format!(
                 "page not found: {method} {path} is not part of the swarm subset served here"
@@ -109,6 +117,22 @@ mod tests {
             Route::UpdateNode("abc".into())
         );
         assert_eq!(route(&Method::GET, "/tasks").unwrap(), Route::ListTasks);
+        assert_eq!(
+            route(&Method::POST, "/v1.41/networks/create").unwrap(),
+            Route::CreateNetwork
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1.41/networks/app").unwrap(),
+            Route::GetNetwork("app".into())
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/networks/app").unwrap(),
+            Route::RemoveNetwork("app".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/networks/").unwrap(),
+            Route::ListNetworks
+        );
     }
 
     #[test]
@@ -122,5 +146,8 @@ mod tests {
         assert_eq!(missing.status().as_u16(), 404);
         let wrong_method = route(&Method::PUT, "/services/create").unwrap_err();
         assert_eq!(wrong_method.status().as_u16(), 404);
+        // Containers join networks on an engine, not here.
+        let connect = route(&Method::POST, "/networks/app/connect").unwrap_err();
+        assert_eq!(connect.status().as_u16(), 404);
     }
 }

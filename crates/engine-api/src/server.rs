@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{nodes, services, system, tasks};
+use crate::{networks, nodes, services, system, tasks};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -134,5 +134,9 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::RemoveService(id) => services::remove(b, &id).await,
         Route::ListTasks => tasks::list(b, &q).await,
         Route::GetTask(id) => tasks::get(b, &id).await,
+        Route::ListNetworks => networks::list(b, &q).await,
+        Route::CreateNetwork => networks::create(b, &q).await,
+        Route::GetNetwork(id) => networks::get(b, &id, &q).await,
+        Route::RemoveNetwork(id) => networks::remove(b, &id).await,
     }
 }

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::{API_VERSION, MIN_API_VERSION};
 use serde_json::{json, Value};
-use swarm_api::{Cluster, NodeRole};
+use swarm_api::{defaults, Cluster, NodeRole};
 
 const ENGINE_VERSION: &str = concat!("swarmd-", env!("CARGO_PKG_VERSION"));
 
@@ -94,10 +94,27 @@ pub fn version() -> Reply {
     }))
 }
 
+/// The cluster's address pool, subnet size and VXLAN port, with this swarm's defaults for
+/// what a cluster made before networks existed leaves empty.
+fn address_settings(c: &Cluster) -> (Vec<String>, u32, u32) {
+    let pool = if c.default_address_pool.is_empty() {
+        vec![defaults::ADDRESS_POOL.to_string()]
+    } else {
+        c.default_address_pool.clone()
+    };
+    let or = |v: u32, d: u32| if v == 0 { d } else { v };
+    (
+        pool,
+        or(c.subnet_size, defaults::SUBNET_SIZE),
+        or(c.data_path_port, defaults::DATA_PATH_PORT),
+    )
+}
+
 /// The cluster as Docker's `ClusterInfo`: settings and the root certificate, no secrets.
 fn cluster_info(c: &Cluster) -> Value {
     let spec = c.spec.clone().unwrap_or_default();
     let raft = spec.raft.unwrap_or_default();
+    let (pool, subnet_size, data_path_port) = address_settings(c);
     json!({
         "ID": c.id,
         "Version": { "Index": c.meta.as_ref().map(|m| m.version).unwrap_or(0) },
@@ -133,6 +150,9 @@ fn cluster_info(c: &Cluster) -> Value {
                 .unwrap_or_default(),
         },
         "RootRotationInProgress": false,
+        "DefaultAddrPool": pool,
+        "SubnetSize": subnet_size,
+        "DataPathPort": data_path_port,
     })
 }
 
@@ -206,4 +226,34 @@ pub async fn info(b: &Backend) -> Result<Reply, ApiError> {
             "Cluster": cluster_info(&cluster),
         },
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_info_shows_the_address_settings_with_defaults_for_unset_ones() {
+        let set = Cluster {
+            default_address_pool: vec!["10.10.0.0/16".into(), "10.20.0.0/16".into()],
+            subnet_size: 26,
+            data_path_port: 4800,
+            ..Default::default()
+        };
+        let j = cluster_info(&set);
+        assert_eq!(
+            j["DefaultAddrPool"],
+            json!(["10.10.0.0/16", "10.20.0.0/16"])
+        );
+        assert_eq!(
+            (j["SubnetSize"].as_u64(), j["DataPathPort"].as_u64()),
+            (Some(26), Some(4800))
+        );
+        let j = cluster_info(&Cluster::default());
+        assert_eq!(j["DefaultAddrPool"], json!(["10.0.0.0/8"]));
+        assert_eq!(
+            (j["SubnetSize"].as_u64(), j["DataPathPort"].as_u64()),
+            (Some(24), Some(4789))
+        );
+    }
 }

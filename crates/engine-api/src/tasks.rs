@@ -1,9 +1,10 @@
 //! `/tasks`: list with Docker's filters (service and node by ID, name or prefix; desired
 //! state; task name; service label, which `docker stack ps` uses; and `_up-to-date`, which
-//! the CLI's progress display uses), inspect.
+//! the CLI's progress display uses), inspect. Tasks show their network attachments with the
+//! networks they are on, as Docker's do.
 
 use crate::backend::Backend;
-use crate::convert::objects::{is_job, task_to_docker};
+use crate::convert::objects::{is_job, networks_by_id, task_to_docker};
 use crate::convert::task_state_from_name;
 use crate::error::ApiError;
 use crate::reply::Reply;
@@ -68,6 +69,7 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
         .collect();
     let ids = f.get("id");
     let names = f.get("name");
+    let networks = networks_by_id(b.networks().await?);
     let tasks: Vec<d::Task> = b
         .tasks(service_ids)
         .await?
@@ -94,7 +96,7 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
             let mine = service_labels.get(t.service_id.as_str());
             labels.is_none_or(|ls| ls.iter().all(|l| mine.is_some_and(|m| label_matches(m, l))))
         })
-        .map(|t| task_to_docker(t, jobs.contains(t.service_id.as_str())))
+        .map(|t| task_to_docker(t, jobs.contains(t.service_id.as_str()), &networks))
         .collect();
     Ok(Reply::ok(&tasks))
 }
@@ -111,5 +113,6 @@ pub async fn get(b: &Backend, id: &str) -> Result<Reply, ApiError> {
     let t = b.task(id).await?;
     // A task outlives its removed service for a while: not a job then, as far as we know.
     let job = b.service(&t.service_id).await.is_ok_and(|s| is_job(&s));
-    Ok(Reply::ok(&task_to_docker(&t, job)))
+    let networks = networks_by_id(b.networks().await?);
+    Ok(Reply::ok(&task_to_docker(&t, job, &networks)))
 }

@@ -1,13 +1,16 @@
 //! Docker Engine API JSON shapes (the swarm subset), as the Docker CLI sends and reads them:
 //! PascalCase keys, durations in nanoseconds, times as RFC 3339 strings. Service specs
-//! declare every field of API 1.41 (`spec`); objects we answer with declare what we fill in.
+//! declare every field of API 1.41 (`spec`), networks have theirs (`network`); objects we
+//! answer with declare what we fill in.
 //! Bodies are decoded with `gojson` (Go's null and key-case rules). This module owns the
 //! wire shapes only: how they map to our objects is `convert`'s job.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod network;
 mod spec;
+pub use network::*;
 pub use spec::*;
 
 pub type Labels = BTreeMap<String, String>;
@@ -55,6 +58,8 @@ pub struct Endpoint {
     pub spec: EndpointSpec,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
+    #[serde(rename = "VirtualIPs", skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ips: Vec<EndpointVirtualIp>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,6 +100,8 @@ pub struct Task {
     pub node_id: String,
     pub status: TaskStatus,
     pub desired_state: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks_attachments: Vec<NetworkAttachment>,
     /// Tasks of jobs only: the run they belong to (see `JobStatus`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_iteration: Option<Version>,

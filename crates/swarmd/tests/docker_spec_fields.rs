@@ -1,8 +1,9 @@
 //! Every field of Docker's ServiceSpec and TaskSpec (API 1.41), one at a time: a service is
 //! created through the Docker API with the field set, then inspected. Each field has one of
 //! three outcomes, the same the README's table gives it: it comes back as sent
-//! (`RoundTrip`), the create is refused with 400 naming it (`Refused`), or it is accepted
-//! with a `Warnings` entry naming it (`Warned`). Nothing is silently dropped.
+//! (`RoundTrip`; the deprecated `Networks` comes back where Docker moves it, `MovedTo`),
+//! the create is refused with 400 naming it (`Refused`), or it is accepted with a
+//! `Warnings` entry naming it (`Warned`). Nothing is silently dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,6 +14,8 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Outcome {
     RoundTrip,
+    /// Comes back as sent, at the pointer given.
+    MovedTo(&'static str),
     /// Refused with 400; the message contains the text given.
     Refused(&'static str),
     /// Accepted; a warning contains the text given.
@@ -23,8 +26,9 @@ use Outcome::*;
 
 const C: &str = "/TaskTemplate/ContainerSpec";
 
-/// (JSON pointer into the spec, value set there, outcome).
-fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
+/// (JSON pointer into the spec, value set there, outcome); `net` is a network's ID (which
+/// is how a service's networks read back, whatever name the create gave).
+fn fields(port: u16, net: &str) -> Vec<(String, Value, Outcome)> {
     let c = |p: &str| format!("{C}/{p}");
     let t = |p: &str| format!("/TaskTemplate/{p}");
     let update = json!({"Parallelism": 2, "Delay": 1_000_001, "FailureAction": "rollback",
@@ -55,13 +59,15 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
         ),
         (
             "/Networks".into(),
-            json!([{"Target": "net"}]),
-            Refused("Networks"),
+            json!([{"Target": net, "Aliases": ["n"]}]),
+            MovedTo("/TaskTemplate/Networks"),
         ),
+        ("/EndpointSpec/Mode".into(), json!("dnsrr"), RoundTrip),
+        ("/EndpointSpec/Mode".into(), json!("vip"), RoundTrip),
         (
             "/EndpointSpec/Mode".into(),
-            json!("dnsrr"),
-            Warned("EndpointSpec.Mode"),
+            json!("anycast"),
+            Refused("EndpointSpec.Mode"),
         ),
         (
             "/EndpointSpec/Ports".into(),
@@ -129,8 +135,18 @@ fn fields(port: u16) -> Vec<(String, Value, Outcome)> {
         ),
         (
             t("Networks"),
-            json!([{"Target": "net"}]),
-            Refused("TaskTemplate.Networks"),
+            json!([{"Target": net, "Aliases": ["api", "api.local"]}]),
+            RoundTrip,
+        ),
+        (
+            t("Networks"),
+            json!([{"Target": net, "DriverOpts": {"com.docker.network.driver.mtu": "1400"}}]),
+            Warned("TaskTemplate.Networks[0].DriverOpts"),
+        ),
+        (
+            t("Networks"),
+            json!([{"Aliases": ["api"]}]),
+            Refused("TaskTemplate.Networks[0].Target"),
         ),
         (
             t("LogDriver"),
@@ -277,9 +293,17 @@ fn every_spec_field_round_trips_or_is_refused_or_warned_by_name() {
     let s = Swarm::start();
     s.ctl.ok(&["secret", "create", "db", "--data", "pw"]);
     s.ctl.ok(&["config", "create", "conf", "--data", "x=1"]);
+    let (code, net) = api(
+        &s.docker_sock,
+        "POST",
+        "/v1.41/networks/create",
+        &json!({"Name": "net", "Driver": "overlay"}),
+    );
+    assert_eq!(code, 201, "{net}");
+    let net = net["Id"].as_str().unwrap().to_string();
     let port = common::free_port();
     let mut failures = Vec::new();
-    for (i, (pointer, value, outcome)) in fields(port).into_iter().enumerate() {
+    for (i, (pointer, value, outcome)) in fields(port, &net).into_iter().enumerate() {
         let name = format!("f{i}");
         // No replicas, so the table starts no tasks (Mode rows set their own).
         let mut spec = json!({
@@ -305,7 +329,11 @@ fn every_spec_field_round_trips_or_is_refused_or_warned_by_name() {
             }
             Warned(text) => (code != 201 || !warnings.iter().any(|w| w.contains(text)))
                 .then(|| format!("expected 201 with a warning naming {text:?}, got {code} {body}")),
-            RoundTrip => {
+            RoundTrip | MovedTo(_) => {
+                let back_at = match outcome {
+                    MovedTo(p) => p,
+                    _ => pointer.as_str(),
+                };
                 if code != 201 {
                     Some(format!("expected 201, got {code} {body}"))
                 } else if !warnings.is_empty() {
@@ -317,10 +345,7 @@ fn every_spec_field_round_trips_or_is_refused_or_warned_by_name() {
                         &format!("/v1.41/services/{name}"),
                         &Value::Null,
                     );
-                    let back = got["Spec"]
-                        .pointer(&pointer)
-                        .cloned()
-                        .unwrap_or(Value::Null);
+                    let back = got["Spec"].pointer(back_at).cloned().unwrap_or(Value::Null);
                     (!contains(&back, &value)).then(|| format!("sent {value}, read back {back}"))
                 }
             }

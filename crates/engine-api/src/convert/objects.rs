@@ -1,5 +1,7 @@
 //! Nodes, services and tasks as Docker shows them, and a Docker node spec applied to ours.
 
+use std::collections::HashMap;
+
 use super::*;
 use crate::error::ApiError;
 use crate::types as d;
@@ -149,16 +151,25 @@ pub fn is_job(s: &swarm_api::Service) -> bool {
     )
 }
 
-/// The service's endpoint: its spec's ports, and those the allocator published (which
-/// `docker service ls` and `inspect --pretty` show).
+/// The service's endpoint: its spec's mode and ports, the ports the allocator published
+/// (which `docker service ls` and `inspect --pretty` show) and its virtual IPs.
 fn endpoint_to_docker(s: &swarm_api::Service) -> d::Endpoint {
-    let spec_ports = super::ports::to_docker(s.spec.as_ref().and_then(|x| x.endpoint.as_ref()));
+    let spec = s.spec.as_ref().and_then(|x| x.endpoint.as_ref());
     d::Endpoint {
         spec: d::EndpointSpec {
-            mode: "vip".into(),
-            ports: spec_ports,
+            mode: super::spec::endpoint_mode_name(spec).into(),
+            ports: super::ports::to_docker(spec),
         },
         ports: allocated_ports(s.endpoint.as_ref()),
+        virtual_ips: s
+            .endpoint
+            .iter()
+            .flat_map(|e| &e.virtual_ips)
+            .map(|v| d::EndpointVirtualIp {
+                network_id: v.network_id.clone(),
+                addr: v.addr.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -167,9 +178,17 @@ fn allocated_ports(e: Option<&swarm_api::Endpoint>) -> Vec<d::PortConfig> {
         .unwrap_or_default()
 }
 
+/// The cluster's networks by ID, which tasks' attachments are shown with.
+pub type NetworksById = HashMap<String, swarm_api::Network>;
+
+pub fn networks_by_id(networks: Vec<swarm_api::Network>) -> NetworksById {
+    networks.into_iter().map(|n| (n.id.clone(), n)).collect()
+}
+
 /// A task as Docker shows it; `job` says whether its service is a job (its tasks then carry
-/// the run they belong to).
-pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
+/// the run they belong to); each of its network attachments embeds its network from
+/// `networks`, as Docker's do.
+pub fn task_to_docker(t: &swarm_api::Task, job: bool, networks: &NetworksById) -> d::Task {
     let status = t.status.clone().unwrap_or_default();
     let container = (!status.container_id.is_empty() || status.pid != 0 || status.exit_code != 0)
         .then(|| d::ContainerStatus {
@@ -204,6 +223,17 @@ pub fn task_to_docker(t: &swarm_api::Task, job: bool) -> d::Task {
             },
         },
         desired_state: task_state_name(t.desired_state).into(),
+        networks_attachments: t
+            .networks
+            .iter()
+            .map(|a| d::NetworkAttachment {
+                network: super::networks::to_swarm_docker(
+                    &a.network_id,
+                    networks.get(&a.network_id),
+                ),
+                addresses: a.addresses.clone(),
+            })
+            .collect(),
         job_iteration: job.then_some(d::Version {
             index: t.spec_version,
         }),
@@ -261,6 +291,80 @@ mod tests {
         assert_eq!(j["Status"]["Addr"], "127.0.0.1");
         assert_eq!(j["ManagerStatus"]["Leader"], true);
         assert_eq!(j["ManagerStatus"]["Reachability"], "reachable");
+    }
+
+    #[test]
+    fn a_service_shows_its_virtual_ips_and_endpoint_mode() {
+        let s = swarm_api::Service {
+            id: "s1".into(),
+            spec: Some(swarm_api::ServiceSpec {
+                endpoint: Some(swarm_api::EndpointSpec {
+                    ports: Vec::new(),
+                    mode: swarm_api::EndpointMode::Dnsrr as i32,
+                }),
+                ..Default::default()
+            }),
+            endpoint: Some(swarm_api::Endpoint {
+                virtual_ips: vec![swarm_api::VirtualIp {
+                    network_id: "n1".into(),
+                    addr: "10.20.0.2/24".into(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let j = serde_json::to_value(service_to_docker(&s, None)).unwrap();
+        assert_eq!(
+            j["Endpoint"]["VirtualIPs"],
+            serde_json::json!([{"NetworkID": "n1", "Addr": "10.20.0.2/24"}])
+        );
+        assert_eq!(j["Endpoint"]["Spec"]["Mode"], "dnsrr");
+        let plain = swarm_api::Service::default();
+        let j = serde_json::to_value(service_to_docker(&plain, None)).unwrap();
+        assert_eq!(j["Endpoint"]["Spec"]["Mode"], "vip");
+        assert!(j["Endpoint"].get("VirtualIPs").is_none(), "{j}");
+    }
+
+    #[test]
+    fn a_task_shows_its_network_attachments() {
+        let net = swarm_api::Network {
+            id: "n1".into(),
+            spec: Some(swarm_api::NetworkSpec {
+                annotations: Some(swarm_api::Annotations {
+                    name: "app".into(),
+                    labels: Default::default(),
+                }),
+                ..Default::default()
+            }),
+            ipam: Some(swarm_api::IpamConfig {
+                subnet: "10.20.0.0/24".into(),
+                gateway: "10.20.0.1".into(),
+            }),
+            vni: 4097,
+            ..Default::default()
+        };
+        let t = swarm_api::Task {
+            id: "t1".into(),
+            networks: vec![swarm_api::NetworkAttachment {
+                network_id: "n1".into(),
+                addresses: vec!["10.20.0.3/24".into()],
+                aliases: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        let j =
+            serde_json::to_value(task_to_docker(&t, false, &networks_by_id(vec![net]))).unwrap();
+        let a = &j["NetworksAttachments"][0];
+        assert_eq!(a["Addresses"], serde_json::json!(["10.20.0.3/24"]));
+        assert_eq!(a["Network"]["ID"], "n1");
+        assert_eq!(a["Network"]["Spec"]["Name"], "app");
+        assert_eq!(
+            a["Network"]["IPAMOptions"]["Configs"][0]["Subnet"],
+            "10.20.0.0/24"
+        );
+        let bare = task_to_docker(&swarm_api::Task::default(), false, &NetworksById::new());
+        let j = serde_json::to_value(bare).unwrap();
+        assert!(j.get("NetworksAttachments").is_none(), "{j}");
     }
 
     #[test]

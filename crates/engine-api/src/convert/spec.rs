@@ -2,7 +2,9 @@
 //! everything we store, so a Docker CLI that reads a service, changes one field and writes it
 //! back (scale, update) changes only that field: a spurious difference in the task template
 //! would start a rolling update. Input errors name the Docker field; fields accepted without
-//! effect come back as warnings naming them. The container part is `container`'s.
+//! effect come back as warnings naming them. The container part is `container`'s. Networks
+//! are named by what the client gave (a name or an ID): the control API resolves them, and
+//! they come back as IDs, as Docker's server shows them.
 
 use super::container::{self, duration};
 use super::join_ns;
@@ -29,10 +31,64 @@ pub fn to_docker(s: &ServiceSpec) -> d::ServiceSpec {
         rollback_config: s.rollback.as_ref().map(update_to_docker),
         networks: None,
         endpoint_spec: Some(d::EndpointSpec {
-            mode: "vip".into(),
+            mode: endpoint_mode_name(s.endpoint.as_ref()).into(),
             ports: super::ports::to_docker(s.endpoint.as_ref()),
         }),
     }
+}
+
+/// Docker's name of an endpoint's mode; no endpoint spec is vip.
+pub fn endpoint_mode_name(e: Option<&EndpointSpec>) -> &'static str {
+    match e.map(|e| EndpointMode::try_from(e.mode)) {
+        Some(Ok(EndpointMode::Dnsrr)) => "dnsrr",
+        _ => "vip",
+    }
+}
+
+fn endpoint_mode_from_docker(mode: &str) -> Result<EndpointMode, ApiError> {
+    // Docker's server reads the mode in any case.
+    match mode.to_ascii_lowercase().as_str() {
+        "" | "vip" => Ok(EndpointMode::Vip),
+        "dnsrr" => Ok(EndpointMode::Dnsrr),
+        _ => Err(bad(format!(
+            "EndpointSpec.Mode: {mode:?} is not one of vip, dnsrr"
+        ))),
+    }
+}
+
+fn networks_to_docker(n: &[NetworkAttachmentConfig]) -> Option<Vec<d::NetworkAttachmentConfig>> {
+    (!n.is_empty()).then(|| {
+        n.iter()
+            .map(|n| d::NetworkAttachmentConfig {
+                target: n.target.clone(),
+                aliases: n.aliases.clone(),
+                driver_opts: None,
+            })
+            .collect()
+    })
+}
+
+/// The networks a spec names under `field`; each needs a target (a name or an ID).
+fn networks_from_docker(
+    field: &str,
+    n: Vec<d::NetworkAttachmentConfig>,
+    w: &mut Warnings,
+) -> Result<Vec<NetworkAttachmentConfig>, ApiError> {
+    n.into_iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if n.target.trim().is_empty() {
+                return Err(bad(format!(
+                    "{field}[{i}].Target: missing (a network name or ID)"
+                )));
+            }
+            w.unsupported(&format!("{field}[{i}].DriverOpts"), n.driver_opts.as_ref());
+            Ok(NetworkAttachmentConfig {
+                target: n.target,
+                aliases: n.aliases,
+            })
+        })
+        .collect()
 }
 
 fn mode_to_docker(m: Option<&Mode>) -> d::ServiceMode {
@@ -111,7 +167,7 @@ pub fn task_to_docker(t: &TaskSpec) -> d::TaskSpec {
             max_replicas: p.max_replicas_per_node,
             platforms: None,
         }),
-        networks: None,
+        networks: networks_to_docker(&t.networks),
         log_driver: t.log_driver.as_ref().map(|l| d::LogDriver {
             name: l.name.clone(),
             options: (!l.options.is_empty()).then(|| l.options.clone().into_iter().collect()),
@@ -134,28 +190,39 @@ pub fn resources_to_docker(r: &Resources) -> d::Resources {
 /// Our spec for a Docker one, and the warnings naming what it sets to no effect here.
 pub fn from_docker(s: d::ServiceSpec) -> Result<(ServiceSpec, Vec<String>), ApiError> {
     let mut w = Warnings::default();
-    if s.networks.as_ref().is_some_and(super::warnings::is_set) {
-        return Err(bad("Networks: networks are not supported by this swarm"));
-    }
     let endpoint = match &s.endpoint_spec {
         Some(e) => {
-            if !matches!(e.mode.as_str(), "" | "vip") {
-                w.push(
-                    "EndpointSpec.Mode",
-                    "only vip exists here (tasks have no service address); accepted and ignored",
-                );
+            let mode = endpoint_mode_from_docker(&e.mode)?;
+            let mut spec = super::ports::from_docker(&e.ports)?;
+            // No endpoint spec means vip: only another mode needs one of its own.
+            if mode != EndpointMode::Vip {
+                spec.get_or_insert_with(Default::default).mode = mode as i32;
             }
-            super::ports::from_docker(&e.ports)?
+            spec
         }
         None => None,
     };
+    let mut task = task_from_docker(s.task_template, &mut w)?;
+    // The deprecated place of the task's networks, used only when the new one is empty, as
+    // Docker's server does; otherwise said to be ignored.
+    let legacy = s.networks.unwrap_or_default();
+    if !legacy.is_empty() {
+        if task.networks.is_empty() {
+            task.networks = networks_from_docker("Networks", legacy, &mut w)?;
+        } else {
+            w.push(
+                "Networks",
+                "deprecated, and TaskTemplate.Networks is given too: ignored",
+            );
+        }
+    }
     let spec = ServiceSpec {
         endpoint,
         annotations: Some(Annotations {
             name: s.name,
             labels: s.labels.unwrap_or_default().into_iter().collect(),
         }),
-        task: Some(task_from_docker(s.task_template, &mut w)?),
+        task: Some(task),
         mode: Some(mode_from_docker(s.mode)?),
         update: s
             .update_config
@@ -266,11 +333,8 @@ pub fn task_from_docker(t: d::TaskSpec, w: &mut Warnings) -> Result<TaskSpec, Ap
             "TaskTemplate.Runtime: only container tasks are supported",
         ));
     }
-    if t.networks.as_ref().is_some_and(super::warnings::is_set) {
-        return Err(bad(
-            "TaskTemplate.Networks: networks are not supported by this swarm",
-        ));
-    }
+    let networks =
+        networks_from_docker("TaskTemplate.Networks", t.networks.unwrap_or_default(), w)?;
     let c = t
         .container_spec
         .ok_or_else(|| bad("TaskTemplate.ContainerSpec: missing"))?;
@@ -337,7 +401,7 @@ pub fn task_from_docker(t: d::TaskSpec, w: &mut Warnings) -> Result<TaskSpec, Ap
         secrets: parsed.secrets,
         configs: parsed.configs,
         log_driver,
-        networks: Vec::new(),
+        networks,
     })
 }
 
@@ -453,12 +517,112 @@ mod tests {
                 annotations: Some(Annotations::default()),
                 ..Default::default()
             },
+            networked_spec(),
         ] {
             let json = serde_json::to_string(&to_docker(&spec)).unwrap();
             let (back, warnings) = from_docker(serde_json::from_str(&json).unwrap()).unwrap();
             assert!(warnings.is_empty(), "{warnings:?}");
             assert_eq!(back, spec, "{json}");
         }
+    }
+
+    /// A service on two networks (as stored: targets resolved to IDs) in dnsrr mode.
+    fn networked_spec() -> ServiceSpec {
+        let mut spec = full_spec();
+        spec.endpoint = Some(EndpointSpec {
+            ports: Vec::new(),
+            mode: EndpointMode::Dnsrr as i32,
+        });
+        if let Some(t) = spec.task.as_mut() {
+            t.networks = vec![
+                NetworkAttachmentConfig {
+                    target: "netid1".into(),
+                    aliases: vec!["api".into(), "api.local".into()],
+                },
+                NetworkAttachmentConfig {
+                    target: "netid2".into(),
+                    aliases: Vec::new(),
+                },
+            ];
+        }
+        spec
+    }
+
+    fn parse(body: &str) -> Result<(ServiceSpec, Vec<String>), ApiError> {
+        from_docker(crate::gojson::from_slice(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn networks_and_the_endpoint_mode_show_as_docker_does() {
+        let j = serde_json::to_value(to_docker(&networked_spec())).unwrap();
+        assert_eq!(
+            j["TaskTemplate"]["Networks"],
+            serde_json::json!([{"Target": "netid1", "Aliases": ["api", "api.local"]},
+                               {"Target": "netid2"}])
+        );
+        assert_eq!(j["EndpointSpec"]["Mode"], "dnsrr");
+        assert!(j.get("Networks").is_none(), "{j}");
+        let j = serde_json::to_value(to_docker(&full_spec())).unwrap();
+        assert_eq!(j["EndpointSpec"]["Mode"], "vip");
+        assert!(j["TaskTemplate"].get("Networks").is_none(), "{j}");
+    }
+
+    #[test]
+    fn task_networks_are_kept_by_name_for_the_control_api_to_resolve() {
+        // What `docker service create --network app --endpoint-mode dnsrr` sends.
+        let (spec, warnings) = parse(
+            r#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},
+            "Networks":[{"Target":"app","Aliases":["www"]}]},"EndpointSpec":{"Mode":"dnsrr"}}"#,
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let t = spec.task.unwrap();
+        assert_eq!(
+            t.networks,
+            [NetworkAttachmentConfig {
+                target: "app".into(),
+                aliases: vec!["www".into()]
+            }]
+        );
+        assert_eq!(spec.endpoint.unwrap().mode, EndpointMode::Dnsrr as i32);
+        // vip, in any case, needs no endpoint spec of its own.
+        let (spec, _) = parse(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"EndpointSpec":{"Mode":"VIP"}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.endpoint, None);
+    }
+
+    #[test]
+    fn the_deprecated_networks_field_moves_into_the_task_template() {
+        let (spec, warnings) = parse(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"Networks":[{"Target":"app"}]}"#,
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(spec.task.unwrap().networks[0].target, "app");
+        // Both given: the task template's win, and the other is said to be ignored.
+        let (spec, warnings) = parse(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"},"Networks":[{"Target":"db"}]},
+            "Networks":[{"Target":"app"}]}"#,
+        )
+        .unwrap();
+        let nets = spec.task.unwrap().networks;
+        assert_eq!((nets.len(), nets[0].target.as_str()), (1, "db"));
+        assert!(
+            warnings.len() == 1 && warnings[0].starts_with("Networks:"),
+            "{warnings:?}"
+        );
+        // Driver options per attachment are not honoured: warned, by index.
+        let (_, warnings) = parse(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"},
+            "Networks":[{"Target":"db","DriverOpts":{"com.docker.network.driver.mtu":"1400"}}]}}"#,
+        )
+        .unwrap();
+        assert!(
+            warnings.len() == 1 && warnings[0].starts_with("TaskTemplate.Networks[0].DriverOpts:"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
@@ -498,6 +662,18 @@ mod tests {
             (
                 r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"Mode":{"Replicated":{},"Global":{}}}"#,
                 "Mode",
+            ),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"EndpointSpec":{"Mode":"round-robin"}}"#,
+                "EndpointSpec.Mode: \"round-robin\"",
+            ),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"},"Networks":[{"Aliases":["a"]}]}}"#,
+                "TaskTemplate.Networks[0].Target",
+            ),
+            (
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"x"}},"Networks":[{"Target":"a"},{"Target":" "}]}"#,
+                "Networks[1].Target",
             ),
         ];
         for (body, field) in cases {

@@ -3,7 +3,7 @@
 //! JSON (`Option<Value>`) only so `convert::spec` can see that they were set and warn or
 //! refuse, naming them. Decoded with `gojson` (Go's null and key-case rules).
 
-use super::Labels;
+use super::{Labels, NetworkAttachmentConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -34,9 +34,10 @@ pub struct ServiceSpec {
     pub update_config: Option<UpdateConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_config: Option<UpdateConfig>,
-    /// Deprecated in Docker for `TaskTemplate.Networks`; refused like it.
+    /// Deprecated in Docker for `TaskTemplate.Networks`, and moved there when that is empty
+    /// (as Docker's server does); never sent back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<Value>,
+    pub networks: Option<Vec<NetworkAttachmentConfig>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_spec: Option<EndpointSpec>,
 }
@@ -131,7 +132,7 @@ pub struct TaskSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<Value>,
+    pub networks: Option<Vec<NetworkAttachmentConfig>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_driver: Option<LogDriver>,
     #[serde(default)]

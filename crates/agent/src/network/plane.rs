@@ -37,17 +37,13 @@ pub enum NetError {
     Stopped,
 }
 
+/// Where an attach's answer goes: the task namespace's path.
+type Reply = oneshot::Sender<Result<PathBuf, NetError>>;
+
 enum Cmd {
-    Attach {
-        task: Task,
-        reply: oneshot::Sender<Result<PathBuf, NetError>>,
-    },
-    Detach {
-        task_id: String,
-    },
-    Cleanup {
-        keep: HashSet<String>,
-    },
+    Attach { task: Box<Task>, reply: Reply },
+    Detach { task_id: String },
+    Cleanup { keep: HashSet<String> },
 }
 
 /// A handle on the plane; cheap to clone.
@@ -68,7 +64,7 @@ impl NetPlane {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Attach {
-                task: task.clone(),
+                task: Box::new(task.clone()),
                 reply,
             })
             .map_err(|_| NetError::Stopped)?;
@@ -103,7 +99,7 @@ struct Plane {
     /// Task ID → the networks it is plugged into.
     attached: HashMap<String, Vec<String>>,
     switches: HashMap<String, Switch>,
-    waiting: Vec<(Task, oneshot::Sender<Result<PathBuf, NetError>>, Instant)>,
+    waiting: Vec<(Box<Task>, Reply, Instant)>,
     /// The VXLAN filter as last written (port, nodes); `None` = no table.
     filter: Option<(u32, Vec<Ipv4Addr>)>,
 }

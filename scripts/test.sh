@@ -11,6 +11,17 @@ if command -v docker >/dev/null 2>&1 && docker version >/dev/null 2>&1 \
   echo "installing busybox-static for the Docker executor tests"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 fi
+# The overlay tests program the kernel with iproute2 and nftables and serve from busybox
+# (httpd, nc) inside task namespaces: install what is missing.
+missing=""
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nft >/dev/null 2>&1 || missing="$missing nftables"
+command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
+command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing$missing for the overlay network tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
 # The web view test renders the page in headless Chromium: install Debian's when we can (the
 # test says SKIPPED where it cannot).
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -125,6 +125,13 @@ impl Mesh {
     pub fn exec_prefix(&self, i: usize) -> Vec<String> {
         vec!["ip".into(), "netns".into(), "exec".into(), self.ns(i)]
     }
+
+    /// Like `exec_prefix`, but entering only the network namespace: the program shares the
+    /// machine's mounts, so the namespaces it makes (`ip netns add`) are seen by everyone,
+    /// as on a real host.
+    pub fn enter_prefix(&self, i: usize) -> Vec<String> {
+        vec!["nsenter".into(), format!("--net=/run/netns/{}", self.ns(i))]
+    }
 }
 
 impl Drop for Mesh {

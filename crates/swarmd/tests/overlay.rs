@@ -1,0 +1,268 @@
+//! The overlay data plane on real kernels: three test hosts (network namespaces, see
+//! `common::netns`), a swarmd on each (one manager), `process` executor. Tasks of one network
+//! reach each other by address across hosts over VXLAN; a task of another network cannot;
+//! each task's namespace is `swarm-<task id>`, so `ip netns exec` sees what the task sees;
+//! VXLAN is only accepted from swarm nodes; and once the services are gone nothing of ours
+//! is left (no namespace, no nftables table).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::netns::Mesh;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Serves its own interface addresses on port 7000 (busybox httpd), from the task's
+/// directory. No commas: `--args` splits on them.
+const SERVE_ADDRESS: &str = "mkdir -p www && busybox ip -4 -o addr show eth0 > www/index.html \
+                             && exec busybox httpd -f -p 7000 -h www";
+
+/// Removes, whatever the test's outcome, every namespace the nodes recorded as theirs.
+struct Leftovers(Vec<PathBuf>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let owned = dir.join("worker/network/owned");
+            for e in std::fs::read_dir(owned).into_iter().flatten().flatten() {
+                let _ = Command::new("ip")
+                    .args(["netns", "del"])
+                    .arg(e.file_name())
+                    .output();
+            }
+        }
+    }
+}
+
+fn sh(args: &[&str]) -> (bool, String) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Fetches http://ADDR:7000/ from inside task namespace `ns` (with nc: this machine's
+/// busybox wget crashes).
+fn fetch(ns: &str, addr: &str) -> (bool, String) {
+    let (ok, text) = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "sh",
+        "-c",
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} 7000"),
+    ]);
+    (ok && text.starts_with("HTTP/1.1 200"), text)
+}
+
+/// (task ID, node ID, bare address) of the running tasks of `service`.
+fn running(ctl: &Ctl, service: &str) -> Vec<(String, String, String)> {
+    let tasks: Value = ctl.json(&["task", "ls", "--service", service]);
+    tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"]["state"] == 512 || t["status"]["state"] == "TASK_STATE_RUNNING")
+        .filter_map(|t| {
+            let addr = t["networks"][0]["addresses"][0].as_str()?;
+            Some((
+                t["id"].as_str()?.to_string(),
+                t["node_id"].as_str()?.to_string(),
+                addr.split('/').next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn netns_names() -> Vec<String> {
+    std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn node_ids(ctl: &Ctl) -> Vec<String> {
+    let nodes = ctl.json(&["node", "ls"]);
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
+    let socket = root.join("m.sock");
+    let manager_addr = format!("{}:4242", mesh.ip(1));
+    let dir = |i: usize| root.join(format!("h{i}"));
+    let mut args = common::swarm::manager_args(&dir(1), "h1", &socket, &manager_addr, None);
+    // The process executor, whatever the machine has.
+    let exec = args.iter().position(|a| a == "sim").unwrap();
+    args[exec] = "process".into();
+    let mut nodes = vec![Node::start_in(mesh.enter_prefix(1), "h1", &dir(1), &args)];
+    let ctl = Ctl { socket };
+    wait_for("the manager", WAIT, || {
+        ctl.run(&["node", "ls"]).status.success().then_some(())
+    });
+    let token = common::swarm::token(&ctl, "Worker");
+    for i in 2..=3 {
+        let name = format!("h{i}");
+        let d = dir(i).display().to_string();
+        let args: Vec<String> = [
+            "-d",
+            &d,
+            "--hostname",
+            &name,
+            "--executor",
+            "process",
+            "--join-addr",
+            &manager_addr,
+            "--join-token",
+            &token,
+        ]
+        .map(String::from)
+        .to_vec();
+        nodes.push(Node::start_in(mesh.enter_prefix(i), &name, &dir(i), &args));
+    }
+    wait_for("three nodes ready", WAIT, || {
+        let nodes = ctl.json(&["node", "ls"]);
+        let ready = nodes
+            .as_array()?
+            .iter()
+            .filter(|n| n["status"]["state"] == 2 || n["status"]["state"] == "NODE_STATE_READY")
+            .count();
+        (ready == 3).then_some(())
+    });
+    (nodes, ctl)
+}
+
+#[test]
+fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind() {
+    let mesh = match Mesh::new(3) {
+        Ok(m) => m,
+        Err(e) => panic!("test hosts need root and iproute2: {e}"),
+    };
+    let tmp = test_dir();
+    let root = tmp.path();
+    let _leftovers = Leftovers((1..=3).map(|i| root.join(format!("h{i}"))).collect());
+    let (_nodes, ctl) = start(&mesh, root);
+
+    ctl.ok(&["network", "create", "--name", "app"]);
+    ctl.ok(&["network", "create", "--name", "other"]);
+    let serve = |name: &str, network: &str, replicas: &str| {
+        ctl.ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--image",
+            "busybox",
+            "--replicas",
+            replicas,
+            "--replicas-max-per-node",
+            "1",
+            "--network",
+            network,
+            "--command",
+            "busybox",
+            "--args",
+            "sh",
+            "--args",
+            "-c",
+            "--args",
+            SERVE_ADDRESS,
+        ]);
+    };
+    serve("api", "app", "2");
+    serve("db", "other", "1");
+    let api = wait_for("2 api tasks running", WAIT, || {
+        let r = running(&ctl, "api");
+        (r.len() == 2).then_some(r)
+    });
+    let db = wait_for("the db task running", WAIT, || {
+        let r = running(&ctl, "db");
+        (r.len() == 1).then_some(r)
+    });
+    assert_ne!(api[0].1, api[1].1, "the api tasks run on two hosts");
+
+    // Each task's namespace is named for it, and shows its address.
+    let names = netns_names();
+    for (task, _, addr) in api.iter().chain(&db) {
+        let ns = format!("swarm-{task}");
+        assert!(names.contains(&ns), "{ns} not in {names:?}");
+        let (ok, text) = sh(&["ip", "-n", &ns, "-4", "addr", "show", "eth0"]);
+        assert!(ok && text.contains(addr), "{ns}: {text}");
+    }
+
+    // Across hosts, over VXLAN: each api task fetches the other's page, which names it.
+    for (from, to) in [(&api[0], &api[1]), (&api[1], &api[0])] {
+        let ns = format!("swarm-{}", from.0);
+        let (ok, page) = wait_for("a page across hosts", Duration::from_secs(20), || {
+            let r = fetch(&ns, &to.2);
+            r.0.then_some(r)
+        });
+        assert!(ok && page.contains(&to.2), "{} -> {}: {page}", from.2, to.2);
+    }
+    // Another network is not reachable.
+    let (ok, text) = fetch(&format!("swarm-{}", db[0].0), &api[0].2);
+    assert!(!ok, "db reached api across networks: {text}");
+
+    // Every host with a task filters VXLAN by source: only swarm nodes get in.
+    let (ok, rules) = sh(&[
+        "nsenter",
+        &format!("--net=/run/netns/{}", mesh.ns(1)),
+        "nft",
+        "list",
+        "table",
+        "inet",
+        "swarmd",
+    ]);
+    assert!(ok, "no VXLAN filter on h1: {rules}");
+    assert!(
+        rules.contains("udp dport 4789") && rules.contains("@nodes"),
+        "{rules}"
+    );
+
+    // Gone with the services: no namespace, no table.
+    let ids = node_ids(&ctl);
+    ctl.ok(&["service", "rm", "api"]);
+    ctl.ok(&["service", "rm", "db"]);
+    wait_for("every namespace of ours removed", WAIT, || {
+        let left: Vec<String> = netns_names()
+            .into_iter()
+            .filter(|n| {
+                api.iter()
+                    .chain(&db)
+                    .any(|t| n == &format!("swarm-{}", t.0))
+                    || (n.starts_with("swnet-") && ids.iter().any(|id| n.ends_with(id.as_str())))
+            })
+            .collect();
+        left.is_empty().then_some(())
+    });
+    for i in 1..=3 {
+        wait_for("the VXLAN filter removed", WAIT, || {
+            let (ok, _) = sh(&[
+                "nsenter",
+                &format!("--net=/run/netns/{}", mesh.ns(i)),
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "swarmd",
+            ]);
+            (!ok).then_some(())
+        });
+    }
+}

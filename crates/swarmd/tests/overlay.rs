@@ -2,8 +2,11 @@
 //! `common::netns`), a swarmd on each (one manager), `process` executor. Tasks of one network
 //! reach each other by address across hosts over VXLAN; a task of another network cannot;
 //! each task's namespace is `swarm-<task id>`, so `ip netns exec` sees what the task sees;
-//! VXLAN is only accepted from swarm nodes; and once the services are gone nothing of ours
-//! is left (no namespace, no nftables table).
+//! the task resolver answers a service's name with its VIP and `tasks.NAME` with its running
+//! tasks, only to tasks sharing its network; connections to the VIP are spread over the
+//! tasks; a killed host's task leaves DNS and the VIP and its replacement answers; VXLAN is
+//! only accepted from swarm nodes; and once the services are gone nothing of ours is left
+//! (no namespace, no nftables table).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -64,6 +67,20 @@ fn fetch(ns: &str, addr: &str) -> (bool, String) {
     (ok && text.starts_with("HTTP/1.1 200"), text)
 }
 
+/// The addresses `name` resolves to from inside task namespace `ns` (busybox nslookup, through
+/// the namespace's resolver file as `ip netns exec` shows it).
+fn resolve(ns: &str, name: &str) -> Vec<String> {
+    let (_, text) = sh(&["ip", "netns", "exec", ns, "busybox", "nslookup", name]);
+    // The answers follow the "Name:" line; the server's own address comes before it.
+    text.split_once("Name:")
+        .map(|(_, answers)| answers)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Address:"))
+        .map(|a| a.trim().to_string())
+        .collect()
+}
+
 /// (task ID, node ID, bare address) of the running tasks of `service`.
 fn running(ctl: &Ctl, service: &str) -> Vec<(String, String, String)> {
     let tasks: Value = ctl.json(&["task", "ls", "--service", service]);
@@ -100,6 +117,17 @@ fn node_ids(ctl: &Ctl) -> Vec<String> {
         .iter()
         .map(|n| n["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+fn host_of(nodes: &Value, node_id: &str) -> String {
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == node_id)
+        .and_then(|n| n["description"]["hostname"].as_str())
+        .unwrap()
+        .to_string()
 }
 
 fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
@@ -156,7 +184,7 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     let tmp = test_dir();
     let root = tmp.path();
     let _leftovers = Leftovers((1..=3).map(|i| root.join(format!("h{i}"))).collect());
-    let (_nodes, ctl) = start(&mesh, root);
+    let (mut nodes, ctl) = start(&mesh, root);
 
     ctl.ok(&["network", "create", "--name", "app"]);
     ctl.ok(&["network", "create", "--name", "other"]);
@@ -187,6 +215,20 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     };
     serve("api", "app", "2");
     serve("db", "other", "1");
+    // The client stays on the manager's host, which the test never kills.
+    ctl.ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "client",
+        "--image",
+        "busybox",
+        "--network",
+        "app",
+        "--constraint",
+        "node.hostname==h1",
+    ]);
     let api = wait_for("2 api tasks running", WAIT, || {
         let r = running(&ctl, "api");
         (r.len() == 2).then_some(r)
@@ -196,6 +238,11 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         (r.len() == 1).then_some(r)
     });
     assert_ne!(api[0].1, api[1].1, "the api tasks run on two hosts");
+    let client = wait_for("the client running", WAIT, || {
+        let r = running(&ctl, "client");
+        (r.len() == 1).then_some(r)
+    });
+    let client_ns = format!("swarm-{}", client[0].0);
 
     // Each task's namespace is named for it, and shows its address.
     let names = netns_names();
@@ -219,6 +266,79 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     let (ok, text) = fetch(&format!("swarm-{}", db[0].0), &api[0].2);
     assert!(!ok, "db reached api across networks: {text}");
 
+    // DNS: the service's name is its VIP, tasks.NAME its running tasks, for tasks on its
+    // network only.
+    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut both: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
+    both.sort();
+    assert_eq!(resolve(&client_ns, "api"), std::slice::from_ref(&vip));
+    let mut tasks = resolve(&client_ns, "tasks.api");
+    tasks.sort();
+    assert_eq!(tasks, both);
+    let from_db = resolve(&format!("swarm-{}", db[0].0), "api");
+    assert!(!from_db.contains(&vip), "db resolved api: {from_db:?}");
+
+    // The VIP: connections spread over both tasks.
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let (ok, page) = fetch(&client_ns, &vip);
+        assert!(ok, "through the VIP: {page}");
+        answered.extend(both.iter().filter(|a| page.contains(a.as_str())).cloned());
+    }
+    assert_eq!(
+        answered.len(),
+        2,
+        "20 connections to the VIP reached {answered:?}"
+    );
+
+    // Kill -9 the host of an api task (not the manager's): it leaves DNS and the VIP, and the
+    // replacement answers.
+    let node_list = ctl.json(&["node", "ls"]);
+    let victim = api
+        .iter()
+        .find(|t| host_of(&node_list, &t.1) != "h1")
+        .unwrap()
+        .clone();
+    let host = host_of(&node_list, &victim.1);
+    let index: usize = host.trim_start_matches('h').parse().unwrap();
+    let killed_at = std::time::Instant::now();
+    nodes[index - 1].kill9();
+    let now = wait_for(
+        "the killed task out of DNS, its replacement in",
+        WAIT,
+        || {
+            let mut t = resolve(&client_ns, "tasks.api");
+            t.sort();
+            (t.len() == 2 && !t.contains(&victim.2)).then_some(t)
+        },
+    );
+    eprintln!(
+        "tasks.api changed {:?} after the kill: {both:?} -> {now:?}",
+        killed_at.elapsed()
+    );
+    let mut answered = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let (ok, page) = fetch(&client_ns, &vip);
+        if ok {
+            answered.extend(now.iter().filter(|a| page.contains(a.as_str())).cloned());
+        }
+        assert!(
+            !page.contains(&victim.2),
+            "the VIP still reached the killed task"
+        );
+    }
+    assert_eq!(
+        answered.len(),
+        2,
+        "through the VIP after the kill: {answered:?}"
+    );
+
     // Every host with a task filters VXLAN by source: only swarm nodes get in.
     let (ok, rules) = sh(&[
         "nsenter",
@@ -235,23 +355,31 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "{rules}"
     );
 
-    // Gone with the services: no namespace, no table.
+    // Gone with the services: no namespace, no table (on the hosts still up; the killed
+    // host's are its restart's to clean, and the guard's here).
     let ids = node_ids(&ctl);
+    let dead = victim.1.clone();
+    let survivors: Vec<&(String, String, String)> =
+        api.iter().chain(&db).filter(|t| t.1 != dead).collect();
     ctl.ok(&["service", "rm", "api"]);
     ctl.ok(&["service", "rm", "db"]);
+    ctl.ok(&["service", "rm", "client"]);
     wait_for("every namespace of ours removed", WAIT, || {
         let left: Vec<String> = netns_names()
             .into_iter()
             .filter(|n| {
-                api.iter()
-                    .chain(&db)
-                    .any(|t| n == &format!("swarm-{}", t.0))
-                    || (n.starts_with("swnet-") && ids.iter().any(|id| n.ends_with(id.as_str())))
+                survivors.iter().any(|t| n == &format!("swarm-{}", t.0))
+                    || n == &client_ns
+                    || (n.starts_with("swnet-")
+                        && ids
+                            .iter()
+                            .filter(|id| **id != dead)
+                            .any(|id| n.ends_with(id.as_str())))
             })
             .collect();
         left.is_empty().then_some(())
     });
-    for i in 1..=3 {
+    for i in (1..=3).filter(|i| *i != index) {
         wait_for("the VXLAN filter removed", WAIT, || {
             let (ok, _) = sh(&[
                 "nsenter",

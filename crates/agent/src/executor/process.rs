@@ -316,18 +316,47 @@ impl ProcessController {
     }
 }
 
-/// Makes the child enter the task's network namespace before it runs the program.
+/// Makes the child enter the task's network namespace before it runs the program, and see
+/// the namespace's resolver file (`/etc/netns/<ns>/resolv.conf`) as `/etc/resolv.conf`, as
+/// `ip netns exec` shows it.
 fn enter_netns(cmd: &mut Command, path: &Path) -> Result<(), ExecutorError> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::CloneFlags;
     let ns = File::open(path)
         .map_err(|e| ExecutorError::io(format_args!("opening {}", path.display()), e))?;
-    // Why this is sound: setns is a plain syscall on a descriptor opened before the fork; the
-    // closure allocates nothing.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let resolv = crate::network::netns_etc_dir(&name).join("resolv.conf");
+    // Why this is sound: setns, unshare and mount are plain syscalls on a descriptor and paths
+    // made before the fork (short paths are converted on the stack); nothing else runs.
     #[allow(unsafe_code)] // pre_exec is the only way to enter a namespace in the child alone.
     unsafe {
         cmd.pre_exec(move || {
             use std::os::fd::AsFd;
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(std::io::Error::from)
+            nix::sched::setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            nix::sched::unshare(CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)?;
+            // Our mounts must not reach the node's namespace.
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_SLAVE,
+                None::<&str>,
+            )
+            .map_err(std::io::Error::from)?;
+            // Best effort: a host without /etc/resolv.conf leaves the task without a resolver
+            // file rather than without its process.
+            let _ = mount(
+                Some(resolv.as_path()),
+                "/etc/resolv.conf",
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            );
+            Ok(())
         });
     }
     Ok(())

@@ -214,6 +214,44 @@ pub async fn plug(
     Ok(())
 }
 
+/// The VIPs a task reaches, in its own namespace `ns`: a connection to a VIP goes to one of
+/// its backends, chosen at random (kube-proxy's nftables way; there is no IPVS). Replaced
+/// whole; a VIP without backends gets no rule.
+pub async fn vip_rules(ns: &str, vips: &[(Ipv4Addr, Vec<Ipv4Addr>)]) -> Result<(), KernelError> {
+    let mut script = String::from("table ip swarmvip\ndelete table ip swarmvip\n");
+    let rules: Vec<String> = vips
+        .iter()
+        .filter(|(_, b)| !b.is_empty())
+        .map(|(vip, backends)| {
+            let map: Vec<String> = backends
+                .iter()
+                .enumerate()
+                .map(|(i, b)| format!("{i} : {b}"))
+                .collect();
+            format!(
+                "    ip daddr {vip} dnat to numgen random mod {} map {{ {} }}\n",
+                backends.len(),
+                map.join(", ")
+            )
+        })
+        .collect();
+    if !rules.is_empty() {
+        script.push_str(
+            "table ip swarmvip {\n  chain out {\n    type nat hook output priority -100; policy accept;\n",
+        );
+        for r in rules {
+            script.push_str(&r);
+        }
+        script.push_str("  }\n}\n");
+    }
+    run_with_input(
+        &["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        Some(&script),
+    )
+    .await
+    .map(drop)
+}
+
 /// The node's table: VXLAN traffic to `port` is dropped unless it comes from one of `nodes`.
 /// Replaced whole in one transaction; `None` removes it.
 pub async fn vxlan_filter(port: u32, nodes: Option<&[Ipv4Addr]>) -> Result<(), KernelError> {

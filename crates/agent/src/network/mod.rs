@@ -2,8 +2,12 @@
 //! (`kernel`) for the tasks the executors start, following the managers' network view. See
 //! docs/networking.md. Must not decide addresses: the allocator did, and the task carries them.
 
+mod dns;
+mod dns_wire;
 mod kernel;
 mod plane;
+
+pub use dns::etc_dir as netns_etc_dir;
 
 pub use kernel::KernelError;
 pub use plane::{start, task_netns, NetError, NetPlane};

@@ -1,11 +1,12 @@
-//! The node's data plane: the one owner of the namespaces, interfaces, FDB entries and
-//! nftables table this agent makes (see docs/networking.md §3). Executors ask it, through a
+//! The node's data plane: the one owner of the namespaces, interfaces, FDB entries, nftables
+//! tables and task resolvers this agent makes (see docs/networking.md §3). Executors ask it, through a
 //! [`NetPlane`] handle, for a task's namespace before the task starts and to take it away
 //! when the task is removed; the manager's network view (`Dispatcher.Networks`) tells it each
 //! network's VNI and peers. Everything it makes is recorded under `<worker>/network/owned/`,
 //! so a restarted agent removes what it no longer wants and never what another node on the
 //! same machine made.
 
+use super::dns;
 use super::kernel::{self, KernelError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -102,6 +103,15 @@ struct Plane {
     waiting: Vec<(Box<Task>, Reply, Instant)>,
     /// The VXLAN filter as last written (port, nodes); `None` = no table.
     filter: Option<(u32, Vec<Ipv4Addr>)>,
+    /// The view, for the task resolvers to answer from.
+    views: watch::Receiver<Option<NetworksMessage>>,
+    upstreams: Vec<std::net::SocketAddr>,
+    /// Each attached task's resolver (stopped with the task) and the VIP rules last written in
+    /// its namespace.
+    resolvers: HashMap<String, CancellationToken>,
+    vip_rules: HashMap<String, Vec<(Ipv4Addr, Vec<Ipv4Addr>)>>,
+    /// Owns the resolvers' tasks: they end when the plane does.
+    jobs: tokio::task::JoinSet<()>,
 }
 
 /// Starts the plane; it runs until `cancel`, then tears down nothing (the tasks' own
@@ -121,6 +131,11 @@ pub fn start(
         switches: HashMap::new(),
         waiting: Vec::new(),
         filter: None,
+        views: views.clone(),
+        upstreams: dns::upstreams(),
+        resolvers: HashMap::new(),
+        vip_rules: HashMap::new(),
+        jobs: tokio::task::JoinSet::new(),
     };
     (NetPlane { tx }, plane.run(rx, views, cancel))
 }
@@ -159,6 +174,7 @@ impl Plane {
                     }
                 }
                 _ = tick.tick() => self.serve_waiting().await,
+                Some(_) = self.jobs.join_next(), if !self.jobs.is_empty() => {}
             }
         }
     }
@@ -260,14 +276,86 @@ impl Plane {
             plugged.push(a.network_id.clone());
             self.attached.insert(task.id.clone(), plugged.clone());
         }
+        let path = kernel::netns_path(&task_ns);
+        self.start_resolver(&task.id, &task_ns, &path, plugged)
+            .await?;
         self.sync_peers().await;
-        Ok(kernel::netns_path(&task_ns))
+        Ok(path)
+    }
+
+    /// The task's resolver at 127.0.0.11:53 in its namespace, and the file pointing there.
+    async fn start_resolver(
+        &mut self,
+        task_id: &str,
+        task_ns: &str,
+        path: &std::path::Path,
+        networks: Vec<String>,
+    ) -> Result<(), NetError> {
+        let etc = dns::etc_dir(task_ns);
+        let record = |source| NetError::Record {
+            path: etc.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&etc).map_err(record)?;
+        std::fs::write(etc.join("resolv.conf"), dns::resolv_conf()).map_err(record)?;
+        let socket = dns::bind_in(path)
+            .await
+            .map_err(|source| NetError::Record {
+                path: format!("{RESOLVER}:53 in {task_ns}", RESOLVER = dns::RESOLVER),
+                source,
+            })?;
+        let cancel = CancellationToken::new();
+        let scope = dns::Scope {
+            networks,
+            view: self.views.clone(),
+            upstreams: self.upstreams.clone(),
+        };
+        self.jobs.spawn(dns::serve(socket, scope, cancel.clone()));
+        if let Some(old) = self.resolvers.insert(task_id.to_string(), cancel) {
+            old.cancel();
+        }
+        Ok(())
+    }
+
+    /// Each attached task's VIP rules, brought to the view's.
+    async fn sync_vips(&mut self) {
+        let Some(view) = self.view.as_ref() else {
+            return;
+        };
+        let mut wanted = Vec::new();
+        for (task, nets) in &self.attached {
+            let mut vips: Vec<(Ipv4Addr, Vec<Ipv4Addr>)> = view
+                .networks
+                .iter()
+                .filter(|n| n.network.as_ref().is_some_and(|x| nets.contains(&x.id)))
+                .flat_map(|n| &n.vips)
+                .filter_map(|v| {
+                    let backends = v.backends.iter().filter_map(|b| b.parse().ok()).collect();
+                    Some((v.vip.parse().ok()?, backends))
+                })
+                .collect();
+            vips.sort();
+            if self.vip_rules.get(task) != Some(&vips) {
+                wanted.push((task.clone(), vips));
+            }
+        }
+        for (task, vips) in wanted {
+            match kernel::vip_rules(&task_netns(&task), &vips).await {
+                Ok(()) => drop(self.vip_rules.insert(task, vips)),
+                Err(e) => tracing::warn!(%task, error = %e, "writing a task's VIP rules"),
+            }
+        }
     }
 
     async fn detach(&mut self, task_id: &str) {
         self.waiting.retain(|(t, _, _)| t.id != task_id);
         let networks = self.attached.remove(task_id).unwrap_or_default();
+        if let Some(r) = self.resolvers.remove(task_id) {
+            r.cancel();
+        }
+        self.vip_rules.remove(task_id);
         let task_ns = task_netns(task_id);
+        let _ = std::fs::remove_dir_all(dns::etc_dir(&task_ns));
         match kernel::netns_del(&task_ns).await {
             Ok(()) => {
                 let _ = self.record(&task_ns, false);
@@ -286,6 +374,7 @@ impl Plane {
     }
 
     async fn drop_switch(&self, ns: &str) {
+        let _ = std::fs::remove_dir_all(dns::etc_dir(ns));
         match kernel::netns_del(ns).await {
             Ok(()) => {
                 let _ = self.record(ns, false);
@@ -321,6 +410,7 @@ impl Plane {
             }
         }
         self.sync_filter().await;
+        self.sync_vips().await;
     }
 
     /// VXLAN is accepted only from the nodes of the view, and only while this node has a

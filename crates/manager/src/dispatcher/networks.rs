@@ -45,9 +45,11 @@ fn address_on(task: &Task, network_id: &str) -> Option<String> {
         .map(|a| bare(a))
 }
 
-/// The DNS records of one network: every service on it, by name and aliases, and its tasks.
-fn records(t: &Tables, network_id: &str) -> Vec<DnsRecord> {
+/// The DNS records of one network (every service on it, by name and aliases, and its
+/// tasks) and its services' VIPs with their backends.
+fn records(t: &Tables, network_id: &str) -> (Vec<DnsRecord>, Vec<VipBackends>) {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut vips = Vec::new();
     for s in t.services.iter() {
         let Some(cfg) = s
             .spec
@@ -73,9 +75,16 @@ fn records(t: &Tables, network_id: &str) -> Vec<DnsRecord> {
             .as_ref()
             .and_then(|sp| sp.endpoint.as_ref())
             .is_some_and(|e| e.mode == EndpointMode::Dnsrr as i32);
+        let backends: BTreeSet<String> = running.iter().map(|(_, a)| a.clone()).collect();
         let service_addrs: BTreeSet<String> = match (vip, dnsrr) {
-            (Some(v), false) => BTreeSet::from([v]),
-            _ => running.iter().map(|(_, a)| a.clone()).collect(),
+            (Some(v), false) => {
+                vips.push(VipBackends {
+                    vip: v.clone(),
+                    backends: backends.iter().cloned().collect(),
+                });
+                BTreeSet::from([v])
+            }
+            _ => backends,
         };
         for name in std::iter::once(s.name()).chain(cfg.aliases.iter().map(String::as_str)) {
             if !name.is_empty() {
@@ -96,12 +105,14 @@ fn records(t: &Tables, network_id: &str) -> Vec<DnsRecord> {
             }
         }
     }
-    out.into_iter()
+    let records = out
+        .into_iter()
         .map(|(name, addrs)| DnsRecord {
             name,
             addresses: addrs.into_iter().collect(),
         })
-        .collect()
+        .collect();
+    (records, vips)
 }
 
 /// The view `node_id` is sent.
@@ -123,6 +134,7 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
                     (!addr.is_empty()).then_some((x.node_id.as_str(), addr))
                 })
                 .collect();
+            let (records, vips) = records(t, &n.id);
             NodeNetwork {
                 network: Some(n.clone()),
                 peers: peers
@@ -132,7 +144,8 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
                         addr,
                     })
                     .collect(),
-                records: records(t, &n.id),
+                records,
+                vips,
             }
         })
         .collect();
@@ -275,6 +288,9 @@ mod tests {
         assert_eq!(dns["api.2"], ["10.0.1.4"]);
         assert_eq!(dns["api.2.t2"], ["10.0.1.4"]);
         assert!(!dns.contains_key("api.3") && !dns.contains_key("api.4"));
+        assert_eq!(n.vips.len(), 1);
+        assert_eq!(n.vips[0].vip, "10.0.1.2");
+        assert_eq!(n.vips[0].backends, ["10.0.1.3", "10.0.1.4"]);
         // A node with no attached task is told of no network.
         assert!(store.view(|t| view(t, "n9")).networks.is_empty());
     }

@@ -39,8 +39,9 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
     .await;
 }
 
-/// One pass over a consistent view: the writes that allocate what is missing.
-pub(crate) fn pass(t: &Tables) -> Txn {
+/// One pass over a consistent view: the writes that allocate what is missing. Public for the
+/// allocation benchmark; the leader runs it through `run`.
+pub fn pass(t: &Tables) -> Txn {
     let mut txn = Txn::new();
     let mut nets = NetworkPass::allocate_networks(t);
     for n in std::mem::take(&mut nets.networks) {

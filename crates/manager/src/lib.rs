@@ -8,7 +8,7 @@
 //! component calls another. The manager never runs tasks (that is the agent's job) and never
 //! touches Raft's log directly.
 
-mod allocator;
+pub mod allocator;
 mod allocator_networks;
 pub mod allocator_ports;
 mod ca_rotation;

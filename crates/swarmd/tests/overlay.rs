@@ -339,6 +339,14 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "through the VIP after the kill: {answered:?}"
     );
 
+    // The killed host comes back: what its last run left (the dead task's namespace, its
+    // switch) is removed once it knows its tasks again.
+    nodes[index - 1].spawn();
+    let killed_ns = format!("swarm-{}", victim.0);
+    wait_for("the dead task's namespace removed on restart", WAIT, || {
+        (!netns_names().contains(&killed_ns)).then_some(())
+    });
+
     // Every host with a task filters VXLAN by source: only swarm nodes get in.
     let (ok, rules) = sh(&[
         "nsenter",
@@ -355,12 +363,14 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "{rules}"
     );
 
-    // Gone with the services: no namespace, no table (on the hosts still up; the killed
-    // host's are its restart's to clean, and the guard's here).
+    // Gone with the services: no namespace, no table, nothing recorded as ours.
     let ids = node_ids(&ctl);
-    let dead = victim.1.clone();
-    let survivors: Vec<&(String, String, String)> =
-        api.iter().chain(&db).filter(|t| t.1 != dead).collect();
+    let owned = |i: usize| {
+        std::fs::read_dir(root.join(format!("h{i}/worker/network/owned")))
+            .into_iter()
+            .flatten()
+            .count()
+    };
     ctl.ok(&["service", "rm", "api"]);
     ctl.ok(&["service", "rm", "db"]);
     ctl.ok(&["service", "rm", "client"]);
@@ -368,18 +378,16 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         let left: Vec<String> = netns_names()
             .into_iter()
             .filter(|n| {
-                survivors.iter().any(|t| n == &format!("swarm-{}", t.0))
-                    || n == &client_ns
-                    || (n.starts_with("swnet-")
-                        && ids
-                            .iter()
-                            .filter(|id| **id != dead)
-                            .any(|id| n.ends_with(id.as_str())))
+                api.iter()
+                    .chain(&db)
+                    .chain(&client)
+                    .any(|t| n == &format!("swarm-{}", t.0))
+                    || (n.starts_with("swnet-") && ids.iter().any(|id| n.ends_with(id.as_str())))
             })
             .collect();
-        left.is_empty().then_some(())
+        (left.is_empty() && (1..=3).all(|i| owned(i) == 0)).then_some(())
     });
-    for i in (1..=3).filter(|i| *i != index) {
+    for i in 1..=3 {
         wait_for("the VXLAN filter removed", WAIT, || {
             let (ok, _) = sh(&[
                 "nsenter",

@@ -169,7 +169,9 @@ impl Executor for ProcessExecutor {
     fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
         let store = self.files.clone();
         if let Some(net) = &self.net {
-            net.cleanup(keep.clone());
+            // A process task never outlives the agent that started it (parent-death signal),
+            // so every namespace an earlier run made is stale, whatever is still assigned.
+            net.cleanup(HashSet::new());
         }
         async move {
             tokio::task::spawn_blocking(move || store.sweep(&keep, false))

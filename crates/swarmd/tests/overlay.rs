@@ -4,7 +4,8 @@
 //! each task's namespace is `swarm-<task id>`, so `ip netns exec` sees what the task sees;
 //! the task resolver answers a service's name with its VIP and `tasks.NAME` with its running
 //! tasks, only to tasks sharing its network; connections to the VIP are spread over the
-//! tasks; a killed host's task leaves DNS and the VIP and its replacement answers; VXLAN is
+//! tasks; a non-internal network reaches the outside through NAT, an internal one does not;
+//! a killed host's task leaves DNS and the VIP and its replacement answers; VXLAN is
 //! only accepted from swarm nodes; and once the services are gone nothing of ours is left
 //! (no namespace, no nftables table).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -55,6 +56,10 @@ fn sh(args: &[&str]) -> (bool, String) {
 /// Fetches http://ADDR:7000/ from inside task namespace `ns` (with nc: this machine's
 /// busybox wget crashes).
 fn fetch(ns: &str, addr: &str) -> (bool, String) {
+    fetch_port(ns, addr, 7000)
+}
+
+fn fetch_port(ns: &str, addr: &str, port: u16) -> (bool, String) {
     let (ok, text) = sh(&[
         "ip",
         "netns",
@@ -62,7 +67,7 @@ fn fetch(ns: &str, addr: &str) -> (bool, String) {
         ns,
         "sh",
         "-c",
-        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} 7000"),
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} {port}"),
     ]);
     (ok && text.starts_with("HTTP/1.1 200"), text)
 }
@@ -187,7 +192,7 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     let (mut nodes, ctl) = start(&mesh, root);
 
     ctl.ok(&["network", "create", "--name", "app"]);
-    ctl.ok(&["network", "create", "--name", "other"]);
+    ctl.ok(&["network", "create", "--name", "other", "--internal"]);
     let serve = |name: &str, network: &str, replicas: &str| {
         ctl.ok(&[
             "service",
@@ -297,6 +302,33 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "20 connections to the VIP reached {answered:?}"
     );
 
+    // The outside (a server on host 1's own address, outside every overlay): reached from a
+    // non-internal network through NAT on the task's node, never from an internal one.
+    let www = root.join("outside");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "outside\n").unwrap();
+    let mut outside = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", mesh.ns(1)))
+        .args(["busybox", "httpd", "-f", "-p"])
+        .arg(format!("{}:7001", mesh.ip(1)))
+        .arg("-h")
+        .arg(&www)
+        .spawn()
+        .unwrap();
+    let away = api
+        .iter()
+        .find(|t| t.1 != client[0].1)
+        .expect("an api task on another host than the client's");
+    let (ok, page) = wait_for("the outside from api", Duration::from_secs(20), || {
+        let r = fetch_port(&format!("swarm-{}", away.0), &mesh.ip(1), 7001);
+        r.0.then_some(r)
+    });
+    assert!(ok && page.contains("outside"), "{page}");
+    let (ok, page) = fetch_port(&format!("swarm-{}", db[0].0), &mesh.ip(1), 7001);
+    assert!(!ok, "a task of an internal network got out: {page}");
+    let _ = outside.kill();
+    let _ = outside.wait();
+
     // Kill -9 the host of an api task (not the manager's): it leaves DNS and the VIP, and the
     // replacement answers.
     let node_list = ctl.json(&["node", "ls"]);
@@ -388,6 +420,16 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         (left.is_empty() && (1..=3).all(|i| owned(i) == 0)).then_some(())
     });
     for i in 1..=3 {
+        wait_for("the egress bridge removed", WAIT, || {
+            let (_, links) = sh(&[
+                "nsenter",
+                &format!("--net=/run/netns/{}", mesh.ns(i)),
+                "ip",
+                "-o",
+                "link",
+            ]);
+            (!links.contains("swgw0")).then_some(())
+        });
         wait_for("the VXLAN filter removed", WAIT, || {
             let (ok, _) = sh(&[
                 "nsenter",

@@ -214,6 +214,78 @@ pub async fn plug(
     Ok(())
 }
 
+/// The node's egress bridge, its name and address: every task on a non-internal network gets
+/// a leg on it (`gw0`) as its default route, masqueraded out of the node. Ports are isolated
+/// from each other, so tasks of different networks do not meet on it.
+pub const GATEWAY_BRIDGE: &str = "swgw0";
+pub const GATEWAY_SUBNET: &str = "172.31.0.0/16";
+pub const GATEWAY_ADDR: Ipv4Addr = Ipv4Addr::new(172, 31, 0, 1);
+
+/// Makes the egress bridge (nothing when it is there), turns forwarding on in this
+/// namespace and writes the masquerade table.
+pub async fn make_gateway() -> Result<(), KernelError> {
+    let have = run(&["ip", "-o", "link", "show"]).await?;
+    if !have.contains(&format!(" {GATEWAY_BRIDGE}:")) {
+        run(&["ip", "link", "add", GATEWAY_BRIDGE, "type", "bridge"]).await?;
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{GATEWAY_ADDR}/16"),
+            "dev",
+            GATEWAY_BRIDGE,
+        ])
+        .await?;
+    }
+    run(&["ip", "link", "set", GATEWAY_BRIDGE, "up"]).await?;
+    // Per namespace: this is the node's (the agent's) namespace.
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1").map_err(|source| KernelError::Spawn {
+        command: "write /proc/sys/net/ipv4/ip_forward".into(),
+        source,
+    })?;
+    let script = format!(
+        "table ip swarmd_nat\ndelete table ip swarmd_nat\ntable ip swarmd_nat {{\n  chain post {{\n    \
+         type nat hook postrouting priority 100; policy accept;\n    \
+         ip saddr {GATEWAY_SUBNET} oifname != \"{GATEWAY_BRIDGE}\" masquerade\n  }}\n}}\n"
+    );
+    run_with_input(&["nft", "-f", "-"], Some(&script))
+        .await
+        .map(drop)
+}
+
+/// Removes the egress bridge and its table (nothing when they are gone).
+pub async fn remove_gateway() -> Result<(), KernelError> {
+    let have = run(&["ip", "-o", "link", "show"]).await?;
+    if have.contains(&format!(" {GATEWAY_BRIDGE}:")) {
+        run(&["ip", "link", "del", GATEWAY_BRIDGE]).await?;
+    }
+    run_with_input(
+        &["nft", "-f", "-"],
+        Some("table ip swarmd_nat\ndelete table ip swarmd_nat\n"),
+    )
+    .await
+    .map(drop)
+}
+
+/// Gives task namespace `task_ns` its egress leg: `gw0` at `address` (a /16 of the gateway
+/// subnet), the default route through the bridge.
+pub async fn plug_gateway(task_ns: &str, port: &str, address: Ipv4Addr) -> Result<(), KernelError> {
+    let _ = run(&["ip", "link", "del", port]).await;
+    run(&[
+        "ip", "link", "add", port, "type", "veth", "peer", "name", "gw0", "netns", task_ns,
+    ])
+    .await?;
+    run(&["ip", "link", "set", port, "master", GATEWAY_BRIDGE]).await?;
+    run(&["bridge", "link", "set", "dev", port, "isolated", "on"]).await?;
+    run(&["ip", "link", "set", port, "up"]).await?;
+    let cidr = format!("{address}/16");
+    run(&["ip", "-n", task_ns, "addr", "add", &cidr, "dev", "gw0"]).await?;
+    run(&["ip", "-n", task_ns, "link", "set", "gw0", "up"]).await?;
+    let gw = GATEWAY_ADDR.to_string();
+    run(&["ip", "-n", task_ns, "route", "add", "default", "via", &gw]).await?;
+    Ok(())
+}
+
 /// The VIPs a task reaches, in its own namespace `ns`: a connection to a VIP goes to one of
 /// its backends, chosen at random (kube-proxy's nftables way; there is no IPVS). Replaced
 /// whole; a VIP without backends gets no rule.

@@ -112,7 +112,13 @@ struct Plane {
     vip_rules: HashMap<String, Vec<(Ipv4Addr, Vec<Ipv4Addr>)>>,
     /// Owns the resolvers' tasks: they end when the plane does.
     jobs: tokio::task::JoinSet<()>,
+    /// Each task's address on the egress bridge (tasks on a non-internal network only).
+    leases: HashMap<String, Ipv4Addr>,
+    gateway_up: bool,
 }
+
+/// The owned-record name of the egress bridge and its table.
+const GATEWAY_RECORD: &str = "gateway";
 
 /// Starts the plane; it runs until `cancel`, then tears down nothing (the tasks' own
 /// removal does, and a restarted agent's cleanup).
@@ -136,6 +142,8 @@ pub fn start(
         resolvers: HashMap::new(),
         vip_rules: HashMap::new(),
         jobs: tokio::task::JoinSet::new(),
+        leases: HashMap::new(),
+        gateway_up: false,
     };
     (NetPlane { tx }, plane.run(rx, views, cancel))
 }
@@ -276,11 +284,51 @@ impl Plane {
             plugged.push(a.network_id.clone());
             self.attached.insert(task.id.clone(), plugged.clone());
         }
+        let external = task.networks.iter().any(|a| {
+            self.network(&a.network_id)
+                .is_some_and(|(n, _)| !n.spec.as_ref().is_some_and(|s| s.internal))
+        });
+        if external {
+            self.plug_gateway(&task.id, &task_ns).await?;
+        }
         let path = kernel::netns_path(&task_ns);
         self.start_resolver(&task.id, &task_ns, &path, plugged)
             .await?;
         self.sync_peers().await;
         Ok(path)
+    }
+
+    /// The task's way out: a leg on the node's egress bridge at an address of its own.
+    async fn plug_gateway(&mut self, task_id: &str, task_ns: &str) -> Result<(), NetError> {
+        if !self.gateway_up {
+            self.record(GATEWAY_RECORD, true)?;
+            kernel::make_gateway().await?;
+            self.gateway_up = true;
+        }
+        let used: HashSet<Ipv4Addr> = self.leases.values().copied().collect();
+        let first = u32::from(kernel::GATEWAY_ADDR) + 1;
+        let address = (first..first + 65_000)
+            .map(Ipv4Addr::from)
+            .find(|a| !used.contains(a))
+            .ok_or_else(|| NetError::NoAddress(kernel::GATEWAY_SUBNET.into()))?;
+        self.leases.insert(task_id.to_string(), address);
+        let port = format!("g{}", task_id.chars().take(12).collect::<String>());
+        kernel::plug_gateway(task_ns, &port, address).await?;
+        Ok(())
+    }
+
+    /// Removes the egress bridge once no task uses it.
+    async fn release_gateway(&mut self) {
+        if !self.leases.is_empty() {
+            return;
+        }
+        match kernel::remove_gateway().await {
+            Ok(()) => {
+                self.gateway_up = false;
+                let _ = self.record(GATEWAY_RECORD, false);
+            }
+            Err(e) => tracing::warn!(error = %e, "removing the egress bridge"),
+        }
     }
 
     /// The task's resolver at 127.0.0.11:53 in its namespace, and the file pointing there.
@@ -354,6 +402,7 @@ impl Plane {
             r.cancel();
         }
         self.vip_rules.remove(task_id);
+        let had_lease = self.leases.remove(task_id).is_some();
         let task_ns = task_netns(task_id);
         let _ = std::fs::remove_dir_all(dns::etc_dir(&task_ns));
         match kernel::netns_del(&task_ns).await {
@@ -361,6 +410,9 @@ impl Plane {
                 let _ = self.record(&task_ns, false);
             }
             Err(e) => tracing::warn!(task = %task_id, error = %e, "removing a task's namespace"),
+        }
+        if had_lease {
+            self.release_gateway().await;
         }
         for net in networks {
             let used = self.attached.values().any(|v| v.contains(&net));
@@ -449,8 +501,13 @@ impl Plane {
         };
         let in_use: HashSet<&String> = self.switches.values().map(|s| &s.ns).collect();
         let mut stale = Vec::new();
+        let mut gateway_stale = false;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            if name == GATEWAY_RECORD {
+                gateway_stale = self.leases.is_empty();
+                continue;
+            }
             let wanted = match name.strip_prefix("swarm-") {
                 Some(task) => keep.contains(task) || self.attached.contains_key(task),
                 None => in_use.contains(&name),
@@ -462,6 +519,9 @@ impl Plane {
         for ns in stale {
             tracing::info!(%ns, "removing a namespace an earlier run left");
             self.drop_switch(&ns).await;
+        }
+        if gateway_stale {
+            self.release_gateway().await;
         }
         self.sync_filter().await;
         if self.switches.is_empty() && self.filter.is_none() {

@@ -182,7 +182,8 @@ fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
 
 #[test]
 fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind() {
-    let mesh = match Mesh::new(3) {
+    // Hosts 1-3 run swarmd; host 4 is a stranger on the same links.
+    let mesh = match Mesh::new(4) {
         Ok(m) => m,
         Err(e) => panic!("test hosts need root and iproute2: {e}"),
     };
@@ -302,6 +303,61 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "20 connections to the VIP reached {answered:?}"
     );
 
+    // A stranger that knows the VNI and the subnet sends VXLAN straight to an api task's host:
+    // dropped. With the node's filter table gone, the same packets get through, so it is the
+    // filter that drops them.
+    let app_net = ctl.json(&["network", "inspect", "app"]);
+    let vni = app_net["vni"].as_u64().unwrap().to_string();
+    let node_list = ctl.json(&["node", "ls"]);
+    let target = api
+        .iter()
+        .find(|t| host_of(&node_list, &t.1) != "h1")
+        .unwrap();
+    let target_host: usize = host_of(&node_list, &target.1)
+        .trim_start_matches('h')
+        .parse()
+        .unwrap();
+    let h4 = mesh.ns(4);
+    let in_h4 = |args: &[&str]| {
+        let mut a = vec!["ip", "netns", "exec", h4.as_str()];
+        a.extend_from_slice(args);
+        sh(&a)
+    };
+    for args in [
+        vec![
+            "ip", "link", "add", "vx", "type", "vxlan", "id", &vni, "dstport", "4789",
+        ],
+        vec!["ip", "addr", "add", "10.0.1.250/24", "dev", "vx"],
+        vec!["ip", "link", "set", "vx", "up"],
+    ] {
+        let (ok, out) = in_h4(&args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let target_ip = mesh.ip(target_host);
+    let (ok, out) = in_h4(&[
+        "bridge",
+        "fdb",
+        "append",
+        "00:00:00:00:00:00",
+        "dev",
+        "vx",
+        "dst",
+        &target_ip,
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = in_h4(&["busybox", "ping", "-c", "2", "-W", "1", &target.2]);
+    assert!(!ok, "a stranger reached {} over VXLAN: {out}", target.2);
+    let host_ns = format!("--net=/run/netns/{}", mesh.ns(target_host));
+    let (ok, out) = sh(&[
+        "nsenter", &host_ns, "nft", "delete", "table", "inet", "swarmd",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = in_h4(&["busybox", "ping", "-c", "2", "-W", "1", &target.2]);
+    assert!(
+        ok,
+        "without the filter the stranger should get through: {out}"
+    );
+
     // The outside (a server on host 1's own address, outside every overlay): reached from a
     // non-internal network through NAT on the task's node, never from an internal one.
     let www = root.join("outside");
@@ -379,7 +435,8 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         (!netns_names().contains(&killed_ns)).then_some(())
     });
 
-    // Every host with a task filters VXLAN by source: only swarm nodes get in.
+    // Every host with a task filters VXLAN by source: only swarm nodes get in. (Host 1's
+    // table is checked: the stranger test above removed another host's.)
     let (ok, rules) = sh(&[
         "nsenter",
         &format!("--net=/run/netns/{}", mesh.ns(1)),

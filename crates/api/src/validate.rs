@@ -45,13 +45,13 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<(), InvalidSpec>
     Ok(())
 }
 
+/// The name in a spec's annotations, "" when it has none.
+fn spec_name(a: Option<&crate::v1::Annotations>) -> &str {
+    a.map(|a| a.name.as_str()).unwrap_or("")
+}
+
 pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
-    let name = spec
-        .annotations
-        .as_ref()
-        .map(|a| a.name.as_str())
-        .unwrap_or("");
-    validate_name("name", name)?;
+    validate_name("name", spec_name(spec.annotations.as_ref()))?;
     let task = spec
         .task
         .as_ref()
@@ -179,12 +179,7 @@ fn validate_service_networks(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
 /// A network spec on its own: name, driver, subnet and gateway (overlap with other networks
 /// is the control API's to check). Returns the subnet it asks for, if any.
 pub fn validate_network_spec(spec: &NetworkSpec) -> Result<Option<Subnet>, InvalidSpec> {
-    let name = spec
-        .annotations
-        .as_ref()
-        .map(|a| a.name.as_str())
-        .unwrap_or("");
-    validate_name("name", name)?;
+    validate_name("name", spec_name(spec.annotations.as_ref()))?;
     if !spec.driver.is_empty() && spec.driver != crate::defaults::NETWORK_DRIVER {
         return Err(bad(
             "driver",

@@ -165,23 +165,9 @@ pub fn etc_dir(ns: &str) -> PathBuf {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::network::dns_wire::tests::query;
     use crate::network::dns_wire::TYPE_AAAA;
     use swarm_api::{DnsRecord, Network, NodeNetwork};
-
-    fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&id.to_be_bytes());
-        b.extend_from_slice(&0x0100u16.to_be_bytes());
-        b.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
-        for l in name.split('.') {
-            b.push(l.len() as u8);
-            b.extend_from_slice(l.as_bytes());
-        }
-        b.push(0);
-        b.extend_from_slice(&qtype.to_be_bytes());
-        b.extend_from_slice(&1u16.to_be_bytes());
-        b
-    }
 
     fn view() -> NetworksMessage {
         let net = |id: &str, name: &str, addr: &str| NodeNetwork {

@@ -133,36 +133,19 @@ pub async fn peers(ns: &str) -> Result<Vec<Ipv4Addr>, KernelError> {
 }
 
 pub async fn add_peer(ns: &str, peer: Ipv4Addr) -> Result<(), KernelError> {
-    let peer = peer.to_string();
-    run(&[
-        "bridge",
-        "-n",
-        ns,
-        "fdb",
-        "append",
-        "00:00:00:00:00:00",
-        "dev",
-        "vxlan0",
-        "dst",
-        &peer,
-    ])
-    .await
-    .map(drop)
+    fdb(ns, "append", peer).await
 }
 
 pub async fn del_peer(ns: &str, peer: Ipv4Addr) -> Result<(), KernelError> {
+    fdb(ns, "del", peer).await
+}
+
+/// Adds or removes the flood entry for `peer` on `vxlan0` in `ns`.
+async fn fdb(ns: &str, verb: &str, peer: Ipv4Addr) -> Result<(), KernelError> {
     let peer = peer.to_string();
+    let zero = "00:00:00:00:00:00";
     run(&[
-        "bridge",
-        "-n",
-        ns,
-        "fdb",
-        "del",
-        "00:00:00:00:00:00",
-        "dev",
-        "vxlan0",
-        "dst",
-        &peer,
+        "bridge", "-n", ns, "fdb", verb, zero, "dev", "vxlan0", "dst", &peer,
     ])
     .await
     .map(drop)

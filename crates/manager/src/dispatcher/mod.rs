@@ -129,6 +129,22 @@ impl Dispatcher {
         Ok(peer.node_id)
     }
 
+    /// The calling node and its session's token, for a stream that lives as long as the
+    /// session: refused unless `session_id` is the node's open session.
+    fn open_session<T>(
+        &self,
+        req: &Request<T>,
+        session_id: &str,
+    ) -> Result<(String, CancellationToken), Status> {
+        let node_id = self.caller(req)?;
+        let cancel = self
+            .inner
+            .sessions
+            .check(&node_id, session_id)
+            .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
+        Ok((node_id, cancel))
+    }
+
     fn heartbeat_period(&self) -> Duration {
         let ms = self.inner.store.view(|t| {
             t.default_cluster()
@@ -330,12 +346,7 @@ impl DispatcherRpc for Dispatcher {
         &self,
         req: Request<AssignmentsRequest>,
     ) -> Result<Response<Self::AssignmentsStream>, Status> {
-        let node_id = self.caller(&req)?;
-        let cancel = self
-            .inner
-            .sessions
-            .check(&node_id, &req.get_ref().session_id)
-            .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
+        let (node_id, cancel) = self.open_session(&req, &req.get_ref().session_id)?;
         let (tx, rx) = mpsc::channel(16);
         let wake = self.inner.fanout.watch_node(&node_id);
         self.inner.tasks.spawn_until_stopped(assignments::stream(
@@ -352,12 +363,7 @@ impl DispatcherRpc for Dispatcher {
         &self,
         req: Request<NetworksRequest>,
     ) -> Result<Response<Self::NetworksStream>, Status> {
-        let node_id = self.caller(&req)?;
-        let cancel = self
-            .inner
-            .sessions
-            .check(&node_id, &req.get_ref().session_id)
-            .ok_or_else(|| Status::not_found("session invalid: open a new session"))?;
+        let (node_id, cancel) = self.open_session(&req, &req.get_ref().session_id)?;
         let (tx, rx) = mpsc::channel(4);
         self.inner.tasks.spawn_until_stopped(networks::stream(
             self.inner.store.clone(),

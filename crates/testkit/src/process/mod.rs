@@ -6,6 +6,7 @@
 
 pub mod docker;
 pub mod netns;
+pub mod overlay;
 pub mod swarm;
 
 use std::path::{Path, PathBuf};

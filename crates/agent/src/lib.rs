@@ -119,20 +119,28 @@ impl Agent {
         })?;
         let networks = watch::channel(None).0;
         let mut plane = None;
+        // The data plane, for the executors that run real work (not sim).
+        let mut new_plane = |node_id: &str| {
+            let stop = CancellationToken::new();
+            let (net, run) = network::start(
+                node_id.to_string(),
+                worker_dir.clone(),
+                networks.subscribe(),
+                stop.clone(),
+            );
+            plane = Some((Box::pin(run) as BoxFuture<'static, ()>, stop));
+            net
+        };
         let executor: Arc<dyn Executor> = match &cfg.executor {
             ExecutorKind::Process { node_id } => {
-                let stop = CancellationToken::new();
-                let (net, run) = network::start(
-                    node_id.clone(),
-                    worker_dir.clone(),
-                    networks.subscribe(),
-                    stop.clone(),
-                );
-                plane = Some((Box::pin(run) as BoxFuture<'static, ()>, stop));
+                let net = new_plane(node_id);
                 Arc::new(ProcessExecutor::new(&worker_dir, node_id, Some(net)))
             }
             ExecutorKind::Sim { start_delay } => Arc::new(SimExecutor::new(*start_delay)),
-            ExecutorKind::Docker(e) => e.clone(),
+            ExecutorKind::Docker(e) => {
+                e.use_network(new_plane(e.node_id()));
+                e.clone()
+            }
         };
         Ok(Agent {
             cfg,

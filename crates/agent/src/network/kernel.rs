@@ -83,6 +83,26 @@ pub async fn netns_add(name: &str) -> Result<(), KernelError> {
     Ok(())
 }
 
+/// Names the network namespace of process `pid` (a container's) `name`, as `ip netns add`
+/// would have made it (nothing when the name exists).
+pub async fn netns_attach(name: &str, pid: u32) -> Result<(), KernelError> {
+    if !netns_path(name).exists() {
+        run(&["ip", "netns", "attach", name, &pid.to_string()]).await?;
+    }
+    run(&["ip", "-n", name, "link", "set", "lo", "up"]).await?;
+    Ok(())
+}
+
+/// Deletes `port` from namespace `ns` (or the node's own with `None`); its veth peer goes
+/// with it. Nothing when it is gone.
+pub async fn unplug(ns: Option<&str>, port: &str) {
+    let _ = match ns {
+        Some(ns) if netns_path(ns).exists() => run(&["ip", "-n", ns, "link", "del", port]).await,
+        Some(_) => return,
+        None => run(&["ip", "link", "del", port]).await,
+    };
+}
+
 /// Deletes namespace `name` and with it every interface inside (nothing when it is gone).
 pub async fn netns_del(name: &str) -> Result<(), KernelError> {
     if netns_path(name).exists() {

@@ -42,9 +42,18 @@ pub enum NetError {
 type Reply = oneshot::Sender<Result<PathBuf, NetError>>;
 
 enum Cmd {
-    Attach { task: Box<Task>, reply: Reply },
-    Detach { task_id: String },
-    Cleanup { keep: HashSet<String> },
+    Attach {
+        task: Box<Task>,
+        /// A container's process: its namespace is the task's (else the plane makes one).
+        pid: Option<u32>,
+        reply: Reply,
+    },
+    Detach {
+        task_id: String,
+    },
+    Cleanup {
+        keep: HashSet<String>,
+    },
 }
 
 /// A handle on the plane; cheap to clone.
@@ -62,10 +71,21 @@ impl NetPlane {
     /// Gives `task` its namespace with one interface per network; returns the namespace's
     /// path for the task's process to enter.
     pub async fn attach(&self, task: &Task) -> Result<PathBuf, NetError> {
+        self.attach_to(task, None).await
+    }
+
+    /// Plugs `task`'s networks into the namespace process `pid` already lives in (a started
+    /// container's), named `swarm-<task id>` like the others.
+    pub async fn attach_pid(&self, task: &Task, pid: u32) -> Result<PathBuf, NetError> {
+        self.attach_to(task, Some(pid)).await
+    }
+
+    async fn attach_to(&self, task: &Task, pid: Option<u32>) -> Result<PathBuf, NetError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Cmd::Attach {
                 task: Box::new(task.clone()),
+                pid,
                 reply,
             })
             .map_err(|_| NetError::Stopped)?;
@@ -86,6 +106,16 @@ impl NetPlane {
     }
 }
 
+/// A task's port on a network's bridge (its veth's end in the switch namespace).
+fn switch_port(task_id: &str) -> String {
+    format!("v{}", task_id.chars().take(12).collect::<String>())
+}
+
+/// A task's port on the egress bridge.
+fn gateway_port(task_id: &str) -> String {
+    format!("g{}", task_id.chars().take(12).collect::<String>())
+}
+
 /// One network's switch on this node.
 struct Switch {
     ns: String,
@@ -100,7 +130,7 @@ struct Plane {
     /// Task ID → the networks it is plugged into.
     attached: HashMap<String, Vec<String>>,
     switches: HashMap<String, Switch>,
-    waiting: Vec<(Box<Task>, Reply, Instant)>,
+    waiting: Vec<(Box<Task>, Option<u32>, Reply, Instant)>,
     /// The VXLAN filter as last written (port, nodes); `None` = no table.
     filter: Option<(u32, Vec<Ipv4Addr>)>,
     /// The view, for the task resolvers to answer from.
@@ -161,8 +191,8 @@ impl Plane {
                 _ = cancel.cancelled() => return,
                 cmd = rx.recv() => match cmd {
                     None => return,
-                    Some(Cmd::Attach { task, reply }) => {
-                        self.waiting.push((task, reply, Instant::now() + VIEW_WAIT));
+                    Some(Cmd::Attach { task, pid, reply }) => {
+                        self.waiting.push((task, pid, reply, Instant::now() + VIEW_WAIT));
                         self.serve_waiting().await;
                     }
                     Some(Cmd::Detach { task_id }) => self.detach(&task_id).await,
@@ -208,7 +238,7 @@ impl Plane {
     /// waited too long.
     async fn serve_waiting(&mut self) {
         let now = Instant::now();
-        for (task, reply, deadline) in std::mem::take(&mut self.waiting) {
+        for (task, pid, reply, deadline) in std::mem::take(&mut self.waiting) {
             let missing = task
                 .networks
                 .iter()
@@ -216,7 +246,7 @@ impl Plane {
                 .map(|a| a.network_id.clone());
             match missing {
                 None => {
-                    let r = self.attach(&task).await;
+                    let r = self.attach(&task, pid).await;
                     if r.is_err() {
                         self.detach(&task.id).await;
                     }
@@ -225,7 +255,7 @@ impl Plane {
                 Some(id) if now >= deadline => {
                     let _ = reply.send(Err(NetError::NotInView(id)));
                 }
-                Some(_) => self.waiting.push((task, reply, deadline)),
+                Some(_) => self.waiting.push((task, pid, reply, deadline)),
             }
         }
     }
@@ -268,11 +298,14 @@ impl Plane {
         Ok(ns)
     }
 
-    async fn attach(&mut self, task: &Task) -> Result<PathBuf, NetError> {
+    async fn attach(&mut self, task: &Task, pid: Option<u32>) -> Result<PathBuf, NetError> {
         let task_ns = task_netns(&task.id);
         self.record(&task_ns, true)?;
-        kernel::netns_add(&task_ns).await?;
-        let port: String = format!("v{}", task.id.chars().take(12).collect::<String>());
+        match pid {
+            Some(pid) => kernel::netns_attach(&task_ns, pid).await?,
+            None => kernel::netns_add(&task_ns).await?,
+        }
+        let port = switch_port(&task.id);
         let mut plugged = Vec::new();
         for (i, a) in task.networks.iter().enumerate() {
             let address = a
@@ -312,8 +345,7 @@ impl Plane {
             .find(|a| !used.contains(a))
             .ok_or_else(|| NetError::NoAddress(kernel::GATEWAY_SUBNET.into()))?;
         self.leases.insert(task_id.to_string(), address);
-        let port = format!("g{}", task_id.chars().take(12).collect::<String>());
-        kernel::plug_gateway(task_ns, &port, address).await?;
+        kernel::plug_gateway(task_ns, &gateway_port(task_id), address).await?;
         Ok(())
     }
 
@@ -396,13 +428,22 @@ impl Plane {
     }
 
     async fn detach(&mut self, task_id: &str) {
-        self.waiting.retain(|(t, _, _)| t.id != task_id);
+        self.waiting.retain(|(t, _, _, _)| t.id != task_id);
         let networks = self.attached.remove(task_id).unwrap_or_default();
         if let Some(r) = self.resolvers.remove(task_id) {
             r.cancel();
         }
         self.vip_rules.remove(task_id);
         let had_lease = self.leases.remove(task_id).is_some();
+        // A container's namespace outlives its name here: its legs are cut explicitly.
+        for net in &networks {
+            if let Some(s) = self.switches.get(net) {
+                kernel::unplug(Some(&s.ns), &switch_port(task_id)).await;
+            }
+        }
+        if had_lease {
+            kernel::unplug(None, &gateway_port(task_id)).await;
+        }
         let task_ns = task_netns(task_id);
         let _ = std::fs::remove_dir_all(dns::etc_dir(&task_ns));
         match kernel::netns_del(&task_ns).await {

@@ -18,6 +18,8 @@ use futures::{FutureExt, StreamExt};
 use super::engine::{remove_container, status_of, task_error};
 use crate::executor::task_files::TaskFileStore;
 use crate::executor::{Controller, ExecutorError, ExitStatus, Started, TaskFiles};
+use crate::network::NetPlane;
+use swarm_api::Task;
 
 /// Extra time a `stop` request gets beyond the task's grace period, for the engine's SIGKILL.
 const STOP_SLACK: Duration = Duration::from_secs(30);
@@ -33,6 +35,9 @@ fn with_tag(image: &str) -> String {
 }
 
 pub(super) struct DockerController {
+    /// The node's data plane and the task, for a task attached to networks: plugged once the
+    /// container runs, unplugged when it is over.
+    pub(super) net: Option<(NetPlane, Task)>,
     pub(super) docker: Docker,
     pub(super) name: String,
     pub(super) image: String,
@@ -107,6 +112,36 @@ impl DockerController {
         Ok(())
     }
 
+    /// Plugs the running container's namespace into the task's networks. The container
+    /// starts before its interfaces exist (an engine offers no hook in between): a program
+    /// that connects at once may need its first try again.
+    pub(super) async fn plug(&mut self) -> Result<(), ExecutorError> {
+        let Some((plane, task)) = self.net.as_ref() else {
+            return Ok(());
+        };
+        let id = self.id()?.to_string();
+        let info = self
+            .docker
+            .inspect_container(&id, None)
+            .await
+            .map_err(|e| task_error("inspecting the container", e))?;
+        let pid = info
+            .state
+            .and_then(|s| s.pid)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ExecutorError::Failed("the started container has no process".into()))?;
+        plane.attach_pid(task, pid).await?;
+        Ok(())
+    }
+
+    /// Takes the task off its networks (once: its address may go to another task at once).
+    fn unplug(&mut self) {
+        if let Some((plane, _)) = self.net.take() {
+            plane.detach(&self.task_id);
+        }
+    }
+
     fn id(&self) -> Result<&str, ExecutorError> {
         self.id
             .as_deref()
@@ -133,6 +168,7 @@ impl Controller for DockerController {
                 .start_container(&id, None)
                 .await
                 .map_err(|e| task_error("starting the container", e))?;
+            self.plug().await?;
             Ok(Started {
                 pid: 0,
                 container_id: id,
@@ -168,6 +204,7 @@ impl Controller for DockerController {
             };
             let exit = ExitStatus::Code(i32::try_from(code).unwrap_or(-1));
             self.exit = Some(exit);
+            self.unplug();
             // The container never runs again (restart policy "no"): its secrets go now.
             self.store.remove_secrets(&self.task_id);
             Ok(exit)
@@ -196,8 +233,14 @@ impl Controller for DockerController {
                 )
                 .await
             {
-                Ok(()) => Ok(()),
-                Err(e) if status_of(&e) == Some(404) => Ok(()),
+                Ok(()) => {
+                    self.unplug();
+                    Ok(())
+                }
+                Err(e) if status_of(&e) == Some(404) => {
+                    self.unplug();
+                    Ok(())
+                }
                 Err(e) => Err(task_error("stopping the container", e)),
             }
         }
@@ -206,6 +249,7 @@ impl Controller for DockerController {
 
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {
         async move {
+            self.unplug();
             let target = self.id.clone().unwrap_or_else(|| self.name.clone());
             let removed = remove_container(&self.docker, &target).await;
             self.store.remove_all(&self.task_id);

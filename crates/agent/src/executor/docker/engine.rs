@@ -72,6 +72,7 @@ impl DockerExecutor {
                 timeout: CONNECT_TIMEOUT,
             })??;
         Ok(DockerExecutor {
+            net: Default::default(),
             docker,
             node_id: node_id.to_string(),
             files: Arc::new(TaskFileStore::new(

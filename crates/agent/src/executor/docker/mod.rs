@@ -35,6 +35,7 @@ use super::task_files::{Modes, TaskFileStore};
 use super::{
     Adopted, Controller, Executor, ExecutorError, LogLines, LogOptions, Started, TaskFiles,
 };
+use crate::network::NetPlane;
 use controller::DockerController;
 pub(crate) use engine::engine_words;
 use engine::{engine_failed, frame_lines, remove_container};
@@ -70,6 +71,30 @@ pub struct DockerExecutor {
     docker: Docker,
     node_id: String,
     files: Arc<TaskFileStore>,
+    /// Plugs containers of tasks attached to networks; set by the agent (`use_network`).
+    net: std::sync::OnceLock<NetPlane>,
+}
+
+impl DockerExecutor {
+    /// The node this executor runs containers for.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Hands the executor the node's data plane, for containers of tasks on networks.
+    pub fn use_network(&self, plane: NetPlane) {
+        let _ = self.net.set(plane);
+    }
+
+    fn task_net(&self, task: &Task) -> Result<Option<(NetPlane, Task)>, ExecutorError> {
+        if task.networks.is_empty() {
+            return Ok(None);
+        }
+        let plane = self.net.get().cloned().ok_or_else(|| {
+            ExecutorError::Rejected("this node cannot attach tasks to networks".into())
+        })?;
+        Ok(Some((plane, task.clone())))
+    }
 }
 
 impl Executor for DockerExecutor {
@@ -127,7 +152,9 @@ impl Executor for DockerExecutor {
             .ok_or_else(|| ExecutorError::Rejected("task has no container spec".into()))?;
         let mounts = file_mounts(&self.files, &task.id, &files);
         let body = create_body(task, spec, &self.node_id, &mounts)?;
+        let net = self.task_net(task)?;
         Ok(Box::new(DockerController {
+            net,
             docker: self.docker.clone(),
             name: container_name(task),
             image: spec.image.clone(),
@@ -149,6 +176,7 @@ impl Executor for DockerExecutor {
             .and_then(|s| s.container.as_ref())
             .map(|c| c.image.clone())
             .unwrap_or_default();
+        let net = self.task_net(task);
         async move {
             let failed = engine_failed("looking for the container");
             let Some(id) = self
@@ -170,7 +198,9 @@ impl Executor for DockerExecutor {
                 .started_at
                 .as_deref()
                 .is_some_and(|t| !t.is_empty() && !t.starts_with("0001-"));
+            let net = net?;
             let ctl = DockerController {
+                net,
                 docker: self.docker.clone(),
                 name,
                 image,
@@ -191,6 +221,9 @@ impl Executor for DockerExecutor {
                 }
                 return Ok(None);
             }
+            let mut ctl = ctl;
+            // Its legs on the networks are plugged again (the agent that made them is gone).
+            ctl.plug().await?;
             Ok(Some(Adopted {
                 controller: Box::new(ctl),
                 started: Started {
@@ -203,6 +236,10 @@ impl Executor for DockerExecutor {
     }
 
     fn cleanup(&self, keep: HashSet<String>) -> BoxFuture<'_, Result<(), ExecutorError>> {
+        if let Some(net) = self.net.get() {
+            // Adopted containers keep their namespaces; the rest are stale.
+            net.cleanup(keep.clone());
+        }
         async move {
             let own = self
                 .own_containers()

@@ -178,6 +178,15 @@ pub(super) fn create_body(
         }),
         ..Default::default()
     };
+    // On swarm networks the container gets no engine network: the agent's data plane plugs
+    // one interface per network into it, and its resolver answers at 127.0.0.11.
+    let mut host_config = host_config;
+    if !task.networks.is_empty() {
+        host_config.network_mode = Some("none".into());
+        host_config.port_bindings = None;
+        host_config.dns = Some(vec!["127.0.0.11".into()]);
+        host_config.dns_options = Some(vec!["ndots:0".into()]);
+    }
 
     let grace_ms = if spec.stop_grace_period_ms > 0 {
         spec.stop_grace_period_ms

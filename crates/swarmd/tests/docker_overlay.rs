@@ -1,0 +1,122 @@
+//! Containers on swarm networks (one node, the machine's Docker engine, images built locally):
+//! a container of a task attached to a network runs with no engine network, and the agent
+//! plugs its namespace (named `swarm-<task id>`) into the network once it runs. The client
+//! container resolves the service to its VIP through its own `/etc/resolv.conf`, the VIP
+//! reaches both replicas, and once the services are gone nothing of ours is left.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+#[path = "../../agent/tests/support/docker_image.rs"]
+mod image;
+
+use common::overlay::*;
+use common::*;
+
+/// Waits for its interface (plugged after the container starts), then serves its address.
+const SERVE_WHEN_PLUGGED: &str =
+    "until busybox ip -4 -o addr show eth0 | busybox grep -q inet; do busybox sleep 0.1; done; \
+     mkdir -p /www && busybox ip -4 -o addr show eth0 > /www/index.html \
+     && exec busybox httpd -f -p 7000 -h /www";
+
+#[test]
+fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
+    if !image::engine_or_skip("containers_join_networks") {
+        return;
+    }
+    image::ensure_images();
+    let tmp = test_dir();
+    let root = tmp.path();
+    let _leftovers = Leftovers(vec![root.join("n")]);
+    let (_node, ctl, node_id) = start_docker_node(root, "dn");
+    let _containers = image::Cleanup(format!("swarmd.node.id={node_id}"));
+    ctl.ok(&["network", "create", "--name", "app"]);
+    let service = |name: &str, replicas: &str, script: &str| {
+        ctl.ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--image",
+            image::IMAGE_1,
+            "--replicas",
+            replicas,
+            "--network",
+            "app",
+            "--command",
+            "busybox",
+            "--args",
+            "sh",
+            "--args",
+            "-c",
+            "--args",
+            script,
+        ]);
+    };
+    service("api", "2", SERVE_WHEN_PLUGGED);
+    service("client", "1", "exec busybox sleep 3600");
+    let api = wait_for("2 api containers running", WAIT, || {
+        let r = running(&ctl, "api");
+        (r.len() == 2).then_some(r)
+    });
+    let client = wait_for("the client container running", WAIT, || {
+        let r = running(&ctl, "client");
+        (r.len() == 1).then_some(r)
+    });
+    let client_ns = format!("swarm-{}", client[0].0);
+    assert!(netns_names().contains(&client_ns), "{:?}", netns_names());
+    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // From the client container itself: its resolver file names ours, which knows the VIP.
+    let container = ctl.json(&["task", "inspect", &client[0].0])["status"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let looked_up = wait_for("api resolved inside the container", WAIT, || {
+        image::docker(&["exec", &container, "busybox", "nslookup", "api"])
+            .ok()
+            .filter(|out| out.contains(&vip))
+    });
+    assert!(looked_up.contains(&vip), "{looked_up}");
+    let conf = image::docker(&["exec", &container, "cat", "/etc/resolv.conf"]).unwrap();
+    assert!(conf.contains("nameserver 127.0.0.11"), "{conf}");
+
+    // Through the VIP: both replicas answer.
+    let addrs: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
+    let reached = wait_for("both api containers through the VIP", WAIT, || {
+        let mut got = std::collections::BTreeSet::new();
+        for _ in 0..10 {
+            let (ok, page) = fetch(&client_ns, &vip);
+            if ok {
+                got.extend(addrs.iter().filter(|a| page.contains(a.as_str())).cloned());
+            }
+        }
+        (got.len() == 2).then_some(got)
+    });
+    assert_eq!(reached.len(), 2);
+
+    // Gone with the services: no namespace of ours, nothing recorded as owned.
+    ctl.ok(&["service", "rm", "api"]);
+    ctl.ok(&["service", "rm", "client"]);
+    let owned = root.join("n/worker/network/owned");
+    wait_for("nothing of ours left", WAIT, || {
+        let left: Vec<String> = netns_names()
+            .into_iter()
+            .filter(|n| {
+                api.iter()
+                    .chain(&client)
+                    .any(|t| n == &format!("swarm-{}", t.0))
+                    || n.ends_with(node_id.as_str())
+            })
+            .collect();
+        let records = std::fs::read_dir(&owned).into_iter().flatten().count();
+        (left.is_empty() && records == 0).then_some(())
+    });
+}

@@ -2,7 +2,7 @@
 //! (`kernel`) for the tasks the executors start, following the managers' network view. See
 //! docs/networking.md. Must not decide addresses: the allocator did, and the task carries them.
 
-mod dns;
+pub mod dns;
 mod dns_wire;
 mod kernel;
 mod plane;

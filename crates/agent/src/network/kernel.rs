@@ -112,24 +112,23 @@ pub async fn netns_del(name: &str) -> Result<(), KernelError> {
 }
 
 /// Makes `ns` a network's switch: a bridge `br0` and the VXLAN device `vxlan0` for `vni` on
-/// UDP `port`. The VXLAN device is made in the caller's namespace (so its socket listens on
+/// UDP `port`. The VXLAN device is made (as `tmp`) in the caller's namespace (so its socket listens on
 /// this node's underlay) and then moved in.
-pub async fn make_switch(ns: &str, vni: u32, port: u32) -> Result<(), KernelError> {
+pub async fn make_switch(ns: &str, tmp: &str, vni: u32, port: u32) -> Result<(), KernelError> {
     let have = run(&["ip", "-n", ns, "-o", "link", "show"]).await?;
     if have.contains(" vxlan0:") && have.contains(" br0:") {
         return Ok(());
     }
-    let tmp = format!("swvx{vni}");
     let vni = vni.to_string();
     let port = port.to_string();
     // A leftover from an interrupted attempt would make `add` fail.
-    let _ = run(&["ip", "link", "del", &tmp]).await;
+    let _ = run(&["ip", "link", "del", tmp]).await;
     run(&[
-        "ip", "link", "add", &tmp, "type", "vxlan", "id", &vni, "dstport", &port, "ttl", "64",
+        "ip", "link", "add", tmp, "type", "vxlan", "id", &vni, "dstport", &port, "ttl", "64",
     ])
     .await?;
-    run(&["ip", "link", "set", &tmp, "netns", ns]).await?;
-    run(&["ip", "-n", ns, "link", "set", &tmp, "name", "vxlan0"]).await?;
+    run(&["ip", "link", "set", tmp, "netns", ns]).await?;
+    run(&["ip", "-n", ns, "link", "set", tmp, "name", "vxlan0"]).await?;
     run(&["ip", "-n", ns, "link", "add", "br0", "type", "bridge"]).await?;
     run(&["ip", "-n", ns, "link", "set", "vxlan0", "mtu", OVERLAY_MTU]).await?;
     run(&["ip", "-n", ns, "link", "set", "vxlan0", "master", "br0"]).await?;

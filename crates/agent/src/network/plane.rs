@@ -106,6 +106,18 @@ impl NetPlane {
     }
 }
 
+/// The name a network's VXLAN device has in the node's namespace before it moves into the
+/// switch's: unique per node and network, so swarmds sharing a namespace (tests) do not meet.
+fn temp_device(node_id: &str, vni: u32) -> String {
+    // FNV-1a: a short, stable name; only clashes matter, not secrecy.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in node_id.bytes().chain(vni.to_be_bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("swvx{h:08x}")
+}
+
 /// A task's port on a network's bridge (its veth's end in the switch namespace).
 fn switch_port(task_id: &str) -> String {
     format!("v{}", task_id.chars().take(12).collect::<String>())
@@ -284,8 +296,16 @@ impl Plane {
         let vni = self.network(network_id).map_or(0, |(n, _)| n.vni);
         let ns = format!("swnet-{vni}-{}", self.node_id);
         self.record(&ns, true)?;
-        kernel::netns_add(&ns).await?;
-        kernel::make_switch(&ns, vni, self.data_path_port()).await?;
+        let made = async {
+            kernel::netns_add(&ns).await?;
+            let tmp = temp_device(&self.node_id, vni);
+            kernel::make_switch(&ns, &tmp, vni, self.data_path_port()).await
+        };
+        if let Err(e) = made.await {
+            // Half a switch is no switch: nothing may stay behind for the next try.
+            self.drop_switch(&ns).await;
+            return Err(e.into());
+        }
         let peers = kernel::peers(&ns).await?.into_iter().collect();
         self.switches.insert(
             network_id.to_string(),

@@ -23,13 +23,18 @@ pub fn docker_installed() -> bool {
 }
 
 /// The manager and the two clients that talk to it.
+/// Fields drop in this order: the node (killed, its leftovers removed from what its state
+/// dir records), then its test host, then the directory.
 pub struct Swarm {
-    _dir: tempfile::TempDir,
-    pub state: PathBuf,
     pub node: Node,
+    /// The manager runs on a test host of its own, so what its data plane makes (VXLAN
+    /// port, egress bridge, nftables tables) never meets another test's swarm.
+    _host: super::netns::Mesh,
+    pub state: PathBuf,
     pub ctl: Ctl,
     pub docker_sock: PathBuf,
     pub docker_config: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Swarm {
@@ -56,7 +61,8 @@ impl Swarm {
             "--executor".into(),
             "process".into(),
         ];
-        let node = Node::start("m1", &state, &args);
+        let host = super::netns::Mesh::new(1).expect("a test host (needs root and iproute2)");
+        let node = Node::start_in(host.enter_prefix(1), "m1", &state, &args);
         let s = Swarm {
             _dir: dir,
             state,
@@ -64,6 +70,7 @@ impl Swarm {
             ctl,
             docker_sock,
             docker_config,
+            _host: host,
         };
         // Raw HTTP, so tests that do without the CLI can use this swarm too.
         wait_for("the Docker API to answer", Duration::from_secs(30), || {

@@ -148,9 +148,59 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Removes what the node's data plane recorded as its own (namespaces, resolver files,
+    /// the egress bridge, its nftables tables): a killed swarmd cannot, and the next test
+    /// must not find them.
+    fn remove_network_leftovers(&self) {
+        let owned = self.dir.join("worker/network/owned");
+        let Ok(entries) = std::fs::read_dir(&owned) else {
+            return;
+        };
+        let mut any = false;
+        let mut gateway = false;
+        for e in entries.flatten() {
+            any = true;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "gateway" {
+                gateway = true;
+                continue;
+            }
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
+            let _ = std::fs::remove_file(e.path());
+        }
+        // In the node's own namespace (its host's, or the machine's).
+        let in_node = |args: &[&str]| {
+            let mut cmd = match self.prefix.split_first() {
+                Some((first, rest)) => {
+                    let mut c = Command::new(first);
+                    c.args(rest);
+                    c
+                }
+                None => Command::new(args[0]),
+            };
+            if self.prefix.is_empty() {
+                cmd.args(&args[1..]);
+            } else {
+                cmd.args(args);
+            }
+            let _ = cmd.output();
+        };
+        if gateway {
+            in_node(&["ip", "link", "del", "swgw0"]);
+            in_node(&["nft", "delete", "table", "ip", "swarmd_nat"]);
+        }
+        if any {
+            in_node(&["nft", "delete", "table", "inet", "swarmd"]);
+        }
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
+        self.remove_network_leftovers();
     }
 }
 

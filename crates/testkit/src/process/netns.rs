@@ -30,7 +30,10 @@ pub struct Mesh {
 impl Mesh {
     /// Creates `n` hosts, or says why it cannot (not root, no `ip`).
     pub fn new(n: usize) -> Result<Mesh, String> {
-        let tag = format!("{:04}", std::process::id() % 10_000);
+        // Unique per mesh of this process too: tests of one binary run side by side.
+        static MESHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = MESHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tag = format!("{:04}{}", std::process::id() % 10_000, k % 100);
         let subnet = (std::process::id() % 200 + 20) as u8;
         let mesh = Mesh { tag, subnet, n };
         for i in 1..=n {

@@ -13,12 +13,6 @@ mod image;
 use common::overlay::*;
 use common::*;
 
-/// Waits for its interface (plugged after the container starts), then serves its address.
-const SERVE_WHEN_PLUGGED: &str =
-    "until busybox ip -4 -o addr show eth0 | busybox grep -q inet; do busybox sleep 0.1; done; \
-     mkdir -p /www && busybox ip -4 -o addr show eth0 > /www/index.html \
-     && exec busybox httpd -f -p 7000 -h /www";
-
 #[test]
 fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
     if !image::engine_or_skip("containers_join_networks") {

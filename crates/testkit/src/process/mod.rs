@@ -5,6 +5,7 @@
 //! (`scripts/test.sh` does).
 
 pub mod docker;
+pub mod dockerd;
 pub mod netns;
 pub mod overlay;
 pub mod swarm;

@@ -1,6 +1,8 @@
-//! Helpers of the overlay tests (test hosts from [`super::netns`] running swarmd with the
-//! `process` executor): a swarm on the hosts, services that serve their own address, and
-//! looking from inside a task's namespace (fetch, resolve). Test code only.
+//! Helpers of the overlay tests (test hosts from [`super::netns`] running swarmd, with the
+//! `process` executor or with a Docker engine per host from [`super::dockerd`]): a swarm on
+//! the hosts, services that serve their own address, and looking from inside a task's
+//! namespace (fetch, resolve). Test code only; it starts and inspects, and removes only the
+//! namespaces the nodes recorded as theirs.
 
 use super::netns::Mesh;
 use super::{wait_for, Ctl, Node};
@@ -15,6 +17,14 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// directory. No commas: `--args` splits on them.
 pub const SERVE_ADDRESS: &str = "mkdir -p www && busybox ip -4 -o addr show eth0 > www/index.html \
                              && exec busybox httpd -f -p 7000 -h www";
+
+/// Like [`SERVE_ADDRESS`] for a container: the agent plugs its interface only once the
+/// container runs, so it waits for an address on eth0 first; serves from `/www` (a container
+/// has no task directory of ours).
+pub const SERVE_WHEN_PLUGGED: &str =
+    "until busybox ip -4 -o addr show eth0 | busybox grep -q inet; do busybox sleep 0.1; done; \
+     mkdir -p /www && busybox ip -4 -o addr show eth0 > /www/index.html \
+     && exec busybox httpd -f -p 7000 -h /www";
 
 /// Removes, whatever the test's outcome, every namespace the nodes recorded as theirs.
 pub struct Leftovers(pub Vec<PathBuf>);
@@ -125,14 +135,28 @@ pub fn host_of(nodes: &Value, node_id: &str) -> String {
         .to_string()
 }
 
+/// A manager on host 1 and workers on hosts 2-3, `process` executor; returns once all three
+/// nodes are ready.
 pub fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
+    start_with(mesh, root, "process", |_| Vec::new())
+}
+
+/// Like [`start`], with `executor` and host `i`'s swarmd given `extra(i)` besides (e.g. its
+/// own engine's `--engine-addr`).
+pub fn start_with(
+    mesh: &Mesh,
+    root: &Path,
+    executor: &str,
+    extra: impl Fn(usize) -> Vec<String>,
+) -> (Vec<Node>, Ctl) {
     let socket = root.join("m.sock");
     let manager_addr = format!("{}:4242", mesh.ip(1));
     let dir = |i: usize| root.join(format!("h{i}"));
     let mut args = super::swarm::manager_args(&dir(1), "h1", &socket, &manager_addr, None);
-    // The process executor, whatever the machine has.
+    // The executor asked for, whatever the machine has.
     let exec = args.iter().position(|a| a == "sim").unwrap();
-    args[exec] = "process".into();
+    args[exec] = executor.into();
+    args.extend(extra(1));
     let mut nodes = vec![Node::start_in(mesh.enter_prefix(1), "h1", &dir(1), &args)];
     let ctl = Ctl { socket };
     wait_for("the manager", WAIT, || {
@@ -142,13 +166,13 @@ pub fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
     for i in 2..=3 {
         let name = format!("h{i}");
         let d = dir(i).display().to_string();
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "-d",
             &d,
             "--hostname",
             &name,
             "--executor",
-            "process",
+            executor,
             "--join-addr",
             &manager_addr,
             "--join-token",
@@ -156,6 +180,7 @@ pub fn start(mesh: &Mesh, root: &Path) -> (Vec<Node>, Ctl) {
         ]
         .map(String::from)
         .to_vec();
+        args.extend(extra(i));
         nodes.push(Node::start_in(mesh.enter_prefix(i), &name, &dir(i), &args));
     }
     wait_for("three nodes ready", WAIT, || {

@@ -50,23 +50,11 @@ fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
     };
     service("api", "2", SERVE_WHEN_PLUGGED);
     service("client", "1", "exec busybox sleep 3600");
-    let api = wait_for("2 api containers running", WAIT, || {
-        let r = running(&ctl, "api");
-        (r.len() == 2).then_some(r)
-    });
-    let client = wait_for("the client container running", WAIT, || {
-        let r = running(&ctl, "client");
-        (r.len() == 1).then_some(r)
-    });
+    let api = wait_running(&ctl, "api", 2);
+    let client = wait_running(&ctl, "client", 1);
     let client_ns = format!("swarm-{}", client[0].0);
     assert!(netns_names().contains(&client_ns), "{:?}", netns_names());
-    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let vip = vip(&ctl, "api");
 
     // From the client container itself: its resolver file names ours, which knows the VIP.
     let container = ctl.json(&["task", "inspect", &client[0].0])["status"]["container_id"]

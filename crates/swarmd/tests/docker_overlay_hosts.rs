@@ -74,10 +74,7 @@ fn containers_on_three_hosts_reach_each_other_through_the_vip_over_vxlan() {
         &["--replicas", "2", "--replicas-max-per-node", "1"],
         SERVE_WHEN_PLUGGED,
     );
-    let api = wait_for("2 api containers running", WAIT, || {
-        let r = running(&ctl, "api");
-        (r.len() == 2).then_some(r)
-    });
+    let api = wait_running(&ctl, "api", 2);
     let listed = ctl.json(&["node", "ls"]);
     let api_hosts: BTreeSet<String> = api.iter().map(|t| host_of(&listed, &t.1)).collect();
     assert_eq!(api_hosts.len(), 2, "api replicas share a host: {api:?}");
@@ -110,10 +107,7 @@ fn containers_on_three_hosts_reach_each_other_through_the_vip_over_vxlan() {
         extra.extend(["--constraint", c.as_str()]);
     }
     service("client", &extra, "exec busybox sleep 3600");
-    let client = wait_for("the client container running", WAIT, || {
-        let r = running(&ctl, "client");
-        (r.len() == 1).then_some(r)
-    });
+    let client = wait_running(&ctl, "client", 1);
     let client_host = host_of(&listed, &client[0].1);
     if let Some(h) = &free {
         assert_eq!(&client_host, h);
@@ -121,13 +115,7 @@ fn containers_on_three_hosts_reach_each_other_through_the_vip_over_vxlan() {
     let client_ns = format!("swarm-{}", client[0].0);
     assert!(netns_names().contains(&client_ns), "{:?}", netns_names());
 
-    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let vip = vip(&ctl, "api");
     let addrs: BTreeSet<String> = api.iter().map(|t| t.2.clone()).collect();
     let reached = wait_for("both api containers through the VIP", WAIT, || {
         let mut got = BTreeSet::new();

@@ -73,19 +73,10 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "--constraint",
         "node.hostname==h1",
     ]);
-    let api = wait_for("2 api tasks running", WAIT, || {
-        let r = running(&ctl, "api");
-        (r.len() == 2).then_some(r)
-    });
-    let db = wait_for("the db task running", WAIT, || {
-        let r = running(&ctl, "db");
-        (r.len() == 1).then_some(r)
-    });
+    let api = wait_running(&ctl, "api", 2);
+    let db = wait_running(&ctl, "db", 1);
     assert_ne!(api[0].1, api[1].1, "the api tasks run on two hosts");
-    let client = wait_for("the client running", WAIT, || {
-        let r = running(&ctl, "client");
-        (r.len() == 1).then_some(r)
-    });
+    let client = wait_running(&ctl, "client", 1);
     let client_ns = format!("swarm-{}", client[0].0);
 
     // Each task's namespace is named for it, and shows its address.
@@ -112,13 +103,7 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
 
     // DNS: the service's name is its VIP, tasks.NAME its running tasks, for tasks on its
     // network only.
-    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let vip = vip(&ctl, "api");
     let mut both: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
     both.sort();
     assert_eq!(resolve(&client_ns, "api"), std::slice::from_ref(&vip));

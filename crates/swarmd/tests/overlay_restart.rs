@@ -10,20 +10,7 @@ mod common;
 use common::netns::Mesh;
 use common::overlay::*;
 use common::*;
-use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// Which of `addrs` answered `tries` connections to `vip` from namespace `ns`.
-fn answered(ns: &str, vip: &str, addrs: &[String], tries: usize) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for _ in 0..tries {
-        let (ok, page) = fetch(ns, vip);
-        if ok {
-            out.extend(addrs.iter().filter(|a| page.contains(a.as_str())).cloned());
-        }
-    }
-    out
-}
 
 #[test]
 fn the_overlay_outlives_a_manager_restart_and_heals_after_a_worker_restart() {
@@ -70,22 +57,10 @@ fn the_overlay_outlives_a_manager_restart_and_heals_after_a_worker_restart() {
         "--constraint",
         "node.hostname==h2",
     ]);
-    let api = wait_for("2 api tasks running", WAIT, || {
-        let r = running(&ctl, "api");
-        (r.len() == 2).then_some(r)
-    });
-    let client = wait_for("the client running", WAIT, || {
-        let r = running(&ctl, "client");
-        (r.len() == 1).then_some(r)
-    });
+    let api = wait_running(&ctl, "api", 2);
+    let client = wait_running(&ctl, "client", 1);
     let client_ns = format!("swarm-{}", client[0].0);
-    let vip = ctl.json(&["service", "inspect", "api"])["endpoint"]["virtual_ips"][0]["addr"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let vip = vip(&ctl, "api");
     let addrs: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
     let got = wait_for("both api tasks through the VIP", WAIT, || {
         let a = answered(&client_ns, &vip, &addrs, 10);

@@ -194,3 +194,38 @@ pub fn start_with(
     });
     (nodes, ctl)
 }
+
+/// The VIP of `service` on its first network, without prefix length.
+pub fn vip(ctl: &Ctl, service: &str) -> String {
+    let svc = ctl.json(&["service", "inspect", service]);
+    svc["endpoint"]["virtual_ips"][0]["addr"]
+        .as_str()
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("{service} has no VIP: {svc}"))
+        .to_string()
+}
+
+/// Waits until `service` has exactly `n` running tasks with addresses; returns them.
+pub fn wait_running(ctl: &Ctl, service: &str, n: usize) -> Vec<(String, String, String)> {
+    wait_for(&format!("{n} {service} tasks running"), WAIT, || {
+        let r = running(ctl, service);
+        (r.len() == n).then_some(r)
+    })
+}
+
+/// Which of `addrs` answered `tries` connections to `vip` (port 7000) from namespace `ns`.
+pub fn answered(
+    ns: &str,
+    vip: &str,
+    addrs: &[String],
+    tries: usize,
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for _ in 0..tries {
+        let (ok, page) = fetch(ns, vip);
+        if ok {
+            out.extend(addrs.iter().filter(|a| page.contains(a.as_str())).cloned());
+        }
+    }
+    out
+}

@@ -2,7 +2,9 @@
 //! a container of a task attached to a network runs with no engine network, and the agent
 //! plugs its namespace (named `swarm-<task id>`) into the network once it runs. The client
 //! container resolves the service to its VIP through its own `/etc/resolv.conf`, the VIP
-//! reaches both replicas, and once the services are gone nothing of ours is left.
+//! reaches both replicas, the container reaches a server outside through NAT although the
+//! machine's Docker drops forwarded traffic by default, and once the services are gone
+//! nothing of ours is left.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,6 +14,86 @@ mod image;
 
 use common::overlay::*;
 use common::*;
+
+/// A namespace of the test's own behind a veth from the machine's namespace, serving a page
+/// at `addr`:7002; removed (namespace, link, server) on drop.
+struct Outside {
+    ns: String,
+    link: String,
+    addr: String,
+    server: std::process::Child,
+    _www: tempfile::TempDir,
+}
+
+impl Outside {
+    fn start() -> Outside {
+        let k = std::process::id() % 200 + 20;
+        let ns = format!("swout{}", std::process::id() % 10_000);
+        let link = format!("swo{}", std::process::id() % 10_000);
+        let (near, addr) = (format!("10.251.{k}.1"), format!("10.251.{k}.2"));
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("index.html"), "outside\n").unwrap();
+        let sh = |args: &[&str]| {
+            let out = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {:?}", out);
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &link])
+            .output();
+        sh(&["ip", "netns", "add", &ns]);
+        sh(&[
+            "ip", "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ]);
+        sh(&["ip", "addr", "add", &format!("{near}/30"), "dev", &link]);
+        sh(&["ip", "link", "set", &link, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/30"),
+            "dev",
+            "eth0",
+        ]);
+        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        let server = std::process::Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .args(["busybox", "httpd", "-f", "-p"])
+            .arg(format!("{addr}:7002"))
+            .arg("-h")
+            .arg(www.path())
+            .spawn()
+            .unwrap();
+        Outside {
+            ns,
+            link,
+            addr,
+            server,
+            _www: www,
+        }
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.ns])
+            .output();
+    }
+}
 
 #[test]
 fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
@@ -83,6 +165,17 @@ fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
         (got.len() == 2).then_some(got)
     });
     assert_eq!(reached.len(), 2);
+
+    // The outside, on a machine whose Docker drops forwarded traffic by default: a server in
+    // a namespace of this test, routed through the machine's own namespace. The client
+    // container reaches it through NAT on the node.
+    let outside = Outside::start();
+    let (ok, page) = wait_for("the outside from a container", WAIT, || {
+        let r = fetch_port(&client_ns, &outside.addr, 7002);
+        r.0.then_some(r)
+    });
+    assert!(ok && page.contains("outside"), "{page}");
+    drop(outside);
 
     // Gone with the services: no namespace of ours, nothing recorded as owned.
     ctl.ok(&["service", "rm", "api"]);

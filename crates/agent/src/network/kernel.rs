@@ -250,13 +250,52 @@ pub async fn make_gateway() -> Result<(), KernelError> {
          type nat hook postrouting priority 100; policy accept;\n    \
          ip saddr {GATEWAY_SUBNET} oifname != \"{GATEWAY_BRIDGE}\" masquerade\n  }}\n}}\n"
     );
-    run_with_input(&["nft", "-f", "-"], Some(&script))
-        .await
-        .map(drop)
+    run_with_input(&["nft", "-f", "-"], Some(&script)).await?;
+    docker_forward("-I").await
+}
+
+/// The rules that let the egress bridge's traffic through a firewall that drops forwarded
+/// packets by default, as Docker sets up its hosts (`FORWARD` policy DROP): Docker's
+/// `DOCKER-USER` chain is the place it leaves for them.
+fn forward_rules() -> [Vec<&'static str>; 2] {
+    [
+        vec!["DOCKER-USER", "-i", GATEWAY_BRIDGE, "-j", "ACCEPT"],
+        vec![
+            "DOCKER-USER",
+            "-o",
+            GATEWAY_BRIDGE,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "RELATED,ESTABLISHED",
+            "-j",
+            "ACCEPT",
+        ],
+    ]
+}
+
+/// Adds (`-I`) or removes (`-D`) the forward rules, where this namespace has Docker's chain
+/// (elsewhere nothing drops forwarded traffic on its behalf).
+async fn docker_forward(verb: &str) -> Result<(), KernelError> {
+    if run(&["iptables", "-S", "DOCKER-USER"]).await.is_err() {
+        return Ok(());
+    }
+    for rule in forward_rules() {
+        let mut check = vec!["iptables", "-C"];
+        check.extend(rule.iter().copied());
+        let present = run(&check).await.is_ok();
+        if (verb == "-I") != present {
+            let mut cmd = vec!["iptables", verb];
+            cmd.extend(rule.iter().copied());
+            run(&cmd).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes the egress bridge and its table (nothing when they are gone).
 pub async fn remove_gateway() -> Result<(), KernelError> {
+    docker_forward("-D").await?;
     let have = run(&["ip", "-o", "link", "show"]).await?;
     if have.contains(&format!(" {GATEWAY_BRIDGE}:")) {
         run(&["ip", "link", "del", GATEWAY_BRIDGE]).await?;

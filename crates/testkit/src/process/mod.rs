@@ -191,6 +191,28 @@ impl Node {
         if gateway {
             in_node(&["ip", "link", "del", "swgw0"]);
             in_node(&["nft", "delete", "table", "ip", "swarmd_nat"]);
+            in_node(&[
+                "iptables",
+                "-D",
+                "DOCKER-USER",
+                "-i",
+                "swgw0",
+                "-j",
+                "ACCEPT",
+            ]);
+            in_node(&[
+                "iptables",
+                "-D",
+                "DOCKER-USER",
+                "-o",
+                "swgw0",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "RELATED,ESTABLISHED",
+                "-j",
+                "ACCEPT",
+            ]);
         }
         if any {
             in_node(&["nft", "delete", "table", "inet", "swarmd"]);

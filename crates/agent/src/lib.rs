@@ -103,8 +103,10 @@ pub struct Agent {
     node: watch::Sender<Option<swarm_api::Node>>,
     /// The managers' network view of this node, for the data plane.
     networks: watch::Sender<Option<swarm_api::NetworksMessage>>,
-    /// The data plane's loop (process executor only), run and stopped by `run`.
-    plane: Option<(BoxFuture<'static, ()>, CancellationToken)>,
+    /// The data plane's loop (not for sim), run by `run` as a task of `plane_owner`, which
+    /// stops and awaits it once the worker is done.
+    plane: Option<BoxFuture<'static, ()>>,
+    plane_owner: swarm_tasks::TaskOwner,
 }
 
 impl Agent {
@@ -119,16 +121,16 @@ impl Agent {
         })?;
         let networks = watch::channel(None).0;
         let mut plane = None;
+        let plane_owner = swarm_tasks::TaskOwner::new();
         // The data plane, for the executors that run real work (not sim).
         let mut new_plane = |node_id: &str| {
-            let stop = CancellationToken::new();
             let (net, run) = network::start(
                 node_id.to_string(),
                 worker_dir.clone(),
                 networks.subscribe(),
-                stop.clone(),
+                plane_owner.token().clone(),
             );
-            plane = Some((Box::pin(run) as BoxFuture<'static, ()>, stop));
+            plane = Some(Box::pin(run) as BoxFuture<'static, ()>);
             net
         };
         let executor: Arc<dyn Executor> = match &cfg.executor {
@@ -148,6 +150,7 @@ impl Agent {
             node: watch::channel(None).0,
             networks,
             plane,
+            plane_owner,
         })
     }
 
@@ -172,12 +175,9 @@ impl Agent {
         let (status_tx, status_rx) = mpsc::unbounded_channel();
         let (assign_tx, assign_rx) = mpsc::unbounded_channel();
         let (link_tx, link_rx) = watch::channel(None);
-        // Owned by `run`: stopped and awaited once the worker (whose tasks use it) is done.
-        let plane = self.plane.map(|(run, stop)| {
-            #[allow(clippy::disallowed_methods)]
-            let task = tokio::spawn(run);
-            (task, stop)
-        });
+        if let Some(run) = self.plane {
+            self.plane_owner.spawn(run);
+        }
         // The session outlives the worker so the tasks' final states can still be sent.
         let session_stop = CancellationToken::new();
 
@@ -211,10 +211,8 @@ impl Agent {
         );
 
         let worker_result = worker.await;
-        if let Some((task, stop)) = plane {
-            stop.cancel();
-            let _ = task.await;
-        }
+        // The tasks that used the data plane are done: stop it and wait for it.
+        self.plane_owner.stop().await;
         // All status senders are gone now: the reporter ends once it has sent what is left.
         if tokio::time::timeout(FINAL_REPORT_TIMEOUT, &mut reporter)
             .await

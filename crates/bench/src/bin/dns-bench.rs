@@ -120,9 +120,18 @@ async fn main() -> Result<()> {
         upstreams: vec![],
     };
     let cancel = CancellationToken::new();
-    // Owned by main: cancelled and awaited before it returns.
-    #[allow(clippy::disallowed_methods)]
-    let served = tokio::spawn(serve(socket, scope, cancel.clone()));
+    // The resolver runs beside the clients in this task and ends with them.
+    let served = serve(socket, scope, cancel.clone());
+    let clients = async {
+        let r = measure(server, &args).await;
+        cancel.cancel();
+        r
+    };
+    let (r, ()) = tokio::join!(clients, served);
+    r
+}
+
+async fn measure(server: std::net::SocketAddr, args: &Args) -> Result<()> {
     let t = Instant::now();
     let one = client(server, args.queries, args.services, 0).await?;
     report("1 client", one, t.elapsed());
@@ -136,7 +145,5 @@ async fn main() -> Result<()> {
         runs.into_iter().flatten().collect(),
         t.elapsed(),
     );
-    cancel.cancel();
-    let _ = served.await;
     Ok(())
 }

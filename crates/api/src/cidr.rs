@@ -49,11 +49,6 @@ fn split_cidr(s: &str) -> Result<(u32, u8), CidrError> {
 }
 
 impl Subnet {
-    pub fn new(base: Ipv4Addr, len: u8) -> Option<Subnet> {
-        let base = u32::from(base);
-        (len <= 32 && base & !mask(len) == 0).then_some(Subnet { base, len })
-    }
-
     /// Parses "10.0.1.0/24"; host bits must be zero.
     pub fn parse(s: &str) -> Result<Subnet, CidrError> {
         let (ip, len) = split_cidr(s.trim())?;
@@ -72,10 +67,6 @@ impl Subnet {
 
     pub fn prefix_len(&self) -> u8 {
         self.len
-    }
-
-    pub fn network(&self) -> Ipv4Addr {
-        Ipv4Addr::from(self.base)
     }
 
     fn last(&self) -> u32 {

@@ -1,6 +1,6 @@
 //! Spec validation: every refusal names the field and the reason in one line.
 
-use crate::cidr::{parse_address, Subnet};
+use crate::cidr::Subnet;
 use crate::v1::{EndpointMode, NetworkSpec, NodeSpec, PublishMode, ServiceSpec};
 use std::net::Ipv4Addr;
 
@@ -217,13 +217,6 @@ pub fn validate_network_spec(spec: &NetworkSpec) -> Result<Option<Subnet>, Inval
         }
     }
     Ok(subnet)
-}
-
-/// An allocated address as tasks and services hold it ("10.0.1.5/24").
-pub fn parse_interface_address(field: &'static str, s: &str) -> Result<Ipv4Addr, InvalidSpec> {
-    parse_address(s)
-        .map(|(ip, _)| ip)
-        .map_err(|e| bad(field, e.to_string()))
 }
 
 pub fn validate_node_spec(spec: &NodeSpec) -> Result<(), InvalidSpec> {

@@ -108,27 +108,8 @@ fn containers_join_networks_resolve_services_and_reach_them_through_the_vip() {
     let _containers = image::Cleanup(format!("swarmd.node.id={node_id}"));
     ctl.ok(&["network", "create", "--name", "app"]);
     let service = |name: &str, replicas: &str, script: &str| {
-        ctl.ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            name,
-            "--image",
-            image::IMAGE_1,
-            "--replicas",
-            replicas,
-            "--network",
-            "app",
-            "--command",
-            "busybox",
-            "--args",
-            "sh",
-            "--args",
-            "-c",
-            "--args",
-            script,
-        ]);
+        let extra = ["--replicas", replicas];
+        create_service(&ctl, name, image::IMAGE_1, "app", &extra, Some(script));
     };
     service("api", "2", SERVE_WHEN_PLUGGED);
     service("client", "1", "exec busybox sleep 3600");

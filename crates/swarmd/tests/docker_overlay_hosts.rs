@@ -53,21 +53,7 @@ fn containers_on_three_hosts_reach_each_other_through_the_vip_over_vxlan() {
 
     ctl.ok(&["network", "create", "--name", "app"]);
     let service = |name: &str, extra: &[&str], script: &str| {
-        let mut args = vec![
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            name,
-            "--image",
-            image::IMAGE_1,
-            "--network",
-            "app",
-        ];
-        args.extend(extra);
-        args.extend(["--command", "busybox", "--args", "sh", "--args", "-c"]);
-        args.extend(["--args", script]);
-        ctl.ok(&args);
+        create_service(&ctl, name, image::IMAGE_1, "app", extra, Some(script));
     };
     service(
         "api",

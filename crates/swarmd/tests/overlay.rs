@@ -33,46 +33,14 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     ctl.ok(&["network", "create", "--name", "app"]);
     ctl.ok(&["network", "create", "--name", "other", "--internal"]);
     let serve = |name: &str, network: &str, replicas: &str| {
-        ctl.ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            name,
-            "--image",
-            "busybox",
-            "--replicas",
-            replicas,
-            "--replicas-max-per-node",
-            "1",
-            "--network",
-            network,
-            "--command",
-            "busybox",
-            "--args",
-            "sh",
-            "--args",
-            "-c",
-            "--args",
-            SERVE_ADDRESS,
-        ]);
+        let extra = ["--replicas", replicas, "--replicas-max-per-node", "1"];
+        create_service(&ctl, name, "busybox", network, &extra, Some(SERVE_ADDRESS));
     };
     serve("api", "app", "2");
     serve("db", "other", "1");
     // The client stays on the manager's host, which the test never kills.
-    ctl.ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        "client",
-        "--image",
-        "busybox",
-        "--network",
-        "app",
-        "--constraint",
-        "node.hostname==h1",
-    ]);
+    let on_h1 = ["--constraint", "node.hostname==h1"];
+    create_service(&ctl, "client", "busybox", "app", &on_h1, None);
     let api = wait_running(&ctl, "api", 2);
     let db = wait_running(&ctl, "db", 1);
     assert_ne!(api[0].1, api[1].1, "the api tasks run on two hosts");

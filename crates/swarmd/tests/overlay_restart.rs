@@ -21,42 +21,10 @@ fn the_overlay_outlives_a_manager_restart_and_heals_after_a_worker_restart() {
     let (mut nodes, ctl) = start(&mesh, root);
     ctl.ok(&["node", "drain", "h1"]);
     ctl.ok(&["network", "create", "--name", "app"]);
-    ctl.ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        "api",
-        "--image",
-        "busybox",
-        "--replicas",
-        "2",
-        "--replicas-max-per-node",
-        "1",
-        "--network",
-        "app",
-        "--command",
-        "busybox",
-        "--args",
-        "sh",
-        "--args",
-        "-c",
-        "--args",
-        SERVE_ADDRESS,
-    ]);
-    ctl.ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        "client",
-        "--image",
-        "busybox",
-        "--network",
-        "app",
-        "--constraint",
-        "node.hostname==h2",
-    ]);
+    let extra = ["--replicas", "2", "--replicas-max-per-node", "1"];
+    create_service(&ctl, "api", "busybox", "app", &extra, Some(SERVE_ADDRESS));
+    let on_h2 = ["--constraint", "node.hostname==h2"];
+    create_service(&ctl, "client", "busybox", "app", &on_h2, None);
     let api = wait_running(&ctl, "api", 2);
     let client = wait_running(&ctl, "client", 1);
     let client_ns = format!("swarm-{}", client[0].0);

@@ -6,6 +6,7 @@
 //! A task is in the records only while it is RUNNING on a READY node and meant to run, so a
 //! task that stops, is told to stop, or whose node goes DOWN leaves the view at the next pass.
 
+use crate::allocator_networks::holds_addresses as holds;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use swarm_api::names::Named;
@@ -17,11 +18,6 @@ use tonic::Status;
 
 /// How long a burst of store changes is let settle before the view is read again.
 const DEBOUNCE: Duration = Duration::from_millis(100);
-
-/// True while `task` may still use its addresses (not seen stopped yet).
-fn holds(task: &Task) -> bool {
-    state::observed(task) <= TaskState::Running
-}
 
 /// True while `task` should be found by name: running, meant to, on a node that is up.
 fn resolvable(t: &Tables, task: &Task) -> bool {

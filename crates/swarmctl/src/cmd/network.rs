@@ -21,7 +21,7 @@ use swarm_api::{
 use super::{node_names, out, out_json, Format, FormatArg};
 use crate::ago::ago;
 use crate::client::{self, Client};
-use crate::flags::{parse_label, split_lists};
+use crate::flags::parse_labels;
 use crate::resolve;
 use crate::table::{self, LIST, SUMMARY};
 
@@ -123,14 +123,10 @@ impl NetworkCmd {
                 attachable,
                 labels,
             } => {
-                let mut annotations = Annotations {
+                let annotations = Annotations {
                     name,
-                    ..Default::default()
+                    labels: parse_labels(&labels)?,
                 };
-                for l in split_lists(&labels)? {
-                    let (k, v) = parse_label("label", &l)?;
-                    annotations.labels.insert(k, v);
-                }
                 let spec = NetworkSpec {
                     annotations: Some(annotations),
                     driver,

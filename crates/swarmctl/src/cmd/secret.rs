@@ -20,7 +20,7 @@ use swarm_api::{
 use super::{out, out_json, Format, FormatArg};
 use crate::ago::ago;
 use crate::client::{self, Client};
-use crate::flags::{parse_label, split_lists};
+use crate::flags::parse_labels;
 use crate::resolve;
 use crate::table::{self, LIST, SUMMARY};
 
@@ -202,14 +202,10 @@ impl ObjCmd {
                 labels,
             } => {
                 let bytes = read_data(kind, file.as_deref(), data.as_deref())?;
-                let mut annotations = Annotations {
+                let annotations = Annotations {
                     name,
-                    ..Default::default()
+                    labels: parse_labels(&labels)?,
                 };
-                for l in split_lists(&labels)? {
-                    let (k, v) = parse_label("label", &l)?;
-                    annotations.labels.insert(k, v);
-                }
                 let mut c = client::connect(socket).await?;
                 let id = match kind {
                     Kind::Secret => c

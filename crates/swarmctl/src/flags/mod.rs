@@ -20,8 +20,8 @@ use swarm_api::{
 };
 
 pub use parse::{
-    check_env, parse_cpus, parse_duration_ms, parse_file_ref, parse_label, parse_memory,
-    parse_mount, parse_restart_condition, parse_u64, split_lists,
+    check_env, parse_cpus, parse_duration_ms, parse_file_ref, parse_label, parse_labels,
+    parse_memory, parse_mount, parse_restart_condition, parse_u64, split_lists,
 };
 
 /// Flags that describe a service. Numbers and durations are taken as text and parsed here, so
@@ -217,10 +217,7 @@ impl ServiceFlags {
         if !self.labels.is_empty() {
             let annotations = spec.annotations.get_or_insert_with(Default::default);
             annotations.labels.clear();
-            for l in split_lists(&self.labels)? {
-                let (k, v) = parse_label("label", &l)?;
-                annotations.labels.insert(k, v);
-            }
+            annotations.labels.extend(parse_labels(&self.labels)?);
         }
 
         if let Some(mode) = &self.mode {

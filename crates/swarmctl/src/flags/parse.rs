@@ -206,6 +206,14 @@ pub fn check_env(e: &str) -> Result<()> {
     }
 }
 
+/// The `--label` values given (repeatable and comma-separated), as a map.
+pub fn parse_labels(values: &[String]) -> Result<std::collections::HashMap<String, String>> {
+    split_lists(values)?
+        .iter()
+        .map(|l| parse_label("label", l))
+        .collect()
+}
+
 /// A label "key=value" (or just "key", with an empty value); the key must not be empty.
 pub fn parse_label(flag: &str, l: &str) -> Result<(String, String)> {
     let (k, v) = l.split_once('=').unwrap_or((l, ""));

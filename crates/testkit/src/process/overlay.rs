@@ -229,3 +229,41 @@ pub fn answered(
     }
     out
 }
+
+/// `swarmctl service create --detach --name NAME --image IMAGE --network NETWORK EXTRA…`,
+/// its tasks running `busybox sh -c SCRIPT` when a script is given (no commas in it:
+/// `--args` splits on them).
+pub fn create_service(
+    ctl: &Ctl,
+    name: &str,
+    image: &str,
+    network: &str,
+    extra: &[&str],
+    script: Option<&str>,
+) {
+    let mut args = vec![
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        name,
+        "--image",
+        image,
+        "--network",
+        network,
+    ];
+    args.extend(extra);
+    if let Some(script) = script {
+        args.extend([
+            "--command",
+            "busybox",
+            "--args",
+            "sh",
+            "--args",
+            "-c",
+            "--args",
+            script,
+        ]);
+    }
+    ctl.ok(&args);
+}

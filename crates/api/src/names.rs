@@ -34,6 +34,16 @@ impl Named for Task {
     }
 }
 
+/// A task's name as operators see it: its own name when it has one, else `<service>.<slot>`
+/// for a replica and `<service>.<node ID>` for a global service's task.
+pub fn task_name(t: &Task) -> String {
+    match t.name() {
+        "" if t.slot > 0 => format!("{}.{}", t.service_name, t.slot),
+        "" => format!("{}.{}", t.service_name, t.node_id),
+        name => name.to_string(),
+    }
+}
+
 /// A node's name as operators see it: its spec name, else its hostname.
 pub fn node_name(n: &Node) -> &str {
     match n.name() {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Subcommand;
-use swarm_api::names::Named;
+use swarm_api::names::{task_name, Named};
 use swarm_api::{
     Annotations, CreateNetworkRequest, IpamConfig, ListNetworksRequest, ListNodesRequest,
     ListServicesRequest, ListTasksRequest, Network, NetworkSpec, Node, RemoveNetworkRequest,
@@ -364,7 +364,7 @@ pub fn render_inspect(
         .iter()
         .map(|t| {
             vec![
-                super::task::task_name(t),
+                task_name(t),
                 task_address(t, &n.id).unwrap_or("").to_string(),
                 node_of(t),
                 swarm_api::state::task_state_name(swarm_api::state::observed(t)).to_string(),

@@ -7,6 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::Subcommand;
+use swarm_api::names::task_name;
 use swarm_api::{state, ListNodesRequest, ListServicesRequest, ListTasksRequest, Node, Task};
 
 use super::{
@@ -134,20 +135,6 @@ fn fill_names(tasks: &mut [Task], services: &HashMap<String, String>) {
         if let Some(name) = services.get(&t.service_id) {
             t.service_name = name.clone();
         }
-    }
-}
-
-/// "redis.1" for a replica, "redis.<node ID>" for a global service's task.
-pub fn task_name(t: &Task) -> String {
-    if let Some(a) = &t.annotations {
-        if !a.name.is_empty() {
-            return a.name.clone();
-        }
-    }
-    if t.slot > 0 {
-        format!("{}.{}", t.service_name, t.slot)
-    } else {
-        format!("{}.{}", t.service_name, t.node_id)
     }
 }
 

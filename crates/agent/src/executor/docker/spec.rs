@@ -19,11 +19,7 @@ use crate::executor::{ExecutorError, TaskFiles};
 /// The container's name: `<service>.<slot or node>.<task id>`, with characters Docker does not
 /// accept in names replaced.
 pub(super) fn container_name(task: &Task) -> String {
-    let base = match task.annotations.as_ref().map(|a| a.name.as_str()) {
-        Some(n) if !n.is_empty() => n.to_string(),
-        _ if task.slot > 0 => format!("{}.{}", task.service_name, task.slot),
-        _ => format!("{}.{}", task.service_name, task.node_id),
-    };
+    let base = swarm_api::names::task_name(task);
     let name: String = format!("{base}.{}", task.id)
         .chars()
         .map(|c| {

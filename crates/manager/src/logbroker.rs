@@ -582,33 +582,19 @@ mod tests {
     use crate::proposer::Proposer;
     use crate::route::AlwaysLeader;
     use swarm_store::Txn;
+    use swarm_testkit::fixtures::{self, TaskFixture};
     use swarm_testkit::MemoryProposer;
 
     fn task(id: &str, slot: u64, node: &str) -> Task {
-        Task {
-            id: id.into(),
-            service_id: "svc".into(),
-            service_name: "web".into(),
-            slot,
-            node_id: node.into(),
-            ..Default::default()
-        }
+        let mut t = fixtures::task(id, "svc").on(node).in_slot(slot);
+        t.service_name = "web".into();
+        t
     }
 
     async fn broker() -> LogBroker {
         let store = Store::new();
         let proposer: Arc<dyn Proposer> = MemoryProposer::new(store.clone());
-        let service = Service {
-            id: "svc".into(),
-            spec: Some(ServiceSpec {
-                annotations: Some(Annotations {
-                    name: "web".into(),
-                    labels: Default::default(),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let service = fixtures::service("svc", "web");
         let txn = Txn::new()
             .create(service)
             .create(task("t1", 1, "node-a"))

@@ -5,28 +5,10 @@
 use proptest::prelude::*;
 use swarm_api::*;
 use swarm_store::{ApplyError, Change, EventKind, Store, Txn};
-
-fn service(id: &str, name: &str) -> Service {
-    Service {
-        id: id.into(),
-        spec: Some(ServiceSpec {
-            annotations: Some(Annotations {
-                name: name.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
+use swarm_testkit::fixtures::{self, service, TaskFixture};
 
 fn task(id: &str, service_id: &str, node_id: &str) -> Task {
-    Task {
-        id: id.into(),
-        service_id: service_id.into(),
-        node_id: node_id.into(),
-        ..Default::default()
-    }
+    fixtures::task(id, service_id).on(node_id)
 }
 
 #[test]

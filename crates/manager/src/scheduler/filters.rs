@@ -325,36 +325,15 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swarm_api::{
-        Annotations, NodeDescription, NodeSpec, NodeStatus, Placement, ResourceRequirements,
-        Resources, TaskSpec,
-    };
+    use swarm_api::{Placement, ResourceRequirements, Resources, TaskSpec};
+    use swarm_testkit::fixtures::{self, NodeFixture};
 
     fn node(id: &str, state: NodeState, avail: NodeAvailability) -> Node {
-        Node {
-            id: id.into(),
-            spec: Some(NodeSpec {
-                annotations: Some(Annotations {
-                    name: String::new(),
-                    labels: [("foo".to_string(), "bar".to_string())].into(),
-                }),
-                availability: avail as i32,
-                ..Default::default()
-            }),
-            description: Some(NodeDescription {
-                hostname: id.into(),
-                resources: Some(Resources {
-                    nano_cpus: 2_000_000_000,
-                    memory_bytes: 1 << 30,
-                }),
-                ..Default::default()
-            }),
-            status: Some(NodeStatus {
-                state: state as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        fixtures::node(id)
+            .with_labels(&[("foo", "bar")])
+            .with_state(state)
+            .with_availability(avail)
+            .with_resources(2_000_000_000, 1 << 30)
     }
 
     fn req(cpus: i64, mem: i64, constraints: &[&str]) -> Requirements {

@@ -304,35 +304,16 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use swarm_api::{
-        Annotations, NodeAvailability, NodeDescription, NodeSpec, NodeState, NodeStatus, Placement,
-        ResourceRequirements, Resources, TaskSpec, TaskStatus,
+        NodeAvailability, NodeState, Placement, ResourceRequirements, Resources, TaskSpec,
+        TaskStatus,
     };
     use swarm_store::{Store, Txn};
+    use swarm_testkit::fixtures::{self, NodeFixture};
 
     const GIB: i64 = 1 << 30;
 
     fn node(id: &str) -> Node {
-        Node {
-            id: id.into(),
-            spec: Some(NodeSpec {
-                annotations: Some(Annotations::default()),
-                availability: NodeAvailability::Active as i32,
-                ..Default::default()
-            }),
-            description: Some(NodeDescription {
-                hostname: id.into(),
-                resources: Some(Resources {
-                    nano_cpus: 4_000_000_000,
-                    memory_bytes: GIB,
-                }),
-                ..Default::default()
-            }),
-            status: Some(NodeStatus {
-                state: NodeState::Ready as i32,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
+        fixtures::node(id).with_resources(4_000_000_000, GIB)
     }
 
     fn pending(id: &str, service: &str, version: u64) -> Task {

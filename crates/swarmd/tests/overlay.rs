@@ -94,6 +94,34 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
         "20 connections to the VIP reached {answered:?}"
     );
 
+    // A task enters DNS once RUNNING and leaves once it is told to stop: a third api task (on
+    // the host without one) becomes resolvable, and goes again when the service scales back.
+    // The delays are printed for docs/benchmarks.md, not asserted.
+    ctl.ok(&["service", "update", "api", "--replicas", "3", "--detach"]);
+    let three = wait_running(&ctl, "api", 3);
+    let third = three.iter().find(|t| !both.contains(&t.2)).unwrap().clone();
+    let task = ctl.json(&["task", "inspect", &third.0]);
+    let running_ms = task["status"]["timestamp"].as_i64().unwrap();
+    wait_in_dns(&client_ns, &third.2, true);
+    eprintln!(
+        "RUNNING -> in tasks.api: {} ms",
+        unix_ms().saturating_sub(running_ms)
+    );
+    ctl.ok(&["service", "update", "api", "--replicas", "2", "--detach"]);
+    let asked = std::time::Instant::now();
+    let gone = wait_for("one api task told to stop", WAIT, || {
+        let now = running(&ctl, "api");
+        three.iter().find(|t| !now.contains(t)).cloned()
+    });
+    wait_in_dns(&client_ns, &gone.2, false);
+    eprintln!("scaled down -> out of tasks.api: {:?}", asked.elapsed());
+    let api = wait_running(&ctl, "api", 2);
+    let mut both: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
+    both.sort();
+    let mut tasks = resolve(&client_ns, "tasks.api");
+    tasks.sort();
+    assert_eq!(tasks, both, "tasks.api after scaling back");
+
     // A stranger that knows the VNI and the subnet sends VXLAN straight to an api task's host:
     // dropped. With the node's filter table gone, the same packets get through, so it is the
     // filter that drops them.
@@ -291,4 +319,23 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
             (!ok).then_some(())
         });
     }
+}
+
+/// Polls (every 20 ms, so the printed delays mean something) until `addr` is in (or out of)
+/// `tasks.api` as namespace `ns` resolves it.
+fn wait_in_dns(ns: &str, addr: &str, present: bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while resolve(ns, "tasks.api").iter().any(|a| a == addr) != present {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{addr} still {} tasks.api",
+            if present { "not in" } else { "in" }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unix_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map(|d| d.as_millis() as i64).unwrap_or(0)
 }

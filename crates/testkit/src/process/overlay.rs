@@ -149,6 +149,11 @@ pub fn start_with(
     executor: &str,
     extra: impl Fn(usize) -> Vec<String>,
 ) -> (Vec<Node>, Ctl) {
+    // Without busybox every task's server fails to start and the test would only time out.
+    assert!(
+        Command::new("busybox").arg("true").status().is_ok_and(|s| s.success()),
+        "the overlay tests serve from busybox: install busybox-static (scripts/test.sh does)"
+    );
     let socket = root.join("m.sock");
     let manager_addr = format!("{}:4242", mesh.ip(1));
     let dir = |i: usize| root.join(format!("h{i}"));

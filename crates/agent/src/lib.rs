@@ -15,6 +15,7 @@ pub mod network;
 mod reporter;
 mod runner;
 mod session;
+mod templates;
 mod worker;
 
 use std::path::PathBuf;
@@ -172,6 +173,7 @@ impl Agent {
                 host
             }
         };
+        let node_description = description.clone();
         let (status_tx, status_rx) = mpsc::unbounded_channel();
         let (assign_tx, assign_rx) = mpsc::unbounded_channel();
         let (link_tx, link_rx) = watch::channel(None);
@@ -207,7 +209,8 @@ impl Agent {
         let mut reporter = tokio::spawn(reporter::run(status_rx, link_rx));
         #[allow(clippy::disallowed_methods)]
         let worker = tokio::spawn(
-            worker::Worker::new(self.executor.clone(), status_tx).run(assign_rx, shutdown),
+            worker::Worker::new(self.executor.clone(), status_tx, node_description)
+                .run(assign_rx, shutdown),
         );
 
         let worker_result = worker.await;

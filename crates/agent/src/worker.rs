@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use swarm_api::state::is_terminal;
 use swarm_api::{
-    now_ms, AssignmentsMessage, AssignmentsType, Config, Secret, Task, TaskState, TaskStatus,
-    TaskStatusUpdate,
+    now_ms, AssignmentsMessage, AssignmentsType, Config, NodeDescription, Secret, Task, TaskState,
+    TaskStatus, TaskStatusUpdate,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -49,11 +49,18 @@ pub(crate) struct Worker {
     /// here, never logged).
     secrets: HashMap<String, Secret>,
     configs: HashMap<String, Config>,
+    /// This node as it describes itself, for the tasks' templates (`{{.Node.Hostname}}`).
+    node: NodeDescription,
 }
 
 impl Worker {
-    pub(crate) fn new(executor: Arc<dyn Executor>, reports: StatusTx) -> Self {
+    pub(crate) fn new(
+        executor: Arc<dyn Executor>,
+        reports: StatusTx,
+        node: NodeDescription,
+    ) -> Self {
         Worker {
+            node,
             executor,
             reports,
             table: HashMap::new(),
@@ -199,9 +206,10 @@ impl Worker {
             self.table.insert(task.id, Entry::Settled);
             return;
         }
-        let ctl = self
-            .files(&task)
-            .and_then(|files| self.executor.controller_with_files(&task, files));
+        let ctl = self.files(&task).and_then(|files| {
+            let expanded = crate::templates::expand(&task, &self.node)?;
+            self.executor.controller_with_files(&expanded, files)
+        });
         let (tx, rx) = watch::channel(Directive::Desired(task.desired_state()));
         self.table.insert(task.id.clone(), Entry::Runner(tx));
         self.runners

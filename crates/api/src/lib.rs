@@ -12,6 +12,7 @@ pub mod ids;
 pub mod names;
 pub mod route;
 pub mod state;
+pub mod template;
 pub mod validate;
 
 pub use v1::*;

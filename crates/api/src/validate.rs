@@ -134,7 +134,28 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
             "must be replicated, global, replicated-job or global-job",
         ));
     }
-    validate_service_networks(spec)
+    validate_service_networks(spec)?;
+    validate_templates(container)
+}
+
+/// The fields the agent fills in per task (`{{.Node.Hostname}}`, ...): refused now when the
+/// agent could not, rather than when a task starts.
+fn validate_templates(c: &crate::v1::ContainerSpec) -> Result<(), InvalidSpec> {
+    let check = |field: &'static str, value: &str| {
+        crate::template::check(value).map_err(|e| bad(field, format!("{value:?}: {e}")))
+    };
+    check("hostname", &c.hostname)?;
+    for e in &c.env {
+        check("env", e.split_once('=').map_or("", |(_, v)| v))?;
+    }
+    for m in &c.mounts {
+        check("mount source", &m.source)?;
+        check("mount target", &m.target)?;
+    }
+    for v in c.labels.values() {
+        check("container-label", v)?;
+    }
+    Ok(())
 }
 
 /// The networks and endpoint mode of a service spec, on their own (whether the networks
@@ -253,6 +274,54 @@ mod tests {
             })),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn templates_are_checked_where_the_agent_fills_them_in() {
+        let with = |f: &dyn Fn(&mut ContainerSpec)| {
+            let mut s = spec("web", "busybox");
+            if let Some(c) = s.task.as_mut().and_then(|t| t.container.as_mut()) {
+                f(c);
+            }
+            validate_service_spec(&s).map_err(|e| e.field)
+        };
+        assert_eq!(
+            with(&|c| c.hostname = "{{.Node.Hostname}}-x".into()),
+            Ok(())
+        );
+        assert_eq!(
+            with(&|c| c.hostname = "{{.Node.Host}}".into()),
+            Err("hostname")
+        );
+        assert_eq!(with(&|c| c.env = vec!["A={{.Task.Slot".into()]), Err("env"));
+        assert_eq!(with(&|c| c.env = vec!["A={{.Task.Slot}}".into()]), Ok(()));
+        let mount = |source: &str| Mount {
+            source: source.into(),
+            target: "/data".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            with(&|c| c.mounts = vec![mount("vol-{{.Task.Slot}}")]),
+            Ok(())
+        );
+        assert_eq!(
+            with(&|c| c.mounts = vec![mount("vol-{{.Task}}")]),
+            Err("mount source")
+        );
+        assert_eq!(
+            with(&|c| c.labels = [("k".into(), "{{}}".into())].into()),
+            Err("container-label")
+        );
+        let err = validate_service_spec(&{
+            let mut s = spec("web", "busybox");
+            if let Some(c) = s.task.as_mut().and_then(|t| t.container.as_mut()) {
+                c.hostname = "{{.Node.Host}}".into();
+            }
+            s
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains('\n') && err.contains(".Node.Host"), "{err}");
     }
 
     #[test]

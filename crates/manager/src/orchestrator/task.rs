@@ -34,6 +34,7 @@ pub fn new_task(service: &Service, slot: u64, node_id: &str) -> Task {
             name: format!("{name}.{suffix}"),
             labels: Default::default(),
         }),
+        service_annotations: spec.annotations.clone(),
         service_name: name,
         // The allocator copies the service's allocated ports in, and gives the task its
         // network addresses, when the task leaves NEW.

@@ -151,7 +151,10 @@ pub fn start_with(
 ) -> (Vec<Node>, Ctl) {
     // Without busybox every task's server fails to start and the test would only time out.
     assert!(
-        Command::new("busybox").arg("true").status().is_ok_and(|s| s.success()),
+        Command::new("busybox")
+            .arg("true")
+            .status()
+            .is_ok_and(|s| s.success()),
         "the overlay tests serve from busybox: install busybox-static (scripts/test.sh does)"
     );
     let socket = root.join("m.sock");

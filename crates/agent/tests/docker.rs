@@ -1,6 +1,7 @@
 //! The Docker executor against the real engine (DESIGN §7 tier 5): a container's life through
-//! the `Controller` steps, the spec's mapping, the engine's refusals as REJECTED reasons, and a
-//! restarted agent's adoption and cleanup. Skipped, with a visible `SKIPPED:` line, when no
+//! the `Controller` steps, the spec's mapping, the engine's refusals as REJECTED reasons, a
+//! restarted agent's adoption and cleanup, and healthchecks (the spec's or the image's, read
+//! from the engine). Skipped, with a visible `SKIPPED:` line, when no
 //! engine answers. Every container is labelled with a node ID unique to its test and removed
 //! at the end, also when the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -490,4 +491,64 @@ async fn healthcheck_that_never_passes_is_unhealthy_and_none_has_no_checks() {
         assert!(ctl.health().is_none(), "{test:?}");
         ctl.remove().await.expect("remove");
     }
+}
+
+/// IMAGE_1 with a `HEALTHCHECK` of its own (passing once `/tmp/ready` exists), made once.
+fn image_with_healthcheck() -> &'static str {
+    const TAG: &str = "swarmd-test/busybox:healthcheck";
+    if image::docker(&["image", "inspect", TAG]).is_err() {
+        let name = format!("swarmd-healthcheck-{}", swarm_api::ids::new_id());
+        image::docker(&["create", "--name", &name, image::IMAGE_1]).expect("docker create");
+        let made = image::docker(&[
+            "commit",
+            "--change",
+            "HEALTHCHECK --interval=200ms --retries=1000 CMD test -f /tmp/ready",
+            &name,
+            TAG,
+        ]);
+        let _ = image::docker(&["rm", &name]);
+        made.expect("docker commit");
+    }
+    TAG
+}
+
+#[tokio::test]
+async fn the_images_healthcheck_counts_when_the_spec_has_none() {
+    if !image::engine_or_skip("the_images_healthcheck_counts_when_the_spec_has_none") {
+        return;
+    }
+    image::ensure_images();
+    let tag = image_with_healthcheck();
+    let (node, _cleanup) = test_node("imagecheck");
+    let ex = executor(&node).await;
+    let t = task(&node, tag, &["sleep", "300"]);
+    let mut ctl = ex.controller(&t).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    let mut checks = ctl.health().expect("the image's healthcheck");
+    let started = ctl.start().await.expect("start");
+    let early = tokio::time::timeout(Duration::from_millis(1_000), checks.next()).await;
+    assert!(early.is_err(), "a verdict before the marker: {early:?}");
+    image::docker(&[
+        "exec",
+        &started.container_id,
+        "sh",
+        "-c",
+        "echo > /tmp/ready",
+    ])
+    .expect("docker exec");
+    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
+        .await
+        .expect("a verdict once the marker exists");
+    assert_eq!(verdict, Some(Health::Healthy));
+    drop(checks);
+    ctl.stop(Duration::from_secs(1)).await.expect("stop");
+    ctl.remove().await.expect("remove");
+
+    // The spec's ["NONE"] turns the image's check off.
+    let mut off = task(&node, tag, &["true"]);
+    with_check(&mut off, &["NONE"], 0);
+    let mut ctl = ex.controller(&off).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    assert!(ctl.health().is_none());
+    ctl.remove().await.expect("remove");
 }

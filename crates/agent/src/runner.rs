@@ -1,6 +1,8 @@
 //! One task's life on this node: the per-task state machine ACCEPTED → PREPARING → READY →
 //! STARTING → RUNNING → COMPLETE | FAILED | SHUTDOWN, driven through an executor `Controller`;
-//! or, for a task a previous run of the agent started, its adoption: from RUNNING on.
+//! or, for a task a previous run of the agent started, its adoption: from RUNNING on. A task
+//! whose work has a healthcheck stays STARTING until the first passing check, and FAILS when
+//! the check finds it unhealthy (the work is stopped); the checks run only while it runs.
 //!
 //! Owns its task's controller and the task's observed state as this node reports it. Told what
 //! to do by the worker through a `watch` of `Directive`s; tells the manager what happened
@@ -9,11 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use swarm_api::state::can_advance;
-use swarm_api::{now_ms, Task, TaskState, TaskStatus, TaskStatusUpdate};
+use swarm_api::{now_ms, HealthState, Task, TaskState, TaskStatus, TaskStatusUpdate};
 use tokio::sync::watch;
 
-use crate::executor::{Adopted, Controller, Executor, ExecutorError, ExitStatus, Started};
+use crate::executor::{
+    Adopted, Controller, Executor, ExecutorError, ExitStatus, Health, HealthChecks, Started,
+};
 use crate::reporter::StatusTx;
 
 /// What the worker wants of a task right now.
@@ -197,15 +202,18 @@ pub(crate) async fn adopt(
     };
     tracing::info!(task = %task.id, container = %started.container_id, "adopted a running task");
     reports.container_id = started.container_id.clone();
-    reports.send(TaskState::Running, "adopted after an agent restart", |s| {
-        s.pid = started.pid;
-    });
+    let health = ctl.health();
+    let work = Work {
+        pid: started.pid,
+        running: "adopted after an agent restart",
+        health,
+    };
     let stopped = supervise(
         task_grace(&task),
         ctl.as_mut(),
         &mut directive,
         &mut reports,
-        started.pid,
+        work,
     )
     .await;
     finish(&task, ctl, stopped, directive, reports).await;
@@ -273,7 +281,13 @@ async fn drive(
     if let Err(stop) = start_allowed(directive).await {
         return Some(not_started(stop));
     }
-    reports.state(TaskState::Starting, "starting");
+    let health = ctl.health();
+    let checked = health.is_some();
+    reports.send(TaskState::Starting, "starting", |s| {
+        if checked {
+            s.health = HealthState::Starting as i32;
+        }
+    });
     // Start is not raced with stop: a half-started task would be left unknown.
     let Started { pid, container_id } = match ctl.start().await {
         Ok(started) => started,
@@ -283,10 +297,70 @@ async fn drive(
         }
     };
     reports.container_id = container_id;
-    reports.send(TaskState::Running, "started", |s| {
-        s.pid = pid;
-    });
-    supervise(task_grace(task), ctl, directive, reports, pid).await
+    let work = Work {
+        pid,
+        running: "started",
+        health,
+    };
+    supervise(task_grace(task), ctl, directive, reports, work).await
+}
+
+/// Started work as `supervise` watches it.
+struct Work {
+    pid: u32,
+    /// The message of its RUNNING status.
+    running: &'static str,
+    /// Its healthcheck: RUNNING waits for the first passing check.
+    health: Option<HealthChecks>,
+}
+
+/// How supervised work ended.
+enum End {
+    Exited(Result<ExitStatus, ExecutorError>),
+    Stopped(Stop),
+    Unhealthy(String),
+}
+
+/// The next verdict of the healthcheck; never, without one (or once it has ended).
+async fn next_health(health: &mut Option<HealthChecks>) -> Option<Health> {
+    match health.as_mut() {
+        Some(checks) => checks.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Watches the work until it exits, is asked to stop, or its healthcheck finds it unhealthy,
+/// reporting RUNNING when it runs (at once, or at the first passing check).
+async fn watch_work(
+    ctl: &mut dyn Controller,
+    directive: &mut watch::Receiver<Directive>,
+    reports: &mut Reports,
+    work: &mut Work,
+) -> End {
+    let pid = work.pid;
+    let running = |reports: &mut Reports, health: HealthState| {
+        reports.send(TaskState::Running, work.running, |s| {
+            s.pid = pid;
+            s.health = health as i32;
+        });
+    };
+    if work.health.is_none() {
+        running(reports, HealthState::None);
+    }
+    // One wait for the whole watch (kept across verdicts); the checks are polled beside it.
+    let mut wait = ctl.wait();
+    loop {
+        tokio::select! {
+            r = &mut wait => return End::Exited(r),
+            stop = stop_requested(directive) => return End::Stopped(stop),
+            verdict = next_health(&mut work.health) => match verdict {
+                Some(Health::Healthy) => running(reports, HealthState::Healthy),
+                Some(Health::Unhealthy(why)) => return End::Unhealthy(why),
+                // The checks ended without a verdict (the work is going): its exit tells.
+                None => work.health = None,
+            },
+        }
+    }
 }
 
 /// A stop that came before the work started: there is nothing to leave running, so a detach
@@ -299,29 +373,45 @@ fn not_started(stop: Stop) -> Stop {
 }
 
 /// Watches started work to its end, stopping it when asked (unless asked to leave it
-/// running). Returns the stop that ended it, if one did; reports COMPLETE or FAILED otherwise.
+/// running) or when its healthcheck finds it unhealthy. Returns the stop that ended it, if one
+/// did; reports COMPLETE or FAILED otherwise. The healthcheck ends with it.
 async fn supervise(
     grace: Duration,
     ctl: &mut dyn Controller,
     directive: &mut watch::Receiver<Directive>,
     reports: &mut Reports,
-    pid: u32,
+    mut work: Work,
 ) -> Option<Stop> {
-    let (exit, stop) = tokio::select! {
-        r = ctl.wait() => (r, None),
-        stop = stop_requested(directive) => {
-            if stop == Stop::Detach {
-                return Some(stop);
-            }
+    let end = watch_work(ctl, directive, reports, &mut work).await;
+    // No check runs past this point, whatever comes next.
+    drop(work.health.take());
+    let pid = work.pid;
+    let exit = match end {
+        End::Exited(r) => r,
+        End::Stopped(Stop::Detach) => return Some(Stop::Detach),
+        End::Stopped(stop) => {
             if let Err(e) = ctl.stop(grace).await {
                 tracing::warn!(task = %reports.task_id, error = %e, "stopping the task failed");
             }
-            (ctl.wait().await, Some(stop))
+            let _ = ctl.wait().await;
+            return Some(stop);
+        }
+        End::Unhealthy(why) => {
+            tracing::info!(task = %reports.task_id, reason = %why, "stopping an unhealthy task");
+            if let Err(e) = ctl.stop(grace).await {
+                tracing::warn!(task = %reports.task_id, error = %e, "stopping the task failed");
+            }
+            let exit = ctl.wait().await.ok();
+            let text = format!("unhealthy: {why}");
+            reports.send(TaskState::Failed, &text, |s| {
+                s.err = text.clone();
+                s.health = HealthState::Unhealthy as i32;
+                s.exit_code = exit.map_or(0, ExitStatus::code);
+                s.pid = pid;
+            });
+            return None;
         }
     };
-    if stop.is_some() {
-        return stop;
-    }
     match exit {
         Ok(exit) if exit.success() => reports.send(TaskState::Complete, "finished", |s| {
             s.pid = pid;
@@ -350,7 +440,7 @@ mod tests {
     use crate::executor::process::ProcessExecutor;
     use crate::executor::sim::SimExecutor;
     use crate::executor::Executor;
-    use swarm_api::{ContainerSpec, TaskSpec};
+    use swarm_api::{ContainerSpec, HealthState, TaskSpec};
     use tokio::sync::mpsc;
 
     fn task(command: &[&str], env: &[&str]) -> Task {
@@ -525,6 +615,106 @@ mod tests {
         assert_eq!(last.state(), TaskState::Shutdown);
         assert!(!proc_alive(running.pid));
         r.handle.await.expect("runner finished");
+    }
+
+    fn with_check(mut t: Task, test: &[&str], interval_ms: i64, retries: i32) -> Task {
+        if let Some(c) = t.spec.as_mut().and_then(|s| s.container.as_mut()) {
+            c.healthcheck = Some(swarm_api::HealthCheck {
+                test: test.iter().map(|s| s.to_string()).collect(),
+                interval_ns: interval_ms * 1_000_000,
+                timeout_ns: 2_000_000_000,
+                start_period_ns: 0,
+                retries,
+            });
+        }
+        t
+    }
+
+    #[tokio::test]
+    async fn a_health_cmd_holds_the_task_starting_until_it_passes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
+        let t = with_check(
+            task(&["sleep", "30"], &[]),
+            &["CMD-SHELL", "test -f ready"],
+            100,
+            1_000,
+        );
+        let ready = dir.path().join("tasks").join(&t.id).join("ready");
+        let mut r = spawn(&ex, t);
+        let starting = r.until(TaskState::Starting).await.pop().expect("a status");
+        assert_eq!(starting.state(), TaskState::Starting);
+        assert_eq!(starting.health(), HealthState::Starting);
+        // Several failed checks later, still STARTING (and not failed: retries are many).
+        let early = tokio::time::timeout(Duration::from_millis(600), r.statuses.recv()).await;
+        assert!(
+            early.is_err(),
+            "nothing past STARTING while the check fails"
+        );
+        std::fs::write(&ready, "").expect("marker");
+        let running = r.until(TaskState::Running).await.pop().expect("a status");
+        assert_eq!(running.state(), TaskState::Running);
+        assert_eq!(running.health(), HealthState::Healthy);
+        assert!(proc_alive(running.pid));
+        r.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_check_that_always_fails_fails_the_task_after_the_retries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
+        let t = with_check(
+            task(&["sleep", "30"], &[]),
+            &["CMD-SHELL", "echo not yet; exit 3"],
+            50,
+            3,
+        );
+        let mut r = spawn(&ex, t);
+        let seen = r.until(TaskState::Failed).await;
+        assert!(!states(&seen).contains(&TaskState::Running), "{seen:?}");
+        let last = seen.last().expect("a status");
+        assert_eq!(last.state(), TaskState::Failed);
+        assert_eq!(last.health(), HealthState::Unhealthy);
+        assert_eq!(
+            last.err,
+            "unhealthy: 3 failed health checks in a row, the last: exit code 3: not yet"
+        );
+        assert!(
+            last.pid > 0 && !proc_alive(last.pid),
+            "the task was stopped"
+        );
+        r.remove().await;
+    }
+
+    #[tokio::test]
+    async fn the_checks_stop_with_the_task() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ex = ProcessExecutor::new(dir.path(), "test", None);
+        let log = dir.path().join("checks");
+        let t = with_check(
+            task(&["sleep", "30"], &[]),
+            &["CMD", "sh", "-c", &format!("echo x >> {}", log.display())],
+            50,
+            3,
+        );
+        let mut r = spawn(&ex, t);
+        let running = r.until(TaskState::Running).await.pop().expect("a status");
+        assert_eq!(running.health(), HealthState::Healthy);
+        r.directive
+            .send_replace(Directive::Desired(TaskState::Shutdown));
+        let last = r.until(TaskState::Shutdown).await.pop().expect("a status");
+        assert_eq!(last.state(), TaskState::Shutdown);
+        let count = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let after_stop = count();
+        assert!(after_stop >= 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(count(), after_stop, "no check ran after the task stopped");
+        r.remove().await;
     }
 
     #[tokio::test]

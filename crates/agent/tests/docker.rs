@@ -1,6 +1,7 @@
 //! The Docker executor against the real engine (DESIGN §7 tier 5): a container's life through
-//! the `Controller` steps, the spec's mapping, the engine's refusals as REJECTED reasons, and a
-//! restarted agent's adoption and cleanup. Skipped, with a visible `SKIPPED:` line, when no
+//! the `Controller` steps, the spec's mapping, the engine's refusals as REJECTED reasons, a
+//! restarted agent's adoption and cleanup, and healthchecks (the spec's or the image's, read
+//! from the engine). Skipped, with a visible `SKIPPED:` line, when no
 //! engine answers. Every container is labelled with a node ID unique to its test and removed
 //! at the end, also when the test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,10 +12,11 @@ mod image;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use swarm_agent::executor::docker::{
     DockerExecutor, DEFAULT_ENGINE_ADDR, LABEL_NODE_ID, LABEL_SERVICE_ID, LABEL_TASK_ID,
 };
-use swarm_agent::executor::{Executor, ExitStatus};
+use swarm_agent::executor::{Executor, ExitStatus, Health};
 use swarm_api::{
     Annotations, ContainerSpec, DnsConfig, HealthCheck, LogDriver, Mount, MountType,
     ResourceRequirements, Resources, Task, TaskSpec, Ulimit,
@@ -401,4 +403,152 @@ async fn restarted_agent_adopts_running_containers_and_removes_the_rest() {
     assert_eq!(exit, ExitStatus::Code(137));
     ctl.remove().await.expect("remove");
     assert!(image::containers_with(&label).is_empty());
+}
+
+fn with_check(t: &mut Task, test: &[&str], retries: i32) {
+    container_of(t).healthcheck = Some(HealthCheck {
+        test: test.iter().map(|s| s.to_string()).collect(),
+        interval_ns: 200_000_000,
+        timeout_ns: 5_000_000_000,
+        start_period_ns: 0,
+        retries,
+    });
+}
+
+#[tokio::test]
+async fn healthcheck_passes_once_its_marker_file_appears() {
+    if !image::engine_or_skip("healthcheck_passes_once_its_marker_file_appears") {
+        return;
+    }
+    image::ensure_images();
+    let (node, _cleanup) = test_node("healthy");
+    let ex = executor(&node).await;
+    let mut t = task(&node, image::IMAGE_1, &["sleep", "300"]);
+    with_check(&mut t, &["CMD-SHELL", "test -f /tmp/ready"], 1_000);
+    let mut ctl = ex.controller(&t).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    let mut checks = ctl.health().expect("the container has a healthcheck");
+    let started = ctl.start().await.expect("start");
+    // Checks fail every 200 ms meanwhile: no verdict (many retries allowed).
+    let early = tokio::time::timeout(Duration::from_millis(1_500), checks.next()).await;
+    assert!(early.is_err(), "a verdict before the marker: {early:?}");
+    assert_eq!(
+        inspect(&started.container_id, "{{.State.Health.Status}}"),
+        "starting"
+    );
+    image::docker(&[
+        "exec",
+        &started.container_id,
+        "sh",
+        "-c",
+        "echo > /tmp/ready",
+    ])
+    .expect("docker exec");
+    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
+        .await
+        .expect("a verdict once the marker exists");
+    assert_eq!(verdict, Some(Health::Healthy));
+    drop(checks);
+    ctl.stop(Duration::from_secs(1)).await.expect("stop");
+    ctl.remove().await.expect("remove");
+}
+
+#[tokio::test]
+async fn healthcheck_that_never_passes_is_unhealthy_and_none_has_no_checks() {
+    if !image::engine_or_skip("healthcheck_that_never_passes_is_unhealthy_and_none_has_no_checks") {
+        return;
+    }
+    image::ensure_images();
+    let (node, _cleanup) = test_node("unhealthy");
+    let ex = executor(&node).await;
+    let mut t = task(&node, image::IMAGE_1, &["sleep", "300"]);
+    with_check(&mut t, &["CMD", "sh", "-c", "echo still down; exit 1"], 2);
+    let mut ctl = ex.controller(&t).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    let mut checks = ctl.health().expect("the container has a healthcheck");
+    ctl.start().await.expect("start");
+    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
+        .await
+        .expect("a verdict");
+    let Some(Health::Unhealthy(why)) = verdict else {
+        panic!("unhealthy expected, got {verdict:?}");
+    };
+    assert!(
+        why.contains("failed health checks in a row") && why.contains("still down"),
+        "{why}"
+    );
+    ctl.stop(Duration::from_secs(1)).await.expect("stop");
+    ctl.remove().await.expect("remove");
+
+    // A disabled check, or none in spec and image: no checks, RUNNING at once.
+    for test in [Some(&["NONE"][..]), None] {
+        let mut t = task(&node, image::IMAGE_1, &["true"]);
+        if let Some(test) = test {
+            with_check(&mut t, test, 0);
+        }
+        let mut ctl = ex.controller(&t).expect("controller");
+        ctl.prepare().await.expect("prepare");
+        assert!(ctl.health().is_none(), "{test:?}");
+        ctl.remove().await.expect("remove");
+    }
+}
+
+/// IMAGE_1 with a `HEALTHCHECK` of its own (passing once `/tmp/ready` exists), made once.
+fn image_with_healthcheck() -> &'static str {
+    const TAG: &str = "swarmd-test/busybox:healthcheck";
+    if image::docker(&["image", "inspect", TAG]).is_err() {
+        let name = format!("swarmd-healthcheck-{}", swarm_api::ids::new_id());
+        image::docker(&["create", "--name", &name, image::IMAGE_1]).expect("docker create");
+        let made = image::docker(&[
+            "commit",
+            "--change",
+            "HEALTHCHECK --interval=200ms --retries=1000 CMD test -f /tmp/ready",
+            &name,
+            TAG,
+        ]);
+        let _ = image::docker(&["rm", &name]);
+        made.expect("docker commit");
+    }
+    TAG
+}
+
+#[tokio::test]
+async fn the_images_healthcheck_counts_when_the_spec_has_none() {
+    if !image::engine_or_skip("the_images_healthcheck_counts_when_the_spec_has_none") {
+        return;
+    }
+    image::ensure_images();
+    let tag = image_with_healthcheck();
+    let (node, _cleanup) = test_node("imagecheck");
+    let ex = executor(&node).await;
+    let t = task(&node, tag, &["sleep", "300"]);
+    let mut ctl = ex.controller(&t).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    let mut checks = ctl.health().expect("the image's healthcheck");
+    let started = ctl.start().await.expect("start");
+    let early = tokio::time::timeout(Duration::from_millis(1_000), checks.next()).await;
+    assert!(early.is_err(), "a verdict before the marker: {early:?}");
+    image::docker(&[
+        "exec",
+        &started.container_id,
+        "sh",
+        "-c",
+        "echo > /tmp/ready",
+    ])
+    .expect("docker exec");
+    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
+        .await
+        .expect("a verdict once the marker exists");
+    assert_eq!(verdict, Some(Health::Healthy));
+    drop(checks);
+    ctl.stop(Duration::from_secs(1)).await.expect("stop");
+    ctl.remove().await.expect("remove");
+
+    // The spec's ["NONE"] turns the image's check off.
+    let mut off = task(&node, tag, &["true"]);
+    with_check(&mut off, &["NONE"], 0);
+    let mut ctl = ex.controller(&off).expect("controller");
+    ctl.prepare().await.expect("prepare");
+    assert!(ctl.health().is_none());
+    ctl.remove().await.expect("remove");
 }

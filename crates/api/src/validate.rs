@@ -66,6 +66,9 @@ pub fn validate_service_spec(spec: &ServiceSpec) -> Result<(), InvalidSpec> {
     if container.stop_grace_period_ms < 0 {
         return Err(bad("stop-grace-period", "must not be negative"));
     }
+    if let Some(h) = &container.healthcheck {
+        validate_healthcheck(h)?;
+    }
     if let Some(r) = &task.restart {
         if r.delay_ms < 0 {
             return Err(bad("restart-delay", "must not be negative"));
@@ -154,6 +157,51 @@ fn validate_templates(c: &crate::v1::ContainerSpec) -> Result<(), InvalidSpec> {
     }
     for v in c.labels.values() {
         check("container-label", v)?;
+    }
+    Ok(())
+}
+
+/// Docker's shortest healthcheck interval, timeout and start period (0 is the default).
+const MIN_HEALTH_DURATION_NS: i64 = 1_000_000;
+
+/// A healthcheck as Docker's engine accepts one: `test` empty (the image's), `["NONE"]`,
+/// `["CMD", program, args...]` or `["CMD-SHELL", command]`; durations 0 (the default) or at
+/// least 1 ms; retries not negative.
+fn validate_healthcheck(h: &crate::v1::HealthCheck) -> Result<(), InvalidSpec> {
+    match h.test.first().map(String::as_str) {
+        None => {}
+        Some("NONE") if h.test.len() == 1 => {}
+        Some("NONE") => return Err(bad("health-cmd", "NONE takes no command")),
+        Some("CMD") if h.test.get(1).is_some_and(|p| !p.trim().is_empty()) => {}
+        Some("CMD") => return Err(bad("health-cmd", "CMD needs a program to run")),
+        Some("CMD-SHELL") if h.test.len() == 2 && !h.test[1].trim().is_empty() => {}
+        Some("CMD-SHELL") => {
+            return Err(bad(
+                "health-cmd",
+                "CMD-SHELL takes one non-empty shell command",
+            ))
+        }
+        Some(other) => {
+            return Err(bad(
+                "health-cmd",
+                format!("test must start with NONE, CMD or CMD-SHELL, not {other:?}"),
+            ))
+        }
+    }
+    for (field, ns) in [
+        ("health-interval", h.interval_ns),
+        ("health-timeout", h.timeout_ns),
+        ("health-start-period", h.start_period_ns),
+    ] {
+        if ns < 0 {
+            return Err(bad(field, "must not be negative"));
+        }
+        if ns != 0 && ns < MIN_HEALTH_DURATION_NS {
+            return Err(bad(field, "must be at least 1ms (or 0 for the default)"));
+        }
+    }
+    if h.retries < 0 {
+        return Err(bad("health-retries", "must not be negative"));
     }
     Ok(())
 }
@@ -360,5 +408,63 @@ mod tests {
             validate_service_spec(&s).map_err(|e| e.field),
             Err("update-delay")
         );
+    }
+
+    #[test]
+    fn refuses_bad_healthchecks_naming_the_field() {
+        let with = |h: HealthCheck| {
+            let mut s = spec("ok", "img");
+            if let Some(c) = s.task.as_mut().and_then(|t| t.container.as_mut()) {
+                c.healthcheck = Some(h);
+            }
+            validate_service_spec(&s).map_err(|e| e.field)
+        };
+        let test = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for good in [
+            HealthCheck::default(),
+            HealthCheck {
+                test: test(&["NONE"]),
+                ..Default::default()
+            },
+            HealthCheck {
+                test: test(&["CMD-SHELL", "curl -f localhost"]),
+                interval_ns: 1_000_000,
+                timeout_ns: 0,
+                start_period_ns: 5_000_000_000,
+                retries: 3,
+            },
+            HealthCheck {
+                test: test(&["CMD", "true"]),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(with(good), Ok(()));
+        }
+        for (bad, field) in [
+            (test(&["CMD-SHELL", " "]), "health-cmd"),
+            (test(&["CMD-SHELL"]), "health-cmd"),
+            (test(&["CMD"]), "health-cmd"),
+            (test(&["NONE", "x"]), "health-cmd"),
+            (test(&["true"]), "health-cmd"),
+        ] {
+            let h = HealthCheck {
+                test: bad,
+                ..Default::default()
+            };
+            assert_eq!(with(h), Err(field));
+        }
+        let h = |f: fn(&mut HealthCheck)| {
+            let mut h = HealthCheck {
+                test: test(&["CMD", "true"]),
+                ..Default::default()
+            };
+            f(&mut h);
+            with(h)
+        };
+        assert_eq!(h(|h| h.interval_ns = -1), Err("health-interval"));
+        assert_eq!(h(|h| h.interval_ns = 999_999), Err("health-interval"));
+        assert_eq!(h(|h| h.timeout_ns = 500), Err("health-timeout"));
+        assert_eq!(h(|h| h.start_period_ns = -5), Err("health-start-period"));
+        assert_eq!(h(|h| h.retries = -1), Err("health-retries"));
     }
 }

@@ -108,8 +108,8 @@ fn durations_keep_every_nanosecond() {
             "TaskTemplate": {
                 "ContainerSpec": {"Image": "busybox", "Args": ["sleep", "1000"],
                                   "StopGracePeriod": 1_500_000_001i64,
-                                  "HealthCheck": {"Test": ["CMD", "true"], "Interval": 999,
-                                                  "Timeout": 1_000_001, "StartPeriod": 7}},
+                                  "HealthCheck": {"Test": ["CMD", "true"], "Interval": 1_000_999,
+                                                  "Timeout": 1_000_001, "StartPeriod": 1_000_007}},
                 "RestartPolicy": {"Condition": "on-failure", "Delay": 250_000, "Window": 1}
             },
             "UpdateConfig": {"Delay": 1, "Monitor": 2_000_000_003i64},
@@ -119,9 +119,9 @@ fn durations_keep_every_nanosecond() {
     let spec = &inspect(&s, &id)["Spec"];
     let c = &spec["TaskTemplate"]["ContainerSpec"];
     assert_eq!(c["StopGracePeriod"], 1_500_000_001i64, "{c}");
-    assert_eq!(c["HealthCheck"]["Interval"], 999, "{c}");
+    assert_eq!(c["HealthCheck"]["Interval"], 1_000_999, "{c}");
     assert_eq!(c["HealthCheck"]["Timeout"], 1_000_001, "{c}");
-    assert_eq!(c["HealthCheck"]["StartPeriod"], 7, "{c}");
+    assert_eq!(c["HealthCheck"]["StartPeriod"], 1_000_007, "{c}");
     let r = &spec["TaskTemplate"]["RestartPolicy"];
     assert_eq!(
         (r["Delay"].clone(), r["Window"].clone()),

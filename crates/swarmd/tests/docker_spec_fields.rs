@@ -207,8 +207,8 @@ fn fields(port: u16, net: &str) -> Vec<(String, Value, Outcome)> {
         (c("StopGracePeriod"), json!(1_500_000_001i64), RoundTrip),
         (
             c("HealthCheck"),
-            json!({"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_001i64, "Timeout": 2,
-                   "Retries": 3, "StartPeriod": 4}),
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_001i64, "Timeout": 1_000_002,
+                   "Retries": 3, "StartPeriod": 1_000_004}),
             RoundTrip,
         ),
         (c("Hosts"), json!(["10.0.0.1 db db.local"]), RoundTrip),

@@ -6,7 +6,9 @@
 //! `Controller` through its steps and turns the results into task states.
 
 pub mod docker;
+pub mod health;
 mod logfile;
+mod probe;
 pub mod process;
 pub mod sim;
 pub mod task_files;
@@ -18,6 +20,8 @@ use bollard::errors::Error as EngineError;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use swarm_api::{LogStream, NodeDescription, Task};
+
+pub use health::{Health, HealthChecks};
 
 /// Why an executor step failed. The message ends up in the task's status, so it says what
 /// was attempted and the OS's (or the engine's) words for why it did not work; the failing
@@ -268,8 +272,8 @@ pub struct Adopted {
     pub started: Started,
 }
 
-/// Drives one task's work through its life: `prepare` → `start` → `wait`, with `stop`
-/// possible once started and `remove` at the end.
+/// Drives one task's work through its life: `prepare` → `health` → `start` → `wait`, with
+/// `stop` possible once started and `remove` at the end.
 pub trait Controller: Send {
     /// Gets everything ready to start (directories, images). May be slow.
     fn prepare(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>>;
@@ -287,4 +291,12 @@ pub trait Controller: Send {
 
     /// Frees what `prepare` made (the task has left this node). Best effort.
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>>;
+
+    /// The work's healthcheck, asked once it is prepared (or adopted): its verdicts as they
+    /// change, or None when the work has none (the default), which then counts as RUNNING as
+    /// soon as it started. The stream checks nothing until polled (the runner polls it once
+    /// `start` returned) and stops checking when dropped (when the work ends).
+    fn health(&mut self) -> Option<HealthChecks> {
+        None
+    }
 }

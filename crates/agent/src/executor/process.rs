@@ -26,6 +26,8 @@ use swarm_api::{EngineDescription, LogStream, NodeDescription, PortProtocol, Tas
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use super::health::{check_command, probe_loop, HealthChecks, HealthSettings};
+use super::probe::Probe;
 use super::task_files::{Modes, TaskFileStore};
 use super::{
     logfile, Controller, Executor, ExecutorError, ExitStatus, LogLines, LogOptions, Started,
@@ -148,7 +150,13 @@ impl Executor for ProcessExecutor {
                 netns: None,
             })
         };
+        // The spec's own check only: an image's HEALTHCHECK is not run here, as its image is not.
+        let health = container
+            .healthcheck
+            .as_ref()
+            .and_then(|h| Some((check_command(h)?, HealthSettings::of(h))));
         Ok(Box::new(ProcessController {
+            health,
             net,
             task_id: task.id.clone(),
             store: self.files.clone(),
@@ -216,6 +224,8 @@ struct TaskNet {
 }
 
 struct ProcessController {
+    /// The task's healthcheck: its command and timing.
+    health: Option<(Vec<String>, HealthSettings)>,
     /// Set for a task attached to networks: its process runs in the task's namespace.
     net: Option<TaskNet>,
     task_id: String,
@@ -321,7 +331,7 @@ impl ProcessController {
 /// Makes the child enter the task's network namespace before it runs the program, and see
 /// the namespace's resolver file (`/etc/netns/<ns>/resolv.conf`) as `/etc/resolv.conf`, as
 /// `ip netns exec` shows it.
-fn enter_netns(cmd: &mut Command, path: &Path) -> Result<(), ExecutorError> {
+pub(super) fn enter_netns(cmd: &mut Command, path: &Path) -> Result<(), ExecutorError> {
     use nix::mount::{mount, MsFlags};
     use nix::sched::CloneFlags;
     let ns = File::open(path)
@@ -366,7 +376,7 @@ fn enter_netns(cmd: &mut Command, path: &Path) -> Result<(), ExecutorError> {
 
 /// Makes the child die with the agent (SIGKILL when the spawning thread exits), so a
 /// `kill -9` of swarmd leaves no orphaned tasks behind.
-fn set_parent_death_signal(cmd: &mut Command) {
+pub(super) fn set_parent_death_signal(cmd: &mut Command) {
     let parent = nix::unistd::getpid();
     // Why this is sound: the closure runs between fork and exec in the child, where only
     // async-signal-safe calls are allowed; prctl and getppid are plain syscalls and nothing
@@ -470,6 +480,20 @@ impl Controller for ProcessController {
             Ok(())
         }
         .boxed()
+    }
+
+    /// The check runs as the task does: its environment and directory, in its namespace.
+    fn health(&mut self) -> Option<HealthChecks> {
+        let (argv, settings) = self.health.clone()?;
+        let probe = Arc::new(Probe {
+            argv,
+            env: self.env.clone(),
+            dir: self.dir.clone().unwrap_or_else(|| self.task_dir.clone()),
+            netns: self.net.as_ref().and_then(|n| n.netns.clone()),
+        });
+        Some(probe_loop(settings, move |timeout| {
+            probe.clone().run(timeout)
+        }))
     }
 
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {

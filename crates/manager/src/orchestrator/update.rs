@@ -1,7 +1,9 @@
 //! The rolling updater: tasks whose spec version is older than their service's are replaced in
-//! batches of `parallelism` (0 = all at once). A batch's new tasks must reach RUNNING, then
-//! `delay` passes, before the next batch starts. Each new task is watched for `monitor` after
-//! it starts: ending on its own before that counts as a failed update. Once failures exceed
+//! batches of `parallelism` (0 = all at once). A batch's new tasks must reach RUNNING (for a
+//! task with a healthcheck, its agent reports RUNNING at the first passing check: STARTING
+//! holds the batch), then `delay` passes, before the next batch starts. Each new task is
+//! watched from its creation until `monitor` after it runs: ending on its own before that
+//! (an unhealthy task FAILS) counts as a failed update. Once failures exceed
 //! `max_failure_ratio` of the tasks updated so far, the failure action applies: pause (wait
 //! for the next spec change), continue, or roll back to the previous spec (which then rolls
 //! out with the rollback config). Order start-first starts a slot's new task before stopping

@@ -15,7 +15,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use swarm_api::{state, Node, Task, TaskState};
+use swarm_api::{state, HealthState, Node, Task, TaskState};
 
 use crate::ago::ago;
 use crate::resolve::node_name;
@@ -77,15 +77,21 @@ pub fn node_cell(task: &Task, names: &HashMap<String, String>) -> String {
     }
 }
 
-/// "RUNNING 2 seconds ago": the observed state and how long it has held.
+/// "RUNNING 2 seconds ago": the observed state and how long it has held, and, for a task
+/// with a healthcheck, its health as `docker ps` words it ("(health: starting)").
 pub fn last_state_cell(task: &Task, now_ms: i64) -> String {
     let status = task.status.clone().unwrap_or_default();
     let name = state::task_state_name(status.state());
-    let when = if status.timestamp == 0 {
+    let mut when = if status.timestamp == 0 {
         name.to_string()
     } else {
         format!("{name} {}", ago(now_ms, status.timestamp))
     };
+    match (status.state(), status.health()) {
+        (TaskState::Starting, HealthState::Starting) => when.push_str(" (health: starting)"),
+        (TaskState::Running, HealthState::Healthy) => when.push_str(" (healthy)"),
+        _ => {}
+    }
     // Why a task failed or was refused belongs next to it (as `docker service ps` shows it).
     let why = if status.err.is_empty() {
         &status.message
@@ -187,5 +193,42 @@ mod last_state_tests {
             ..Default::default()
         });
         assert_eq!(last_state_cell(&t, 3_000), "RUNNING 2 seconds ago");
+    }
+
+    #[test]
+    fn health_shows_beside_the_state() {
+        let cell = |state: TaskState, health: HealthState, err: &str| {
+            let t = Task {
+                status: Some(TaskStatus {
+                    state: state as i32,
+                    timestamp: 1_000,
+                    health: health as i32,
+                    err: err.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            last_state_cell(&t, 3_000)
+        };
+        assert_eq!(
+            cell(TaskState::Starting, HealthState::Starting, ""),
+            "STARTING 2 seconds ago (health: starting)"
+        );
+        assert_eq!(
+            cell(TaskState::Running, HealthState::Healthy, ""),
+            "RUNNING 2 seconds ago (healthy)"
+        );
+        assert_eq!(
+            cell(
+                TaskState::Failed,
+                HealthState::Unhealthy,
+                "unhealthy: 3 failed"
+            ),
+            "FAILED 2 seconds ago: unhealthy: 3 failed"
+        );
+        assert_eq!(
+            cell(TaskState::Starting, HealthState::None, ""),
+            "STARTING 2 seconds ago"
+        );
     }
 }

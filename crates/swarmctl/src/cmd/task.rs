@@ -219,6 +219,15 @@ pub fn render_summary(
     if !status.err.is_empty() {
         let _ = writeln!(w, "  Error\t: {}", status.err);
     }
+    let health = match status.health() {
+        swarm_api::HealthState::None => None,
+        swarm_api::HealthState::Starting => Some("starting"),
+        swarm_api::HealthState::Healthy => Some("healthy"),
+        swarm_api::HealthState::Unhealthy => Some("unhealthy"),
+    };
+    if let Some(h) = health {
+        let _ = writeln!(w, "  Health\t: {h}");
+    }
     if !status.container_id.is_empty() {
         let _ = writeln!(w, "  Container ID\t: {}", status.container_id);
     }

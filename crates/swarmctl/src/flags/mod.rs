@@ -3,9 +3,10 @@
 //! that starts with the flag's name.
 //!
 //! Split by job: this file holds the flags and how they change a spec; `update` the
-//! `--update-*`/`--rollback-*` sets and their defaults; `parse` the value parsers, shared with
+//! `--update-*`/`--rollback-*` sets and their defaults; `health` the `--health-*` set; `parse` the value parsers, shared with
 //! the other commands. Must not talk to a manager: the commands in `cmd` do.
 
+mod health;
 mod parse;
 mod update;
 
@@ -19,6 +20,7 @@ use swarm_api::{
     TaskSpec,
 };
 
+pub use health::HealthFlags;
 pub use parse::{
     check_env, parse_cpus, parse_duration_ms, parse_file_ref, parse_label, parse_labels,
     parse_memory, parse_mount, parse_restart_condition, parse_u64, split_lists,
@@ -130,6 +132,8 @@ pub struct ServiceFlags {
     /// Signal that asks a task to stop, e.g. SIGINT [default: the image's, else SIGTERM]
     #[arg(long)]
     pub stop_signal: Option<String>,
+    #[command(flatten)]
+    pub health: HealthFlags,
     /// Mount type=bind|volume|tmpfs,source=PATH|NAME,target=PATH[,readonly] (repeatable;
     /// replaces the list; docker executor)
     #[arg(long = "mount", value_name = "SPEC")]
@@ -387,6 +391,7 @@ impl ServiceFlags {
         if let Some(sig) = &self.stop_signal {
             c.stop_signal = sig.trim().to_string();
         }
+        self.health.apply(c)?;
         if !self.mounts.is_empty() {
             c.mounts = self
                 .mounts

@@ -16,8 +16,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
 use super::engine::{remove_container, status_of, task_error};
+use super::health;
 use crate::executor::task_files::TaskFileStore;
-use crate::executor::{Controller, ExecutorError, ExitStatus, Started, TaskFiles};
+use crate::executor::{Controller, ExecutorError, ExitStatus, HealthChecks, Started, TaskFiles};
 use crate::network::NetPlane;
 use swarm_api::Task;
 
@@ -50,6 +51,9 @@ pub(super) struct DockerController {
     pub(super) store: Arc<TaskFileStore>,
     /// Secrets and configs to stage at `prepare`, before the container that mounts them.
     pub(super) files: TaskFiles,
+    /// How often to read the engine's verdict, for a container with a healthcheck (the
+    /// spec's or the image's); known once the container exists.
+    pub(super) health_poll: Option<Duration>,
 }
 
 impl DockerController {
@@ -107,6 +111,14 @@ impl DockerController {
         for w in created.warnings {
             tracing::warn!(container = %created.id, warning = %w, "engine warning");
         }
+        // The engine merged the image's HEALTHCHECK into the container's: ask it whether
+        // the container has one at all.
+        let info = self
+            .docker
+            .inspect_container(&created.id, None)
+            .await
+            .map_err(|e| task_error("inspecting the container", e))?;
+        self.health_poll = health::poll_period_of(&info);
         self.id = Some(created.id);
         self.body = None;
         Ok(())
@@ -245,6 +257,12 @@ impl Controller for DockerController {
             }
         }
         .boxed()
+    }
+
+    fn health(&mut self) -> Option<HealthChecks> {
+        let period = self.health_poll?;
+        let id = self.id.clone()?;
+        Some(health::checks(self.docker.clone(), id, period))
     }
 
     fn remove(&mut self) -> BoxFuture<'_, Result<(), ExecutorError>> {

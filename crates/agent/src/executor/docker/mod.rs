@@ -18,6 +18,7 @@
 
 mod controller;
 mod engine;
+mod health;
 mod options;
 mod spec;
 
@@ -164,6 +165,7 @@ impl Executor for DockerExecutor {
             task_id: task.id.clone(),
             store: self.files.clone(),
             files,
+            health_poll: None,
         }))
     }
 
@@ -193,10 +195,10 @@ impl Executor for DockerExecutor {
                 .inspect_container(&id, None)
                 .await
                 .map_err(&failed)?;
-            let state = info.state.unwrap_or_default();
-            let started = state
-                .started_at
-                .as_deref()
+            let started = info
+                .state
+                .as_ref()
+                .and_then(|s| s.started_at.as_deref())
                 .is_some_and(|t| !t.is_empty() && !t.starts_with("0001-"));
             let net = net?;
             let ctl = DockerController {
@@ -211,6 +213,7 @@ impl Executor for DockerExecutor {
                 store: self.files.clone(),
                 // Staged by the earlier run; the container already has them mounted.
                 files: TaskFiles::default(),
+                health_poll: health::poll_period_of(&info),
             };
             if !started {
                 // Created but never started: the manager's view of it is stale either way;

@@ -201,6 +201,9 @@ fn summary_lines(service: &Service, networks: &HashMap<String, String>, now_ms: 
     if !ctr.env.is_empty() {
         let _ = writeln!(w, "  Env\t: [{}]", ctr.env.join(", "));
     }
+    if let Some(h) = &ctr.healthcheck {
+        healthcheck_lines(&mut w, h);
+    }
     if let Some(res) = &task.resources {
         let parts = [("Reservations", &res.reservations), ("Limits", &res.limits)];
         let shown: Vec<_> = parts
@@ -252,6 +255,29 @@ fn summary_lines(service: &Service, networks: &HashMap<String, String>, now_ms: 
 
 /// The networks a service is on, each with its VIP (vip mode) and aliases, and the endpoint
 /// mode when it is dnsrr.
+/// The container's healthcheck: its test and the timings it sets (0 = the default, unshown).
+fn healthcheck_lines(w: &mut String, h: &swarm_api::HealthCheck) {
+    let test = match h.test.split_first() {
+        None => "the image's".to_string(),
+        Some((kind, _)) if kind == "NONE" => "none (disabled)".to_string(),
+        Some((kind, rest)) => format!("{kind} {}", rest.join(" ")),
+    };
+    let _ = writeln!(w, "  Healthcheck\t");
+    let _ = writeln!(w, "   Test\t: {test}");
+    for (label, ns) in [
+        ("Interval", h.interval_ns),
+        ("Timeout", h.timeout_ns),
+        ("Start Period", h.start_period_ns),
+    ] {
+        if ns != 0 {
+            let _ = writeln!(w, "   {label}\t: {}", units::duration_ms(ns / 1_000_000));
+        }
+    }
+    if h.retries != 0 {
+        let _ = writeln!(w, "   Retries\t: {}", h.retries);
+    }
+}
+
 fn network_lines(w: &mut String, service: &Service, names: &HashMap<String, String>) {
     let spec = service.spec.clone().unwrap_or_default();
     let attached = spec.task.map(|t| t.networks).unwrap_or_default();
@@ -462,6 +488,12 @@ Task ID                      Service    Instance    Image          Desired State
             restart_max_attempts: Some("3".into()),
             memory_reservation: Some("64MiB".into()),
             cpu_reservation: Some("0.5".into()),
+            health: crate::flags::HealthFlags {
+                health_cmd: Some("test -f /ready".into()),
+                health_interval: Some("500ms".into()),
+                health_retries: Some("5".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(flags.apply(&mut spec).is_ok());
@@ -480,6 +512,10 @@ Task ID                      Service    Instance    Image          Desired State
             "  Condition            : on-failure",
             "  Delay                : 5s",
             "  Max Attempts         : 3",
+            "  Healthcheck",
+            "   Test                : CMD-SHELL test -f /ready",
+            "   Interval            : 500ms",
+            "   Retries             : 5",
         ] {
             assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
         }

@@ -26,11 +26,16 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
     };
     let view = store.clone();
     run_loop(cfg, store, cancel, move || {
-        let txn = view.view(pass);
+        // The nodes' writes apart from the tasks': a node write refused for a stale version
+        // (its status changed meanwhile) must not hold up task allocation.
+        let (txn, sandboxes) = view.view(pass_with_sandboxes);
         let proposer = proposer.clone();
         async move {
             let mut again = false;
             for batch in txn.into_batches(2_000) {
+                again |= proposer.propose(batch).await.is_err();
+            }
+            for batch in sandboxes.into_batches(2_000) {
                 again |= proposer.propose(batch).await.is_err();
             }
             again
@@ -42,6 +47,12 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
 /// One pass over a consistent view: the writes that allocate what is missing. Public for the
 /// allocation benchmark; the leader runs it through `run`.
 pub fn pass(t: &Tables) -> Txn {
+    pass_with_sandboxes(t).0
+}
+
+/// [`pass`], and the nodes' sandbox addresses ([`sandbox_pass`]) from the same addresses, so
+/// a task and a node are never given the same one.
+pub fn pass_with_sandboxes(t: &Tables) -> (Txn, Txn) {
     let mut txn = Txn::new();
     let mut nets = NetworkPass::allocate_networks(t);
     for n in std::mem::take(&mut nets.networks) {
@@ -62,7 +73,7 @@ pub fn pass(t: &Tables) -> Txn {
             None => None,
         };
         let mut x = task.clone();
-        if needs_attachments(task) {
+        if needs_attachments(t, task) {
             match nets.task_attachments(t, task) {
                 Ok(a) => x.networks = a,
                 Err(why) => {
@@ -79,6 +90,37 @@ pub fn pass(t: &Tables) -> Txn {
             ..Default::default()
         });
         txn = txn.update(x);
+    }
+    let sandboxes = sandbox_pass(t, &mut nets);
+    (txn, sandboxes)
+}
+
+/// The nodes' ingress sandbox addresses (the routing mesh's way into the ingress network on
+/// each node): every node gets one while some service publishes through the mesh, and gives
+/// it back once none does.
+fn sandbox_pass(t: &Tables, nets: &mut NetworkPass) -> Txn {
+    let mut txn = Txn::new();
+    let ingress = crate::allocator_networks::ingress_id(t);
+    let mesh = crate::allocator_networks::mesh_in_use(t);
+    for node in t.nodes.iter() {
+        match (ingress, mesh, node.ingress_address.is_empty()) {
+            (Some(ingress), true, true) => match nets.sandbox_address(t, ingress) {
+                Ok(addr) => {
+                    let mut x = node.clone();
+                    x.ingress_address = addr;
+                    txn = txn.update(x);
+                }
+                Err(why) => {
+                    tracing::debug!(node = %node.id, %why, "no ingress sandbox address yet");
+                }
+            },
+            (_, false, false) => {
+                let mut x = node.clone();
+                x.ingress_address.clear();
+                txn = txn.update(x);
+            }
+            _ => {}
+        }
     }
     txn
 }
@@ -115,7 +157,8 @@ fn allocate_services<'a>(
         .collect();
     for service in t.services.iter() {
         let ports_ok = allocator_ports::is_allocated(service);
-        let vips_ok = crate::allocator_networks::vips_allocated(service);
+        let ingress = crate::allocator_networks::ingress_id(t);
+        let vips_ok = crate::allocator_networks::vips_allocated(service, ingress);
         if ports_ok && vips_ok {
             out.insert(
                 service.id.as_str(),
@@ -139,7 +182,8 @@ fn allocate_services<'a>(
             match nets.service_vips(t, service) {
                 Ok(vips) => {
                     endpoint.virtual_ips = vips;
-                    endpoint.vip_networks = crate::allocator_networks::wanted_vip_networks(service);
+                    endpoint.vip_networks =
+                        crate::allocator_networks::wanted_vip_networks(service, ingress);
                 }
                 Err(e) => {
                     out.insert(service.id.as_str(), Err(e));
@@ -241,6 +285,91 @@ mod tests {
             }));
             out
         })
+    }
+
+    /// [`settle`], with the nodes' sandbox addresses written as the loop writes them.
+    async fn settle_with_sandboxes(store: &Store) {
+        let proposer = MemoryProposer::new(store.clone());
+        for _ in 0..5 {
+            let (txn, sandboxes) = store.view(pass_with_sandboxes);
+            if txn.is_empty() && sandboxes.is_empty() {
+                return;
+            }
+            for t in [txn, sandboxes] {
+                if !t.is_empty() {
+                    proposer.propose(t.into_batch()).await.unwrap();
+                }
+            }
+        }
+        panic!("the allocator did not settle in 5 passes");
+    }
+
+    #[tokio::test]
+    async fn the_mesh_attaches_tasks_to_ingress_and_gives_every_node_a_sandbox_address() {
+        let store = Store::new();
+        let mut ingress = network("ing", "ingress", "10.0.0.0/24");
+        ingress.spec.as_mut().unwrap().ingress = true;
+        let mut web = service("s1", "web");
+        web.spec.as_mut().unwrap().endpoint = Some(EndpointSpec {
+            ports: vec![PortConfig {
+                target_port: 80,
+                published_port: 8080,
+                publish_mode: PublishMode::Ingress as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let mut txn = Txn::new()
+            .create(ingress)
+            .create(swarm_testkit::fixtures::node("n1"))
+            .create(swarm_testkit::fixtures::node("n2"))
+            .create(web);
+        for i in 0..3 {
+            txn = txn.create(task(&format!("t{i}"), "s1"));
+        }
+        write(&store, txn).await;
+        settle_with_sandboxes(&store).await;
+        let mut all = addresses(&store, "ing");
+        store.view(|t| {
+            let s = t.services.get("s1").unwrap();
+            let e = s.endpoint.as_ref().unwrap();
+            assert_eq!(e.virtual_ips.len(), 1, "a VIP on ingress: {e:?}");
+            assert_eq!(e.ports[0].published_port, 8080);
+            // The spec does not name ingress: the attachment is the allocator's.
+            assert!(s
+                .spec
+                .as_ref()
+                .unwrap()
+                .task
+                .as_ref()
+                .unwrap()
+                .networks
+                .is_empty());
+            for x in t.tasks.iter() {
+                assert_eq!(observed(x), TaskState::Pending, "{}", x.id);
+                let nets: Vec<&str> = x.networks.iter().map(|a| a.network_id.as_str()).collect();
+                assert_eq!(nets, ["ing"]);
+            }
+            for n in t.nodes.iter() {
+                assert!(
+                    !n.ingress_address.is_empty(),
+                    "{} has no sandbox address",
+                    n.id
+                );
+                all.push(n.ingress_address.clone());
+            }
+        });
+        let distinct: HashSet<&String> = all.iter().collect();
+        assert_eq!(all.len(), 6, "3 tasks, a VIP and 2 sandboxes: {all:?}");
+        assert_eq!(distinct.len(), all.len(), "duplicates: {all:?}");
+
+        // No service on the mesh any more: the sandboxes give their addresses back.
+        let s = store.view(|t| t.services.get("s1").cloned()).unwrap();
+        write(&store, Txn::new().remove(s)).await;
+        settle_with_sandboxes(&store).await;
+        store.view(|t| {
+            assert!(t.nodes.iter().all(|n| n.ingress_address.is_empty()));
+        });
     }
 
     #[tokio::test]

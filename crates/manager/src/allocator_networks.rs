@@ -14,8 +14,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use swarm_api::cidr::{parse_address, Subnet};
 use swarm_api::{
-    defaults, EndpointMode, IpamConfig, Network, NetworkAttachment, Service, Task, TaskState,
-    VirtualIp,
+    defaults, EndpointMode, IpamConfig, Network, NetworkAttachment, NetworkAttachmentConfig,
+    PublishMode, Service, Task, TaskState, VirtualIp,
 };
 use swarm_store::Tables;
 
@@ -114,6 +114,45 @@ pub fn spec_networks(s: &Service) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// The ingress network's ID (bootstrap makes it), when the store has one.
+pub fn ingress_id(t: &Tables) -> Option<&str> {
+    t.networks
+        .iter()
+        .find(|n| n.spec.as_ref().is_some_and(|s| s.ingress))
+        .map(|n| n.id.as_str())
+}
+
+/// True when the service's spec publishes a port through the routing mesh (ingress mode).
+pub fn publishes_ingress(s: &Service) -> bool {
+    s.spec
+        .as_ref()
+        .and_then(|sp| sp.endpoint.as_ref())
+        .is_some_and(|e| {
+            e.ports
+                .iter()
+                .any(|p| p.publish_mode == PublishMode::Ingress as i32)
+        })
+}
+
+/// True while some service publishes through the routing mesh: then every node has an
+/// ingress sandbox.
+pub fn mesh_in_use(t: &Tables) -> bool {
+    t.services.iter().any(publishes_ingress)
+}
+
+/// The networks (IDs, sorted) a service's tasks attach to: its spec's, and `ingress` when it
+/// publishes through the routing mesh (implicitly, as Docker: the spec does not name it).
+pub fn service_networks(s: &Service, ingress: Option<&str>) -> Vec<String> {
+    let mut nets = spec_networks(s);
+    if let Some(i) = ingress.filter(|_| publishes_ingress(s)) {
+        if !nets.iter().any(|n| n == i) {
+            nets.push(i.to_string());
+            nets.sort();
+        }
+    }
+    nets
+}
+
 fn vip_mode(s: &Service) -> bool {
     s.spec
         .as_ref()
@@ -121,18 +160,19 @@ fn vip_mode(s: &Service) -> bool {
         .is_none_or(|e| e.mode == EndpointMode::Vip as i32)
 }
 
-/// The networks a service should have VIPs on: its spec's in vip mode, none in dnsrr.
-pub fn wanted_vip_networks(s: &Service) -> Vec<String> {
+/// The networks a service should have VIPs on: its networks (ingress included) in vip mode,
+/// none in dnsrr.
+pub fn wanted_vip_networks(s: &Service, ingress: Option<&str>) -> Vec<String> {
     if vip_mode(s) {
-        spec_networks(s)
+        service_networks(s, ingress)
     } else {
         Vec::new()
     }
 }
 
 /// True when the service's VIPs were allocated for its current spec.
-pub fn vips_allocated(s: &Service) -> bool {
-    let want = wanted_vip_networks(s);
+pub fn vips_allocated(s: &Service, ingress: Option<&str>) -> bool {
+    let want = wanted_vip_networks(s, ingress);
     let have = s.endpoint.as_ref();
     have.map_or(&[][..], |e| e.vip_networks.as_slice()) == want.as_slice()
         && have.map_or(0, |e| e.virtual_ips.len()) == want.len()
@@ -142,6 +182,11 @@ pub fn vips_allocated(s: &Service) -> bool {
 /// attachments of tasks that may still use them.
 pub fn taken_on(t: &Tables, network_id: &str, gateway: Ipv4Addr) -> HashSet<Ipv4Addr> {
     let mut used = HashSet::from([gateway]);
+    if ingress_id(t) == Some(network_id) {
+        for n in t.nodes.iter() {
+            used.extend(parse_address(&n.ingress_address).ok().map(|(ip, _)| ip));
+        }
+    }
     for s in t.services.iter() {
         for v in s.endpoint.iter().flat_map(|e| &e.virtual_ips) {
             if v.network_id == network_id {
@@ -336,7 +381,7 @@ impl NetworkPass {
             .map_or(&[][..], |e| e.virtual_ips.as_slice());
         let mut out = Vec::new();
         let mut fresh = Vec::new();
-        for net in wanted_vip_networks(service) {
+        for net in wanted_vip_networks(service, ingress_id(t)) {
             if let Some(v) = old.iter().find(|v| v.network_id == net) {
                 out.push(v.clone());
                 continue;
@@ -373,10 +418,7 @@ impl NetworkPass {
         t: &Tables,
         task: &Task,
     ) -> Result<Vec<NetworkAttachment>, String> {
-        let wanted = task
-            .spec
-            .as_ref()
-            .map_or(&[][..], |s| s.networks.as_slice());
+        let wanted = task_networks(t, task);
         let mut out: Vec<NetworkAttachment> = Vec::new();
         for cfg in wanted {
             let taken = self.addresses(t, &cfg.target).and_then(|a| {
@@ -409,14 +451,41 @@ impl NetworkPass {
             }
         }
     }
+
+    /// An address on the ingress network for a node's sandbox; `Err` when there is none.
+    pub fn sandbox_address(&mut self, t: &Tables, ingress: &str) -> Result<String, String> {
+        let a = self.addresses(t, ingress)?;
+        let ip = a.take().ok_or_else(|| a.exhausted())?;
+        Ok(a.subnet.address(ip))
+    }
 }
 
-/// True when a task's spec asks for networks its attachments do not cover yet.
-pub fn needs_attachments(task: &Task) -> bool {
-    let wanted = task
+/// The networks a task attaches to: its spec's, then `ingress` when its service publishes
+/// through the routing mesh.
+pub fn task_networks(t: &Tables, task: &Task) -> Vec<NetworkAttachmentConfig> {
+    let mut wanted: Vec<NetworkAttachmentConfig> = task
         .spec
         .as_ref()
-        .map_or(&[][..], |s| s.networks.as_slice());
+        .map(|s| s.networks.clone())
+        .unwrap_or_default();
+    let mesh = t
+        .services
+        .get(&task.service_id)
+        .is_some_and(publishes_ingress);
+    if let Some(i) = ingress_id(t).filter(|_| mesh) {
+        if !wanted.iter().any(|w| w.target == i) {
+            wanted.push(NetworkAttachmentConfig {
+                target: i.to_string(),
+                aliases: Vec::new(),
+            });
+        }
+    }
+    wanted
+}
+
+/// True when the networks a task should be on are not what its attachments cover yet.
+pub fn needs_attachments(t: &Tables, task: &Task) -> bool {
+    let wanted = task_networks(t, task);
     wanted.len() != task.networks.len()
         || wanted
             .iter()

@@ -91,16 +91,8 @@ pub fn check(spec: &EndpointSpec, taken: &HashMap<PortKey, String>) -> Result<()
         if PortProtocol::try_from(p.protocol).is_err() {
             return Err(format!("publish: unknown protocol {}", p.protocol));
         }
-        match PublishMode::try_from(p.publish_mode) {
-            Ok(PublishMode::Host) => {}
-            Ok(PublishMode::Ingress) => {
-                return Err(format!(
-                    "publish: port {}: ingress mode needs a routing mesh, which swarmd does not \
-                     have; publish with mode=host",
-                    p.target_port
-                ))
-            }
-            Err(_) => return Err(format!("publish: unknown mode {}", p.publish_mode)),
+        if PublishMode::try_from(p.publish_mode).is_err() {
+            return Err(format!("publish: unknown mode {}", p.publish_mode));
         }
         if !targets.insert((p.protocol, p.target_port)) {
             return Err(format!(
@@ -222,14 +214,17 @@ mod tests {
             check(&udp, &taken).is_ok(),
             "another protocol is another port"
         );
+        // The routing mesh's ports are as unique as host ports.
         let ingress = EndpointSpec {
             ports: vec![PortConfig {
                 publish_mode: PublishMode::Ingress as i32,
-                ..port(80, 9000)
+                ..port(80, 8080)
             }],
             ..Default::default()
         };
-        assert!(check(&ingress, &taken).unwrap_err().contains("mode=host"));
+        assert!(check(&ingress, &taken)
+            .unwrap_err()
+            .contains("already published by service web"));
         let twice = EndpointSpec {
             ports: vec![port(80, 9000), port(81, 9000)],
             ..Default::default()

@@ -203,6 +203,8 @@ pub fn joined_node(
         }),
         role: role as i32,
         certificate: Some(certificate),
+        // The allocator gives one while the routing mesh is in use.
+        ingress_address: String::new(),
     }
 }
 

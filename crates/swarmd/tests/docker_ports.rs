@@ -88,7 +88,8 @@ fn published_host_ports() {
     let inspect = ctl.ok(&["service", "inspect", "web"]);
     assert!(inspect.contains(&format!("*:{port}->80/tcp")), "{inspect}");
 
-    // The same port for another service, and ingress mode: refused, one line each.
+    // The same port for another service, in ingress mode (the mesh's ports are as unique as
+    // host ports) or host mode: refused, one line each.
     let clash = ctl.run(&[
         "service",
         "create",
@@ -101,7 +102,10 @@ fn published_host_ports() {
     ]);
     assert!(!clash.status.success());
     let err = String::from_utf8_lossy(&clash.stderr);
-    assert!(err.contains("mode=host"), "{err}");
+    assert!(
+        err.contains(&format!("port {port}/tcp is already published")),
+        "{err}"
+    );
     let clash = ctl.run(&[
         "service",
         "create",

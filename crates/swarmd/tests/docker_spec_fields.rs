@@ -78,7 +78,7 @@ fn fields(port: u16, net: &str) -> Vec<(String, Value, Outcome)> {
         (
             "/EndpointSpec/Ports".into(),
             json!([{"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress"}]),
-            Refused("ingress"),
+            RoundTrip,
         ),
         // TaskSpec
         (

@@ -187,6 +187,7 @@ mod tests {
                 net("other", "db", "10.0.2.2"),
             ],
             data_path_port: 4789,
+            ..Default::default()
         }
     }
 

@@ -257,9 +257,21 @@ pub async fn make_gateway() -> Result<(), KernelError> {
 /// The rules that let the egress bridge's traffic through a firewall that drops forwarded
 /// packets by default, as Docker sets up its hosts (`FORWARD` policy DROP): Docker's
 /// `DOCKER-USER` chain is the place it leaves for them.
-fn forward_rules() -> [Vec<&'static str>; 2] {
+fn forward_rules() -> [Vec<&'static str>; 3] {
     [
         vec!["DOCKER-USER", "-i", GATEWAY_BRIDGE, "-j", "ACCEPT"],
+        // The routing mesh's connections, translated to the sandbox's leg on the bridge.
+        vec![
+            "DOCKER-USER",
+            "-o",
+            GATEWAY_BRIDGE,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "DNAT",
+            "-j",
+            "ACCEPT",
+        ],
         vec![
             "DOCKER-USER",
             "-o",
@@ -382,6 +394,105 @@ pub async fn vxlan_filter(port: u32, nodes: Option<&[Ipv4Addr]>) -> Result<(), K
              chain input {{ type filter hook input priority -1; policy accept;\n    \
              udp dport {port} ip saddr != @nodes drop\n  }}\n}}\n"
         ));
+    }
+    run_with_input(&["nft", "-f", "-"], Some(&script))
+        .await
+        .map(drop)
+}
+
+/// One port the routing mesh forwards: `proto` (`tcp` or `udp`), the published port, and the
+/// target port on each backend (a task's address on the ingress network).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshPort {
+    pub proto: &'static str,
+    pub published: u32,
+    pub target: u32,
+    pub backends: Vec<Ipv4Addr>,
+}
+
+/// Turns forwarding on in namespace `ns` (the mesh's sandbox forwards between its legs).
+pub async fn enable_forwarding(ns: &str) -> Result<(), KernelError> {
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/net/ipv4/ip_forward",
+    ])
+    .await
+    .map(drop)
+}
+
+/// The sandbox's table, in namespace `ns`: a connection to a published port goes to one of
+/// its backends at the target port, chosen at random, and leaves masqueraded as the
+/// sandbox's address on the ingress leg (`eth0`), so the reply comes back through here and
+/// conntrack unwinds both translations. A port without backends gets no rule (refused).
+/// Replaced whole.
+pub async fn sandbox_rules(ns: &str, ports: &[MeshPort]) -> Result<(), KernelError> {
+    let mut script = String::from(
+        "table ip swarmmesh\ndelete table ip swarmmesh\ntable ip swarmmesh {\n  chain pre {\n    \
+         type nat hook prerouting priority -100; policy accept;\n",
+    );
+    for p in ports.iter().filter(|p| !p.backends.is_empty()) {
+        let map: Vec<String> = p
+            .backends
+            .iter()
+            .enumerate()
+            .map(|(i, b)| format!("{i} : {b}"))
+            .collect();
+        script.push_str(&format!(
+            "    {} dport {} dnat to numgen random mod {} map {{ {} }} : {}\n",
+            p.proto,
+            p.published,
+            p.backends.len(),
+            map.join(", "),
+            p.target
+        ));
+    }
+    script.push_str(
+        "  }\n  chain post {\n    type nat hook postrouting priority 100; policy accept;\n    \
+         oifname \"eth0\" masquerade\n  }\n}\n",
+    );
+    run_with_input(
+        &["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        Some(&script),
+    )
+    .await
+    .map(drop)
+}
+
+/// The node's mesh table `table` (one per swarmd: several share a namespace in tests):
+/// a connection to any of this namespace's own addresses on a published port (`proto`,
+/// port) goes to the sandbox at `sandbox`, its leg on the egress bridge, and is masqueraded
+/// into the bridge so the sandbox's reply comes back through this namespace. Replaced whole;
+/// `None` removes it.
+pub async fn node_mesh_rules(
+    table: &str,
+    sandbox: Ipv4Addr,
+    ports: Option<&[(&'static str, u32)]>,
+) -> Result<(), KernelError> {
+    let mut script = format!("table ip {table}\ndelete table ip {table}\n");
+    if let Some(ports) = ports {
+        let rules: String = ports
+            .iter()
+            .map(|(proto, port)| {
+                format!("    fib daddr type local {proto} dport {port} dnat to {sandbox}\n")
+            })
+            .collect();
+        script.push_str(&format!(
+            "table ip {table} {{\n  chain pre {{\n    type nat hook prerouting priority -100; \
+             policy accept;\n{rules}  }}\n  chain out {{\n    type nat hook output priority -100; \
+             policy accept;\n{rules}  }}\n  chain post {{\n    type nat hook postrouting priority \
+             100; policy accept;\n    oifname \"{GATEWAY_BRIDGE}\" ct status dnat masquerade\n  }}\n}}\n"
+        ));
+        // A client on this node itself may come from 127.0.0.1: let such packets be routed
+        // into the bridge (the masquerade then gives them the bridge's address).
+        let localnet = format!("/proc/sys/net/ipv4/conf/{GATEWAY_BRIDGE}/route_localnet");
+        if let Err(e) = std::fs::write(&localnet, b"1") {
+            tracing::debug!(error = %e, "route_localnet on the egress bridge");
+        }
     }
     run_with_input(&["nft", "-f", "-"], Some(&script))
         .await

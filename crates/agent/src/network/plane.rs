@@ -154,9 +154,25 @@ struct Plane {
     vip_rules: HashMap<String, Vec<(Ipv4Addr, Vec<Ipv4Addr>)>>,
     /// Owns the resolvers' tasks: they end when the plane does.
     jobs: tokio::task::JoinSet<()>,
-    /// Each task's address on the egress bridge (tasks on a non-internal network only).
+    /// Each task's address on the egress bridge (tasks on a non-internal network only), and
+    /// the mesh sandbox's (under [`Plane::mesh_key`]).
     leases: HashMap<String, Ipv4Addr>,
     gateway_up: bool,
+    /// The routing mesh's sandbox on this node, while the view asks for one.
+    mesh: Option<Mesh>,
+}
+
+/// The routing mesh on this node: a sandbox namespace with a leg on the ingress network and
+/// one on the egress bridge, the sandbox's table, and the node's table that sends published
+/// ports to it.
+struct Mesh {
+    ns: String,
+    network_id: String,
+    address: String,
+    /// Its address on the egress bridge: where the node's table sends published ports.
+    lease: Ipv4Addr,
+    /// The ports as last written (`None` before the first write).
+    ports: Option<Vec<kernel::MeshPort>>,
 }
 
 /// The owned-record name of the egress bridge and its table.
@@ -186,6 +202,7 @@ pub fn start(
         jobs: tokio::task::JoinSet::new(),
         leases: HashMap::new(),
         gateway_up: false,
+        mesh: None,
     };
     (NetPlane { tx }, plane.run(rx, views, cancel))
 }
@@ -219,6 +236,7 @@ impl Plane {
                     let v = views.borrow_and_update().clone();
                     if v.is_some() {
                         self.view = v;
+                        self.sync_mesh().await;
                         self.sync_peers().await;
                         self.serve_waiting().await;
                     }
@@ -476,7 +494,8 @@ impl Plane {
             self.release_gateway().await;
         }
         for net in networks {
-            let used = self.attached.values().any(|v| v.contains(&net));
+            let used = self.attached.values().any(|v| v.contains(&net))
+                || self.mesh.as_ref().is_some_and(|m| m.network_id == net);
             if !used {
                 if let Some(s) = self.switches.remove(&net) {
                     self.drop_switch(&s.ns).await;
@@ -560,7 +579,8 @@ impl Plane {
         let Ok(entries) = std::fs::read_dir(&self.owned_dir) else {
             return;
         };
-        let in_use: HashSet<&String> = self.switches.values().map(|s| &s.ns).collect();
+        let mut in_use: HashSet<&String> = self.switches.values().map(|s| &s.ns).collect();
+        in_use.extend(self.mesh.as_ref().map(|m| &m.ns));
         let mut stale = Vec::new();
         let mut gateway_stale = false;
         for e in entries.flatten() {
@@ -581,6 +601,13 @@ impl Plane {
             tracing::info!(%ns, "removing a namespace an earlier run left");
             self.drop_switch(&ns).await;
         }
+        if self.mesh.is_none() {
+            // A table an earlier run left while the mesh was in use.
+            let table = self.mesh_table();
+            if let Err(e) = kernel::node_mesh_rules(&table, Ipv4Addr::UNSPECIFIED, None).await {
+                tracing::warn!(error = %e, "removing the mesh's node table");
+            }
+        }
         if gateway_stale {
             self.release_gateway().await;
         }
@@ -591,5 +618,162 @@ impl Plane {
                 tracing::warn!(error = %e, "removing the VXLAN source filter");
             }
         }
+    }
+
+    /// The key of the sandbox's lease on the egress bridge (task IDs never start so).
+    fn mesh_key(&self) -> String {
+        format!("mesh{}", self.node_id)
+    }
+
+    /// The node's mesh table, named for this node: swarmds sharing a namespace (tests) each
+    /// keep their own.
+    fn mesh_table(&self) -> String {
+        let id: String = self
+            .node_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!("swarmd_mesh_{id}")
+    }
+
+    /// Brings the routing mesh to the view's: a sandbox while the view gives this node an
+    /// ingress address, with the published ports forwarded to their backends; none otherwise.
+    async fn sync_mesh(&mut self) {
+        let want = self.view.as_ref().and_then(|v| {
+            if v.ingress_address.is_empty() {
+                return None;
+            }
+            let ingress = v
+                .networks
+                .iter()
+                .filter_map(|n| n.network.as_ref())
+                .find(|n| n.spec.as_ref().is_some_and(|s| s.ingress))?;
+            let ports: Vec<kernel::MeshPort> = v
+                .ingress_ports
+                .iter()
+                .map(|p| kernel::MeshPort {
+                    proto: if p.protocol == swarm_api::PortProtocol::Udp as i32 {
+                        "udp"
+                    } else {
+                        "tcp"
+                    },
+                    published: p.published_port,
+                    target: p.target_port,
+                    backends: p.backends.iter().filter_map(|b| b.parse().ok()).collect(),
+                })
+                .collect();
+            Some((ingress.id.clone(), v.ingress_address.clone(), ports))
+        });
+        let Some((network_id, address, ports)) = want else {
+            if self.mesh.is_some() {
+                self.drop_mesh().await;
+            }
+            return;
+        };
+        let moved = self
+            .mesh
+            .as_ref()
+            .is_some_and(|m| m.network_id != network_id || m.address != address);
+        if moved {
+            self.drop_mesh().await;
+        }
+        if self.mesh.is_none() {
+            match self.make_mesh(&network_id, &address).await {
+                Ok(m) => self.mesh = Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "making the routing mesh's sandbox");
+                    // Half a sandbox is no sandbox: the next view tries again from nothing.
+                    self.mesh = Some(Mesh {
+                        ns: format!("swing-{}", self.node_id),
+                        network_id,
+                        address,
+                        lease: self
+                            .leases
+                            .get(&self.mesh_key())
+                            .copied()
+                            .unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        ports: None,
+                    });
+                    self.drop_mesh().await;
+                    return;
+                }
+            }
+        }
+        let table = self.mesh_table();
+        let Some(mesh) = self.mesh.as_mut() else {
+            return;
+        };
+        if mesh.ports.as_ref() == Some(&ports) {
+            return;
+        }
+        let node_ports: Vec<(&'static str, u32)> =
+            ports.iter().map(|p| (p.proto, p.published)).collect();
+        let written = async {
+            kernel::sandbox_rules(&mesh.ns, &ports).await?;
+            kernel::node_mesh_rules(&table, mesh.lease, Some(&node_ports)).await
+        };
+        match written.await {
+            Ok(()) => mesh.ports = Some(ports),
+            Err(e) => tracing::warn!(error = %e, "writing the routing mesh's rules"),
+        }
+    }
+
+    /// The sandbox: its namespace, a leg on the ingress network's switch at `address`, a leg
+    /// on the egress bridge (its default route), forwarding on.
+    async fn make_mesh(&mut self, network_id: &str, address: &str) -> Result<Mesh, NetError> {
+        let ns = format!("swing-{}", self.node_id);
+        self.record(&ns, true)?;
+        kernel::netns_add(&ns).await?;
+        let switch = self.ensure_switch(network_id).await?;
+        kernel::plug(&switch, &switch_port("ingress-sbox"), &ns, "eth0", address).await?;
+        let key = self.mesh_key();
+        self.plug_gateway(&key, &ns).await?;
+        kernel::enable_forwarding(&ns).await?;
+        let lease = self
+            .leases
+            .get(&key)
+            .copied()
+            .ok_or_else(|| NetError::NoAddress(kernel::GATEWAY_SUBNET.into()))?;
+        tracing::info!(%address, "routing mesh sandbox ready");
+        Ok(Mesh {
+            ns,
+            network_id: network_id.to_string(),
+            address: address.to_string(),
+            lease,
+            ports: None,
+        })
+    }
+
+    /// Takes the sandbox, its legs and both tables away; the ingress switch too once no task
+    /// uses it, and the egress bridge once nothing does.
+    async fn drop_mesh(&mut self) {
+        let Some(mesh) = self.mesh.take() else {
+            return;
+        };
+        let table = self.mesh_table();
+        if let Err(e) = kernel::node_mesh_rules(&table, mesh.lease, None).await {
+            tracing::warn!(error = %e, "removing the mesh's node table");
+        }
+        let key = self.mesh_key();
+        if self.leases.remove(&key).is_some() {
+            kernel::unplug(None, &gateway_port(&key)).await;
+        }
+        if let Some(s) = self.switches.get(&mesh.network_id) {
+            kernel::unplug(Some(&s.ns), &switch_port("ingress-sbox")).await;
+        }
+        match kernel::netns_del(&mesh.ns).await {
+            Ok(()) => {
+                let _ = self.record(&mesh.ns, false);
+            }
+            Err(e) => tracing::warn!(ns = %mesh.ns, error = %e, "removing the mesh's sandbox"),
+        }
+        let used = self.attached.values().any(|v| v.contains(&mesh.network_id));
+        if !used {
+            if let Some(s) = self.switches.remove(&mesh.network_id) {
+                self.drop_switch(&s.ns).await;
+            }
+        }
+        self.release_gateway().await;
+        self.sync_filter().await;
     }
 }

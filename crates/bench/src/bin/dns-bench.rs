@@ -51,6 +51,7 @@ fn view(services: usize) -> NetworksMessage {
             ..Default::default()
         }],
         data_path_port: 4789,
+        ..Default::default()
     }
 }
 

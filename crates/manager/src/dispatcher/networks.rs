@@ -7,6 +7,7 @@
 //! task that stops, is told to stop, or whose node goes DOWN leaves the view at the next pass.
 
 use crate::allocator_networks::holds_addresses as holds;
+use crate::allocator_networks::{ingress_id, mesh_in_use, publishes_ingress};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use swarm_api::names::Named;
@@ -111,34 +112,87 @@ fn records(t: &Tables, network_id: &str) -> (Vec<DnsRecord>, Vec<VipBackends>) {
     (records, vips)
 }
 
+/// The ports the routing mesh opens, each with the running tasks it forwards to (their
+/// addresses on `ingress`), in (protocol, port) order.
+fn mesh_ports(t: &Tables, ingress: &str) -> Vec<IngressPort> {
+    let mut out = Vec::new();
+    for s in t.services.iter().filter(|s| publishes_ingress(s)) {
+        let mut backends: Vec<String> = t
+            .tasks_of_service(&s.id)
+            .filter(|x| resolvable(t, x))
+            .filter_map(|x| address_on(x, ingress))
+            .collect();
+        backends.sort();
+        let allocated = s.endpoint.iter().flat_map(|e| &e.ports);
+        for p in allocated.filter(|p| p.publish_mode == PublishMode::Ingress as i32) {
+            if p.published_port == 0 {
+                continue;
+            }
+            out.push(IngressPort {
+                protocol: p.protocol,
+                published_port: p.published_port,
+                target_port: p.target_port,
+                backends: backends.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|p| (p.protocol, p.published_port));
+    out
+}
+
+/// The other nodes' underlay addresses, by node ID, of those that hold the network: through a
+/// task attached to it, or (`ingress` while the mesh is in use) through their sandbox.
+fn peers_of(t: &Tables, n: &Network, node_id: &str, mesh: bool) -> BTreeMap<String, String> {
+    let underlay = |id: &str| -> Option<String> {
+        let addr = t.nodes.get(id)?.status.as_ref()?.addr.clone();
+        (!addr.is_empty()).then_some(addr)
+    };
+    let mut peers: BTreeMap<String, String> = t
+        .tasks_of_network(&n.id)
+        .filter(|x| holds(x) && !x.node_id.is_empty() && x.node_id != node_id)
+        .filter_map(|x| Some((x.node_id.clone(), underlay(&x.node_id)?)))
+        .collect();
+    if mesh {
+        for other in t.nodes.iter() {
+            if other.id != node_id && !other.ingress_address.is_empty() {
+                if let Some(addr) = underlay(&other.id) {
+                    peers.insert(other.id.clone(), addr);
+                }
+            }
+        }
+    }
+    peers
+}
+
 /// The view `node_id` is sent.
 pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
-    let mine: BTreeSet<&str> = t
+    let ingress = ingress_id(t);
+    // This node's way into the mesh, while the mesh is in use and it has been given one.
+    let sandbox = t
+        .nodes
+        .get(node_id)
+        .map(|n| n.ingress_address.clone())
+        .filter(|a| !a.is_empty() && ingress.is_some() && mesh_in_use(t));
+    let mut mine: BTreeSet<&str> = t
         .tasks_of_node(node_id)
         .filter(|x| holds(x))
         .flat_map(|x| x.networks.iter().map(|a| a.network_id.as_str()))
         .collect();
+    if let (Some(i), Some(_)) = (ingress, &sandbox) {
+        mine.insert(i);
+    }
     let networks = mine
         .into_iter()
         .filter_map(|id| t.networks.get(id))
         .map(|n| {
-            let peers: BTreeMap<&str, String> = t
-                .tasks_of_network(&n.id)
-                .filter(|x| holds(x) && !x.node_id.is_empty() && x.node_id != node_id)
-                .filter_map(|x| {
-                    let addr = t.nodes.get(&x.node_id)?.status.as_ref()?.addr.clone();
-                    (!addr.is_empty()).then_some((x.node_id.as_str(), addr))
-                })
-                .collect();
+            let mesh = sandbox.is_some() && Some(n.id.as_str()) == ingress;
+            let peers = peers_of(t, n, node_id, mesh);
             let (records, vips) = records(t, &n.id);
             NodeNetwork {
                 network: Some(n.clone()),
                 peers: peers
                     .into_iter()
-                    .map(|(id, addr)| NetworkPeer {
-                        node_id: id.to_string(),
-                        addr,
-                    })
+                    .map(|(node_id, addr)| NetworkPeer { node_id, addr })
                     .collect(),
                 records,
                 vips,
@@ -146,6 +200,10 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
         })
         .collect();
     let port = t.default_cluster().map_or(0, |c| c.data_path_port);
+    let ingress_ports = match (ingress, &sandbox) {
+        (Some(i), Some(_)) => mesh_ports(t, i),
+        _ => Vec::new(),
+    };
     NetworksMessage {
         networks,
         data_path_port: if port == 0 {
@@ -153,6 +211,8 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
         } else {
             port
         },
+        ingress_address: sandbox.unwrap_or_default(),
+        ingress_ports,
     }
 }
 
@@ -289,5 +349,78 @@ mod tests {
         assert_eq!(n.vips[0].backends, ["10.0.1.3", "10.0.1.4"]);
         // A node with no attached task is told of no network.
         assert!(store.view(|t| view(t, "n9")).networks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn while_a_port_is_published_through_the_mesh_every_node_gets_it() {
+        let store = Store::new();
+        let mut ingress = network("ing", "ingress", "10.0.0.0/24");
+        if let Some(spec) = ingress.spec.as_mut() {
+            spec.ingress = true;
+        }
+        let with_sandbox = |id: &str, addr: &str, sandbox: &str| {
+            let mut n = node(id);
+            n.status.as_mut().unwrap().addr = addr.into();
+            n.ingress_address = sandbox.into();
+            n
+        };
+        let mut svc = service("s1", "web");
+        svc.spec.as_mut().unwrap().endpoint = Some(EndpointSpec {
+            ports: vec![PortConfig {
+                target_port: 80,
+                published_port: 8080,
+                publish_mode: PublishMode::Ingress as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        svc.endpoint = Some(Endpoint {
+            ports: svc.spec.as_ref().unwrap().endpoint.clone().unwrap().ports,
+            ..Default::default()
+        });
+        let web = attached(
+            task("t1", "s1")
+                .on("n2")
+                .in_slot(1)
+                .in_state(TaskState::Running),
+            "ing",
+            "10.0.0.5/24",
+        );
+        let txn = Txn::new()
+            .create(with_sandbox("n1", "192.0.2.1", "10.0.0.2/24"))
+            .create(with_sandbox("n2", "192.0.2.2", "10.0.0.3/24"))
+            .create(with_sandbox("n3", "192.0.2.3", ""))
+            .create(ingress)
+            .create(svc)
+            .create(web);
+        let proposer = MemoryProposer::new(store.clone());
+        proposer.propose(txn.into_batch()).await.unwrap();
+        // n1 runs nothing, yet has the mesh: its sandbox address, ingress with every other
+        // node that has a sandbox as a peer, and the port with the running task behind it.
+        let v = store.view(|t| view(t, "n1"));
+        assert_eq!(v.ingress_address, "10.0.0.2/24");
+        assert_eq!(v.networks.len(), 1);
+        let peers: Vec<&str> = v.networks[0]
+            .peers
+            .iter()
+            .map(|p| p.addr.as_str())
+            .collect();
+        assert_eq!(peers, ["192.0.2.2"], "n3 has no sandbox yet");
+        assert_eq!(v.ingress_ports.len(), 1);
+        let p = &v.ingress_ports[0];
+        assert_eq!((p.published_port, p.target_port), (8080, 80));
+        assert_eq!(p.backends, ["10.0.0.5"]);
+        // A node not given a sandbox address yet has no mesh.
+        let v3 = store.view(|t| view(t, "n3"));
+        assert!(v3.ingress_address.is_empty() && v3.ingress_ports.is_empty());
+        assert!(v3.networks.is_empty());
+        // Once no service publishes through the mesh, nobody gets it.
+        let stored = store.view(|t| t.services.get("s1").cloned()).unwrap();
+        proposer
+            .propose(Txn::new().remove(stored).into_batch())
+            .await
+            .unwrap();
+        let v = store.view(|t| view(t, "n1"));
+        assert!(v.ingress_address.is_empty() && v.ingress_ports.is_empty());
     }
 }

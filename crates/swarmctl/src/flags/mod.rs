@@ -145,8 +145,8 @@ pub struct ServiceFlags {
     #[arg(long = "config", value_name = "NAME[:TARGET]")]
     pub configs: Vec<String>,
     /// Publish a port: published=P,target=T[,protocol=tcp|udp][,mode=host|ingress] or
-    /// [P:]T[/udp] (repeatable; adds to the list, replacing the same target). Only mode=host
-    /// is supported: there is no routing mesh
+    /// [P:]T[/udp] (repeatable; adds to the list, replacing the same target). Ingress (the
+    /// default) opens P on every node through the routing mesh; host, only where a task runs
     #[arg(short = 'p', long = "publish", value_name = "SPEC")]
     pub publish: Vec<String>,
     /// Stop publishing a target port, TARGET[/PROTOCOL] (repeatable)

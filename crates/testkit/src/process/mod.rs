@@ -160,12 +160,18 @@ impl Node {
         };
         let mut any = false;
         let mut gateway = false;
+        let mut mesh_tables = Vec::new();
         for e in entries.flatten() {
             any = true;
             let name = e.file_name().to_string_lossy().into_owned();
             if name == "gateway" {
                 gateway = true;
                 continue;
+            }
+            // The routing mesh's sandbox: its node table is named for the node.
+            if let Some(node) = name.strip_prefix("swing-") {
+                let id: String = node.chars().filter(char::is_ascii_alphanumeric).collect();
+                mesh_tables.push(format!("swarmd_mesh_{id}"));
             }
             let _ = Command::new("ip").args(["netns", "del", &name]).output();
             let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
@@ -188,7 +194,23 @@ impl Node {
             }
             let _ = cmd.output();
         };
+        for table in &mesh_tables {
+            in_node(&["nft", "delete", "table", "ip", table]);
+        }
         if gateway {
+            in_node(&[
+                "iptables",
+                "-D",
+                "DOCKER-USER",
+                "-o",
+                "swgw0",
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "ACCEPT",
+            ]);
             in_node(&["ip", "link", "del", "swgw0"]);
             in_node(&["nft", "delete", "table", "ip", "swarmd_nat"]);
             in_node(&[

@@ -1,0 +1,223 @@
+//! The routing mesh on real kernels: three test hosts with a swarmd each (one manager,
+//! `process` executor) and a fourth host as an outside client. A port published in ingress
+//! mode answers on every host's address — also the hosts without a task of the service —
+//! and reaches the tasks wherever they run, spread over them; a second service cannot take
+//! the port; with no task running the port refuses; and once the service is gone, no
+//! sandbox, table or bridge of the mesh is left on any host.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::netns::Mesh;
+use common::overlay::*;
+use common::*;
+use std::collections::BTreeSet;
+
+/// The ingress addresses that answered `tries` connections from host `from` to `to:port`.
+fn answers(mesh: &Mesh, from: usize, to: usize, port: u16, tries: usize) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    for _ in 0..tries {
+        let (ok, page) = fetch_port(&mesh.ns(from), &mesh.ip(to), port);
+        if ok {
+            // SERVE_ADDRESS's page: `ip -o addr` of eth0, "… inet 10.0.0.5/24 …".
+            if let Some(addr) = page.split_whitespace().skip_while(|w| *w != "inet").nth(1) {
+                seen.insert(addr.split('/').next().unwrap_or(addr).to_string());
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_published_port_answers_on_every_node_and_leaves_nothing_behind() {
+    let mesh = match Mesh::new(4) {
+        Ok(m) => m,
+        Err(e) => panic!("test hosts need root and iproute2: {e}"),
+    };
+    let tmp = test_dir();
+    let root = tmp.path();
+    let _leftovers = Leftovers((1..=3).map(|i| root.join(format!("h{i}"))).collect());
+    let (_nodes, ctl) = start(&mesh, root);
+
+    // One task, on h2 only: h1 and h3 have none, and must answer all the same.
+    ctl.ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--image",
+        "busybox",
+        "--constraint",
+        "node.hostname==h2",
+        "--publish",
+        "published=8080,target=7000",
+        "--command",
+        "busybox",
+        "--args",
+        "sh",
+        "--args",
+        "-c",
+        "--args",
+        SERVE_ADDRESS,
+    ]);
+    let web = wait_running(&ctl, "web", 1);
+    let task_addr = web[0].2.clone();
+    for host in 1..=3 {
+        let got = wait_for(&format!("h{host}:8080 to answer"), WAIT, || {
+            let seen = answers(&mesh, 4, host, 8080, 1);
+            (!seen.is_empty()).then_some(seen)
+        });
+        assert_eq!(
+            got,
+            BTreeSet::from([task_addr.clone()]),
+            "h{host}:8080 answered from another address"
+        );
+    }
+
+    // A node reaches its own published port too, by its address or by 127.0.0.1.
+    for addr in [mesh.ip(1), "127.0.0.1".to_string()] {
+        let (ok, page) = sh(&[
+            "nsenter",
+            &format!("--net=/run/netns/{}", mesh.ns(1)),
+            "sh",
+            "-c",
+            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} 8080"),
+        ]);
+        assert!(
+            ok && page.contains(&task_addr),
+            "h1 to its own {addr}:8080: {page}"
+        );
+    }
+
+    // UDP the same: a datagram to h1 (no task) reaches the echo task on h3, and its answer
+    // comes back. (This machine's busybox nc has no UDP: python3 serves and asks.)
+    if sh(&["python3", "--version"]).0 {
+        udp_through_the_mesh(&mesh, &ctl, root);
+    } else {
+        eprintln!("SKIPPED: the UDP part needs python3");
+    }
+
+    // The port is the mesh's: another service cannot publish it, in either mode.
+    for publish in [
+        "published=8080,target=80",
+        "published=8080,target=80,mode=host",
+    ] {
+        let err = ctl.error(&[
+            "service",
+            "create",
+            "--name",
+            "clash",
+            "--image",
+            "busybox",
+            "--publish",
+            publish,
+        ]);
+        assert!(
+            err.contains("port 8080/tcp is already published by service web"),
+            "{err}"
+        );
+    }
+
+    // Two tasks on two hosts: connections to a host with neither reach both.
+    ctl.ok(&[
+        "service",
+        "update",
+        "web",
+        "--detach",
+        "--replicas",
+        "2",
+        "--constraint",
+        "node.hostname!=h1",
+        "--replicas-max-per-node",
+        "1",
+    ]);
+    let web = wait_running(&ctl, "web", 2);
+    let both: BTreeSet<String> = web.iter().map(|t| t.2.clone()).collect();
+    let seen = wait_for("h1:8080 to reach both tasks", WAIT, || {
+        let seen = answers(&mesh, 4, 1, 8080, 10);
+        (seen == both).then_some(seen)
+    });
+    assert_eq!(seen, both);
+
+    // No task: the port refuses rather than hanging on to a stopped one.
+    ctl.ok(&["service", "update", "web", "--detach", "--replicas", "0"]);
+    wait_for("h3:8080 to refuse", WAIT, || {
+        answers(&mesh, 4, 3, 8080, 1).is_empty().then_some(())
+    });
+
+    // Gone with the service: no sandbox, no mesh table, no egress bridge on any host.
+    ctl.ok(&["service", "rm", "web"]);
+    wait_for("the mesh taken down everywhere", WAIT, || {
+        let sandboxes = netns_names()
+            .into_iter()
+            .filter(|n| n.starts_with("swing-"))
+            .count();
+        let tables = (1..=3)
+            .filter(|i| {
+                let (_, out) = sh(&[
+                    "nsenter",
+                    &format!("--net=/run/netns/{}", mesh.ns(*i)),
+                    "nft",
+                    "list",
+                    "tables",
+                ]);
+                out.contains("swarmd_mesh_")
+            })
+            .count();
+        let bridges = (1..=3)
+            .filter(|i| {
+                let (_, out) = sh(&[
+                    "nsenter",
+                    &format!("--net=/run/netns/{}", mesh.ns(*i)),
+                    "ip",
+                    "-o",
+                    "link",
+                ]);
+                out.contains("swgw0")
+            })
+            .count();
+        (sandboxes == 0 && tables == 0 && bridges == 0).then_some(())
+    });
+}
+
+/// A UDP echo service published on 5353/udp on h3 only, asked through h1 from the outside.
+fn udp_through_the_mesh(mesh: &Mesh, ctl: &Ctl, root: &std::path::Path) {
+    let server = root.join("udp_echo.py");
+    std::fs::write(
+        &server,
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('0.0.0.0', 5353))\n\
+         while True:\n    data, peer = s.recvfrom(512)\n    s.sendto(b'pong ' + data, peer)\n",
+    )
+    .unwrap();
+    ctl.ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "echo",
+        "--image",
+        "busybox",
+        "--constraint",
+        "node.hostname==h3",
+        "--publish",
+        "published=5353,target=5353,protocol=udp",
+        "--command",
+        "python3",
+        "--args",
+        server.to_str().unwrap(),
+    ]);
+    wait_running(ctl, "echo", 1);
+    let client = format!(
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2); \
+         s.sendto(b'ping', ('{}', 5353)); print(s.recvfrom(512)[0].decode())",
+        mesh.ip(1)
+    );
+    wait_for("an answer from udp h1:5353", WAIT, || {
+        let (_, out) = sh(&["ip", "netns", "exec", &mesh.ns(4), "python3", "-c", &client]);
+        out.contains("pong ping").then_some(())
+    });
+    ctl.ok(&["service", "rm", "echo"]);
+}

@@ -91,8 +91,16 @@ pub fn check(spec: &EndpointSpec, taken: &HashMap<PortKey, String>) -> Result<()
         if PortProtocol::try_from(p.protocol).is_err() {
             return Err(format!("publish: unknown protocol {}", p.protocol));
         }
-        if PublishMode::try_from(p.publish_mode).is_err() {
-            return Err(format!("publish: unknown mode {}", p.publish_mode));
+        match PublishMode::try_from(p.publish_mode) {
+            Err(_) => return Err(format!("publish: unknown mode {}", p.publish_mode)),
+            Ok(PublishMode::Host) if p.keep_source => {
+                return Err(format!(
+                    "publish: port {}: source=keep is for ingress mode (host mode always keeps \
+                     the client's address)",
+                    p.target_port
+                ))
+            }
+            Ok(_) => {}
         }
         if !targets.insert((p.protocol, p.target_port)) {
             return Err(format!(

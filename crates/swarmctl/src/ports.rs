@@ -20,7 +20,7 @@ fn parse_protocol(flag: &str, s: &str) -> Result<PortProtocol> {
     }
 }
 
-/// `published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host]`, or the short
+/// `published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host][,source=keep|nat]`, or the short
 /// `[PUBLISHED:]TARGET[/PROTOCOL]`. A missing published port is left for the allocator;
 /// the mode defaults to ingress, as in docker.
 pub fn parse_publish(s: &str) -> Result<PortConfig> {
@@ -45,7 +45,16 @@ pub fn parse_publish(s: &str) -> Result<PortConfig> {
                         other => bail!("{flag}: mode {other:?} is not ingress or host"),
                     } as i32
                 }
-                other => bail!("{flag}: unknown key {other:?} (published, target, protocol, mode)"),
+                "source" => {
+                    p.keep_source = match v.trim() {
+                        "keep" => true,
+                        "nat" => false,
+                        other => bail!("{flag}: source {other:?} is not keep or nat"),
+                    }
+                }
+                other => bail!(
+                    "{flag}: unknown key {other:?} (published, target, protocol, mode, source)"
+                ),
             }
         }
         if p.target_port == 0 {
@@ -144,11 +153,15 @@ mod tests {
         assert_eq!(p.publish_mode(), PublishMode::Ingress);
         let p = parse_publish("80").expect("valid");
         assert_eq!((p.published_port, p.target_port), (0, 80));
+        assert!(!p.keep_source);
+        let p = parse_publish("published=8090,target=7090,source=keep").expect("valid");
+        assert!(p.keep_source && p.publish_mode() == PublishMode::Ingress);
         for (bad, want) in [
             ("published=8080", "publish: target= is required"),
             ("x:80", "publish: published port \"x\""),
             ("80/sctp", "publish: protocol \"sctp\""),
             ("target=80,mode=vip", "publish: mode \"vip\""),
+            ("target=80,source=client", "publish: source \"client\""),
             ("70000:80", "publish: published port \"70000\""),
         ] {
             let e = parse_publish(bad).expect_err(bad).to_string();

@@ -98,6 +98,14 @@ fn a_published_port_answers_on_every_node_and_leaves_nothing_behind() {
         eprintln!("SKIPPED: the UDP part needs python3");
     }
 
+    // Beyond Docker (moby/moby#25526): a port published with source=keep hands the
+    // connection to a task on the node it came to, with the client's own address.
+    if sh(&["python3", "--version"]).0 {
+        source_kept(&mesh, &ctl, root);
+    } else {
+        eprintln!("SKIPPED: the keep-source part needs python3");
+    }
+
     // The port is the mesh's: another service cannot publish it, in either mode.
     for publish in [
         "published=8080,target=80",
@@ -220,4 +228,71 @@ fn udp_through_the_mesh(mesh: &Mesh, ctl: &Ctl, root: &std::path::Path) {
         out.contains("pong ping").then_some(())
     });
     ctl.ok(&["service", "rm", "echo"]);
+}
+
+/// A service on h2 that answers each connection with the address it came from, published on
+/// 8090 with source=keep: asked from the outside host through h2 it names that host; h1 has
+/// no task of it and refuses.
+fn source_kept(mesh: &Mesh, ctl: &Ctl, root: &std::path::Path) {
+    let server = root.join("who.py");
+    std::fs::write(
+        &server,
+        "import socket\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', 7090))\n\
+         s.listen(8)\n\
+         while True:\n    c, peer = s.accept()\n    c.sendall(peer[0].encode() + b'\\n')\n    c.close()\n",
+    )
+    .unwrap();
+    ctl.ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "who",
+        "--image",
+        "busybox",
+        "--constraint",
+        "node.hostname==h2",
+        "--publish",
+        "published=8090,target=7090,source=keep",
+        "--command",
+        "python3",
+        "--args",
+        server.to_str().unwrap(),
+    ]);
+    wait_running(ctl, "who", 1);
+    let ask = |host: usize| {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &mesh.ns(4),
+            "sh",
+            "-c",
+            &format!("busybox nc -w 2 {} 8090 </dev/null", mesh.ip(host)),
+        ])
+        .1
+    };
+    let seen = wait_for("h2:8090 to answer", WAIT, || {
+        let out = ask(2);
+        (!out.trim().is_empty() && !out.contains("nc:")).then_some(out)
+    });
+    assert_eq!(seen.trim(), mesh.ip(4), "the task saw another source");
+    let refused = ask(1);
+    assert!(
+        refused.contains("refused") && !refused.contains(&mesh.ip(4)),
+        "h1 has no task of who, yet: {refused}"
+    );
+    // source=keep is the mesh's: host mode keeps the address anyway.
+    let err = ctl.error(&[
+        "service",
+        "update",
+        "who",
+        "--publish",
+        "published=8090,target=7090,mode=host,source=keep",
+    ]);
+    assert!(err.contains("source=keep is for ingress mode"), "{err}");
+    ctl.ok(&["service", "rm", "who"]);
 }

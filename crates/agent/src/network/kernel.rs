@@ -463,29 +463,71 @@ pub async fn sandbox_rules(ns: &str, ports: &[MeshPort]) -> Result<(), KernelErr
     .map(drop)
 }
 
-/// The node's mesh table `table` (one per swarmd: several share a namespace in tests):
-/// a connection to any of this namespace's own addresses on a published port (`proto`,
-/// port) goes to the sandbox at `sandbox`, its leg on the egress bridge, and is masqueraded
-/// into the bridge so the sandbox's reply comes back through this namespace. Replaced whole;
-/// `None` removes it.
+/// Where the node sends a published port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRoute {
+    /// To the sandbox, which spreads it over every task.
+    Sandbox,
+    /// Straight to one of this node's tasks (their legs on the egress bridge), at `target`,
+    /// the client's address kept; none here = refused.
+    Local {
+        target: u32,
+        backends: Vec<Ipv4Addr>,
+    },
+}
+
+/// A published port as the node's table handles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePort {
+    pub proto: &'static str,
+    pub published: u32,
+    pub route: NodeRoute,
+}
+
+/// The node's mesh table `table` (one per swarmd: several share a namespace in tests): a
+/// connection to any of this namespace's own addresses on a published port goes to the
+/// sandbox at `sandbox` (its leg on the egress bridge), masqueraded into the bridge so the
+/// sandbox's reply comes back through here; a keep-source port goes to a local task as it
+/// came. Replaced whole; `None` removes it.
 pub async fn node_mesh_rules(
     table: &str,
     sandbox: Ipv4Addr,
-    ports: Option<&[(&'static str, u32)]>,
+    ports: Option<&[NodePort]>,
 ) -> Result<(), KernelError> {
     let mut script = format!("table ip {table}\ndelete table ip {table}\n");
     if let Some(ports) = ports {
         let rules: String = ports
             .iter()
-            .map(|(proto, port)| {
-                format!("    fib daddr type local {proto} dport {port} dnat to {sandbox}\n")
+            .filter_map(|p| {
+                let (proto, port) = (p.proto, p.published);
+                let to = match &p.route {
+                    NodeRoute::Sandbox => sandbox.to_string(),
+                    NodeRoute::Local { backends, .. } if backends.is_empty() => return None,
+                    NodeRoute::Local { target, backends } => {
+                        let map: Vec<String> = backends
+                            .iter()
+                            .enumerate()
+                            .map(|(i, b)| format!("{i} : {b}"))
+                            .collect();
+                        format!(
+                            "numgen random mod {} map {{ {} }} : {target}",
+                            backends.len(),
+                            map.join(", ")
+                        )
+                    }
+                };
+                Some(format!(
+                    "    fib daddr type local {proto} dport {port} dnat to {to}\n"
+                ))
             })
             .collect();
         script.push_str(&format!(
             "table ip {table} {{\n  chain pre {{\n    type nat hook prerouting priority -100; \
              policy accept;\n{rules}  }}\n  chain out {{\n    type nat hook output priority -100; \
              policy accept;\n{rules}  }}\n  chain post {{\n    type nat hook postrouting priority \
-             100; policy accept;\n    oifname \"{GATEWAY_BRIDGE}\" ct status dnat masquerade\n  }}\n}}\n"
+             100; policy accept;\n    oifname \"{GATEWAY_BRIDGE}\" ip daddr {sandbox} ct status dnat \
+             masquerade\n    oifname \"{GATEWAY_BRIDGE}\" ip saddr 127.0.0.0/8 ct status dnat \
+             masquerade\n  }}\n}}\n"
         ));
         // A client on this node itself may come from 127.0.0.1: let such packets be routed
         // into the bridge (the masquerade then gives them the bridge's address).

@@ -171,8 +171,8 @@ struct Mesh {
     address: String,
     /// Its address on the egress bridge: where the node's table sends published ports.
     lease: Ipv4Addr,
-    /// The ports as last written (`None` before the first write).
-    ports: Option<Vec<kernel::MeshPort>>,
+    /// The sandbox's and the node's rules as last written (`None` before the first write).
+    written: Option<(Vec<kernel::MeshPort>, Vec<kernel::NodePort>)>,
 }
 
 /// The owned-record name of the egress bridge and its table.
@@ -493,6 +493,7 @@ impl Plane {
         if had_lease {
             self.release_gateway().await;
         }
+        self.sync_mesh().await;
         for net in networks {
             let used = self.attached.values().any(|v| v.contains(&net))
                 || self.mesh.as_ref().is_some_and(|m| m.network_id == net);
@@ -648,23 +649,52 @@ impl Plane {
                 .iter()
                 .filter_map(|n| n.network.as_ref())
                 .find(|n| n.spec.as_ref().is_some_and(|s| s.ingress))?;
-            let ports: Vec<kernel::MeshPort> = v
+            let proto = |p: &swarm_api::IngressPort| {
+                if p.protocol == swarm_api::PortProtocol::Udp as i32 {
+                    "udp"
+                } else {
+                    "tcp"
+                }
+            };
+            let sandbox: Vec<kernel::MeshPort> = v
                 .ingress_ports
                 .iter()
+                .filter(|p| !p.keep_source)
                 .map(|p| kernel::MeshPort {
-                    proto: if p.protocol == swarm_api::PortProtocol::Udp as i32 {
-                        "udp"
-                    } else {
-                        "tcp"
-                    },
+                    proto: proto(p),
                     published: p.published_port,
                     target: p.target_port,
                     backends: p.backends.iter().filter_map(|b| b.parse().ok()).collect(),
                 })
                 .collect();
-            Some((ingress.id.clone(), v.ingress_address.clone(), ports))
+            // Keep-source ports go to this node's own tasks, at their egress legs.
+            let node: Vec<kernel::NodePort> = v
+                .ingress_ports
+                .iter()
+                .map(|p| kernel::NodePort {
+                    proto: proto(p),
+                    published: p.published_port,
+                    route: if p.keep_source {
+                        kernel::NodeRoute::Local {
+                            target: p.target_port,
+                            backends: p
+                                .local_task_ids
+                                .iter()
+                                .filter_map(|id| self.leases.get(id).copied())
+                                .collect(),
+                        }
+                    } else {
+                        kernel::NodeRoute::Sandbox
+                    },
+                })
+                .collect();
+            Some((
+                ingress.id.clone(),
+                v.ingress_address.clone(),
+                (sandbox, node),
+            ))
         });
-        let Some((network_id, address, ports)) = want else {
+        let Some((network_id, address, rules)) = want else {
             if self.mesh.is_some() {
                 self.drop_mesh().await;
             }
@@ -692,7 +722,7 @@ impl Plane {
                             .get(&self.mesh_key())
                             .copied()
                             .unwrap_or(Ipv4Addr::UNSPECIFIED),
-                        ports: None,
+                        written: None,
                     });
                     self.drop_mesh().await;
                     return;
@@ -703,17 +733,15 @@ impl Plane {
         let Some(mesh) = self.mesh.as_mut() else {
             return;
         };
-        if mesh.ports.as_ref() == Some(&ports) {
+        if mesh.written.as_ref() == Some(&rules) {
             return;
         }
-        let node_ports: Vec<(&'static str, u32)> =
-            ports.iter().map(|p| (p.proto, p.published)).collect();
         let written = async {
-            kernel::sandbox_rules(&mesh.ns, &ports).await?;
-            kernel::node_mesh_rules(&table, mesh.lease, Some(&node_ports)).await
+            kernel::sandbox_rules(&mesh.ns, &rules.0).await?;
+            kernel::node_mesh_rules(&table, mesh.lease, Some(&rules.1)).await
         };
         match written.await {
-            Ok(()) => mesh.ports = Some(ports),
+            Ok(()) => mesh.written = Some(rules),
             Err(e) => tracing::warn!(error = %e, "writing the routing mesh's rules"),
         }
     }
@@ -740,7 +768,7 @@ impl Plane {
             network_id: network_id.to_string(),
             address: address.to_string(),
             lease,
-            ports: None,
+            written: None,
         })
     }
 

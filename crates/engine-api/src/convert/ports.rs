@@ -85,6 +85,8 @@ fn port_from_docker(i: usize, p: &d::PortConfig) -> Result<PortConfig, ApiError>
         target_port: target,
         published_port: num("PublishedPort", p.published_port)?,
         publish_mode: mode as i32,
+        // Docker's API has no word for it: swarmctl's `source=keep` only.
+        keep_source: false,
     })
 }
 

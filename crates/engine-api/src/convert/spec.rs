@@ -436,6 +436,7 @@ mod tests {
                     target_port: 80,
                     published_port: 8080,
                     publish_mode: PublishMode::Host as i32,
+                    keep_source: false,
                 }],
                 mode: 0,
             }),

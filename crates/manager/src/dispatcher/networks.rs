@@ -114,15 +114,24 @@ fn records(t: &Tables, network_id: &str) -> (Vec<DnsRecord>, Vec<VipBackends>) {
 
 /// The ports the routing mesh opens, each with the running tasks it forwards to (their
 /// addresses on `ingress`), in (protocol, port) order.
-fn mesh_ports(t: &Tables, ingress: &str) -> Vec<IngressPort> {
+fn mesh_ports(t: &Tables, ingress: &str, node_id: &str) -> Vec<IngressPort> {
     let mut out = Vec::new();
     for s in t.services.iter().filter(|s| publishes_ingress(s)) {
-        let mut backends: Vec<String> = t
+        let running: Vec<&Task> = t
             .tasks_of_service(&s.id)
             .filter(|x| resolvable(t, x))
+            .collect();
+        let mut backends: Vec<String> = running
+            .iter()
             .filter_map(|x| address_on(x, ingress))
             .collect();
         backends.sort();
+        let mut local: Vec<String> = running
+            .iter()
+            .filter(|x| x.node_id == node_id)
+            .map(|x| x.id.clone())
+            .collect();
+        local.sort();
         let allocated = s.endpoint.iter().flat_map(|e| &e.ports);
         for p in allocated.filter(|p| p.publish_mode == PublishMode::Ingress as i32) {
             if p.published_port == 0 {
@@ -133,6 +142,12 @@ fn mesh_ports(t: &Tables, ingress: &str) -> Vec<IngressPort> {
                 published_port: p.published_port,
                 target_port: p.target_port,
                 backends: backends.clone(),
+                keep_source: p.keep_source,
+                local_task_ids: if p.keep_source {
+                    local.clone()
+                } else {
+                    Vec::new()
+                },
             });
         }
     }
@@ -201,7 +216,7 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
         .collect();
     let port = t.default_cluster().map_or(0, |c| c.data_path_port);
     let ingress_ports = match (ingress, &sandbox) {
-        (Some(i), Some(_)) => mesh_ports(t, i),
+        (Some(i), Some(_)) => mesh_ports(t, i, node_id),
         _ => Vec::new(),
     };
     NetworksMessage {

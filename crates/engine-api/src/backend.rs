@@ -28,6 +28,11 @@ impl Backend {
         Backend { control, local }
     }
 
+    /// The control API itself, for handlers whose calls need nothing resolved here.
+    pub fn control(&self) -> &dyn Control {
+        self.control.as_ref()
+    }
+
     pub async fn nodes(&self) -> Result<Vec<Node>, ApiError> {
         Ok(self
             .control
@@ -232,7 +237,7 @@ pub fn node_names(n: &Node) -> Vec<&str> {
 }
 
 /// Picks the one item `arg` names: exact ID, exact name, then unique ID prefix.
-fn pick<T>(
+pub fn pick<T>(
     kind: &str,
     arg: &str,
     items: Vec<T>,

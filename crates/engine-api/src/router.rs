@@ -1,6 +1,7 @@
 //! From method and path to the operation asked for: strips the optional `/vX.Y` prefix
 //! (refusing versions outside what we accept) and names the route. Owns no handling.
 
+use crate::convert::payloads::Kind;
 use crate::error::ApiError;
 use crate::{MAX_ACCEPTED_API_VERSION, MIN_API_VERSION};
 use hyper::Method;
@@ -28,6 +29,12 @@ pub enum Route {
     CreateNetwork,
     GetNetwork(String),
     RemoveNetwork(String),
+    /// `/secrets` and `/configs`, told apart by their kind.
+    ListPayloads(Kind),
+    CreatePayload(Kind),
+    GetPayload(Kind, String),
+    UpdatePayload(Kind, String),
+    RemovePayload(Kind, String),
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {
@@ -91,13 +98,30 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["networks", "create"] if post => Route::CreateNetwork,
         ["networks", n] if get => Route::GetNetwork(id(n)),
         ["networks", n] if delete => Route::RemoveNetwork(id(n)),
-        _ => {
-            return Err(ApiError::NotFound(format!(
-                "page not found: {method} {path} is not part of the swarm subset served here"
-            )))
+        [kind @ ("secrets" | "configs"), rest @ ..] => {
+            let kind = if *kind == "secrets" {
+                Kind::Secret
+            } else {
+                Kind::Config
+            };
+            match rest {
+                [] if get => Route::ListPayloads(kind),
+                ["create"] if post => Route::CreatePayload(kind),
+                [s] if get => Route::GetPayload(kind, id(s)),
+                [s] if delete => Route::RemovePayload(kind, id(s)),
+                [s, "update"] if post => Route::UpdatePayload(kind, id(s)),
+                _ => return Err(not_found(method, path)),
+            }
         }
+        _ => return Err(not_found(method, path)),
     };
     Ok(r)
+}
+
+fn not_found(method: &Method, path: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "page not found: {method} {path} is not part of the swarm subset served here"
+    ))
 }
 
 #[cfg(test)]
@@ -146,6 +170,15 @@ mod tests {
         assert_eq!(missing.status().as_u16(), 404);
         let wrong_method = route(&Method::PUT, "/services/create").unwrap_err();
         assert_eq!(wrong_method.status().as_u16(), 404);
+        assert_eq!(
+            route(&Method::POST, "/v1.41/secrets/abc/update").unwrap(),
+            Route::UpdatePayload(Kind::Secret, "abc".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/configs").unwrap(),
+            Route::ListPayloads(Kind::Config)
+        );
+        assert!(route(&Method::PUT, "/configs/create").is_err());
         // Containers join networks on an engine, not here.
         let connect = route(&Method::POST, "/networks/app/connect").unwrap_err();
         assert_eq!(connect.status().as_u16(), 404);

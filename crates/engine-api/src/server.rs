@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{networks, nodes, services, system, tasks};
+use crate::{networks, nodes, payloads, services, system, tasks};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -138,5 +138,10 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::CreateNetwork => networks::create(b, &q).await,
         Route::GetNetwork(id) => networks::get(b, &id, &q).await,
         Route::RemoveNetwork(id) => networks::remove(b, &id).await,
+        Route::ListPayloads(k) => payloads::list(b, k, &q).await,
+        Route::CreatePayload(k) => payloads::create(b, k, &q).await,
+        Route::GetPayload(k, id) => payloads::get(b, k, &id).await,
+        Route::UpdatePayload(k, id) => payloads::update(b, k, &id, &q).await,
+        Route::RemovePayload(k, id) => payloads::remove(b, k, &id).await,
     }
 }

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod network;
+mod payload;
 mod spec;
 pub use network::*;
+pub use payload::*;
 pub use spec::*;
 
 pub type Labels = BTreeMap<String, String>;

@@ -251,6 +251,18 @@ impl Control for Fake {
     ) -> Result<Response<swarm_api::CreateSecretResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+    async fn update_secret(
+        &self,
+        _: Request<swarm_api::UpdateSecretRequest>,
+    ) -> Result<Response<swarm_api::UpdateSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn update_config(
+        &self,
+        _: Request<swarm_api::UpdateConfigRequest>,
+    ) -> Result<Response<swarm_api::UpdateConfigResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
     async fn remove_secret(
         &self,
         _: Request<swarm_api::RemoveSecretRequest>,

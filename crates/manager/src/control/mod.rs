@@ -89,10 +89,12 @@ routed! {
     get_secret(GetSecretRequest) -> GetSecretResponse => |api, r| secrets::get_secret(api, r);
     list_secrets(ListSecretsRequest) -> ListSecretsResponse => |api, _r| Ok::<_, Status>(secrets::list_secrets(api));
     create_secret(CreateSecretRequest) -> CreateSecretResponse => |api, r| secrets::create_secret(api, r).await;
+    update_secret(UpdateSecretRequest) -> UpdateSecretResponse => |api, r| secrets::update_secret(api, r).await;
     remove_secret(RemoveSecretRequest) -> RemoveSecretResponse => |api, r| secrets::remove_secret(api, r).await;
     get_config(GetConfigRequest) -> GetConfigResponse => |api, r| configs::get_config(api, r);
     list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(configs::list_configs(api));
     create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| configs::create_config(api, r).await;
+    update_config(UpdateConfigRequest) -> UpdateConfigResponse => |api, r| configs::update_config(api, r).await;
     remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| configs::remove_config(api, r).await;
     get_network(GetNetworkRequest) -> GetNetworkResponse => |api, r| networks::get(api, r);
     list_networks(ListNetworksRequest) -> ListNetworksResponse => |api, _r| Ok::<_, Status>(networks::list(api));

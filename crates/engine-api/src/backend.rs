@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use std::sync::Arc;
 use swarm_api::control_server::Control;
+use swarm_api::lock_server::Lock;
 use swarm_api::*;
 use tonic::Request;
 
@@ -20,12 +21,28 @@ pub struct LocalNode {
 #[derive(Clone)]
 pub struct Backend {
     control: Arc<dyn Control>,
+    /// The manager's unlock service (`POST /swarm/unlock`), where the node gives one.
+    lock: Option<Arc<dyn Lock>>,
     pub local: LocalNode,
 }
 
 impl Backend {
     pub fn new(control: Arc<dyn Control>, local: LocalNode) -> Backend {
-        Backend { control, local }
+        Backend {
+            control,
+            lock: None,
+            local,
+        }
+    }
+
+    /// Serves `POST /swarm/unlock` through `lock`.
+    pub fn with_lock(mut self, lock: Arc<dyn Lock>) -> Backend {
+        self.lock = Some(lock);
+        self
+    }
+
+    pub fn lock(&self) -> Option<&dyn Lock> {
+        self.lock.as_deref()
     }
 
     /// The control API itself, for handlers whose calls need nothing resolved here.

@@ -17,6 +17,7 @@ mod request;
 mod router;
 mod server;
 mod services;
+mod swarm;
 mod system;
 mod tasks;
 pub mod types;

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::reply::Reply;
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{networks, nodes, payloads, services, system, tasks};
+use crate::{networks, nodes, payloads, services, swarm, system, tasks};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -123,6 +123,10 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::Info => system::info(b).await,
         Route::Swarm => system::swarm(b).await,
         Route::SwarmMembership => Err(system::already_in_swarm()),
+        Route::SwarmLeave => Err(swarm::leave()),
+        Route::UpdateSwarm => swarm::update(b, &q).await,
+        Route::UnlockKey => swarm::unlock_key(b).await,
+        Route::Unlock => swarm::unlock(b, &q).await,
         Route::ListNodes => nodes::list(b, &q).await,
         Route::GetNode(id) => nodes::get(b, &id).await,
         Route::UpdateNode(id) => nodes::update(b, &id, &q).await,

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use std::sync::Arc;
 use swarm_api::control_server::Control;
 use swarm_api::lock_server::Lock;
+use swarm_api::logs_server::Logs;
 use swarm_api::*;
 use tonic::Request;
 
@@ -18,11 +19,18 @@ pub struct LocalNode {
     pub addr: String,
 }
 
+/// The log broker's answer: batches of lines, as the manager's `Logs` service streams them.
+pub type LogStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<SubscribeLogsMessage, tonic::Status>> + Send>,
+>;
+
 #[derive(Clone)]
 pub struct Backend {
     control: Arc<dyn Control>,
     /// The manager's unlock service (`POST /swarm/unlock`), where the node gives one.
     lock: Option<Arc<dyn Lock>>,
+    /// The log broker (`service logs`, `task logs`), where the node gives one.
+    logs: Option<Arc<dyn Logs<SubscribeLogsStream = LogStream>>>,
     pub local: LocalNode,
 }
 
@@ -31,6 +39,7 @@ impl Backend {
         Backend {
             control,
             lock: None,
+            logs: None,
             local,
         }
     }
@@ -39,6 +48,21 @@ impl Backend {
     pub fn with_lock(mut self, lock: Arc<dyn Lock>) -> Backend {
         self.lock = Some(lock);
         self
+    }
+
+    /// Serves service and task logs through `logs`.
+    pub fn with_logs(mut self, logs: Arc<dyn Logs<SubscribeLogsStream = LogStream>>) -> Backend {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// The service's tasks' output, as the log broker streams it.
+    pub async fn subscribe_logs(&self, r: SubscribeLogsRequest) -> Result<LogStream, ApiError> {
+        let logs = self
+            .logs
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("logs are not served on this socket".into()))?;
+        Ok(logs.subscribe_logs(Request::new(r)).await?.into_inner())
     }
 
     pub fn lock(&self) -> Option<&dyn Lock> {

@@ -9,6 +9,7 @@ mod backend;
 pub mod convert;
 mod error;
 mod gojson;
+mod logs;
 mod networks;
 mod nodes;
 mod payloads;
@@ -22,7 +23,7 @@ mod system;
 mod tasks;
 pub mod types;
 
-pub use backend::{Backend, LocalNode};
+pub use backend::{Backend, LocalNode, LogStream};
 pub use error::ApiError;
 pub use server::serve;
 

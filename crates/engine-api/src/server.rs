@@ -4,12 +4,12 @@
 
 use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::reply::Reply;
+use crate::reply::{Body, Reply};
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{networks, nodes, payloads, services, swarm, system, tasks};
+use crate::{logs, networks, nodes, payloads, services, swarm, system, tasks};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -92,7 +92,7 @@ pub async fn serve(listener: UnixListener, backend: Backend, shutdown: Cancellat
     }
 }
 
-async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -136,6 +136,8 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::GetService(id) => services::get(b, &id, &q).await,
         Route::UpdateService(id) => services::update(b, &id, &q).await,
         Route::RemoveService(id) => services::remove(b, &id).await,
+        Route::ServiceLogs(id) => logs::service(b, &id, &q).await,
+        Route::TaskLogs(id) => logs::task(b, &id, &q).await,
         Route::ListTasks => tasks::list(b, &q).await,
         Route::GetTask(id) => tasks::get(b, &id).await,
         Route::ListNetworks => networks::list(b, &q).await,

@@ -20,13 +20,17 @@ pub struct LocalNode {
 }
 
 /// The log broker's answer: batches of lines, as the manager's `Logs` service streams them.
-pub type LogStream = std::pin::Pin<
-    Box<dyn tokio_stream::Stream<Item = Result<SubscribeLogsMessage, tonic::Status>> + Send>,
->;
+pub type LogStream = tonic::codegen::BoxStream<SubscribeLogsMessage>;
+
+/// The control API's change stream (`Watch`).
+pub type WatchStream = tonic::codegen::BoxStream<WatchMessage>;
+
+/// The control API as this crate calls it.
+pub type ControlApi = dyn Control<WatchStream = WatchStream>;
 
 #[derive(Clone)]
 pub struct Backend {
-    control: Arc<dyn Control>,
+    control: Arc<ControlApi>,
     /// The manager's unlock service (`POST /swarm/unlock`), where the node gives one.
     lock: Option<Arc<dyn Lock>>,
     /// The log broker (`service logs`, `task logs`), where the node gives one.
@@ -35,7 +39,7 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub fn new(control: Arc<dyn Control>, local: LocalNode) -> Backend {
+    pub fn new(control: Arc<ControlApi>, local: LocalNode) -> Backend {
         Backend {
             control,
             lock: None,
@@ -70,7 +74,7 @@ impl Backend {
     }
 
     /// The control API itself, for handlers whose calls need nothing resolved here.
-    pub fn control(&self) -> &dyn Control {
+    pub fn control(&self) -> &ControlApi {
         self.control.as_ref()
     }
 

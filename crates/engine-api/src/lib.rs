@@ -8,6 +8,7 @@
 mod backend;
 pub mod convert;
 mod error;
+mod events;
 mod gojson;
 mod logs;
 mod networks;
@@ -23,7 +24,7 @@ mod system;
 mod tasks;
 pub mod types;
 
-pub use backend::{Backend, LocalNode, LogStream};
+pub use backend::{Backend, ControlApi, LocalNode, LogStream, WatchStream};
 pub use error::ApiError;
 pub use server::serve;
 

@@ -11,6 +11,7 @@ pub enum Route {
     Ping,
     Version,
     Info,
+    Events,
     Swarm,
     /// `swarm init` and `swarm join`: this node always is in a swarm already.
     SwarmMembership,
@@ -87,6 +88,7 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["_ping"] if get => Route::Ping,
         ["version"] if get => Route::Version,
         ["info"] if get => Route::Info,
+        ["events"] if get => Route::Events,
         ["swarm"] if get => Route::Swarm,
         ["swarm", "init" | "join"] if post => Route::SwarmMembership,
         ["swarm", "leave"] if post => Route::SwarmLeave,

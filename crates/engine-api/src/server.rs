@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::reply::{Body, Reply};
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{logs, networks, nodes, payloads, services, swarm, system, tasks};
+use crate::{events, logs, networks, nodes, payloads, services, swarm, system, tasks};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -19,6 +19,8 @@ use std::convert::Infallible;
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long a connection may take to finish its answer once the server stops.
+const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest request body read (a service spec is a few KiB).
 const MAX_BODY_BYTES: usize = 4 << 20;
 /// How much of a larger body is read and dropped so its sender still gets the refusal; past
@@ -85,7 +87,9 @@ pub async fn serve(listener: UnixListener, backend: Backend, shutdown: Cancellat
                 }
                 _ = shutdown.cancelled() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    // A streamed answer (`logs -f`, `events`) never finishes on its own:
+                    // it gets a moment, then the connection is dropped with it.
+                    let _ = tokio::time::timeout(STREAM_GRACE, conn).await;
                 }
             }
         });
@@ -121,6 +125,7 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(b).await,
+        Route::Events => events::stream(b, &q).await,
         Route::Swarm => system::swarm(b).await,
         Route::SwarmMembership => Err(system::already_in_swarm()),
         Route::SwarmLeave => Err(swarm::leave()),

@@ -53,6 +53,14 @@ fn not_found(kind: &str, id: &str) -> Status {
 
 #[tonic::async_trait]
 impl Control for Fake {
+    type WatchStream = tonic::codegen::BoxStream<swarm_api::WatchMessage>;
+
+    async fn watch(
+        &self,
+        _: Request<swarm_api::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
     async fn get_node(
         &self,
         r: Request<GetNodeRequest>,

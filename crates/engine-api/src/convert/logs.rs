@@ -22,23 +22,6 @@ pub struct LogOptions {
     pub since_ms: Option<i64>,
 }
 
-/// Docker's `since`: Unix seconds, with an optional fraction (`1700000000.5`).
-fn parse_since(v: &str) -> Result<i64, ApiError> {
-    let bad = || ApiError::BadRequest(format!("since: {v:?} is not a Unix timestamp"));
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad())?;
-    let ms = if frac.is_empty() {
-        0
-    } else {
-        if !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
-        }
-        let three: String = frac.chars().chain("000".chars()).take(3).collect();
-        three.parse::<i64>().map_err(|_| bad())?
-    };
-    Ok(secs.saturating_mul(1000).saturating_add(ms))
-}
-
 pub fn options(r: &Request) -> Result<LogOptions, ApiError> {
     let stdout = r.go_bool("stdout")?;
     let stderr = r.go_bool("stderr")?;
@@ -66,7 +49,7 @@ pub fn options(r: &Request) -> Result<LogOptions, ApiError> {
         },
     };
     let since_ms = match r.param("since").filter(|v| !v.is_empty() && *v != "0") {
-        Some(v) => Some(parse_since(v)?),
+        Some(v) => Some(super::events::parse_time("since", v)?),
         None => None,
     };
     Ok(LogOptions {

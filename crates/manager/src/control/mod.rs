@@ -10,6 +10,9 @@ mod payloads;
 mod secrets;
 mod services;
 mod tasks;
+mod watch;
+
+pub use watch::WatchStream;
 
 use crate::proposer::Proposer;
 use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
@@ -53,6 +56,21 @@ macro_rules! routed {
     ($( $method:ident($req:ty) -> $resp:ty => |$api:ident, $r:ident| $body:expr; )*) => {
         #[tonic::async_trait]
         impl Control for ControlApi {
+            type WatchStream = WatchStream;
+
+            /// Forwarded like the rest; the leader's stream is passed through.
+            async fn watch(&self, req: Request<WatchRequest>) -> R<WatchStream> {
+                if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
+                    let stream = ControlClient::new(leader)
+                        .watch(forwarded(req))
+                        .await
+                        .map_err(|s| unreachable_leader(self.route.as_ref(), s))?
+                        .into_inner();
+                    return Ok(Response::new(Box::pin(stream)));
+                }
+                watch::watch(&self.store, req.into_inner()).map(Response::new)
+            }
+
             $(
                 async fn $method(&self, req: Request<$req>) -> R<$resp> {
                     if let Some(leader) = forward_to(self.route.as_ref(), &req)? {

@@ -9,7 +9,7 @@ use swarm_store::Txn;
 use tonic::Status;
 
 /// A secret as operators see it: everything but the data.
-fn redact(mut s: Secret) -> Secret {
+pub(super) fn redact(mut s: Secret) -> Secret {
     if let Some(spec) = s.spec.as_mut() {
         spec.data.clear();
     }

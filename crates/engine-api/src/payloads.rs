@@ -3,7 +3,7 @@
 //! service uses it, in Docker's words). The control API validates and stores them; this
 //! module translates, and never lets a secret's data into an answer or a log.
 
-use crate::backend::{pick, service_name, Backend};
+use crate::backend::{once_tasks_end, pick, service_name, Backend};
 use crate::convert::payloads::{self as conv, Item, Kind, NewSpec};
 use crate::error::ApiError;
 use crate::reply::Reply;
@@ -171,23 +171,27 @@ pub async fn remove(b: &Backend, kind: Kind, id: &str) -> Result<Reply, ApiError
         return Err(in_use(kind, &i.name, &users));
     }
     let c = b.control();
-    let done = match kind {
-        Kind::Secret => c
-            .remove_secret(Rpc::new(RemoveSecretRequest {
-                secret_id: i.id.clone(),
-            }))
-            .await
-            .map(|_| ()),
-        Kind::Config => c
-            .remove_config(Rpc::new(RemoveConfigRequest {
-                config_id: i.id.clone(),
-            }))
-            .await
-            .map(|_| ()),
+    let remove = || async {
+        match kind {
+            Kind::Secret => c
+                .remove_secret(Rpc::new(RemoveSecretRequest {
+                    secret_id: i.id.clone(),
+                }))
+                .await
+                .map(|_| ()),
+            Kind::Config => c
+                .remove_config(Rpc::new(RemoveConfigRequest {
+                    config_id: i.id.clone(),
+                }))
+                .await
+                .map(|_| ()),
+        }
     };
-    match done {
+    // No service uses it (checked above), so a refusal is a task of a removed service
+    // still stopping: wait for it, as `docker stack rm` removes secrets right after.
+    match once_tasks_end(|_| true, remove).await {
         Ok(()) => {}
-        // Still used by a task that has not ended (its service just went): Docker's status.
+        // Still used by a task that did not end in time: Docker's status for "in use".
         Err(s) if s.code() == tonic::Code::FailedPrecondition => {
             return Err(ApiError::BadRequest(s.message().replace('\n', " ")))
         }

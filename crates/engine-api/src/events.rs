@@ -2,7 +2,8 @@
 //! update, remove) as Docker streams them, one JSON object per line, so `docker events
 //! --filter scope=swarm` follows the cluster. Live events come from the control API's
 //! `Watch`; `since` first replays what the objects' times say happened since then (creations
-//! and latest updates: removals leave no trace), `until` ends the stream. The body polls the
+//! and latest updates: removals leave no trace), `until` ends the stream. Updates of nodes and
+//! services name what changed (`replicas.old`, ...) against what the stream saw last. The body polls the
 //! watch stream itself (no task of its own) and drops it when the client goes away.
 
 use crate::backend::{Backend, WatchStream};
@@ -13,7 +14,7 @@ use crate::request::{Filters, Request};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +31,8 @@ struct EventBody {
     filters: Filters,
     until_ms: Option<i64>,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Nodes and services as last seen, so an update can name what changed.
+    seen: HashMap<String, Object>,
 }
 
 impl EventBody {
@@ -40,13 +43,27 @@ impl EventBody {
                 "docker API: events reader too slow; events lost"
             );
         }
-        let events = m
-            .events
-            .iter()
-            .filter_map(|e| conv::from_watch(e, m.timestamp_ms))
-            .filter(|e| conv::matches(e, &self.filters))
-            .filter(|e| self.until_ms.is_none_or(|u| e.time_nano / 1_000_000 <= u));
-        self.ready.extend(events);
+        for w in &m.events {
+            let Some(obj) = w.object.as_ref().and_then(|o| o.object.as_ref()) else {
+                continue;
+            };
+            let id = conv::describe(obj).map(|(_, id, _, _)| id.to_string());
+            let old = id.as_ref().and_then(|id| self.seen.get(id));
+            let Some(e) = conv::from_watch(w, old, m.timestamp_ms) else {
+                continue;
+            };
+            if let Some(id) = id.filter(|_| matches!(obj, Object::Node(_) | Object::Service(_))) {
+                if w.action == "remove" {
+                    self.seen.remove(&id);
+                } else {
+                    self.seen.insert(id, obj.clone());
+                }
+            }
+            let in_time = self.until_ms.is_none_or(|u| e.time_nano / 1_000_000 <= u);
+            if in_time && conv::matches(&e, &self.filters) {
+                self.ready.push_back(e);
+            }
+        }
     }
 }
 
@@ -132,13 +149,22 @@ pub async fn stream(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
         let w = b.control().watch(Rpc::new(WatchRequest { kinds })).await?;
         Some(w.into_inner())
     };
+    let objects = objects(b).await?;
     let ready: VecDeque<Event> = match since {
-        Some(s) => conv::replay(&objects(b).await?, s, until)
+        Some(s) => conv::replay(&objects, s, until)
             .into_iter()
             .filter(|e| conv::matches(e, &filters))
             .collect(),
         None => VecDeque::new(),
     };
+    let seen = objects
+        .into_iter()
+        .filter_map(|o| match &o {
+            Object::Node(n) => Some((n.id.clone(), o)),
+            Object::Service(s) => Some((s.id.clone(), o)),
+            _ => None,
+        })
+        .collect();
     let deadline = until.map(|u| {
         let wait = u64::try_from(u.saturating_sub(now)).unwrap_or(0);
         Box::pin(tokio::time::sleep(Duration::from_millis(wait)))
@@ -149,6 +175,7 @@ pub async fn stream(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
         filters,
         until_ms: until,
         deadline,
+        seen,
     };
     Ok(Reply::stream("application/json", body.boxed_unsync()))
 }
@@ -175,6 +202,54 @@ mod tests {
                 })),
             }),
         }
+    }
+
+    fn service(replicas: u64) -> Object {
+        Object::Service(Service {
+            id: "s1".into(),
+            spec: Some(ServiceSpec {
+                annotations: Some(Annotations {
+                    name: "web".into(),
+                    ..Default::default()
+                }),
+                mode: Some(service_spec::Mode::Replicated(ReplicatedService {
+                    replicas,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn updates_name_what_changed_since_last_seen() {
+        let mut body = EventBody {
+            ready: VecDeque::new(),
+            live: None,
+            filters: Filters::new(),
+            until_ms: None,
+            deadline: None,
+            seen: HashMap::from([("s1".to_string(), service(1))]),
+        };
+        let update = |replicas| WatchMessage {
+            index: 7,
+            timestamp_ms: 1000,
+            events: vec![WatchEvent {
+                action: "update".into(),
+                object: Some(StoreObject {
+                    object: Some(service(replicas)),
+                }),
+            }],
+            missed: 0,
+        };
+        body.take(&update(3));
+        body.take(&update(5));
+        let got: Vec<_> = body
+            .ready
+            .iter()
+            .map(|e| e.actor.attributes.get("replicas.old").cloned())
+            .collect();
+        assert_eq!(got, [Some("1".to_string()), Some("3".to_string())]);
     }
 
     #[tokio::test]
@@ -206,6 +281,7 @@ mod tests {
             filters,
             until_ms: Some(5000),
             deadline: None,
+            seen: HashMap::new(),
         };
         let out = body.collect().await.unwrap().to_bytes();
         let lines: Vec<serde_json::Value> = String::from_utf8(out.to_vec())

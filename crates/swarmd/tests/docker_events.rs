@@ -1,6 +1,6 @@
 //! `docker events` with the real `docker` CLI: following the swarm (`--filter
 //! scope=swarm`) while a service and a secret are created and removed, each change arrives
-//! as Docker prints it (`Type Action name`); `--since`/`--until` in the past replays what
+//! as Docker prints it (`Type Action name`, a scale with its new replica count); `--since`/`--until` in the past replays what
 //! happened in that window and ends, filtered by type. Skipped, with a message, where no
 //! `docker` CLI is installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,7 +12,9 @@ use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const FORMAT: &str = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}";
+/// Docker's attributes of an update name what changed: the replica count here.
+const FORMAT: &str = "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}\
+                      {{with index .Actor.Attributes \"replicas.new\"}} replicas={{.}}{{end}}";
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -72,6 +74,8 @@ fn docker_events_follow_the_swarm() {
         "service", "create", "-d", "--name", "web", "busybox", "sleep", "1000",
     ]);
     wait_line(&rx, &mut seen, "service create web");
+    s.docker_ok(&["service", "scale", "-d", "web=2"]);
+    wait_line(&rx, &mut seen, "service update web replicas=2");
     s.docker_ok(&["secret", "create", "db", file]);
     wait_line(&rx, &mut seen, "secret create db");
     s.docker_ok(&["service", "rm", "web"]);

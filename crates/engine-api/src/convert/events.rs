@@ -83,11 +83,18 @@ pub fn event(kind: &'static str, action: &str, id: &str, name: &str, time_ms: i6
     }
 }
 
-/// A watch event as Docker's, stamped with the time the manager saw it applied.
-pub fn from_watch(e: &WatchEvent, time_ms: i64) -> Option<Event> {
+/// A watch event as Docker's, stamped with the time the manager saw it applied; an update
+/// of an object seen before (`old`) names what changed, as Docker's attributes do.
+pub fn from_watch(e: &WatchEvent, old: Option<&Object>, time_ms: i64) -> Option<Event> {
     let o = e.object.as_ref()?.object.as_ref()?;
     let (kind, id, name, _) = describe(o)?;
-    Some(event(kind, &e.action, id, name, time_ms))
+    let mut ev = event(kind, &e.action, id, name, time_ms);
+    if let (Some(old), "update") = (old, e.action.as_str()) {
+        ev.actor
+            .attributes
+            .extend(super::event_changes::update_attributes(old, o));
+    }
+    Some(ev)
 }
 
 /// What the objects' times say happened in `[since, until]` (ms): their creation, and their
@@ -189,7 +196,7 @@ mod tests {
                 object: Some(service("s1", "web", 5, 5)),
             }),
         };
-        let e = from_watch(&w, 1_700_000_000_123).unwrap();
+        let e = from_watch(&w, None, 1_700_000_000_123).unwrap();
         let j = serde_json::to_value(&e).unwrap();
         assert_eq!(
             j,
@@ -205,7 +212,10 @@ mod tests {
                 object: Some(Object::Task(Default::default())),
             }),
         };
-        assert!(from_watch(&task, 1).is_none(), "Docker has no task events");
+        assert!(
+            from_watch(&task, None, 1).is_none(),
+            "Docker has no task events"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod container;
 pub mod defaults;
+pub mod event_changes;
 pub mod events;
 pub mod logs;
 pub mod networks;

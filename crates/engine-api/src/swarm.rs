@@ -1,5 +1,5 @@
-//! `POST /swarm/update` (join token and unlock key rotation, and the settings this swarm can
-//! change: node certificate expiry, task history retention, autolock), `GET
+//! `POST /swarm/update` (join token, unlock key and root CA rotation, and the settings this
+//! swarm can change: node certificate expiry, task history retention, autolock), `GET
 //! /swarm/unlockkey`, `POST /swarm/unlock` (through the Lock service) and `POST
 //! /swarm/leave` (refused, pointing to swarmd). All through the control API's
 //! UpdateCluster, which validates; `GET /swarm` itself is in `system`.
@@ -35,9 +35,20 @@ fn unchanged<T: PartialEq + std::fmt::Debug>(
     }
 }
 
-/// The cluster spec an update asks for: the current one with the three settings this swarm
-/// honours replaced. Every other field must be absent or equal what `GET /swarm` shows.
-pub fn spec_from_docker(cur: &ClusterSpec, s: d::SwarmSpec) -> Result<ClusterSpec, ApiError> {
+/// What an update asks for: the current spec with the three settings this swarm honours
+/// replaced, and whether to rotate the root CA.
+#[derive(Debug, PartialEq)]
+pub struct Asked {
+    pub spec: ClusterSpec,
+    pub rotate_root: bool,
+}
+
+/// Reads an update. Every field other than the three settings must be absent or equal what
+/// `GET /swarm` shows. `CAConfig.ForceRotate` is Docker's rotation counter: this swarm shows
+/// 0, so any other value (the CLI's `swarm ca --rotate` sends what it read plus one) asks for
+/// a rotation.
+pub fn spec_from_docker(cur: &ClusterSpec, s: d::SwarmSpec) -> Result<Asked, ApiError> {
+    let mut rotate_root = false;
     let mut spec = cur.clone();
     let a = cur.annotations.clone().unwrap_or_default();
     if !s.name.is_empty() {
@@ -104,12 +115,7 @@ pub fn spec_from_docker(cur: &ClusterSpec, s: d::SwarmSpec) -> Result<ClusterSpe
                 "a root CA of your own is not supported",
             ));
         }
-        if ca.force_rotate != 0 {
-            return Err(bad(
-                "CAConfig.ForceRotate",
-                "rotate the root CA with `swarmctl cluster update default --rotate-root-ca`",
-            ));
-        }
+        rotate_root = ca.force_rotate != 0;
         if ca.node_cert_expiry < 0 {
             return Err(bad("CAConfig.NodeCertExpiry", "must not be negative"));
         }
@@ -127,25 +133,30 @@ pub fn spec_from_docker(cur: &ClusterSpec, s: d::SwarmSpec) -> Result<ClusterSpe
             auto_lock_managers: e.auto_lock_managers,
         });
     }
-    Ok(spec)
+    Ok(Asked { spec, rotate_root })
 }
 
 pub async fn update(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
     let version = r.version()?;
-    let rotation = ClusterRotation {
-        worker_join_token: r.go_bool("rotateWorkerToken")?,
-        manager_join_token: r.go_bool("rotateManagerToken")?,
-        root_ca: false,
-        manager_unlock_key: r.go_bool("rotateManagerUnlockKey")?,
-    };
+    let (worker, manager, unlock_key) = (
+        r.go_bool("rotateWorkerToken")?,
+        r.go_bool("rotateManagerToken")?,
+        r.go_bool("rotateManagerUnlockKey")?,
+    );
     let body: d::SwarmSpec = r.json()?;
     let cluster = b.cluster().await?;
-    let spec = spec_from_docker(&cluster.spec.clone().unwrap_or_default(), body)?;
+    let asked = spec_from_docker(&cluster.spec.clone().unwrap_or_default(), body)?;
+    let rotation = ClusterRotation {
+        worker_join_token: worker,
+        manager_join_token: manager,
+        root_ca: asked.rotate_root,
+        manager_unlock_key: unlock_key,
+    };
     b.control()
         .update_cluster(Rpc::new(UpdateClusterRequest {
             cluster_id: cluster.id.clone(),
             cluster_version: version,
-            spec: Some(spec),
+            spec: Some(asked.spec),
             rotation: Some(rotation),
         }))
         .await?;
@@ -230,15 +241,21 @@ mod tests {
 
     #[test]
     fn the_three_settings_apply_and_what_is_shown_passes() {
-        let spec = spec_from_docker(&current(), body(as_shown())).unwrap();
+        let asked = spec_from_docker(&current(), body(as_shown())).unwrap();
+        assert!(!asked.rotate_root);
+        let spec = asked.spec;
         let limit = spec.orchestration.unwrap().task_history_retention_limit;
         assert_eq!(limit, 5);
         assert_eq!(spec.ca_config.unwrap().node_cert_expiry_ms, 7_776_000_000);
         assert!(spec.encryption.unwrap().auto_lock_managers);
         assert_eq!(spec.raft, current().raft);
         // Absent parts are left as they are.
-        let spec = spec_from_docker(&current(), body(json!({}))).unwrap();
-        assert_eq!(spec, current());
+        let asked = spec_from_docker(&current(), body(json!({}))).unwrap();
+        assert_eq!(asked.spec, current());
+        // `swarm ca --rotate`: the counter shown (0) plus one.
+        let mut b = as_shown();
+        b["CAConfig"]["ForceRotate"] = json!(1);
+        assert!(spec_from_docker(&current(), body(b)).unwrap().rotate_root);
     }
 
     #[test]
@@ -253,7 +270,6 @@ mod tests {
                 json!(1),
                 "Dispatcher.HeartbeatPeriod:",
             ),
-            ("/CAConfig/ForceRotate", json!(1), "CAConfig.ForceRotate:"),
             (
                 "/CAConfig/ExternalCAs",
                 json!([{"URL": "x"}]),

@@ -1,7 +1,7 @@
 //! The swarm's own settings through the Docker API, with the real `docker` CLI: `swarm
 //! join-token [-q] [--rotate] worker|manager` (the tokens swarmctl shows), `swarm update
 //! --task-history-limit|--cert-expiry|--autolock` (seen in `docker info` and swarmctl),
-//! `swarm unlock-key [-q] [--rotate]`, a setting this swarm cannot change refused naming its
+//! `swarm unlock-key [-q] [--rotate]`, `swarm ca [--rotate]` (a new root, waited for), a setting this swarm cannot change refused naming its
 //! field, and in raw HTTP a stale version (409), `swarm/unlock` on a running manager and
 //! `swarm/leave` (pointing to swarmd). Skipped, with a message, where no `docker` CLI is
 //! installed.
@@ -11,6 +11,7 @@ mod common;
 
 use common::docker::*;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn tokens(s: &Swarm) -> (String, String) {
     let c = s.ctl.json(&["cluster", "inspect", "default"]);
@@ -103,7 +104,42 @@ fn swarm_settings_through_the_docker_cli() {
         "{new}"
     );
 
-    // Raw HTTP: a stale version, unlock on a running manager, leave.
+    // `swarm ca --rotate`: a new root, which the CLI waits for every node to trust.
+    let before = s.docker_ok(&["swarm", "ca"]);
+    assert!(
+        before.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{before}"
+    );
+    let out = s.docker_within(Duration::from_secs(120), &["swarm", "ca", "--rotate"]);
+    assert!(
+        out.status.success(),
+        "swarm ca --rotate: {}{}\n--- swarmd log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.node.log()
+    );
+    let after = s.docker_ok(&["swarm", "ca"]);
+    assert!(after.starts_with("-----BEGIN CERTIFICATE-----") && after != before);
+    let rotating = s.docker_ok(&[
+        "info",
+        "--format",
+        "{{.Swarm.Cluster.RootRotationInProgress}}",
+    ]);
+    assert_eq!(rotating.trim(), "false");
+    let root = s.ctl.json(&["cluster", "inspect", "default"]);
+    let pem = root["root_ca"]["ca_cert"].as_array().map(|b| {
+        b.iter()
+            .map(|x| x.as_u64().unwrap() as u8)
+            .collect::<Vec<u8>>()
+    });
+    assert_eq!(
+        pem.map(|p| String::from_utf8(p).unwrap()),
+        Some(after.clone())
+    );
+
+    // Raw HTTP: a stale version, unlock on a running manager, leave. (The rotation gave
+    // the join tokens the new root's digest.)
+    let tokens_before = tokens(&s);
     let (code, body) = api(
         &s.docker_sock,
         "POST",
@@ -115,7 +151,11 @@ fn swarm_settings_through_the_docker_cli() {
         .as_str()
         .unwrap()
         .starts_with("update out of sequence"));
-    assert_eq!(tokens(&s).0, worker2, "a refused update rotates nothing");
+    assert_eq!(
+        tokens(&s),
+        tokens_before,
+        "a refused update rotates nothing"
+    );
     let (code, body) = api(
         &s.docker_sock,
         "POST",

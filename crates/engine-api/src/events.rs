@@ -2,9 +2,10 @@
 //! update, remove) as Docker streams them, one JSON object per line, so `docker events
 //! --filter scope=swarm` follows the cluster. Live events come from the control API's
 //! `Watch`; `since` first replays what the objects' times say happened since then (creations
-//! and latest updates: removals leave no trace), `until` ends the stream. Updates of nodes and
-//! services name what changed (`replicas.old`, ...) against what the stream saw last. The body polls the
-//! watch stream itself (no task of its own) and drops it when the client goes away.
+//! and latest updates: removals leave no trace), `until` ends the stream. Updates of nodes
+//! and services name what changed (`replicas.old`, ...) against what the stream saw last.
+//! The body polls the watch stream itself (no task of its own) and drops it when the client
+//! goes away. Reads only through the control API, never the store.
 
 use crate::backend::{Backend, WatchStream};
 use crate::convert::events::{self as conv, Event};

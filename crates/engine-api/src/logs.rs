@@ -2,7 +2,8 @@
 //! service's tasks' lines (a task's: only its own), written as Docker's server writes them
 //! (see `convert::logs`) and sent as they come. The stream ends when the broker's does (not
 //! following: every node has sent what it has), or when the client goes away, which drops
-//! the subscription and so tells the agents to stop. Owns no buffering: one batch at a time.
+//! the subscription and so tells the agents to stop. Owns no buffering (one batch at a time)
+//! and no task; which tasks and nodes send is the broker's business, not this module's.
 
 use crate::backend::{Backend, LogStream};
 use crate::convert::logs::{self as conv, LogOptions};

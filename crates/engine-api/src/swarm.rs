@@ -2,7 +2,8 @@
 //! swarm can change: node certificate expiry, task history retention, autolock), `GET
 //! /swarm/unlockkey`, `POST /swarm/unlock` (through the Lock service) and `POST
 //! /swarm/leave` (refused, pointing to swarmd). All through the control API's
-//! UpdateCluster, which validates; `GET /swarm` itself is in `system`.
+//! UpdateCluster, which validates and makes the tokens and keys; this module never generates
+//! a secret itself. `GET /swarm` is in `system`.
 
 use crate::backend::Backend;
 use crate::convert::ms_to_ns;

@@ -63,6 +63,13 @@ fn secrets_and_configs_through_the_docker_cli() {
         assert!(got["Spec"].get("Data").is_none(), "{got}");
         assert!(!got.to_string().contains(VALUE));
     }
+    let pretty = s.docker_ok(&["secret", "inspect", "--pretty", "db"]);
+    assert!(
+        pretty
+            .lines()
+            .any(|l| l.starts_with("Name:") && l.ends_with(" db")),
+        "{pretty}"
+    );
     let missing = s.docker(&["secret", "inspect", "nope"]);
     assert!(!missing.status.success());
 

@@ -137,19 +137,18 @@ pub async fn update(b: &Backend, kind: Kind, id: &str, r: &Request) -> Result<Re
     Ok(Reply::empty(StatusCode::OK))
 }
 
-/// The services whose spec names `id`, by name.
+/// The services whose spec, or previous spec (a rollback would need it), names `id`.
 fn users(services: &[Service], kind: Kind, id: &str) -> Vec<String> {
+    let names = |spec: Option<&ServiceSpec>| {
+        spec.and_then(|sp| sp.task.as_ref())
+            .is_some_and(|t| match kind {
+                Kind::Secret => t.secrets.iter().any(|r| r.secret_id == id),
+                Kind::Config => t.configs.iter().any(|r| r.config_id == id),
+            })
+    };
     services
         .iter()
-        .filter(|s| {
-            s.spec
-                .as_ref()
-                .and_then(|sp| sp.task.as_ref())
-                .is_some_and(|t| match kind {
-                    Kind::Secret => t.secrets.iter().any(|r| r.secret_id == id),
-                    Kind::Config => t.configs.iter().any(|r| r.config_id == id),
-                })
-        })
+        .filter(|s| names(s.spec.as_ref()) || names(s.previous_spec.as_ref()))
         .map(|s| service_name(s).to_string())
         .collect()
 }
@@ -233,7 +232,18 @@ mod tests {
 
     #[test]
     fn removal_of_a_used_one_is_refused_in_dockers_words() {
-        let all = [service("web", "s1", "c1"), service("api", "s1", "c2")];
+        let mut rolled = service("old", "s9", "c9");
+        rolled.previous_spec = service("x", "s3", "c3").spec;
+        let all = [
+            service("web", "s1", "c1"),
+            service("api", "s1", "c2"),
+            rolled,
+        ];
+        assert_eq!(
+            users(&all, Kind::Secret, "s3"),
+            ["old"],
+            "a previous spec counts"
+        );
         let u = users(&all, Kind::Secret, "s1");
         assert_eq!(u, ["web", "api"]);
         let e = in_use(Kind::Secret, "db", &u);

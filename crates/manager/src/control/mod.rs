@@ -1,6 +1,7 @@
-//! The Control API served to operators (`swarmctl`) on the control socket: reads from the local
-//! store, writes proposed as transactions. Validation happens here, before anything is
-//! proposed, so bad input changes nothing.
+//! The Control API served to operators (`swarmctl`, the Docker API) on the control socket:
+//! reads from the local store, writes proposed as transactions, and `Watch`, the store's
+//! changes as a stream (`watch.rs`). Validation happens here, before anything is proposed, so
+//! bad input changes nothing.
 
 mod cluster;
 mod configs;

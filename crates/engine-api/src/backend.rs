@@ -5,6 +5,8 @@
 use crate::error::ApiError;
 use std::sync::Arc;
 use swarm_api::control_server::Control;
+use swarm_api::lock_server::Lock;
+use swarm_api::logs_server::Logs;
 use swarm_api::*;
 use tonic::Request;
 
@@ -17,15 +19,63 @@ pub struct LocalNode {
     pub addr: String,
 }
 
+/// The log broker's answer: batches of lines, as the manager's `Logs` service streams them.
+pub type LogStream = tonic::codegen::BoxStream<SubscribeLogsMessage>;
+
+/// The control API's change stream (`Watch`).
+pub type WatchStream = tonic::codegen::BoxStream<WatchMessage>;
+
+/// The control API as this crate calls it.
+pub type ControlApi = dyn Control<WatchStream = WatchStream>;
+
 #[derive(Clone)]
 pub struct Backend {
-    control: Arc<dyn Control>,
+    control: Arc<ControlApi>,
+    /// The manager's unlock service (`POST /swarm/unlock`), where the node gives one.
+    lock: Option<Arc<dyn Lock>>,
+    /// The log broker (`service logs`, `task logs`), where the node gives one.
+    logs: Option<Arc<dyn Logs<SubscribeLogsStream = LogStream>>>,
     pub local: LocalNode,
 }
 
 impl Backend {
-    pub fn new(control: Arc<dyn Control>, local: LocalNode) -> Backend {
-        Backend { control, local }
+    pub fn new(control: Arc<ControlApi>, local: LocalNode) -> Backend {
+        Backend {
+            control,
+            lock: None,
+            logs: None,
+            local,
+        }
+    }
+
+    /// Serves `POST /swarm/unlock` through `lock`.
+    pub fn with_lock(mut self, lock: Arc<dyn Lock>) -> Backend {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// Serves service and task logs through `logs`.
+    pub fn with_logs(mut self, logs: Arc<dyn Logs<SubscribeLogsStream = LogStream>>) -> Backend {
+        self.logs = Some(logs);
+        self
+    }
+
+    /// The service's tasks' output, as the log broker streams it.
+    pub async fn subscribe_logs(&self, r: SubscribeLogsRequest) -> Result<LogStream, ApiError> {
+        let logs = self
+            .logs
+            .as_ref()
+            .ok_or_else(|| ApiError::NotFound("logs are not served on this socket".into()))?;
+        Ok(logs.subscribe_logs(Request::new(r)).await?.into_inner())
+    }
+
+    pub fn lock(&self) -> Option<&dyn Lock> {
+        self.lock.as_deref()
+    }
+
+    /// The control API itself, for handlers whose calls need nothing resolved here.
+    pub fn control(&self) -> &ControlApi {
+        self.control.as_ref()
     }
 
     pub async fn nodes(&self) -> Result<Vec<Node>, ApiError> {
@@ -182,12 +232,17 @@ impl Backend {
     }
 
     pub async fn remove_network(&self, id: &str) -> Result<(), ApiError> {
-        let r = self
-            .control
-            .remove_network(Request::new(RemoveNetworkRequest {
-                network_id: id.to_string(),
-            }))
-            .await;
+        let remove = || async {
+            self.control
+                .remove_network(Request::new(RemoveNetworkRequest {
+                    network_id: id.to_string(),
+                }))
+                .await
+                .map(|_| ())
+        };
+        // Held by a task only (its service is gone, it is still stopping): Docker's
+        // `stack rm` removes the network right after the services, so wait for the tasks.
+        let r = once_tasks_end(|s| s.message().contains("in use by task"), remove).await;
         match r {
             Ok(_) => Ok(()),
             // A network still in use: Docker's server answers 400 for a swarm network (it
@@ -215,6 +270,35 @@ impl Backend {
     }
 }
 
+/// How long a removal refused only because tasks of removed services still stop is retried.
+const TASKS_END_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `remove` until it is not refused for a reason `busy` says is a task still stopping,
+/// for at most `TASKS_END_WAIT`: Docker's server refuses a removal only while a service
+/// uses the object, and the tasks of a service just removed stop within moments.
+pub async fn once_tasks_end<F, Fut>(
+    busy: impl Fn(&tonic::Status) -> bool,
+    mut remove: F,
+) -> Result<(), tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let deadline = tokio::time::Instant::now() + TASKS_END_WAIT;
+    loop {
+        match remove().await {
+            Err(s)
+                if s.code() == tonic::Code::FailedPrecondition
+                    && busy(&s)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn service_name(s: &Service) -> &str {
     swarm_api::names::Named::name(s)
 }
@@ -232,7 +316,7 @@ pub fn node_names(n: &Node) -> Vec<&str> {
 }
 
 /// Picks the one item `arg` names: exact ID, exact name, then unique ID prefix.
-fn pick<T>(
+pub fn pick<T>(
     kind: &str,
     arg: &str,
     items: Vec<T>,
@@ -292,6 +376,28 @@ mod tests {
         assert_eq!(run("abc").unwrap().0, "xyz789");
         assert_eq!(run("abd").unwrap().1, "db");
         assert_eq!(run("db").unwrap().0, "abd456");
+    }
+
+    #[tokio::test]
+    async fn removals_wait_for_stopping_tasks_only() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let busy_twice = || async {
+            match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 | 1 => Err(tonic::Status::failed_precondition("in use by task t1")),
+                _ => Ok(()),
+            }
+        };
+        let by_task = |s: &tonic::Status| s.message().contains("by task");
+        assert!(once_tasks_end(by_task, busy_twice).await.is_ok());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        // Another refusal is answered at once.
+        calls.store(0, std::sync::atomic::Ordering::SeqCst);
+        let by_service = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(tonic::Status::failed_precondition("in use by service web"))
+        };
+        assert!(once_tasks_end(by_task, by_service).await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -149,23 +149,10 @@ pub async fn list(b: &Backend, r: &Request) -> Result<Reply, ApiError> {
     Ok(Reply::ok(&out))
 }
 
-/// Go's `strconv.ParseBool`, which Docker reads `verbose` with.
-fn go_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!(
-            "{name}: invalid value {v:?} (true or false)"
-        ))),
-    }
-}
-
 pub async fn get(b: &Backend, id: &str, r: &Request) -> Result<Reply, ApiError> {
     // Accepted as Docker accepts it. Its extra (each service's tasks on the network, as
     // this engine's data plane sees them) is node-local; a manager's API has none here.
-    if let Some(v) = r.param("verbose").filter(|v| !v.is_empty()) {
-        go_bool("verbose", v)?;
-    }
+    r.go_bool("verbose")?;
     // Every network here is swarm-scoped: asking for another scope finds none.
     if let Some(scope) = r.param("scope").filter(|s| !s.is_empty() && *s != SCOPE) {
         return Err(ApiError::NotFound(format!(
@@ -290,7 +277,8 @@ mod tests {
             .filters(FILTERS)
             .unwrap_err();
         assert!(e.to_string().contains("'colour'"), "{e}");
-        assert!(go_bool("verbose", "yes").is_err());
-        assert!(go_bool("verbose", "True").unwrap());
+        let q = |v: &str| Request::new(Some(&format!("verbose={v}")), bytes::Bytes::new());
+        assert!(q("yes").go_bool("verbose").is_err());
+        assert!(q("True").go_bool("verbose").unwrap());
     }
 }

@@ -34,6 +34,18 @@ impl Request {
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
     }
 
+    /// A boolean parameter read as Docker's server reads most (Go's `strconv.ParseBool`):
+    /// absent or empty is false, anything unreadable a 400 naming it.
+    pub fn go_bool(&self, name: &str) -> Result<bool, ApiError> {
+        match self.param(name).unwrap_or("") {
+            "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+            v => Err(ApiError::BadRequest(format!(
+                "{name}: invalid value {v:?} (true or false)"
+            ))),
+        }
+    }
+
     /// The `version` parameter of an update: the object version the client read.
     pub fn version(&self) -> Result<u64, ApiError> {
         let v = self.param("version").ok_or_else(|| {

@@ -1,6 +1,7 @@
 //! From method and path to the operation asked for: strips the optional `/vX.Y` prefix
 //! (refusing versions outside what we accept) and names the route. Owns no handling.
 
+use crate::convert::payloads::Kind;
 use crate::error::ApiError;
 use crate::{MAX_ACCEPTED_API_VERSION, MIN_API_VERSION};
 use hyper::Method;
@@ -10,9 +11,14 @@ pub enum Route {
     Ping,
     Version,
     Info,
+    Events,
     Swarm,
     /// `swarm init` and `swarm join`: this node always is in a swarm already.
     SwarmMembership,
+    SwarmLeave,
+    UpdateSwarm,
+    UnlockKey,
+    Unlock,
     ListNodes,
     GetNode(String),
     UpdateNode(String),
@@ -22,12 +28,20 @@ pub enum Route {
     GetService(String),
     UpdateService(String),
     RemoveService(String),
+    ServiceLogs(String),
     ListTasks,
     GetTask(String),
+    TaskLogs(String),
     ListNetworks,
     CreateNetwork,
     GetNetwork(String),
     RemoveNetwork(String),
+    /// `/secrets` and `/configs`, told apart by their kind.
+    ListPayloads(Kind),
+    CreatePayload(Kind),
+    GetPayload(Kind, String),
+    UpdatePayload(Kind, String),
+    RemovePayload(Kind, String),
 }
 
 fn parse_version(v: &str) -> Option<(u32, u32)> {
@@ -74,8 +88,13 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["_ping"] if get => Route::Ping,
         ["version"] if get => Route::Version,
         ["info"] if get => Route::Info,
+        ["events"] if get => Route::Events,
         ["swarm"] if get => Route::Swarm,
         ["swarm", "init" | "join"] if post => Route::SwarmMembership,
+        ["swarm", "leave"] if post => Route::SwarmLeave,
+        ["swarm", "update"] if post => Route::UpdateSwarm,
+        ["swarm", "unlockkey"] if get => Route::UnlockKey,
+        ["swarm", "unlock"] if post => Route::Unlock,
         ["nodes"] if get => Route::ListNodes,
         ["nodes", n] if get => Route::GetNode(id(n)),
         ["nodes", n] if delete => Route::RemoveNode(id(n)),
@@ -85,19 +104,38 @@ pub fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["services", s] if get => Route::GetService(id(s)),
         ["services", s] if delete => Route::RemoveService(id(s)),
         ["services", s, "update"] if post => Route::UpdateService(id(s)),
+        ["services", s, "logs"] if get => Route::ServiceLogs(id(s)),
         ["tasks"] if get => Route::ListTasks,
         ["tasks", t] if get => Route::GetTask(id(t)),
+        ["tasks", t, "logs"] if get => Route::TaskLogs(id(t)),
         ["networks"] if get => Route::ListNetworks,
         ["networks", "create"] if post => Route::CreateNetwork,
         ["networks", n] if get => Route::GetNetwork(id(n)),
         ["networks", n] if delete => Route::RemoveNetwork(id(n)),
-        _ => {
-            return Err(ApiError::NotFound(format!(
-                "page not found: {method} {path} is not part of the swarm subset served here"
-            )))
+        [kind @ ("secrets" | "configs"), rest @ ..] => {
+            let kind = if *kind == "secrets" {
+                Kind::Secret
+            } else {
+                Kind::Config
+            };
+            match rest {
+                [] if get => Route::ListPayloads(kind),
+                ["create"] if post => Route::CreatePayload(kind),
+                [s] if get => Route::GetPayload(kind, id(s)),
+                [s] if delete => Route::RemovePayload(kind, id(s)),
+                [s, "update"] if post => Route::UpdatePayload(kind, id(s)),
+                _ => return Err(not_found(method, path)),
+            }
         }
+        _ => return Err(not_found(method, path)),
     };
     Ok(r)
+}
+
+fn not_found(method: &Method, path: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "page not found: {method} {path} is not part of the swarm subset served here"
+    ))
 }
 
 #[cfg(test)]
@@ -146,6 +184,15 @@ mod tests {
         assert_eq!(missing.status().as_u16(), 404);
         let wrong_method = route(&Method::PUT, "/services/create").unwrap_err();
         assert_eq!(wrong_method.status().as_u16(), 404);
+        assert_eq!(
+            route(&Method::POST, "/v1.41/secrets/abc/update").unwrap(),
+            Route::UpdatePayload(Kind::Secret, "abc".into())
+        );
+        assert_eq!(
+            route(&Method::GET, "/configs").unwrap(),
+            Route::ListPayloads(Kind::Config)
+        );
+        assert!(route(&Method::PUT, "/configs/create").is_err());
         // Containers join networks on an engine, not here.
         let connect = route(&Method::POST, "/networks/app/connect").unwrap_err();
         assert_eq!(connect.status().as_u16(), 404);

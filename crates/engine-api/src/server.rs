@@ -4,12 +4,12 @@
 
 use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::reply::Reply;
+use crate::reply::{Body, Reply};
 use crate::request::Request;
 use crate::router::{route, Route};
-use crate::{networks, nodes, services, system, tasks};
+use crate::{events, logs, networks, nodes, payloads, services, swarm, system, tasks};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,6 +19,8 @@ use std::convert::Infallible;
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
+/// How long a connection may take to finish its answer once the server stops.
+const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest request body read (a service spec is a few KiB).
 const MAX_BODY_BYTES: usize = 4 << 20;
 /// How much of a larger body is read and dropped so its sender still gets the refusal; past
@@ -85,14 +87,16 @@ pub async fn serve(listener: UnixListener, backend: Backend, shutdown: Cancellat
                 }
                 _ = shutdown.cancelled() => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    // A streamed answer (`logs -f`, `events`) never finishes on its own:
+                    // it gets a moment, then the connection is dropped with it.
+                    let _ = tokio::time::timeout(STREAM_GRACE, conn).await;
                 }
             }
         });
     }
 }
 
-async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Body> {
     let head = req.method() == Method::HEAD;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -121,8 +125,13 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(b).await,
+        Route::Events => events::stream(b, &q).await,
         Route::Swarm => system::swarm(b).await,
         Route::SwarmMembership => Err(system::already_in_swarm()),
+        Route::SwarmLeave => Err(swarm::leave()),
+        Route::UpdateSwarm => swarm::update(b, &q).await,
+        Route::UnlockKey => swarm::unlock_key(b).await,
+        Route::Unlock => swarm::unlock(b, &q).await,
         Route::ListNodes => nodes::list(b, &q).await,
         Route::GetNode(id) => nodes::get(b, &id).await,
         Route::UpdateNode(id) => nodes::update(b, &id, &q).await,
@@ -132,11 +141,18 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
         Route::GetService(id) => services::get(b, &id, &q).await,
         Route::UpdateService(id) => services::update(b, &id, &q).await,
         Route::RemoveService(id) => services::remove(b, &id).await,
+        Route::ServiceLogs(id) => logs::service(b, &id, &q).await,
+        Route::TaskLogs(id) => logs::task(b, &id, &q).await,
         Route::ListTasks => tasks::list(b, &q).await,
         Route::GetTask(id) => tasks::get(b, &id).await,
         Route::ListNetworks => networks::list(b, &q).await,
         Route::CreateNetwork => networks::create(b, &q).await,
         Route::GetNetwork(id) => networks::get(b, &id, &q).await,
         Route::RemoveNetwork(id) => networks::remove(b, &id).await,
+        Route::ListPayloads(k) => payloads::list(b, k, &q).await,
+        Route::CreatePayload(k) => payloads::create(b, k, &q).await,
+        Route::GetPayload(k, id) => payloads::get(b, k, &id).await,
+        Route::UpdatePayload(k, id) => payloads::update(b, k, &id, &q).await,
+        Route::RemovePayload(k, id) => payloads::remove(b, k, &id).await,
     }
 }

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use swarm_api::service_spec::Mode;
 use swarm_api::{NodeState, Service, Task, TaskState, UpdateServiceRequest};
 
-const FILTERS: &[&str] = &["id", "name", "label", "mode"];
+const FILTERS: &[&str] = &["id", "name", "label", "mode", "runtime"];
 
 fn mode_name(s: &Service) -> &'static str {
     match s.spec.as_ref().and_then(|s| s.mode.as_ref()) {
@@ -39,6 +39,8 @@ fn matches(s: &Service, f: &Filters) -> bool {
     pass("id", &|v| s.id.starts_with(v))
         && pass("name", &|v| service_name(s).starts_with(v))
         && pass("mode", &|v| mode_name(s) == v)
+        // Every service here runs containers: another runtime (plugin, attachment) is none.
+        && pass("runtime", &|v| v == "container")
         && pass("label", &|v| match v.split_once('=') {
             Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
             None => labels.contains_key(v),
@@ -210,6 +212,42 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
+        }
+    }
+
+    fn filters(json: &str) -> Filters {
+        let q = format!("filters={json}");
+        Request::new(Some(&q), bytes::Bytes::new())
+            .filters(FILTERS)
+            .unwrap()
+    }
+
+    #[test]
+    fn filters_match_as_dockers_do() {
+        let s = Service {
+            id: "abc123".into(),
+            spec: Some(ServiceSpec {
+                annotations: Some(swarm_api::Annotations {
+                    name: "web".into(),
+                    labels: [("com.docker.stack.namespace".to_string(), "app".to_string())].into(),
+                }),
+                mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        for (f, want) in [
+            (r#"{"runtime":["container"]}"#, true),
+            (r#"{"runtime":["plugin"]}"#, false),
+            (r#"{"label":["com.docker.stack.namespace=app"]}"#, true),
+            (r#"{"label":["com.docker.stack.namespace=other"]}"#, false),
+            (
+                r#"{"mode":["replicated"],"name":["we"],"id":["abc"]}"#,
+                true,
+            ),
+            (r#"{"mode":["global"]}"#, false),
+        ] {
+            assert_eq!(matches(&s, &filters(f)), want, "{f}");
         }
     }
 

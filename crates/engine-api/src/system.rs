@@ -144,12 +144,10 @@ fn cluster_info(c: &Cluster) -> Value {
                 "AutoLockManagers": spec.encryption.map(|e| e.auto_lock_managers).unwrap_or(false),
             },
         },
-        "TLSInfo": {
-            "TrustRoot": c.root_ca.as_ref()
-                .map(|r| String::from_utf8_lossy(&r.ca_cert).into_owned())
-                .unwrap_or_default(),
-        },
-        "RootRotationInProgress": false,
+        "TLSInfo": crate::convert::tls::root_tls_info(
+            c.root_ca.as_ref().map(|r| r.ca_cert.as_slice()).unwrap_or_default(),
+        ),
+        "RootRotationInProgress": c.root_ca.as_ref().is_some_and(|r| r.root_rotation.is_some()),
         "DefaultAddrPool": pool,
         "SubnetSize": subnet_size,
         "DataPathPort": data_path_port,

@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod network;
+mod payload;
 mod spec;
+mod swarm;
 pub use network::*;
+pub use payload::*;
 pub use spec::*;
+pub use swarm::*;
 
 pub type Labels = BTreeMap<String, String>;
 

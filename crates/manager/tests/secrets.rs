@@ -1,6 +1,7 @@
 //! The Control API's secrets and configs against a store with no Raft (`MemoryProposer`):
 //! data never comes back for secrets, names are unique, a used secret cannot be removed, and
-//! service specs may only name secrets that exist.
+//! service specs may only name secrets that exist, an update changes labels only and must carry
+//! the version it read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -249,4 +250,102 @@ async fn configs_return_their_data_and_follow_the_same_rules() {
         .await
         .unwrap_err();
     assert_eq!(e.message(), "config app.conf is in use by service web");
+}
+
+fn labelled(name: &str, data: &[u8], labels: &[(&str, &str)]) -> SecretSpec {
+    let mut spec = secret_spec(name, data);
+    spec.annotations.as_mut().unwrap().labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    spec
+}
+
+async fn update(api: &ControlApi, version: u64, spec: SecretSpec) -> Result<Secret, tonic::Status> {
+    api.update_secret(Request::new(UpdateSecretRequest {
+        secret_id: "db".into(),
+        secret_version: version,
+        spec: Some(spec),
+    }))
+    .await
+    .map(|r| r.into_inner().secret.unwrap())
+}
+
+#[tokio::test]
+async fn updates_change_labels_only_at_the_version_read() {
+    let (api, store) = api();
+    let created = create(&api, "db", DATA).await.unwrap();
+    let v = created.meta.as_ref().unwrap().version;
+    // Labels change; the data is left as it was (sent empty, as a client that read it has it).
+    let updated = update(&api, v, labelled("db", b"", &[("env", "prod")]))
+        .await
+        .unwrap();
+    assert!(
+        updated.spec.as_ref().unwrap().data.is_empty(),
+        "reply redacted"
+    );
+    let stored = store.view(|t| t.secrets.get(&created.id).cloned()).unwrap();
+    let spec = stored.spec.unwrap();
+    assert_eq!(spec.data, DATA);
+    assert_eq!(spec.annotations.unwrap().labels["env"], "prod");
+    let now = stored.meta.unwrap().version;
+    assert!(now > v);
+
+    // The version read before the update is stale now.
+    let stale = update(&api, v, labelled("db", b"", &[])).await.unwrap_err();
+    assert_eq!(stale.code(), Code::Aborted, "{stale:?}");
+    // Name and data stay; the refusals name the field and change nothing.
+    let e = update(&api, now, labelled("db2", b"", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("name:"), "{e:?}");
+    let e = update(&api, now, labelled("db", b"new", &[]))
+        .await
+        .unwrap_err();
+    assert!(e.message().starts_with("data:"), "{e:?}");
+    assert!(!e.message().contains("new"), "never quotes data: {e:?}");
+    let kept = store.view(|t| t.secrets.get(&created.id).cloned()).unwrap();
+    assert_eq!(kept.meta.unwrap().version, now);
+
+    // Configs follow the same rules.
+    let spec = ConfigSpec {
+        annotations: Some(Annotations {
+            name: "app.conf".into(),
+            ..Default::default()
+        }),
+        data: b"port=80".to_vec(),
+    };
+    let c = api
+        .create_config(Request::new(CreateConfigRequest {
+            spec: Some(spec.clone()),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap();
+    let mut relabel = spec.clone();
+    relabel.annotations.as_mut().unwrap().labels = [("a".to_string(), "b".to_string())].into();
+    let req = |version, spec| UpdateConfigRequest {
+        config_id: c.id.clone(),
+        config_version: version,
+        spec: Some(spec),
+    };
+    let v = c.meta.unwrap().version;
+    let got = api
+        .update_config(Request::new(req(v, relabel.clone())))
+        .await
+        .unwrap()
+        .into_inner()
+        .config
+        .unwrap();
+    let got = got.spec.unwrap();
+    assert_eq!(got.data, b"port=80");
+    assert_eq!(got.annotations.unwrap().labels["a"], "b");
+    let e = api
+        .update_config(Request::new(req(v, relabel)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Aborted);
 }

@@ -254,7 +254,10 @@ pub(crate) async fn start_manager(
                 hostname: cfg.hostname(),
                 addr: advertise.clone(),
             },
-        );
+        )
+        // This manager runs, so it is unlocked: the service says so to `POST /swarm/unlock`.
+        .with_lock(Arc::new(crate::autolock::AlreadyUnlocked))
+        .with_logs(Arc::new(logs.clone()));
         let stop = tasks.token().clone();
         tracing::info!(docker = %path.display(), "Docker API subset serving");
         tasks.spawn(async move {

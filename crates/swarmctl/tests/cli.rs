@@ -53,6 +53,14 @@ fn not_found(kind: &str, id: &str) -> Status {
 
 #[tonic::async_trait]
 impl Control for Fake {
+    type WatchStream = tonic::codegen::BoxStream<swarm_api::WatchMessage>;
+
+    async fn watch(
+        &self,
+        _: Request<swarm_api::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
     async fn get_node(
         &self,
         r: Request<GetNodeRequest>,
@@ -249,6 +257,18 @@ impl Control for Fake {
         &self,
         _: Request<swarm_api::CreateSecretRequest>,
     ) -> Result<Response<swarm_api::CreateSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn update_secret(
+        &self,
+        _: Request<swarm_api::UpdateSecretRequest>,
+    ) -> Result<Response<swarm_api::UpdateSecretResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+    async fn update_config(
+        &self,
+        _: Request<swarm_api::UpdateConfigRequest>,
+    ) -> Result<Response<swarm_api::UpdateConfigResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
     async fn remove_secret(

@@ -1,13 +1,17 @@
 //! Translation between our objects (swarm-api protos) and Docker's JSON shapes: times, enum
 //! names and units here; service specs in `spec` (the container part in `container`, the
 //! warnings in `warnings`, `insertDefaults` in `defaults`), whole objects in `objects`,
-//! networks and their create request in `networks`, a node's TLS section in `tls`. Pure
+//! networks and their create request in `networks`, secrets and configs in `payloads`, log lines in `logs`, events in `events`, a node's TLS section in `tls`. Pure
 //! functions: nothing here calls the control API or touches the network.
 
 mod container;
 pub mod defaults;
+pub mod event_changes;
+pub mod events;
+pub mod logs;
 pub mod networks;
 pub mod objects;
+pub mod payloads;
 pub mod ports;
 pub mod spec;
 pub mod tls;

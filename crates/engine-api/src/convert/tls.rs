@@ -31,6 +31,22 @@ fn issuer(chain_pem: &[u8], roots_pem: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     None
 }
 
+/// The cluster's TLS section: its trust root and, as the issuer every node's certificate
+/// should name once a root rotation has converged, that root's own subject and public key
+/// (`docker swarm ca --rotate` compares the nodes' issuers with these).
+pub fn root_tls_info(roots_pem: &[u8]) -> d::TlsInfo {
+    let root = ders(roots_pem).into_iter().find_map(|der| {
+        let (_, c) = x509_parser::parse_x509_certificate(&der).ok()?;
+        Some((c.subject().as_raw().to_vec(), c.public_key().raw.to_vec()))
+    });
+    let (subject, key) = root.unwrap_or_default();
+    d::TlsInfo {
+        trust_root: String::from_utf8_lossy(roots_pem).into_owned(),
+        cert_issuer_subject: base64(&subject),
+        cert_issuer_public_key: base64(&key),
+    }
+}
+
 /// Standard base64 with padding, as Go's encoding/json writes a `[]byte`.
 pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -75,6 +91,28 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(&[0xff, 0xfe, 0x00, 0x01]), "//4AAQ==");
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_node_certificate_names_its_root_as_the_cluster_shows_it() {
+        let root = swarm_ca::RootCa::generate().unwrap();
+        let (leaf, _) = root
+            .issue("n1", swarm_api::NodeRole::Worker, "c1", 3_600_000)
+            .unwrap();
+        let roots = root.cert_pem().as_bytes();
+        let cluster = root_tls_info(roots);
+        let node = tls_info(leaf.as_bytes(), roots);
+        assert!(!cluster.cert_issuer_subject.is_empty());
+        assert_eq!(node.cert_issuer_subject, cluster.cert_issuer_subject);
+        assert_eq!(node.cert_issuer_public_key, cluster.cert_issuer_public_key);
+        assert_eq!(cluster.trust_root, root.cert_pem());
+        let other = swarm_ca::RootCa::generate().unwrap();
+        let elsewhere = root_tls_info(other.cert_pem().as_bytes());
+        assert_ne!(
+            elsewhere.cert_issuer_public_key,
+            cluster.cert_issuer_public_key
+        );
     }
 
     #[test]

@@ -8,17 +8,25 @@ use tonic::Status;
 
 /// The cluster as operators see it: the CA's private keys and the unlock key never leave the
 /// store (the unlock key has its own call); a rotation shows its progress.
-fn redact(api: &ControlApi, mut c: Cluster) -> Cluster {
+fn redact(api: &ControlApi, c: Cluster) -> Cluster {
+    let mut c = redact_keys(c);
+    if let Some(rot) = c.root_ca.as_mut().and_then(|ca| ca.root_rotation.as_mut()) {
+        let (done, total) = api
+            .store
+            .view(crate::ca_rotation::progress)
+            .unwrap_or_default();
+        rot.nodes_done = done as u32;
+        rot.nodes_total = total as u32;
+    }
+    c
+}
+
+/// The cluster without its CA keys and unlock key.
+pub(super) fn redact_keys(mut c: Cluster) -> Cluster {
     if let Some(ca) = c.root_ca.as_mut() {
         ca.ca_key.clear();
         if let Some(rot) = ca.root_rotation.as_mut() {
             rot.ca_key.clear();
-            let (done, total) = api
-                .store
-                .view(crate::ca_rotation::progress)
-                .unwrap_or_default();
-            rot.nodes_done = done as u32;
-            rot.nodes_total = total as u32;
         }
     }
     c.manager_unlock_key.clear();

@@ -1,7 +1,7 @@
 //! Control API: configs. Unlike secrets their data is returned, as Docker does. The rules
 //! they share with secrets are in `payloads.rs`.
 
-use super::payloads::{remove_unused, validate, Kind};
+use super::payloads::{check_update, remove_unused, validate, Kind};
 use super::{first, ControlApi};
 use crate::errors::status;
 use swarm_api::*;
@@ -52,6 +52,37 @@ pub(super) async fn create_config(
         .await
         .map_err(status)?;
     Ok(CreateConfigResponse {
+        config: first(written, |o| match o {
+            store_object::Object::Config(c) => Some(c),
+            _ => None,
+        }),
+    })
+}
+
+/// Replaces the labels; the version the caller read must still be the config's.
+pub(super) async fn update_config(
+    api: &ControlApi,
+    r: UpdateConfigRequest,
+) -> Result<UpdateConfigResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    let mut config = find_config(api, &r.config_id)?;
+    let old = config.spec.get_or_insert_with(Default::default);
+    check_update(
+        Kind::Config,
+        (old.annotations.as_ref(), &old.data),
+        (spec.annotations.as_ref(), &spec.data),
+    )?;
+    old.annotations.get_or_insert_with(Default::default).labels =
+        spec.annotations.map(|a| a.labels).unwrap_or_default();
+    config.meta.get_or_insert_with(Default::default).version = r.config_version;
+    let written = api
+        .proposer
+        .propose(Txn::new().update(config).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(UpdateConfigResponse {
         config: first(written, |o| match o {
             store_object::Object::Config(c) => Some(c),
             _ => None,

@@ -1,6 +1,7 @@
-//! The Control API served to operators (`swarmctl`) on the control socket: reads from the local
-//! store, writes proposed as transactions. Validation happens here, before anything is
-//! proposed, so bad input changes nothing.
+//! The Control API served to operators (`swarmctl`, the Docker API) on the control socket:
+//! reads from the local store, writes proposed as transactions, and `Watch`, the store's
+//! changes as a stream (`watch.rs`). Validation happens here, before anything is proposed, so
+//! bad input changes nothing.
 
 mod cluster;
 mod configs;
@@ -10,6 +11,9 @@ mod payloads;
 mod secrets;
 mod services;
 mod tasks;
+mod watch;
+
+pub use watch::WatchStream;
 
 use crate::proposer::Proposer;
 use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
@@ -53,6 +57,21 @@ macro_rules! routed {
     ($( $method:ident($req:ty) -> $resp:ty => |$api:ident, $r:ident| $body:expr; )*) => {
         #[tonic::async_trait]
         impl Control for ControlApi {
+            type WatchStream = WatchStream;
+
+            /// Forwarded like the rest; the leader's stream is passed through.
+            async fn watch(&self, req: Request<WatchRequest>) -> R<WatchStream> {
+                if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
+                    let stream = ControlClient::new(leader)
+                        .watch(forwarded(req))
+                        .await
+                        .map_err(|s| unreachable_leader(self.route.as_ref(), s))?
+                        .into_inner();
+                    return Ok(Response::new(Box::pin(stream)));
+                }
+                watch::watch(&self.store, req.into_inner()).map(Response::new)
+            }
+
             $(
                 async fn $method(&self, req: Request<$req>) -> R<$resp> {
                     if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
@@ -89,10 +108,12 @@ routed! {
     get_secret(GetSecretRequest) -> GetSecretResponse => |api, r| secrets::get_secret(api, r);
     list_secrets(ListSecretsRequest) -> ListSecretsResponse => |api, _r| Ok::<_, Status>(secrets::list_secrets(api));
     create_secret(CreateSecretRequest) -> CreateSecretResponse => |api, r| secrets::create_secret(api, r).await;
+    update_secret(UpdateSecretRequest) -> UpdateSecretResponse => |api, r| secrets::update_secret(api, r).await;
     remove_secret(RemoveSecretRequest) -> RemoveSecretResponse => |api, r| secrets::remove_secret(api, r).await;
     get_config(GetConfigRequest) -> GetConfigResponse => |api, r| configs::get_config(api, r);
     list_configs(ListConfigsRequest) -> ListConfigsResponse => |api, _r| Ok::<_, Status>(configs::list_configs(api));
     create_config(CreateConfigRequest) -> CreateConfigResponse => |api, r| configs::create_config(api, r).await;
+    update_config(UpdateConfigRequest) -> UpdateConfigResponse => |api, r| configs::update_config(api, r).await;
     remove_config(RemoveConfigRequest) -> RemoveConfigResponse => |api, r| configs::remove_config(api, r).await;
     get_network(GetNetworkRequest) -> GetNetworkResponse => |api, r| networks::get(api, r);
     list_networks(ListNetworksRequest) -> ListNetworksResponse => |api, _r| Ok::<_, Status>(networks::list(api));

@@ -1,5 +1,5 @@
 //! Control API: the rules secrets and configs share (DESIGN §3) — a valid name, a size limit,
-//! immutability (no update), refusing removal while a service or a live task still uses one —
+//! immutable name and data (an update changes labels only), refusing removal while a service or a live task still uses one —
 //! and resolving the references a service spec makes to them. The kinds' own calls are in
 //! `secrets.rs` and `configs.rs`. Must not decide which node receives the data (the
 //! dispatcher does) nor touch the store other than by proposing.
@@ -50,6 +50,29 @@ pub(super) fn validate(
             "data: {} data must be larger than 0 and at most {} KiB",
             kind.word(),
             kind.max() / 1024
+        )));
+    }
+    Ok(())
+}
+
+/// An update changes the labels only, as Docker allows: the name must stay, and the data must
+/// be sent empty (left as it is; a secret's is never read back) or unchanged.
+pub(super) fn check_update(
+    kind: Kind,
+    old: (Option<&Annotations>, &[u8]),
+    new: (Option<&Annotations>, &[u8]),
+) -> Result<(), Status> {
+    let name = |a: Option<&Annotations>| a.map(|a| a.name.clone()).unwrap_or_default();
+    if name(old.0) != name(new.0) {
+        return Err(Status::invalid_argument(format!(
+            "name: a {}'s name cannot be changed, only its labels",
+            kind.word()
+        )));
+    }
+    if !new.1.is_empty() && new.1 != old.1 {
+        return Err(Status::invalid_argument(format!(
+            "data: a {}'s data cannot be changed, only its labels",
+            kind.word()
         )));
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Control API: secrets. A secret's data never leaves this module in a reply: `Get`/`List`
 //! strip it, errors never quote it. The rules it shares with configs are in `payloads.rs`.
 
-use super::payloads::{remove_unused, validate, Kind};
+use super::payloads::{check_update, remove_unused, validate, Kind};
 use super::{first, ControlApi};
 use crate::errors::status;
 use swarm_api::*;
@@ -9,7 +9,7 @@ use swarm_store::Txn;
 use tonic::Status;
 
 /// A secret as operators see it: everything but the data.
-fn redact(mut s: Secret) -> Secret {
+pub(super) fn redact(mut s: Secret) -> Secret {
     if let Some(spec) = s.spec.as_mut() {
         spec.data.clear();
     }
@@ -63,6 +63,37 @@ pub(super) async fn create_secret(
         .await
         .map_err(status)?;
     Ok(CreateSecretResponse {
+        secret: first(written, |o| match o {
+            store_object::Object::Secret(s) => Some(redact(s)),
+            _ => None,
+        }),
+    })
+}
+
+/// Replaces the labels; the version the caller read must still be the secret's.
+pub(super) async fn update_secret(
+    api: &ControlApi,
+    r: UpdateSecretRequest,
+) -> Result<UpdateSecretResponse, Status> {
+    let spec = r
+        .spec
+        .ok_or_else(|| Status::invalid_argument("spec: missing"))?;
+    let mut secret = find_secret(api, &r.secret_id)?;
+    let old = secret.spec.get_or_insert_with(Default::default);
+    check_update(
+        Kind::Secret,
+        (old.annotations.as_ref(), &old.data),
+        (spec.annotations.as_ref(), &spec.data),
+    )?;
+    old.annotations.get_or_insert_with(Default::default).labels =
+        spec.annotations.map(|a| a.labels).unwrap_or_default();
+    secret.meta.get_or_insert_with(Default::default).version = r.secret_version;
+    let written = api
+        .proposer
+        .propose(Txn::new().update(secret).into_batch())
+        .await
+        .map_err(status)?;
+    Ok(UpdateSecretResponse {
         secret: first(written, |o| match o {
             store_object::Object::Secret(s) => Some(redact(s)),
             _ => None,

@@ -97,6 +97,21 @@ impl Swarm {
     }
 
     fn docker_in(&self, mut cmd: Command, args: &[&str]) -> Output {
+        self.configure(&mut cmd).args(args).output().unwrap()
+    }
+
+    /// `docker ARGS` started with its stdout piped, for commands that follow (`events`,
+    /// `logs -f`): the test reads their lines as they come and kills them.
+    pub fn docker_spawn(&self, args: &[&str]) -> std::process::Child {
+        self.configure(&mut Command::new("docker"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn configure<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
         cmd.env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CONTEXT")
@@ -104,9 +119,6 @@ impl Swarm {
             .env_remove("DOCKER_TLS_VERIFY")
             .arg("-H")
             .arg(format!("unix://{}", self.docker_sock.display()))
-            .args(args)
-            .output()
-            .unwrap()
     }
 
     /// Runs and requires success; returns stdout.

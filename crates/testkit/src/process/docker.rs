@@ -112,13 +112,7 @@ impl Swarm {
     }
 
     fn configure<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
-        cmd.env("DOCKER_CONFIG", &self.docker_config)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_API_VERSION")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .arg("-H")
-            .arg(format!("unix://{}", self.docker_sock.display()))
+        configure_docker(cmd, &self.docker_sock, &self.docker_config)
     }
 
     /// Runs and requires success; returns stdout.
@@ -163,6 +157,18 @@ impl Swarm {
             },
         );
     }
+}
+
+/// Points a `docker` command at the Docker API socket `sock`, with `config` as its config dir
+/// so no user setting (context, host, pinned API version) gets in the way.
+pub fn configure_docker<'a>(cmd: &'a mut Command, sock: &Path, config: &Path) -> &'a mut Command {
+    cmd.env("DOCKER_CONFIG", config)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .arg("-H")
+        .arg(format!("unix://{}", sock.display()))
 }
 
 pub fn row<'a>(table: &'a str, name: &str) -> Option<&'a str> {

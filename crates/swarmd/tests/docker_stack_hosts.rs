@@ -1,0 +1,200 @@
+//! `docker stack deploy` of a compose file written for Docker Swarm, with containers on three
+//! test hosts (each its own `dockerd`, see `common::dockerd`, and a swarmd using it; the
+//! manager serves the Docker API) and a fourth host as an outside client: `web` publishes
+//! 8080 through the routing mesh and answers on every host; `api` is on both networks and
+//! reaches `db` by its short name through the VIP; `db` serves its secret; `web` cannot see
+//! `db`. Deployed again with a change, the stack updates in place; `docker stack rm` takes
+//! every service, network and secret of it away. Skipped where no engine or CLI is here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+#[path = "../../agent/tests/support/docker_image.rs"]
+mod image;
+
+use common::docker::configure_docker;
+use common::dockerd::TestEngine;
+use common::netns::Mesh;
+use common::overlay::*;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Serves `name` and the container's eth0 address on port 7000 once the agent plugged it.
+fn serve(page: &str) -> String {
+    format!(
+        "until busybox ip -4 -o addr show eth0 | busybox grep -q inet; do busybox sleep 0.1; \
+         done; mkdir -p /www && {page} > /www/index.html && exec busybox httpd -f -p 7000 -h /www"
+    )
+}
+
+fn compose(api_replicas: u32) -> String {
+    let web = serve("echo web");
+    let api = serve("echo api");
+    let db = serve("cat /run/secrets/dbpw");
+    format!(
+        r#"
+version: "3.8"
+services:
+  web:
+    image: {image}
+    command: ["busybox", "sh", "-c", "{web}"]
+    ports:
+      - "8080:7000"
+    networks: [front]
+    deploy:
+      replicas: 1
+      placement:
+        constraints: [node.hostname == h2]
+  api:
+    image: {image}
+    command: ["busybox", "sh", "-c", "{api}"]
+    environment:
+      ROLE: api
+    networks: [front, back]
+    deploy:
+      replicas: {api_replicas}
+      placement:
+        max_replicas_per_node: 1
+  db:
+    image: {image}
+    command: ["busybox", "sh", "-c", "{db}"]
+    networks: [back]
+    secrets: [dbpw]
+networks:
+  front:
+    driver: overlay
+  back:
+    driver: overlay
+secrets:
+  dbpw:
+    file: ./dbpw.txt
+"#,
+        image = image::IMAGE_1,
+    )
+}
+
+fn docker(sock: &Path, config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120").arg("docker");
+    configure_docker(&mut cmd, sock, config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn docker_ok(sock: &Path, config: &Path, args: &[&str]) -> String {
+    let out = docker(sock, config, args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
+    let test = "a_compose_file_for_swarm";
+    if !image::engine_or_skip(test) || !docker::docker_installed() {
+        return;
+    }
+    let mesh = match Mesh::new(4) {
+        Ok(m) => m,
+        Err(e) => panic!("test hosts need root and iproute2: {e}"),
+    };
+    image::ensure_images();
+    let tmp = test_dir();
+    let root = tmp.path();
+    let mut engines = Vec::new();
+    for i in 1..=3 {
+        let engine = match TestEngine::start(&mesh, i, &root.join(format!("e{i}"))) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
+                eprintln!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
+                return;
+            }
+        };
+        engine.load(image::IMAGE_1).unwrap();
+        engines.push(engine);
+    }
+    let sock = root.join("docker.sock");
+    let config = root.join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let _leftovers = Leftovers((1..=3).map(|i| root.join(format!("h{i}"))).collect());
+    let (_nodes, ctl) = start_with(&mesh, root, "docker", |i| {
+        let mut extra = vec!["--engine-addr".into(), engines[i - 1].addr()];
+        if i == 1 {
+            extra.extend(["--listen-docker-api".into(), sock.display().to_string()]);
+        }
+        extra
+    });
+    wait_for("the Docker API", WAIT, || sock.exists().then_some(()));
+
+    let stack_dir = root.join("stack");
+    std::fs::create_dir_all(&stack_dir).unwrap();
+    std::fs::write(stack_dir.join("dbpw.txt"), "s3cret").unwrap();
+    let file = stack_dir.join("compose.yml");
+    std::fs::write(&file, compose(2)).unwrap();
+    let file = file.to_str().unwrap();
+    docker_ok(&sock, &config, &["stack", "deploy", "-c", file, "app"]);
+    wait_running(&ctl, "app_web", 1);
+    let api = wait_running(&ctl, "app_api", 2);
+    wait_running(&ctl, "app_db", 1);
+    let services = docker_ok(
+        &sock,
+        &config,
+        &["stack", "services", "app", "--format", "{{.Name}}"],
+    );
+    let mut names: Vec<&str> = services.lines().collect();
+    names.sort();
+    assert_eq!(names, ["app_api", "app_db", "app_web"]);
+
+    // web through the mesh, on every host (two of them without its task), from outside.
+    for host in 1..=3 {
+        let page = wait_for(&format!("h{host}:8080"), WAIT, || {
+            let (ok, page) = fetch_port(&mesh.ns(4), &mesh.ip(host), 8080);
+            (ok && page.contains("web")).then_some(page)
+        });
+        assert!(page.contains("web"), "{page}");
+    }
+    // api reaches db by its short name (the CLI's alias), and db serves its secret.
+    let api_ns = format!("swarm-{}", api[0].0);
+    let db_page = wait_for("db from api", WAIT, || {
+        let (ok, page) = fetch(&api_ns, "db");
+        (ok && page.contains("s3cret")).then_some(page)
+    });
+    assert!(db_page.contains("s3cret"));
+    // web shares no network with db: the name does not resolve there.
+    let web = running(&ctl, "app_web");
+    let from_web = resolve(&format!("swarm-{}", web[0].0), "db");
+    assert!(from_web.is_empty(), "web resolved db: {from_web:?}");
+
+    // Deployed again with a change: the same services, updated in place.
+    let before = docker_ok(
+        &sock,
+        &config,
+        &["service", "inspect", "app_api", "--format", "{{.ID}}"],
+    );
+    std::fs::write(stack_dir.join("compose.yml"), compose(3)).unwrap();
+    docker_ok(&sock, &config, &["stack", "deploy", "-c", file, "app"]);
+    wait_running(&ctl, "app_api", 3);
+    let after = docker_ok(
+        &sock,
+        &config,
+        &["service", "inspect", "app_api", "--format", "{{.ID}}"],
+    );
+    assert_eq!(before, after, "the service was replaced, not updated");
+
+    // stack rm: no service, network or secret of the stack is left.
+    docker_ok(&sock, &config, &["stack", "rm", "app"]);
+    wait_for("the stack removed", WAIT, || {
+        let services = docker_ok(&sock, &config, &["service", "ls", "-q"]);
+        let networks = docker_ok(&sock, &config, &["network", "ls", "--format", "{{.Name}}"]);
+        let secrets = docker_ok(&sock, &config, &["secret", "ls", "-q"]);
+        (services.trim().is_empty() && !networks.contains("app_") && secrets.trim().is_empty())
+            .then_some(())
+    });
+}

@@ -250,6 +250,33 @@ async fn configs_return_their_data_and_follow_the_same_rules() {
         .await
         .unwrap_err();
     assert_eq!(e.message(), "config app.conf is in use by service web");
+
+    // A config may go to an absolute path (as compose files put them), never one that
+    // climbs; a secret stays a plain name in /run/secrets.
+    let with_config_at = |name: &str, target: &str| {
+        let mut svc = service(name, &[]);
+        svc.task.as_mut().unwrap().configs = vec![ConfigReference {
+            config_name: "app.conf".into(),
+            target: target.into(),
+            ..Default::default()
+        }];
+        CreateServiceRequest { spec: Some(svc) }
+    };
+    api.create_service(Request::new(with_config_at(
+        "nginx",
+        "/etc/nginx/nginx.conf",
+    )))
+    .await
+    .unwrap();
+    let e = api
+        .create_service(Request::new(with_config_at("climb", "/etc/../root/x")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("must be a plain file name or an absolute path"),
+        "{e}"
+    );
 }
 
 fn labelled(name: &str, data: &[u8], labels: &[(&str, &str)]) -> SecretSpec {

@@ -1,9 +1,11 @@
 //! `docker stack deploy` of a compose file written for Docker Swarm, with containers on three
 //! test hosts (each its own `dockerd`, see `common::dockerd`, and a swarmd using it; the
-//! manager serves the Docker API) and a fourth host as an outside client: `web` publishes
-//! 8080 through the routing mesh and answers on every host; `api` is on both networks and
-//! reaches `db` by its short name through the VIP; `db` serves its secret; `web` cannot see
-//! `db`. Deployed again with a change, the stack updates in place; `docker stack rm` takes
+//! manager serves the Docker API) and a fourth host as an outside client. The file uses the
+//! keys a Swarm user writes (ports long and short, deploy's placement, resources, restart,
+//! update and rollback configs, endpoint modes, labels; healthcheck, secrets, configs,
+//! environment, command, a tmpfs volume): `web` publishes 8080 through the routing mesh and
+//! answers on every host; `api` too on 8081, is on both networks and reaches `db` by its
+//! short name; `db` (dnsrr, healthchecked) serves its secret; `web` cannot see `db`. Deployed again with a change, the stack updates in place; `docker stack rm` takes
 //! every service, network and secret of it away. Skipped where no engine or CLI is here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,10 +42,18 @@ services:
     image: {image}
     command: ["busybox", "sh", "-c", "{web}"]
     ports:
-      - "8080:7000"
+      - target: 7000
+        published: 8080
+        protocol: tcp
+        mode: ingress
     networks: [front]
+    configs:
+      - source: webconf
+        target: /etc/web.conf
     deploy:
       replicas: 1
+      labels:
+        tier: front
       placement:
         constraints: [node.hostname == h2]
   api:
@@ -51,16 +61,52 @@ services:
     command: ["busybox", "sh", "-c", "{api}"]
     environment:
       ROLE: api
+    ports:
+      - "8081:7000"
     networks: [front, back]
     deploy:
+      mode: replicated
       replicas: {api_replicas}
+      endpoint_mode: vip
       placement:
         max_replicas_per_node: 1
+        preferences:
+          - spread: node.labels.zone
+      resources:
+        limits:
+          cpus: "0.5"
+          memory: 64M
+        reservations:
+          memory: 16M
+      restart_policy:
+        condition: on-failure
+        delay: 1s
+        max_attempts: 3
+        window: 10s
+      update_config:
+        parallelism: 1
+        delay: 1s
+        order: start-first
+        failure_action: rollback
+        monitor: 2s
+        max_failure_ratio: 0.1
+      rollback_config:
+        parallelism: 1
   db:
     image: {image}
     command: ["busybox", "sh", "-c", "{db}"]
     networks: [back]
     secrets: [dbpw]
+    volumes:
+      - type: tmpfs
+        target: /cache
+    healthcheck:
+      test: ["CMD", "busybox", "true"]
+      interval: 1s
+      timeout: 1s
+      retries: 3
+    deploy:
+      endpoint_mode: dnsrr
 networks:
   front:
     driver: overlay
@@ -69,6 +115,9 @@ networks:
 secrets:
   dbpw:
     file: ./dbpw.txt
+configs:
+  webconf:
+    file: ./web.conf
 "#,
         image = image::IMAGE_1,
     )
@@ -136,6 +185,7 @@ fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
     let stack_dir = root.join("stack");
     std::fs::create_dir_all(&stack_dir).unwrap();
     std::fs::write(stack_dir.join("dbpw.txt"), "s3cret").unwrap();
+    std::fs::write(stack_dir.join("web.conf"), "port=7000").unwrap();
     let file = stack_dir.join("compose.yml");
     std::fs::write(&file, compose(2)).unwrap();
     let file = file.to_str().unwrap();
@@ -160,15 +210,42 @@ fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
         });
         assert!(page.contains("web"), "{page}");
     }
-    // api reaches db by its short name (the CLI's alias), and db serves its secret.
+    // api publishes through the mesh too (the short form), from either api task's host.
+    let page = wait_for("h1:8081", WAIT, || {
+        let (ok, page) = fetch_port(&mesh.ns(4), &mesh.ip(1), 8081);
+        (ok && page.contains("api")).then_some(page)
+    });
+    assert!(page.contains("api"), "{page}");
+    // What the file asked for is what the services hold.
+    let spec = ctl.json(&["service", "inspect", "app_api"])["spec"].clone();
+    let update = &spec["update"];
+    assert_eq!(update["parallelism"], 1, "{update}");
+    let db = ctl.json(&["service", "inspect", "app_db"])["spec"].clone();
+    assert!(db.to_string().contains("/cache"), "db's tmpfs: {db}");
+    assert!(
+        db.to_string().contains("healthcheck"),
+        "db's healthcheck: {db}"
+    );
+
+    // api reaches db by its short name (the CLI's alias; dnsrr: the task's own address), and
+    // db serves its secret.
     let api_ns = format!("swarm-{}", api[0].0);
     let db_page = wait_for("db from api", WAIT, || {
         let (ok, page) = fetch(&api_ns, "db");
         (ok && page.contains("s3cret")).then_some(page)
     });
     assert!(db_page.contains("s3cret"));
-    // web shares no network with db: the name does not resolve there.
+    // web's config is where the file put it, in its container on h2's engine.
     let web = running(&ctl, "app_web");
+    let container = ctl.json(&["task", "inspect", &web[0].0])["status"]["container_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conf = engines[1]
+        .docker(&["exec", &container, "busybox", "cat", "/etc/web.conf"])
+        .unwrap();
+    assert_eq!(conf.trim(), "port=7000");
+    // web shares no network with db: the name does not resolve there.
     let from_web = resolve(&format!("swarm-{}", web[0].0), "db");
     assert!(from_web.is_empty(), "web resolved db: {from_web:?}");
 

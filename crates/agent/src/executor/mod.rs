@@ -202,9 +202,30 @@ pub trait Executor: Send + Sync + 'static {
 /// One secret or config as a task receives it: a file name and its content.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TaskFile {
-    /// A plain file name (checked by the manager, and again by `TaskFiles::check`).
+    /// A plain file name, or for a config an absolute path in the container (checked by the
+    /// manager, and again by `TaskFiles::check`).
     pub target: String,
     pub data: Vec<u8>,
+}
+
+impl TaskFile {
+    /// The file's name where the agent stages it: the target itself when it is a plain name,
+    /// else the path with `%` and `/` escaped, so it stays one file of the staging directory.
+    pub fn staged_name(&self) -> String {
+        if !self.target.contains('/') {
+            return self.target.clone();
+        }
+        self.target.replace('%', "%25").replace('/', "%2F")
+    }
+
+    /// Where a config is mounted in a container: its absolute path, or `/<name>`.
+    pub fn config_path(&self) -> String {
+        if self.target.starts_with('/') {
+            self.target.clone()
+        } else {
+            format!("/{}", self.target)
+        }
+    }
 }
 
 impl std::fmt::Debug for TaskFile {
@@ -229,14 +250,24 @@ impl TaskFiles {
         self.secrets.is_empty() && self.configs.is_empty()
     }
 
-    /// Refuses a target that is not a plain file name: the agent does not trust the manager to
-    /// have checked, since the name is joined to a directory it writes in.
+    /// Refuses a target that is not a plain file name (or, for a config, an absolute path of
+    /// plain names): the agent does not trust the manager to have checked, since the name is
+    /// joined to a directory it writes in and the path is mounted in a container.
     pub fn check(&self) -> Result<(), ExecutorError> {
-        for f in self.secrets.iter().chain(self.configs.iter()) {
-            let t = f.target.as_str();
-            if t.is_empty() || t == "." || t == ".." || t.contains(['/', '\0']) {
+        let plain = |t: &str| !(t.is_empty() || t == "." || t == ".." || t.contains(['/', '\0']));
+        let secrets = self.secrets.iter().map(|f| (f, plain(&f.target)));
+        let configs = self.configs.iter().map(|f| {
+            let ok = match f.target.strip_prefix('/') {
+                Some(path) => path.split('/').all(plain),
+                None => plain(&f.target),
+            };
+            (f, ok)
+        });
+        for (f, ok) in secrets.chain(configs) {
+            if !ok {
                 return Err(ExecutorError::Rejected(format!(
-                    "invalid secret or config target {t:?}"
+                    "invalid secret or config target {:?}",
+                    f.target
                 )));
             }
         }

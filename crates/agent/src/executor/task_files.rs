@@ -229,7 +229,7 @@ fn write_files(
 ) -> Result<(), ExecutorError> {
     make_dir(dir, dir_mode)?;
     for f in files {
-        let path = dir.join(&f.target);
+        let path = dir.join(f.staged_name());
         // A leftover from an earlier attempt is read-only: replace it rather than open it.
         let _ = std::fs::remove_file(&path);
         let mut file = std::fs::OpenOptions::new()
@@ -328,5 +328,26 @@ mod tests {
         let mut bad = files();
         bad.secrets[0].target = "../../etc/passwd".into();
         assert!(store.stage("t1", &bad).is_err());
+        // A secret stays in /run/secrets; a config may name an absolute path, never one
+        // that climbs.
+        let mut bad = files();
+        bad.secrets[0].target = "/etc/passwd".into();
+        assert!(store.stage("t1", &bad).is_err());
+        let mut bad = files();
+        bad.configs[0].target = "/etc/../root/x".into();
+        assert!(store.stage("t1", &bad).is_err());
+    }
+
+    #[test]
+    fn a_config_at_an_absolute_path_is_staged_as_one_file() {
+        let state = tempfile::tempdir().unwrap();
+        let store = TaskFileStore::with_shm(state.path(), state.path(), "n1", MODES);
+        let mut f = files();
+        f.configs[0].target = "/etc/nginx/nginx.conf".into();
+        store.stage("t1", &f).unwrap();
+        let staged = store.configs_dir("t1").join("%2Fetc%2Fnginx%2Fnginx.conf");
+        assert!(staged.is_file(), "{}", staged.display());
+        assert_eq!(f.configs[0].config_path(), "/etc/nginx/nginx.conf");
+        assert_eq!(files().configs[0].config_path(), "/app.conf");
     }
 }

@@ -147,22 +147,33 @@ fn in_use(kind: Kind, name: &str, service: &str) -> Status {
     ))
 }
 
-/// A reference's file name: a plain name, so it cannot climb out of the directory the agent
-/// puts it in.
+/// A reference's target: a plain file name (a secret's, under `/run/secrets`), or for a
+/// config also an absolute path in the container (`/etc/nginx/nginx.conf`, as compose files
+/// write them) — never one that climbs (`..`) or names a directory.
 fn check_target(kind: Kind, target: &str) -> Result<(), Status> {
-    let ok = !target.is_empty()
-        && target.len() <= 255
-        && target != "."
-        && target != ".."
-        && !target.contains(['/', '\0']);
+    let plain = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 255
+            && name != "."
+            && name != ".."
+            && !name.contains(['/', '\0'])
+    };
+    let ok = match (kind, target.strip_prefix('/')) {
+        (Kind::Config, Some(path)) => target.len() <= 4096 && path.split('/').all(plain),
+        (_, None) => plain(target),
+        (Kind::Secret, Some(_)) => false,
+    };
     if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "{}: target {target:?} must be a plain file name",
-            kind.word()
-        )))
+        return Ok(());
     }
+    let what = match kind {
+        Kind::Secret => "a plain file name (it goes in /run/secrets)",
+        Kind::Config => "a plain file name or an absolute path without . or .. parts",
+    };
+    Err(Status::invalid_argument(format!(
+        "{}: target {target:?} must be {what}",
+        kind.word()
+    )))
 }
 
 /// Fills in the IDs (and default targets) of the secrets and configs a service spec names, and

@@ -49,12 +49,12 @@ pub(super) fn file_mounts(
     let secrets = store.secrets_dir(task_id);
     let configs = store.configs_dir(task_id);
     let secrets = files.secrets.iter().map(|f| FileMount {
-        source: secrets.join(&f.target).display().to_string(),
+        source: secrets.join(f.staged_name()).display().to_string(),
         target: format!("{SECRETS_MOUNT_DIR}/{}", f.target),
     });
     let configs = files.configs.iter().map(|f| FileMount {
-        source: configs.join(&f.target).display().to_string(),
-        target: format!("/{}", f.target),
+        source: configs.join(f.staged_name()).display().to_string(),
+        target: f.config_path(),
     });
     secrets.chain(configs).collect()
 }

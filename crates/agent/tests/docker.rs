@@ -415,6 +415,23 @@ fn with_check(t: &mut Task, test: &[&str], retries: i32) {
     });
 }
 
+/// Creates the marker the check waits for, then expects Healthy; stops and removes the
+/// container.
+async fn healthy_once_marked(
+    mut ctl: Box<dyn swarm_agent::executor::Controller>,
+    mut checks: swarm_agent::executor::HealthChecks,
+    container: &str,
+) {
+    image::docker(&["exec", container, "sh", "-c", "echo > /tmp/ready"]).expect("docker exec");
+    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
+        .await
+        .expect("a verdict once the marker exists");
+    assert_eq!(verdict, Some(Health::Healthy));
+    drop(checks);
+    ctl.stop(Duration::from_secs(1)).await.expect("stop");
+    ctl.remove().await.expect("remove");
+}
+
 #[tokio::test]
 async fn healthcheck_passes_once_its_marker_file_appears() {
     if !image::engine_or_skip("healthcheck_passes_once_its_marker_file_appears") {
@@ -436,21 +453,7 @@ async fn healthcheck_passes_once_its_marker_file_appears() {
         inspect(&started.container_id, "{{.State.Health.Status}}"),
         "starting"
     );
-    image::docker(&[
-        "exec",
-        &started.container_id,
-        "sh",
-        "-c",
-        "echo > /tmp/ready",
-    ])
-    .expect("docker exec");
-    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
-        .await
-        .expect("a verdict once the marker exists");
-    assert_eq!(verdict, Some(Health::Healthy));
-    drop(checks);
-    ctl.stop(Duration::from_secs(1)).await.expect("stop");
-    ctl.remove().await.expect("remove");
+    healthy_once_marked(ctl, checks, &started.container_id).await;
 }
 
 #[tokio::test]
@@ -528,21 +531,7 @@ async fn the_images_healthcheck_counts_when_the_spec_has_none() {
     let started = ctl.start().await.expect("start");
     let early = tokio::time::timeout(Duration::from_millis(1_000), checks.next()).await;
     assert!(early.is_err(), "a verdict before the marker: {early:?}");
-    image::docker(&[
-        "exec",
-        &started.container_id,
-        "sh",
-        "-c",
-        "echo > /tmp/ready",
-    ])
-    .expect("docker exec");
-    let verdict = tokio::time::timeout(Duration::from_secs(30), checks.next())
-        .await
-        .expect("a verdict once the marker exists");
-    assert_eq!(verdict, Some(Health::Healthy));
-    drop(checks);
-    ctl.stop(Duration::from_secs(1)).await.expect("stop");
-    ctl.remove().await.expect("remove");
+    healthy_once_marked(ctl, checks, &started.container_id).await;
 
     // The spec's ["NONE"] turns the image's check off.
     let mut off = task(&node, tag, &["true"]);

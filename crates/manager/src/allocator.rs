@@ -244,7 +244,9 @@ fn allocate_ports(
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use swarm_testkit::fixtures::{network, service, task, NetworkFixture, TaskFixture};
+    use swarm_testkit::fixtures::{
+        ingress_network, network, service, task, NetworkFixture, ServiceFixture, TaskFixture,
+    };
     use swarm_testkit::MemoryProposer;
 
     /// Runs allocator passes until one writes nothing (at most 5), as the loop would.
@@ -307,20 +309,9 @@ mod tests {
     #[tokio::test]
     async fn the_mesh_attaches_tasks_to_ingress_and_gives_every_node_a_sandbox_address() {
         let store = Store::new();
-        let mut ingress = network("ing", "ingress", "10.0.0.0/24");
-        ingress.spec.as_mut().unwrap().ingress = true;
-        let mut web = service("s1", "web");
-        web.spec.as_mut().unwrap().endpoint = Some(EndpointSpec {
-            ports: vec![PortConfig {
-                target_port: 80,
-                published_port: 8080,
-                publish_mode: PublishMode::Ingress as i32,
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
+        let web = service("s1", "web").publishing(8080, 80);
         let mut txn = Txn::new()
-            .create(ingress)
+            .create(ingress_network("ing", "10.0.0.0/24"))
             .create(swarm_testkit::fixtures::node("n1"))
             .create(swarm_testkit::fixtures::node("n2"))
             .create(web);

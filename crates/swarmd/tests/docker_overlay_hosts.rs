@@ -12,7 +12,7 @@ mod common;
 #[path = "../../agent/tests/support/docker_image.rs"]
 mod image;
 
-use common::dockerd::TestEngine;
+use common::dockerd::start_engines;
 use common::netns::Mesh;
 use common::overlay::*;
 use common::*;
@@ -33,19 +33,9 @@ fn containers_on_three_hosts_reach_each_other_through_the_vip_over_vxlan() {
     let root = tmp.path();
     // Dropped after the nodes (declared before them): the engines outlive the swarmds that
     // drive them, and the namespaces the nodes named go before the engines' mounts do.
-    let mut engines = Vec::new();
-    for i in 1..=3 {
-        let engine = match TestEngine::start(&mesh, i, &root.join(format!("e{i}"))) {
-            Ok(e) => e,
-            Err(e) => {
-                println!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
-                eprintln!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
-                return;
-            }
-        };
-        engine.load(image::IMAGE_1).unwrap();
-        engines.push(engine);
-    }
+    let Some(engines) = start_engines(&mesh, root, 3, image::IMAGE_1, test) else {
+        return;
+    };
     let leftovers = Leftovers((1..=3).map(|i| root.join(format!("h{i}"))).collect());
     let (nodes, ctl) = start_with(&mesh, root, "docker", |i| {
         vec!["--engine-addr".into(), engines[i - 1].addr()]

@@ -15,7 +15,7 @@ mod common;
 mod image;
 
 use common::docker::configure_docker;
-use common::dockerd::TestEngine;
+use common::dockerd::start_engines;
 use common::netns::Mesh;
 use common::overlay::*;
 use common::*;
@@ -156,19 +156,9 @@ fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
     image::ensure_images();
     let tmp = test_dir();
     let root = tmp.path();
-    let mut engines = Vec::new();
-    for i in 1..=3 {
-        let engine = match TestEngine::start(&mesh, i, &root.join(format!("e{i}"))) {
-            Ok(e) => e,
-            Err(e) => {
-                println!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
-                eprintln!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
-                return;
-            }
-        };
-        engine.load(image::IMAGE_1).unwrap();
-        engines.push(engine);
-    }
+    let Some(engines) = start_engines(&mesh, root, 3, image::IMAGE_1, test) else {
+        return;
+    };
     let sock = root.join("docker.sock");
     let config = root.join("docker-config");
     std::fs::create_dir_all(&config).unwrap();

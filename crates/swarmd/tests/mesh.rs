@@ -13,6 +13,14 @@ use common::overlay::*;
 use common::*;
 use std::collections::BTreeSet;
 
+/// What `args` prints run in test host `i`'s namespace (the node's own, not a task's).
+fn in_host(mesh: &Mesh, i: usize, args: &[&str]) -> String {
+    let net = format!("--net=/run/netns/{}", mesh.ns(i));
+    let mut all = vec!["nsenter", net.as_str()];
+    all.extend(args);
+    sh(&all).1
+}
+
 /// The ingress addresses that answered `tries` connections from host `from` to `to:port`.
 fn answers(mesh: &Mesh, from: usize, to: usize, port: u16, tries: usize) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
@@ -77,15 +85,10 @@ fn a_published_port_answers_on_every_node_and_leaves_nothing_behind() {
 
     // A node reaches its own published port too, by its address or by 127.0.0.1.
     for addr in [mesh.ip(1), "127.0.0.1".to_string()] {
-        let (ok, page) = sh(&[
-            "nsenter",
-            &format!("--net=/run/netns/{}", mesh.ns(1)),
-            "sh",
-            "-c",
-            &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} 8080"),
-        ]);
+        let get = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 {addr} 8080");
+        let page = in_host(&mesh, 1, &["sh", "-c", &get]);
         assert!(
-            ok && page.contains(&task_addr),
+            page.contains(&task_addr),
             "h1 to its own {addr}:8080: {page}"
         );
     }
@@ -162,28 +165,10 @@ fn a_published_port_answers_on_every_node_and_leaves_nothing_behind() {
             .filter(|n| n.starts_with("swing-"))
             .count();
         let tables = (1..=3)
-            .filter(|i| {
-                let (_, out) = sh(&[
-                    "nsenter",
-                    &format!("--net=/run/netns/{}", mesh.ns(*i)),
-                    "nft",
-                    "list",
-                    "tables",
-                ]);
-                out.contains("swarmd_mesh_")
-            })
+            .filter(|i| in_host(&mesh, *i, &["nft", "list", "tables"]).contains("swarmd_mesh_"))
             .count();
         let bridges = (1..=3)
-            .filter(|i| {
-                let (_, out) = sh(&[
-                    "nsenter",
-                    &format!("--net=/run/netns/{}", mesh.ns(*i)),
-                    "ip",
-                    "-o",
-                    "link",
-                ]);
-                out.contains("swgw0")
-            })
+            .filter(|i| in_host(&mesh, *i, &["ip", "-o", "link"]).contains("swgw0"))
             .count();
         (sandboxes == 0 && tables == 0 && bridges == 0).then_some(())
     });

@@ -185,6 +185,20 @@ pub trait ServiceFixture: Sized {
     fn with_replicas(self, replicas: u64) -> Self;
     fn global(self) -> Self;
     fn with_image(self, image: &str) -> Self;
+    /// Publishes `target` on `published` through the routing mesh (ingress mode), in the spec.
+    fn publishing(self, published: u32, target: u32) -> Self;
+}
+
+fn publish_in(spec: &mut ServiceSpec, published: u32, target: u32) {
+    spec.endpoint
+        .get_or_insert_with(Default::default)
+        .ports
+        .push(PortConfig {
+            target_port: target,
+            published_port: published,
+            publish_mode: PublishMode::Ingress as i32,
+            ..Default::default()
+        });
 }
 
 impl ServiceFixture for ServiceSpec {
@@ -204,6 +218,11 @@ impl ServiceFixture for ServiceSpec {
         }
         self
     }
+
+    fn publishing(mut self, published: u32, target: u32) -> ServiceSpec {
+        publish_in(&mut self, published, target);
+        self
+    }
 }
 
 impl ServiceFixture for Service {
@@ -219,6 +238,11 @@ impl ServiceFixture for Service {
 
     fn with_image(mut self, image: &str) -> Service {
         self.spec = self.spec.map(|s| s.with_image(image));
+        self
+    }
+
+    fn publishing(mut self, published: u32, target: u32) -> Service {
+        self.spec = self.spec.map(|s| s.publishing(published, target));
         self
     }
 }
@@ -242,6 +266,15 @@ pub fn network(id: &str, name: &str, subnet: &str) -> Network {
         }),
         ..Default::default()
     }
+}
+
+/// The routing mesh's network on `subnet`, as bootstrap makes it (not yet allocated).
+pub fn ingress_network(id: &str, subnet: &str) -> Network {
+    let mut n = network(id, "ingress", subnet);
+    if let Some(spec) = n.spec.as_mut() {
+        spec.ingress = true;
+    }
+    n
 }
 
 pub trait NetworkFixture: Sized {

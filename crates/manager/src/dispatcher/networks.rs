@@ -266,7 +266,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use swarm_store::{Proposer, Txn};
-    use swarm_testkit::fixtures::{network, node, service, task, NetworkFixture, TaskFixture};
+    use swarm_testkit::fixtures::{
+        ingress_network, network, node, service, task, NetworkFixture, ServiceFixture, TaskFixture,
+    };
     use swarm_testkit::MemoryProposer;
 
     fn attached(mut x: Task, net: &str, addr: &str) -> Task {
@@ -369,26 +371,13 @@ mod tests {
     #[tokio::test]
     async fn while_a_port_is_published_through_the_mesh_every_node_gets_it() {
         let store = Store::new();
-        let mut ingress = network("ing", "ingress", "10.0.0.0/24");
-        if let Some(spec) = ingress.spec.as_mut() {
-            spec.ingress = true;
-        }
         let with_sandbox = |id: &str, addr: &str, sandbox: &str| {
             let mut n = node(id);
             n.status.as_mut().unwrap().addr = addr.into();
             n.ingress_address = sandbox.into();
             n
         };
-        let mut svc = service("s1", "web");
-        svc.spec.as_mut().unwrap().endpoint = Some(EndpointSpec {
-            ports: vec![PortConfig {
-                target_port: 80,
-                published_port: 8080,
-                publish_mode: PublishMode::Ingress as i32,
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
+        let mut svc = service("s1", "web").publishing(8080, 80);
         svc.endpoint = Some(Endpoint {
             ports: svc.spec.as_ref().unwrap().endpoint.clone().unwrap().ports,
             ..Default::default()
@@ -405,7 +394,7 @@ mod tests {
             .create(with_sandbox("n1", "192.0.2.1", "10.0.0.2/24"))
             .create(with_sandbox("n2", "192.0.2.2", "10.0.0.3/24"))
             .create(with_sandbox("n3", "192.0.2.3", ""))
-            .create(ingress)
+            .create(ingress_network("ing", "10.0.0.0/24"))
             .create(svc)
             .create(web);
         let proposer = MemoryProposer::new(store.clone());

@@ -39,6 +39,34 @@ pub struct TestEngine {
     child: Option<Child>,
 }
 
+/// An engine on each of mesh hosts 1..=`n` (state in `root/e<i>`), each with `image` loaded;
+/// `None`, after printing why with `SKIPPED:` and the test's name, when one cannot start.
+pub fn start_engines(
+    mesh: &Mesh,
+    root: &Path,
+    n: usize,
+    image: &str,
+    test: &str,
+) -> Option<Vec<TestEngine>> {
+    let mut engines = Vec::new();
+    for i in 1..=n {
+        match TestEngine::start(mesh, i, &root.join(format!("e{i}"))) {
+            Ok(e) => {
+                if let Err(why) = e.load(image) {
+                    panic!("loading {image} into host {i}'s engine: {why}");
+                }
+                engines.push(e);
+            }
+            Err(e) => {
+                println!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
+                eprintln!("SKIPPED: dockerd cannot start in a test host ({e}): {test}");
+                return None;
+            }
+        }
+    }
+    Some(engines)
+}
+
 impl TestEngine {
     /// Starts a dockerd on mesh host `i` with its state in `dir` (created; keep it short: the
     /// engine's and its containerd's sockets live under it). Says why when it cannot start,

@@ -59,6 +59,7 @@ services:
   api:
     image: {image}
     command: ["busybox", "sh", "-c", "{api}"]
+    hostname: "{{{{.Node.Hostname}}}}-api-{{{{.Task.Slot}}}}"
     environment:
       ROLE: api
     ports:
@@ -225,6 +226,18 @@ fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
         (ok && page.contains("s3cret")).then_some(page)
     });
     assert!(db_page.contains("s3cret"));
+    // api's hostname template is filled in per task, in its container on its host's engine.
+    let listed = ctl.json(&["node", "ls"]);
+    for (task, node, _) in &api {
+        let host = host_of(&listed, node);
+        let i: usize = host.trim_start_matches('h').parse().unwrap();
+        let t = ctl.json(&["task", "inspect", task]);
+        let container = t["status"]["container_id"].as_str().unwrap().to_string();
+        let name = engines[i - 1]
+            .docker(&["inspect", "--format", "{{.Config.Hostname}}", &container])
+            .unwrap();
+        assert_eq!(name.trim(), format!("{host}-api-{}", t["slot"]));
+    }
     // web's config is where the file put it, in its container on h2's engine.
     let web = running(&ctl, "app_web");
     let container = ctl.json(&["task", "inspect", &web[0].0])["status"]["container_id"]

@@ -218,8 +218,13 @@ pub fn task_to_docker(t: &swarm_api::Task, job: bool, networks: &NetworksById) -
             message: status.message,
             err: status.err,
             container_status: container,
+            // What the task's node binds: host-mode ports only (the mesh's are every node's,
+            // so Docker's `service ps` shows none for them).
             port_status: d::PortStatus {
-                ports: allocated_ports(t.endpoint.as_ref()),
+                ports: allocated_ports(t.endpoint.as_ref())
+                    .into_iter()
+                    .filter(|p| p.publish_mode == "host")
+                    .collect(),
             },
         },
         desired_state: task_state_name(t.desired_state).into(),
@@ -365,6 +370,36 @@ mod tests {
         let bare = task_to_docker(&swarm_api::Task::default(), false, &NetworksById::new());
         let j = serde_json::to_value(bare).unwrap();
         assert!(j.get("NetworksAttachments").is_none(), "{j}");
+    }
+
+    #[test]
+    fn a_task_shows_the_ports_its_node_binds_not_the_meshs() {
+        let port = |published: u32, mode: swarm_api::PublishMode| swarm_api::PortConfig {
+            target_port: 80,
+            published_port: published,
+            publish_mode: mode as i32,
+            ..Default::default()
+        };
+        let t = swarm_api::Task {
+            id: "t1".into(),
+            endpoint: Some(swarm_api::Endpoint {
+                ports: vec![
+                    port(8080, swarm_api::PublishMode::Ingress),
+                    port(9090, swarm_api::PublishMode::Host),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let got = task_to_docker(&t, false, &NetworksById::new());
+        let published: Vec<u64> = got
+            .status
+            .port_status
+            .ports
+            .iter()
+            .map(|p| p.published_port)
+            .collect();
+        assert_eq!(published, [9090]);
     }
 
     #[test]

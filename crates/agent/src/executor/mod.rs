@@ -5,6 +5,7 @@
 //! sessions, the task table or reporting: the per-task runner in `worker.rs` drives a
 //! `Controller` through its steps and turns the results into task states.
 
+mod child_setup;
 pub mod docker;
 pub mod health;
 mod logfile;

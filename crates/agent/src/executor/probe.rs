@@ -79,9 +79,9 @@ impl Probe {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        super::process::set_parent_death_signal(&mut cmd);
+        super::child_setup::set_parent_death_signal(&mut cmd);
         if let Some(ns) = &self.netns {
-            super::process::enter_netns(&mut cmd, ns).map_err(|e| e.to_string())?;
+            super::child_setup::enter_netns(&mut cmd, ns).map_err(|e| e.to_string())?;
         }
         let mut child = cmd
             .spawn()

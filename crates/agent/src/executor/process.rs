@@ -26,8 +26,8 @@ use swarm_api::{EngineDescription, LogStream, NodeDescription, PortProtocol, Tas
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use super::health::{check_command, probe_loop, HealthChecks, HealthSettings};
 use super::child_setup::{enter_netns, set_parent_death_signal};
+use super::health::{check_command, probe_loop, HealthChecks, HealthSettings};
 use super::probe::Probe;
 use super::task_files::{Modes, TaskFileStore};
 use super::{

@@ -183,7 +183,13 @@ fn a_compose_file_for_swarm_deploys_across_hosts_updates_and_is_removed() {
     docker_ok(&sock, &config, &["stack", "deploy", "-c", file, "app"]);
     wait_running(&ctl, "app_web", 1);
     let api = wait_running(&ctl, "app_api", 2);
-    wait_running(&ctl, "app_db", 1);
+    let db = wait_running(&ctl, "app_db", 1);
+    // db's healthcheck (the file's `healthcheck:`) ran in its container: RUNNING means healthy.
+    let health = ctl.json(&["task", "inspect", &db[0].0])["status"]["health"].clone();
+    assert!(
+        health == 2 || health == "HEALTH_STATE_HEALTHY",
+        "db is RUNNING with health {health}"
+    );
     let services = docker_ok(
         &sock,
         &config,

@@ -206,17 +206,25 @@ fn place_group<'a>(
     // With a spread preference, nodes fall into buckets by the attribute's value and each
     // task goes to the bucket holding the fewest of the service's tasks, then to the best
     // node in it; without one there is a single bucket.
-    let mut names: Vec<&str> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut node_bucket: Vec<usize> = Vec::with_capacity(nodes.len());
-    for node in nodes {
-        let v: &str = req.spread.as_ref().map_or("", |k| k.value_of(node));
-        let b = *index.entry(v).or_insert_with(|| {
-            names.push(v);
-            names.len() - 1
-        });
-        node_bucket.push(b);
-    }
+    let (names, node_bucket) = match req.spread.as_ref() {
+        Some(key) => {
+            let mut names: Vec<&str> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut node_bucket: Vec<usize> = Vec::with_capacity(nodes.len());
+            for node in nodes {
+                let v = key.value_of(node);
+                let b = *index.entry(v).or_insert_with(|| {
+                    names.push(v);
+                    names.len() - 1
+                });
+                node_bucket.push(b);
+            }
+            (names, node_bucket)
+        }
+        // One bucket: no value to look up per node (hashing "" for every node of every
+        // group was most of an ungroupable task's placement).
+        None => (vec![""], vec![0; nodes.len()]),
+    };
     let mut placed_in: Vec<u32> = vec![0; names.len()];
     if req.spread.is_some() {
         for (i, &b) in node_bucket.iter().enumerate() {

@@ -88,7 +88,9 @@ async fn start(root: &RootCa, id: u64) -> Result<Member> {
     // The bench's own server: it ends with the bench's runtime.
     #[allow(clippy::disallowed_methods)]
     let server = tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        // As swarmd's listener does (swarm_ca::tls_incoming): no Nagle delay on small writes.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         if let Err(e) = router.serve_with_incoming(incoming).await {
             eprintln!("raft server stopped: {e}");
         }

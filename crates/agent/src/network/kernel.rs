@@ -256,33 +256,27 @@ pub async fn make_gateway() -> Result<(), KernelError> {
 
 /// The rules that let the egress bridge's traffic through a firewall that drops forwarded
 /// packets by default, as Docker sets up its hosts (`FORWARD` policy DROP): Docker's
-/// `DOCKER-USER` chain is the place it leaves for them.
-fn forward_rules() -> [Vec<&'static str>; 3] {
+/// `DOCKER-USER` chain is the place it leaves for them. Public so a test that kills a swarmd
+/// can remove what it left.
+pub fn forward_rules() -> [Vec<&'static str>; 3] {
+    let into_bridge = |state| {
+        vec![
+            "DOCKER-USER",
+            "-o",
+            GATEWAY_BRIDGE,
+            "-m",
+            "conntrack",
+            "--ctstate",
+            state,
+            "-j",
+            "ACCEPT",
+        ]
+    };
     [
         vec!["DOCKER-USER", "-i", GATEWAY_BRIDGE, "-j", "ACCEPT"],
         // The routing mesh's connections, translated to the sandbox's leg on the bridge.
-        vec![
-            "DOCKER-USER",
-            "-o",
-            GATEWAY_BRIDGE,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "DNAT",
-            "-j",
-            "ACCEPT",
-        ],
-        vec![
-            "DOCKER-USER",
-            "-o",
-            GATEWAY_BRIDGE,
-            "-m",
-            "conntrack",
-            "--ctstate",
-            "RELATED,ESTABLISHED",
-            "-j",
-            "ACCEPT",
-        ],
+        into_bridge("DNAT"),
+        into_bridge("RELATED,ESTABLISHED"),
     ]
 }
 

@@ -9,5 +9,6 @@ mod plane;
 
 pub use dns::etc_dir as netns_etc_dir;
 
+pub use kernel::forward_rules;
 pub use kernel::KernelError;
 pub use plane::{start, task_netns, NetError, NetPlane};

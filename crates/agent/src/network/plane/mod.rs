@@ -6,105 +6,23 @@
 //! so a restarted agent removes what it no longer wants and never what another node on the
 //! same machine made.
 
+mod handle;
+mod mesh;
+
+pub use handle::{task_netns, NetError, NetPlane};
+use handle::{Cmd, Reply, VIEW_WAIT};
+use mesh::Mesh;
+
 use super::dns;
-use super::kernel::{self, KernelError};
+use super::kernel;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 use swarm_api::{Network, NetworksMessage, Task};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-
-/// How long a task waits for its networks to appear in the manager's view.
-const VIEW_WAIT: Duration = Duration::from_secs(15);
-
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    #[error(transparent)]
-    Kernel(#[from] KernelError),
-    #[error("network {0} is not in this node's view after {VIEW_WAIT:?}")]
-    NotInView(String),
-    #[error("attachment to network {0} has no address")]
-    NoAddress(String),
-    #[error("recording {path}: {source}")]
-    Record {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the node's network plane has stopped")]
-    Stopped,
-}
-
-/// Where an attach's answer goes: the task namespace's path.
-type Reply = oneshot::Sender<Result<PathBuf, NetError>>;
-
-enum Cmd {
-    Attach {
-        task: Box<Task>,
-        /// A container's process: its namespace is the task's (else the plane makes one).
-        pid: Option<u32>,
-        reply: Reply,
-    },
-    Detach {
-        task_id: String,
-    },
-    Cleanup {
-        keep: HashSet<String>,
-    },
-}
-
-/// A handle on the plane; cheap to clone.
-#[derive(Clone)]
-pub struct NetPlane {
-    tx: mpsc::UnboundedSender<Cmd>,
-}
-
-/// The namespace a task with networks runs in.
-pub fn task_netns(task_id: &str) -> String {
-    format!("swarm-{task_id}")
-}
-
-impl NetPlane {
-    /// Gives `task` its namespace with one interface per network; returns the namespace's
-    /// path for the task's process to enter.
-    pub async fn attach(&self, task: &Task) -> Result<PathBuf, NetError> {
-        self.attach_to(task, None).await
-    }
-
-    /// Plugs `task`'s networks into the namespace process `pid` already lives in (a started
-    /// container's), named `swarm-<task id>` like the others.
-    pub async fn attach_pid(&self, task: &Task, pid: u32) -> Result<PathBuf, NetError> {
-        self.attach_to(task, Some(pid)).await
-    }
-
-    async fn attach_to(&self, task: &Task, pid: Option<u32>) -> Result<PathBuf, NetError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Cmd::Attach {
-                task: Box::new(task.clone()),
-                pid,
-                reply,
-            })
-            .map_err(|_| NetError::Stopped)?;
-        rx.await.map_err(|_| NetError::Stopped)?
-    }
-
-    /// Takes the task's namespace away (and its networks' switches once no task uses them).
-    /// Fire and forget: callable from `Drop`.
-    pub fn detach(&self, task_id: &str) {
-        let _ = self.tx.send(Cmd::Detach {
-            task_id: task_id.to_string(),
-        });
-    }
-
-    /// Removes what earlier runs left for tasks other than `keep`.
-    pub fn cleanup(&self, keep: HashSet<String>) {
-        let _ = self.tx.send(Cmd::Cleanup { keep });
-    }
-}
 
 /// The name a network's VXLAN device has in the node's namespace before it moves into the
 /// switch's: unique per node and network, so swarmds sharing a namespace (tests) do not meet.
@@ -160,19 +78,6 @@ struct Plane {
     gateway_up: bool,
     /// The routing mesh's sandbox on this node, while the view asks for one.
     mesh: Option<Mesh>,
-}
-
-/// The routing mesh on this node: a sandbox namespace with a leg on the ingress network and
-/// one on the egress bridge, the sandbox's table, and the node's table that sends published
-/// ports to it.
-struct Mesh {
-    ns: String,
-    network_id: String,
-    address: String,
-    /// Its address on the egress bridge: where the node's table sends published ports.
-    lease: Ipv4Addr,
-    /// The sandbox's and the node's rules as last written (`None` before the first write).
-    written: Option<(Vec<kernel::MeshPort>, Vec<kernel::NodePort>)>,
 }
 
 /// The owned-record name of the egress bridge and its table.
@@ -619,189 +524,5 @@ impl Plane {
                 tracing::warn!(error = %e, "removing the VXLAN source filter");
             }
         }
-    }
-
-    /// The key of the sandbox's lease on the egress bridge (task IDs never start so).
-    fn mesh_key(&self) -> String {
-        format!("mesh{}", self.node_id)
-    }
-
-    /// The node's mesh table, named for this node: swarmds sharing a namespace (tests) each
-    /// keep their own.
-    fn mesh_table(&self) -> String {
-        let id: String = self
-            .node_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        format!("swarmd_mesh_{id}")
-    }
-
-    /// Brings the routing mesh to the view's: a sandbox while the view gives this node an
-    /// ingress address, with the published ports forwarded to their backends; none otherwise.
-    async fn sync_mesh(&mut self) {
-        let want = self.view.as_ref().and_then(|v| {
-            if v.ingress_address.is_empty() {
-                return None;
-            }
-            let ingress = v
-                .networks
-                .iter()
-                .filter_map(|n| n.network.as_ref())
-                .find(|n| n.spec.as_ref().is_some_and(|s| s.ingress))?;
-            let proto = |p: &swarm_api::IngressPort| {
-                if p.protocol == swarm_api::PortProtocol::Udp as i32 {
-                    "udp"
-                } else {
-                    "tcp"
-                }
-            };
-            let sandbox: Vec<kernel::MeshPort> = v
-                .ingress_ports
-                .iter()
-                .filter(|p| !p.keep_source)
-                .map(|p| kernel::MeshPort {
-                    proto: proto(p),
-                    published: p.published_port,
-                    target: p.target_port,
-                    backends: p.backends.iter().filter_map(|b| b.parse().ok()).collect(),
-                })
-                .collect();
-            // Keep-source ports go to this node's own tasks, at their egress legs.
-            let node: Vec<kernel::NodePort> = v
-                .ingress_ports
-                .iter()
-                .map(|p| kernel::NodePort {
-                    proto: proto(p),
-                    published: p.published_port,
-                    route: if p.keep_source {
-                        kernel::NodeRoute::Local {
-                            target: p.target_port,
-                            backends: p
-                                .local_task_ids
-                                .iter()
-                                .filter_map(|id| self.leases.get(id).copied())
-                                .collect(),
-                        }
-                    } else {
-                        kernel::NodeRoute::Sandbox
-                    },
-                })
-                .collect();
-            Some((
-                ingress.id.clone(),
-                v.ingress_address.clone(),
-                (sandbox, node),
-            ))
-        });
-        let Some((network_id, address, rules)) = want else {
-            if self.mesh.is_some() {
-                self.drop_mesh().await;
-            }
-            return;
-        };
-        let moved = self
-            .mesh
-            .as_ref()
-            .is_some_and(|m| m.network_id != network_id || m.address != address);
-        if moved {
-            self.drop_mesh().await;
-        }
-        if self.mesh.is_none() {
-            match self.make_mesh(&network_id, &address).await {
-                Ok(m) => self.mesh = Some(m),
-                Err(e) => {
-                    tracing::warn!(error = %e, "making the routing mesh's sandbox");
-                    // Half a sandbox is no sandbox: the next view tries again from nothing.
-                    self.mesh = Some(Mesh {
-                        ns: format!("swing-{}", self.node_id),
-                        network_id,
-                        address,
-                        lease: self
-                            .leases
-                            .get(&self.mesh_key())
-                            .copied()
-                            .unwrap_or(Ipv4Addr::UNSPECIFIED),
-                        written: None,
-                    });
-                    self.drop_mesh().await;
-                    return;
-                }
-            }
-        }
-        let table = self.mesh_table();
-        let Some(mesh) = self.mesh.as_mut() else {
-            return;
-        };
-        if mesh.written.as_ref() == Some(&rules) {
-            return;
-        }
-        let written = async {
-            kernel::sandbox_rules(&mesh.ns, &rules.0).await?;
-            kernel::node_mesh_rules(&table, mesh.lease, Some(&rules.1)).await
-        };
-        match written.await {
-            Ok(()) => mesh.written = Some(rules),
-            Err(e) => tracing::warn!(error = %e, "writing the routing mesh's rules"),
-        }
-    }
-
-    /// The sandbox: its namespace, a leg on the ingress network's switch at `address`, a leg
-    /// on the egress bridge (its default route), forwarding on.
-    async fn make_mesh(&mut self, network_id: &str, address: &str) -> Result<Mesh, NetError> {
-        let ns = format!("swing-{}", self.node_id);
-        self.record(&ns, true)?;
-        kernel::netns_add(&ns).await?;
-        let switch = self.ensure_switch(network_id).await?;
-        kernel::plug(&switch, &switch_port("ingress-sbox"), &ns, "eth0", address).await?;
-        let key = self.mesh_key();
-        self.plug_gateway(&key, &ns).await?;
-        kernel::enable_forwarding(&ns).await?;
-        let lease = self
-            .leases
-            .get(&key)
-            .copied()
-            .ok_or_else(|| NetError::NoAddress(kernel::GATEWAY_SUBNET.into()))?;
-        tracing::info!(%address, "routing mesh sandbox ready");
-        Ok(Mesh {
-            ns,
-            network_id: network_id.to_string(),
-            address: address.to_string(),
-            lease,
-            written: None,
-        })
-    }
-
-    /// Takes the sandbox, its legs and both tables away; the ingress switch too once no task
-    /// uses it, and the egress bridge once nothing does.
-    async fn drop_mesh(&mut self) {
-        let Some(mesh) = self.mesh.take() else {
-            return;
-        };
-        let table = self.mesh_table();
-        if let Err(e) = kernel::node_mesh_rules(&table, mesh.lease, None).await {
-            tracing::warn!(error = %e, "removing the mesh's node table");
-        }
-        let key = self.mesh_key();
-        if self.leases.remove(&key).is_some() {
-            kernel::unplug(None, &gateway_port(&key)).await;
-        }
-        if let Some(s) = self.switches.get(&mesh.network_id) {
-            kernel::unplug(Some(&s.ns), &switch_port("ingress-sbox")).await;
-        }
-        match kernel::netns_del(&mesh.ns).await {
-            Ok(()) => {
-                let _ = self.record(&mesh.ns, false);
-            }
-            Err(e) => tracing::warn!(ns = %mesh.ns, error = %e, "removing the mesh's sandbox"),
-        }
-        let used = self.attached.values().any(|v| v.contains(&mesh.network_id));
-        if !used {
-            if let Some(s) = self.switches.remove(&mesh.network_id) {
-                self.drop_switch(&s.ns).await;
-            }
-        }
-        self.release_gateway().await;
-        self.sync_filter().await;
     }
 }

@@ -198,43 +198,14 @@ impl Node {
             in_node(&["nft", "delete", "table", "ip", table]);
         }
         if gateway {
-            in_node(&[
-                "iptables",
-                "-D",
-                "DOCKER-USER",
-                "-o",
-                "swgw0",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "DNAT",
-                "-j",
-                "ACCEPT",
-            ]);
+            // The agent's own rule list: a killed swarmd cannot take its rules back.
+            for rule in swarm_agent::network::forward_rules() {
+                let mut delete = vec!["iptables", "-D"];
+                delete.extend(rule);
+                in_node(&delete);
+            }
             in_node(&["ip", "link", "del", "swgw0"]);
             in_node(&["nft", "delete", "table", "ip", "swarmd_nat"]);
-            in_node(&[
-                "iptables",
-                "-D",
-                "DOCKER-USER",
-                "-i",
-                "swgw0",
-                "-j",
-                "ACCEPT",
-            ]);
-            in_node(&[
-                "iptables",
-                "-D",
-                "DOCKER-USER",
-                "-o",
-                "swgw0",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "RELATED,ESTABLISHED",
-                "-j",
-                "ACCEPT",
-            ]);
         }
         if any {
             in_node(&["nft", "delete", "table", "inet", "swarmd"]);

@@ -35,15 +35,7 @@ pub struct HealthFlags {
 
 /// A duration in nanoseconds ("0", "500ms", "5s", "1m30s"), as the spec keeps it.
 fn parse_duration_ns(flag: &str, s: &str) -> Result<i64> {
-    let t = s.trim();
-    if t.starts_with('-') {
-        bail!("{flag}: duration {s:?} must not be negative");
-    }
-    if t == "0" {
-        return Ok(0);
-    }
-    let d =
-        humantime::parse_duration(t).map_err(|e| anyhow!("{flag}: invalid duration {s:?}: {e}"))?;
+    let d = super::parse::parse_duration(flag, s)?;
     i64::try_from(d.as_nanos()).map_err(|_| anyhow!("{flag}: duration {s:?} is too long"))
 }
 

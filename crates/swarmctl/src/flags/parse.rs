@@ -68,17 +68,21 @@ pub fn parse_u64(flag: &str, s: &str) -> Result<u64> {
     s.trim().parse::<u64>().map_err(|e| anyhow!("{flag}: {e}"))
 }
 
-/// A duration such as "10s", "1m30s" or "500ms", in milliseconds; never negative.
-pub fn parse_duration_ms(flag: &str, s: &str) -> Result<i64> {
+/// A duration such as "0", "10s", "1m30s" or "500ms"; never negative.
+pub fn parse_duration(flag: &str, s: &str) -> Result<std::time::Duration> {
     let t = s.trim();
     if t.starts_with('-') {
         bail!("{flag}: duration {s:?} must not be negative");
     }
     if t == "0" {
-        return Ok(0);
+        return Ok(std::time::Duration::ZERO);
     }
-    let d =
-        humantime::parse_duration(t).map_err(|e| anyhow!("{flag}: invalid duration {s:?}: {e}"))?;
+    humantime::parse_duration(t).map_err(|e| anyhow!("{flag}: invalid duration {s:?}: {e}"))
+}
+
+/// [`parse_duration`] in milliseconds.
+pub fn parse_duration_ms(flag: &str, s: &str) -> Result<i64> {
+    let d = parse_duration(flag, s)?;
     i64::try_from(d.as_millis()).map_err(|_| anyhow!("{flag}: duration {s:?} is too long"))
 }
 

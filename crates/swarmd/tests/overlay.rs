@@ -75,6 +75,10 @@ fn tasks_of_a_network_reach_each_other_across_hosts_and_nothing_is_left_behind()
     let mut both: Vec<String> = api.iter().map(|t| t.2.clone()).collect();
     both.sort();
     assert_eq!(resolve(&client_ns, "api"), std::slice::from_ref(&vip));
+    // The client's view may lag the second task's RUNNING by its debounce and one hop.
+    wait_for("tasks.api to name both tasks", WAIT, || {
+        (resolve(&client_ns, "tasks.api").len() == 2).then_some(())
+    });
     let mut tasks = resolve(&client_ns, "tasks.api");
     tasks.sort();
     assert_eq!(tasks, both);

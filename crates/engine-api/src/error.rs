@@ -15,6 +15,12 @@ pub enum ApiError {
     /// A stale version or a state that refuses the change (409).
     #[error("{0}")]
     Conflict(String),
+    /// A body over the size a request may have (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A client that stopped sending in the middle of its request (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// No leader or quorum right now (503).
     #[error("{0}")]
     Unavailable(String),
@@ -29,9 +35,20 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// Whether the connection ends with this answer: the client broke a limit, and what it
+    /// still sends is not read.
+    pub fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout(_)
+        )
     }
 }
 

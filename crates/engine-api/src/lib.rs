@@ -10,6 +10,7 @@ pub mod convert;
 mod error;
 mod events;
 mod gojson;
+mod limits;
 mod logs;
 mod networks;
 mod nodes;

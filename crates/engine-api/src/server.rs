@@ -1,62 +1,41 @@
 //! The HTTP/1.1 server on the unix socket: accepts connections until shutdown, reads each
-//! request (body size capped), routes it and turns the outcome into a response. Owns no
+//! request within the `limits`, routes it and turns the outcome into a response. Owns no
 //! translation: handlers do that.
 
 use crate::backend::Backend;
 use crate::error::ApiError;
+use crate::limits;
 use crate::reply::{Body, Reply};
 use crate::request::Request;
 use crate::router::{route, Route};
 use crate::{events, logs, networks, nodes, payloads, services, swarm, system, tasks};
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::sync::Arc;
 use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long a connection may take to finish its answer once the server stops.
 const STREAM_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-/// Largest request body read (a service spec is a few KiB).
-const MAX_BODY_BYTES: usize = 4 << 20;
-/// How much of a larger body is read and dropped so its sender still gets the refusal; past
-/// this the connection is closed.
-const MAX_DRAINED_BYTES: usize = 64 << 20;
-
-/// The body, read whole; one over `MAX_BODY_BYTES` is drained (up to `MAX_DRAINED_BYTES`)
-/// and refused.
-async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
-    let mut kept = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen = seen.saturating_add(data.len());
-        if seen > MAX_DRAINED_BYTES {
-            break;
-        }
-        if seen <= MAX_BODY_BYTES {
-            kept.extend_from_slice(&data);
-        }
-    }
-    if seen > MAX_BODY_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "body: larger than {} MiB",
-            MAX_BODY_BYTES >> 20
-        )));
-    }
-    Ok(Bytes::from(kept))
-}
-
 /// Serves the API on `listener` until `shutdown`; connections in flight finish their request.
 pub async fn serve(listener: UnixListener, backend: Backend, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(limits::MAX_CONNECTIONS));
     loop {
+        // A connection is accepted only with a free slot: past the cap, clients wait in the
+        // listen backlog instead of each holding a task and buffers here.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -73,11 +52,17 @@ pub async fn serve(listener: UnixListener, backend: Backend, shutdown: Cancellat
         // Each connection ends with the connection or on `shutdown`.
         #[allow(clippy::disallowed_methods)]
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req| {
                 let backend = backend.clone();
                 async move { Ok::<_, Infallible>(handle(&backend, req).await) }
             });
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits::READ_TIMEOUT)
+                .max_header_size(limits::MAX_HEADER_BYTES)
+                .max_headers(limits::MAX_HEADERS)
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
                 res = conn.as_mut() => {
@@ -100,24 +85,34 @@ async fn handle(backend: &Backend, req: hyper::Request<Incoming>) -> Response<Bo
     let head = req.method() == Method::HEAD;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let reply = match answer(backend, req).await {
-        Ok(r) => r,
+    match answer(backend, req).await {
+        Ok(r) => r.into_response(head),
+        Err(e) if e.closes_connection() => {
+            tracing::info!(%method, %path, error = %e, "docker API: a request over its limits refused");
+            let mut r = Reply::error(&e).into_response(head);
+            r.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
         Err(e) => {
             tracing::debug!(%method, %path, error = %e, "docker API: refused");
-            Reply::error(&e)
+            Reply::error(&e).into_response(head)
         }
-    };
-    reply.into_response(head)
+    }
 }
 
 async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
+    // Waiting for 99 GB that will be refused anyway would hold the connection for hours.
+    if let Some(e) = limits::refuse_declared_length(req.headers()) {
+        return Err(e);
+    }
     // The body is read before anything can refuse the request, on every route: answering
     // first would close the connection on a client still writing, which then sees a broken
     // pipe instead of our answer.
-    let body = read_body(req.into_body()).await;
+    let body = limits::read_body(req.into_body()).await;
     let r = route(&method, &path)?;
     let body = body?;
     let q = Request::new(query.as_deref(), body);

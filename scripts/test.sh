@@ -18,8 +18,10 @@ command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
 command -v busybox >/dev/null 2>&1 || missing="$missing busybox-static"
+# The instruction-count guard runs the hot paths under callgrind.
+command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing$missing for the overlay network tests"
+  echo "installing$missing for the overlay network tests and the instruction-count guard"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 # The web view test renders the page in headless Chromium: install Debian's when we can (the
@@ -32,3 +34,11 @@ fi
 # The end-to-end tests run swarmctl next to swarmd: build every binary first.
 cargo build --workspace --bins
 cargo test --workspace "$@"
+# The regression guard: instructions per operation of the scheduler's planning pass, store
+# transactions and a Raft proposal, against crates/bench/instr-baseline.txt (fails at > 10 %
+# more). Optimised code is what is counted, hence the release build. Skipped when the caller
+# picked tests by name.
+if [ $# -eq 0 ]; then
+  cargo build --release -p swarm-bench --bin instr-guard
+  "${CARGO_TARGET_DIR:-target}/release/instr-guard" check
+fi

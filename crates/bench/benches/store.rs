@@ -9,7 +9,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::hint::black_box;
 use std::time::Duration;
-use swarm_api::{Meta, Task, TaskState, TaskStatus};
+use swarm_api::{Meta, Task};
+use swarm_bench::shapes::running_task;
 use swarm_store::{Store, Txn};
 
 const TASKS: usize = 100_000;
@@ -17,19 +18,7 @@ const SERVICES: usize = 100;
 const NODES: usize = 1_000;
 
 fn task(i: usize) -> Task {
-    Task {
-        id: format!("task{i:08}"),
-        service_id: format!("svc{:04}", i % SERVICES),
-        node_id: format!("node{:05}", i % NODES),
-        slot: i as u64,
-        desired_state: TaskState::Running as i32,
-        status: Some(TaskStatus {
-            state: TaskState::Running as i32,
-            message: "started".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    running_task(i, SERVICES, NODES)
 }
 
 /// A store holding `TASKS` tasks, written in batches of 10,000 as the orchestrator would.

@@ -225,9 +225,15 @@ impl RaftNode {
 
     /// The `Raft` gRPC service to mount on the manager's (mTLS) remote API server.
     pub fn grpc_service(&self) -> RaftServer<RaftGrpc> {
-        RaftServer::new(RaftGrpc::new(self.inner.raft.clone()))
+        RaftServer::new(self.grpc_handler())
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The service's handler without its transport: what the fuzz targets call with peers'
+    /// messages as bytes.
+    pub fn grpc_handler(&self) -> RaftGrpc {
+        RaftGrpc::new(self.inner.raft.clone(), self.inner.cfg.raft_id)
     }
 
     /// Adds a non-voting member and waits until it has caught up with the log. Leader only.

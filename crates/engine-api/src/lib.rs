@@ -27,7 +27,7 @@ pub mod types;
 
 pub use backend::{Backend, ControlApi, LocalNode, LogStream, WatchStream};
 pub use error::ApiError;
-pub use server::serve;
+pub use server::{serve, status_of};
 
 /// The API version we speak, reported by `/_ping` and `/version`: clients newer than this
 /// negotiate down to it.

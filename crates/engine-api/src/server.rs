@@ -114,8 +114,36 @@ async fn answer(b: &Backend, req: hyper::Request<Incoming>) -> Result<Reply, Api
     // pipe instead of our answer.
     let body = limits::read_body(req.into_body()).await;
     let r = route(&method, &path)?;
-    let body = body?;
-    let q = Request::new(query.as_deref(), body);
+    answer_route(b, r, query.as_deref(), body?).await
+}
+
+/// The status the socket would answer a request with, once its body is read (within the
+/// limits). Public for the fuzz targets, which drive every handler without a socket; the
+/// server itself goes through the same routing and handlers.
+pub async fn status_of(
+    b: &Backend,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: bytes::Bytes,
+) -> u16 {
+    let outcome = match route(method, path) {
+        Ok(r) => answer_route(b, r, query, body).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(r) => r.into_response(*method == Method::HEAD).status().as_u16(),
+        Err(e) => Reply::error(&e).into_response(false).status().as_u16(),
+    }
+}
+
+async fn answer_route(
+    b: &Backend,
+    r: Route,
+    query: Option<&str>,
+    body: bytes::Bytes,
+) -> Result<Reply, ApiError> {
+    let q = Request::new(query, body);
     match r {
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),

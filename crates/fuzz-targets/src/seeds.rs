@@ -1,0 +1,138 @@
+//! Well-formed inputs for each target, the corpus's starting points: a fuzzer mutating a valid
+//! service spec reaches the handlers' checks much sooner than one starting from nothing.
+//! `tests/corpus.rs` writes them into `fuzz/corpus/` (on request) and mutates them in CI.
+
+use prost::Message;
+use swarm_api::*;
+
+fn with_selector(selector: u8, body: &[u8]) -> Vec<u8> {
+    let mut v = vec![selector];
+    v.extend_from_slice(body);
+    v
+}
+
+fn joined(parts: &[&[u8]]) -> Vec<u8> {
+    parts.join(&0u8)
+}
+
+/// A standard query for `name`, type A, recursion desired.
+fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut p = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        p.push(label.len() as u8);
+        p.extend_from_slice(label.as_bytes());
+    }
+    p.push(0);
+    p.extend_from_slice(&qtype.to_be_bytes());
+    p.extend_from_slice(&1u16.to_be_bytes());
+    p
+}
+
+/// The starting inputs of target `name`.
+pub fn seeds(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "expressions" => vec![
+            joined(&[b"node.role==manager", b"node.labels.zone!=b", b"node.hostname==x"]),
+            joined(&[b"engine.labels.os == linux", b"spread=node.labels.zone"]),
+        ],
+        "tokens" => {
+            let mut v = vec![
+                format!("{}{}", swarm_ca::UNLOCK_KEY_PREFIX, "0f".repeat(32)).into_bytes(),
+            ];
+            if let Ok(root) = swarm_ca::RootCa::generate() {
+                v.push(swarm_ca::generate_join_token(&root).into_bytes());
+            }
+            v
+        }
+        "sealed_file" => {
+            let key = swarm_ca::UnlockKey::parse(&format!(
+                "{}{}",
+                swarm_ca::UNLOCK_KEY_PREFIX,
+                "ab".repeat(32)
+            ));
+            let sealed = key.ok().and_then(|k| k.seal("tls-key", b"a key").ok());
+            sealed.map(|s| with_selector(0, &s)).into_iter().collect()
+        }
+        "dns_query" => vec![
+            dns_query("web", 1),
+            dns_query("tasks.web", 1),
+            dns_query("alias", 28),
+        ],
+        "control_request" => vec![
+            with_selector(
+                6,
+                &CreateServiceRequest {
+                    spec: Some(swarm_testkit::fixtures::service_spec("api")),
+                }
+                .encode_to_vec(),
+            ),
+            with_selector(
+                17,
+                &CreateNetworkRequest {
+                    spec: Some(NetworkSpec {
+                        annotations: Some(Annotations {
+                            name: "front".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                }
+                .encode_to_vec(),
+            ),
+            with_selector(
+                4,
+                &GetServiceRequest {
+                    service_id: "svc1".into(),
+                }
+                .encode_to_vec(),
+            ),
+        ],
+        "engine_api_request" => vec![
+            with_selector(
+                1,
+                &joined(&[
+                    b"/v1.41/services/create",
+                    b"",
+                    br#"{"Name":"web","TaskTemplate":{"ContainerSpec":{"Image":"busybox"},"Placement":{"Constraints":["node.role==manager"]}},"Mode":{"Replicated":{"Replicas":2}},"EndpointSpec":{"Ports":[{"TargetPort":80,"PublishedPort":8080}]}}"#,
+                ]),
+            ),
+            with_selector(
+                0,
+                &joined(&[b"/v1.41/services", br#"filters={"name":["web"]}"#, b""]),
+            ),
+            with_selector(
+                0,
+                &joined(&[b"/v1.41/tasks", br#"filters={"desired-state":["running"]}"#, b""]),
+            ),
+            with_selector(
+                1,
+                &joined(&[
+                    b"/v1.41/networks/create",
+                    b"",
+                    br#"{"Name":"net","Driver":"overlay","Attachable":true}"#,
+                ]),
+            ),
+            with_selector(
+                1,
+                &joined(&[
+                    b"/v1.41/secrets/create",
+                    b"",
+                    br#"{"Name":"s","Data":"aGVsbG8="}"#,
+                ]),
+            ),
+        ],
+        "raft_rpc" => vec![with_selector(1, &[1, 0, 1, 1, 1, 0, 0, 0])],
+        "ca_csr" => {
+            let mut v = Vec::new();
+            if let Ok((_key, csr)) = swarm_ca::new_key_and_csr() {
+                v.push(with_selector(0, csr.as_bytes()));
+            }
+            if let Ok(root) = swarm_ca::RootCa::generate() {
+                v.push(with_selector(1, root.cert_der()));
+                v.push(with_selector(3, root.cert_pem().as_bytes()));
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}

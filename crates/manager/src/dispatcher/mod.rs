@@ -305,6 +305,14 @@ impl DispatcherRpc for Dispatcher {
         // Subscribed before the node and the manager list are read (see `session_updates`).
         let wake = self.inner.fanout.watch_node(&node_id);
         let mut managers = self.inner.fanout.managers();
+        if !self.inner.sessions.admit(&node_id) {
+            tracing::warn!(node = %node_id, "node opens sessions too often: refused");
+            return Err(Status::resource_exhausted(format!(
+                "session: node {node_id} opened {} sessions in {} s; wait before opening another",
+                sessions::SESSIONS_PER_WINDOW,
+                sessions::SESSION_WINDOW.as_secs()
+            )));
+        }
         let node = self
             .register(&node_id, req.get_ref(), req.remote_addr())
             .await?;
@@ -387,6 +395,22 @@ impl DispatcherRpc for Dispatcher {
             .is_none()
         {
             return Err(Status::not_found("session invalid: open a new session"));
+        }
+        // A node reports on its own tasks only: one naming another node's task is refused
+        // whole, before anything is queued (the writer would drop it, but silently).
+        let foreign = self.inner.store.view(|t| {
+            req.updates.iter().find_map(|u| {
+                t.tasks
+                    .get(&u.task_id)
+                    .filter(|x| x.node_id != node_id)
+                    .map(|_| u.task_id.clone())
+            })
+        });
+        if let Some(task_id) = foreign {
+            tracing::warn!(node = %node_id, task = %task_id, "status report for a task of another node: refused");
+            return Err(Status::permission_denied(format!(
+                "updates: task {task_id} is not assigned to node {node_id}"
+            )));
         }
         for u in req.updates {
             let Some(status) = u.status else { continue };

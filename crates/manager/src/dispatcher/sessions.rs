@@ -1,9 +1,11 @@
 //! The dispatcher's registry of live agent sessions: one per node, the newest wins. Only this
 //! module touches it; a session's token is cancelled when it is replaced or expires, which
-//! ends that session's streams.
+//! ends that session's streams. It also limits how often one node may open a session: each
+//! opening registers the node (a store read, maybe a write), so a node opening thousands would
+//! cost every other node its share of the leader.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -13,12 +15,37 @@ pub(crate) struct Session {
     pub cancel: CancellationToken,
 }
 
+/// Sessions one node may open within [`SESSION_WINDOW`]. An agent opens one per manager it
+/// fails over to, with back-off in between: ten in ten seconds is already a node in a loop.
+pub(crate) const SESSIONS_PER_WINDOW: usize = 10;
+pub(crate) const SESSION_WINDOW: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 pub(crate) struct Sessions {
     by_node: Mutex<HashMap<String, Session>>,
+    /// When each node opened its recent sessions (within the window), oldest first.
+    opened: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl Sessions {
+    /// Whether `node_id` may open another session now; counts it when it may.
+    pub fn admit(&self, node_id: &str) -> bool {
+        let now = Instant::now();
+        let mut opened = self.opened.lock();
+        let recent = opened.entry(node_id.to_string()).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > SESSION_WINDOW)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= SESSIONS_PER_WINDOW {
+            return false;
+        }
+        recent.push_back(now);
+        true
+    }
+
     /// Registers a new session for `node_id`, ending any previous one.
     pub fn open(&self, node_id: &str) -> (String, CancellationToken) {
         let id = swarm_api::ids::new_id();

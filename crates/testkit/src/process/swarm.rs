@@ -38,6 +38,22 @@ pub fn manager_args(
     a
 }
 
+/// Arguments of a worker with the sim executor joining the manager at `join_addr`.
+pub fn worker_args(dir: &Path, name: &str, join_addr: &str, token: &str) -> Vec<String> {
+    vec![
+        "-d".into(),
+        dir.display().to_string(),
+        "--hostname".into(),
+        name.into(),
+        "--join-addr".into(),
+        join_addr.into(),
+        "--join-token".into(),
+        token.into(),
+        "--executor".into(),
+        "sim".into(),
+    ]
+}
+
 pub fn token(ctl: &Ctl, which: &str) -> String {
     let out = ctl.ok(&["cluster", "inspect", "default"]);
     out.lines()

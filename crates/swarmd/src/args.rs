@@ -93,8 +93,9 @@ pub struct Args {
     // its 10-20 s, and we aim for a couple of seconds. openraft 0.9's followers wait for
     // 1.5-2 election timeouts (lease plus randomised wait, `swarm_raft::RaftConfig`) before
     // campaigning, so the tick sets the failover time: 100 ms ticks (1 s election timeout,
-    // heartbeats every 100 ms) measured 1.9 s median from SIGKILL to the next accepted write
-    // (docs/benchmarks.md), where 250 ms measured 8.7 s under the former lease and 1 s, 33 s.
+    // heartbeats every 100 ms) measured 1.8 s median, 2.0 s max from SIGKILL to the next
+    // accepted write (docs/benchmarks.md), where 250 ms ticks measured 8.6 s under the former
+    // lease and 1 s ticks 33 s.
     // Heartbeats every 100 ms cost little; the multi-process tests have used them from the
     // start without spurious elections. Many managers on few cores (the in-process test
     // cluster, swarm-bench) keep 250 ms.

@@ -84,6 +84,8 @@ pub async fn run_leader_components(
                 cancel.clone(),
             ));
         }
+        // The end of a takeover, as `failover-bench` times it.
+        tracing::info!("leader components started");
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -59,7 +59,7 @@ impl Default for RaftTiming {
     fn default() -> Self {
         RaftTiming {
             // Why not SwarmKit's 1000: see swarmd's `--tick-ms`.
-            tick_ms: 250,
+            tick_ms: 100,
             heartbeat_tick: defaults::HEARTBEAT_TICK,
             election_tick: defaults::ELECTION_TICK,
         }

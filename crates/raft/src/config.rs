@@ -27,11 +27,12 @@ pub struct RaftConfig {
     pub raft_id: u64,
     /// host:port where peers reach this manager's remote API.
     pub advertise_addr: String,
-    /// Length of one tick. SwarmKit's is 1 s.
+    /// Length of one tick. SwarmKit's is 1 s; the node's default is shorter (see its config).
     pub tick_ms: u64,
     /// Leader heartbeat period, in ticks.
     pub heartbeat_tick: u32,
-    /// Election timeout, in ticks; each election waits a random time between this and twice it.
+    /// Election timeout, in ticks: a follower that stops hearing from its leader campaigns a
+    /// random 1.5-2 election timeouts later (see `to_openraft`).
     pub election_tick: u32,
     /// Take a snapshot after this many entries since the last one.
     pub snapshot_interval: u64,
@@ -40,7 +41,7 @@ pub struct RaftConfig {
     pub log_entries_for_slow_followers: u64,
     /// Upper bound on how long `propose` waits for its entry to be applied before giving up
     /// with `Unavailable` (the entry may still commit later). The effective deadline is also
-    /// capped at three election timeouts; see [`RaftConfig::propose_deadline`].
+    /// capped at two election timeouts; see [`RaftConfig::propose_deadline`].
     pub propose_timeout_ms: u64,
     /// The key sealing the log and snapshots. `None`: load it from the state dir (creating it
     /// with a new Raft dir), see [`crate::load_data_key`]. Autolock supplies its own here.
@@ -78,27 +79,42 @@ impl RaftConfig {
         Duration::from_millis(self.tick_ms.saturating_mul(u64::from(self.election_tick)))
     }
 
+    /// openraft's leader lease: how long a follower that heard from its leader refuses to vote
+    /// for anyone else. openraft 0.9 takes it to be `election_timeout_max`, so that is set to
+    /// one election timeout (see `to_openraft`).
+    pub(crate) fn leader_lease(&self) -> Duration {
+        self.election_timeout()
+    }
+
+    /// The shortest randomised wait a follower adds to the lease before it campaigns
+    /// (`election_timeout_min`): half an election timeout, but above the heartbeat interval,
+    /// which openraft requires.
+    fn election_wait_min(&self) -> Duration {
+        let heartbeat = self.tick_ms.saturating_mul(u64::from(self.heartbeat_tick));
+        (self.election_timeout() / 2).max(Duration::from_millis(heartbeat.saturating_add(1)))
+    }
+
     /// How long a leader may go without an acknowledgement from a quorum before it stops
     /// acting as leader (check-quorum; see the `quorum` module).
     ///
-    /// etcd-raft uses one election timeout because that is also how long its followers keep
-    /// refusing votes after hearing from their leader. openraft's followers honour a leader's
-    /// lease for `election_timeout_max` (two election timeouts here) and will not vote for
-    /// anyone before it runs out, so no other leader can exist earlier; stepping down sooner
-    /// would only open a window with no leader at all. openraft also timestamps an
-    /// acknowledgement with the *sending* time of a request that may sit behind a multi-MiB
-    /// AppendEntries, so a one-timeout window flaps under load. Hence the lease length.
+    /// openraft's followers campaign only once the lease *and* their randomised wait have run
+    /// out since they last heard from the leader, so no other member can start an election
+    /// (let alone win one) before lease + `election_timeout_min` have passed since the leader's
+    /// last acknowledged heartbeat; stepping down sooner would only open a window with no
+    /// leader at all. openraft also timestamps an acknowledgement with the *sending* time of a
+    /// request that may sit behind a multi-MiB AppendEntries, so the shortest safe window is
+    /// also the one least prone to flapping under load. Hence 1.5 election timeouts.
     pub(crate) fn quorum_window(&self) -> Duration {
-        self.election_timeout() * 2
+        self.leader_lease() + self.election_wait_min()
     }
 
-    /// How long `propose` waits at most: `propose_timeout_ms`, but never more than one election
-    /// timeout beyond the quorum window. By then a healthy cluster has long committed, and a
-    /// sick one has either lost quorum (which fails the proposal first, with the clearer error)
-    /// or elected another leader; waiting longer only holds the caller hostage.
+    /// How long `propose` waits at most: `propose_timeout_ms`, but never more than two election
+    /// timeouts (the quorum window plus half a timeout). By then a healthy cluster has long
+    /// committed, and a sick one has either lost quorum (which fails the proposal first, with
+    /// the clearer error) or is electing another leader; waiting longer only holds the caller
+    /// hostage, and a caller that retries reaches the new leader sooner.
     pub fn propose_deadline(&self) -> Duration {
-        Duration::from_millis(self.propose_timeout_ms)
-            .min(self.quorum_window() + self.election_timeout())
+        Duration::from_millis(self.propose_timeout_ms).min(self.election_timeout() * 2)
     }
 
     pub(crate) fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
@@ -116,12 +132,19 @@ impl RaftConfig {
         }
         let heartbeat = self.tick_ms * u64::from(self.heartbeat_tick);
         let election = self.tick_ms * u64::from(self.election_tick);
+        let wait_min = u64::try_from(self.election_wait_min().as_millis()).unwrap_or(u64::MAX);
+        // openraft 0.9 has no separate lease setting: a follower refuses votes for
+        // `election_timeout_max` after hearing from its leader, then waits a random time in
+        // `election_timeout_min..election_timeout_max` (drawn once per process) before it
+        // campaigns. SwarmKit's (etcd's) followers campaign a random [E, 2E) after the last
+        // heartbeat; with max = E and min = E/2 ours campaign within [1.5E, 2E), inside that
+        // range. With the former min = E, max = 2E a lost leader took 3E-4E to replace.
         let cfg = openraft::Config {
             cluster_name: "swarm".into(),
             heartbeat_interval: heartbeat,
-            election_timeout_min: election,
-            // Also the leader lease openraft's followers honour; `quorum_window` relies on it.
-            election_timeout_max: election * 2,
+            election_timeout_min: wait_min,
+            // Also the leader lease; `quorum_window` relies on it.
+            election_timeout_max: election,
             // A chunk must arrive well within an election timeout or the follower would give up
             // on the transfer while the leader is still healthy.
             install_snapshot_timeout: election,
@@ -150,16 +173,28 @@ mod tests {
         c.tick_ms = 100;
         let o = c.to_openraft().unwrap();
         assert_eq!(o.heartbeat_interval, 100);
-        assert_eq!(o.election_timeout_min, 1000);
-        assert_eq!(o.election_timeout_max, 2000);
+        assert_eq!(o.election_timeout_min, 500);
+        assert_eq!(o.election_timeout_max, 1000);
         assert_eq!(o.max_in_snapshot_log_to_keep, 500);
         assert_eq!(
-            c.quorum_window(),
+            c.leader_lease(),
             Duration::from_millis(o.election_timeout_max)
         );
-        assert_eq!(c.propose_deadline(), Duration::from_millis(3000));
+        assert_eq!(c.quorum_window(), Duration::from_millis(1500));
+        assert_eq!(c.propose_deadline(), Duration::from_millis(2000));
         c.propose_timeout_ms = 500;
         assert_eq!(c.propose_deadline(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_shortest_wait_stays_above_the_heartbeat() {
+        let mut c = RaftConfig::new("/tmp/x", 1, "127.0.0.1:1");
+        c.tick_ms = 100;
+        c.heartbeat_tick = 1;
+        c.election_tick = 2;
+        let o = c.to_openraft().unwrap();
+        assert_eq!(o.election_timeout_min, 101);
+        assert_eq!(o.election_timeout_max, 200);
     }
 
     #[test]

@@ -67,6 +67,36 @@ fn publish<T: PartialEq>(tx: &watch::Sender<T>, next: T) {
     });
 }
 
+/// This member's role, term and leader as last logged. Every change is logged at info: the
+/// timeline of an election (who campaigned when, who won) is what one needs to read a
+/// failover, and `failover-bench` measures its phases from these lines.
+#[derive(Default, PartialEq)]
+struct Role {
+    state: Option<ServerState>,
+    term: u64,
+    leader: Option<NodeId>,
+}
+
+impl Role {
+    fn log_change(&mut self, raft_id: NodeId, m: &RaftMetrics<NodeId, Node>) {
+        let next = Role {
+            state: Some(m.state),
+            term: m.current_term,
+            leader: m.current_leader,
+        };
+        if next != *self {
+            tracing::info!(
+                raft_id,
+                role = ?m.state,
+                term = m.current_term,
+                leader = ?m.current_leader,
+                "raft role changed"
+            );
+            *self = next;
+        }
+    }
+}
+
 /// Where the watcher publishes.
 pub(crate) struct Publish {
     pub leadership: watch::Sender<Leadership>,
@@ -95,6 +125,7 @@ pub(crate) fn spawn_watcher(
     tokio::spawn(async move {
         let mut check = QuorumCheck::new(quorum_window);
         let mut current = metrics.borrow_and_update().clone();
+        let mut role = Role::default();
         check.observe(
             openraft_leads(&current),
             current.current_term,
@@ -115,6 +146,7 @@ pub(crate) fn spawn_watcher(
                     _ => tracing::info!(raft_id, "quorum contact restored or leadership ended"),
                 }
             }
+            role.log_change(raft_id, &current);
             publish(&quorum_tx, quorum);
             let now = from_metrics(&current, quorum);
             publish(&leads_tx, now.is_leader);

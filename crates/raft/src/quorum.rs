@@ -1,7 +1,7 @@
 //! Check-quorum for the leader, as etcd-raft (and so SwarmKit) runs it: a leader that has not
 //! heard from a majority of voters for a while stops acting as leader. etcd's "while" is one
-//! election timeout; ours is openraft's leader lease, two election timeouts (see
-//! `RaftConfig::quorum_window` for why).
+//! election timeout; ours is openraft's leader lease plus the shortest randomised election wait,
+//! 1.5 election timeouts (see `RaftConfig::quorum_window` for why).
 //!
 //! openraft 0.9 has no such step-down. Its leader keeps `ServerState::Leader` for as long as
 //! nobody shows it a higher term, however long it is cut off, and `Raft::trigger().elect()` is
@@ -12,7 +12,7 @@
 //! - the reference instant is the newest of "a quorum acknowledged us" and "we became leader in
 //!   this term" (winning the vote was itself a quorum's acknowledgement; openraft reports no ack
 //!   time until the first heartbeat round-trip);
-//! - once now − reference reaches the window (the lease: after it, openraft's followers may
+//! - once now − reference reaches the window (after it, openraft's followers may
 //!   elect someone else), quorum is lost. Acknowledgements coming back restore it.
 //!
 //! The verdict is computed from the wall clock of *this* task, not re-read from metrics: openraft

@@ -27,6 +27,10 @@ async fn start(id: u64, snapshot_interval: u64) -> Member {
     let (listener, addr) = listener().await;
     let addr = addr.to_string();
     let mut cfg = config(dir.path(), id, &addr);
+    // swarmd's tick rather than the other tests' 50 ms: these send entries of 1-5 MiB, and on a
+    // loaded machine one can take longer than 50 ms ticks allow (quorum window 0.75 s, propose
+    // deadline 1 s): the leader stepped down under its own writes, or the proposal timed out.
+    cfg.tick_ms = 100;
     cfg.snapshot_interval = snapshot_interval;
     cfg.log_entries_for_slow_followers = 5;
     let store = Store::new();

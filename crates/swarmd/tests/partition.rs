@@ -206,6 +206,42 @@ fn isolated_leader_steps_down_and_the_majority_goes_on() {
     );
 }
 
+/// Lines in which `node` logged a change of its Raft role, term or leader.
+fn role_changes(node: &Node) -> usize {
+    node.log().matches("raft role changed").count()
+}
+
+/// What pre-vote would give: a follower cut off for a while campaigns in vain, raising its
+/// term each time; when it comes back, the healthy leader should carry on. openraft 0.9 has no
+/// pre-vote, so the returning follower's higher term makes the leader step down and a new
+/// election follows (a blip of about an election, no lost writes: the soak test covers that).
+#[test]
+#[ignore = "known limitation: openraft 0.9 has no pre-vote, so a returning isolated follower unseats the leader"]
+fn a_returning_isolated_follower_leaves_the_leader_alone() {
+    let mut c = Cluster::start();
+    c.write(&[0, 1, 2], 3);
+    let leader = c.wait_agreement("agreement before the isolation", &[0, 1, 2]);
+    let follower = (leader + 1) % 3;
+    let before = role_changes(&c.nodes[leader]);
+    c.mesh.isolate(follower + 1);
+    // Several of its election timeouts (1 s at 100 ms ticks): it campaigns more than once.
+    std::thread::sleep(Duration::from_secs(5));
+    c.mesh.heal(follower + 1);
+    c.wait_agreement("agreement after healing", &[0, 1, 2]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(c.leader(leader), Some(leader), "the leader changed");
+    assert_eq!(
+        role_changes(&c.nodes[leader]),
+        before,
+        "the leader's role or term changed: {:?}",
+        c.nodes[leader]
+            .log()
+            .lines()
+            .filter(|l| l.contains("raft role changed"))
+            .collect::<Vec<_>>()
+    );
+}
+
 #[test]
 #[ignore = "soak: run with --ignored (SWARM_SOAK_CYCLES, default 50)"]
 fn soak_kill_and_partition_cycles() {

@@ -154,9 +154,13 @@ impl Cluster {
         cfg.hostname = Some(name.into());
         cfg.executor = ExecutorChoice::Sim;
         cfg.sim_start_delay = Duration::from_millis(10);
-        // swarmd's own ticks (250 ms): openraft gives each AppendEntries one heartbeat, and a
-        // 1 MiB entry of task writes takes longer than 100 ms to seal and send in a debug build.
-        cfg.raft = RaftTiming::default();
+        // 250 ms ticks, not swarmd's 100: openraft gives each AppendEntries one heartbeat, and
+        // a 1 MiB entry of task writes takes longer than 100 ms to seal and send in a debug
+        // build with every member of the cluster on the same few cores.
+        cfg.raft = RaftTiming {
+            tick_ms: 250,
+            ..RaftTiming::default()
+        };
         cfg.join = join;
         let addr = remote.local_addr().expect("a bound port").to_string();
         let filter = Arc::new(LinkFilter::default());

@@ -41,12 +41,16 @@ pub struct RaftConfig {
     pub log_entries_for_slow_followers: u64,
     /// Upper bound on how long `propose` waits for its entry to be applied before giving up
     /// with `Unavailable` (the entry may still commit later). The effective deadline is also
-    /// capped at two election timeouts; see [`RaftConfig::propose_deadline`].
+    /// capped at two election timeouts (5 s at least); see [`RaftConfig::propose_deadline`].
     pub propose_timeout_ms: u64,
     /// The key sealing the log and snapshots. `None`: load it from the state dir (creating it
     /// with a new Raft dir), see [`crate::load_data_key`]. Autolock supplies its own here.
     pub data_key: Option<DataKey>,
 }
+
+/// The shortest deadline `propose` is given, whatever the ticks (see
+/// [`RaftConfig::propose_deadline`]).
+pub const PROPOSE_DEADLINE_FLOOR: Duration = Duration::from_secs(5);
 
 impl RaftConfig {
     /// Settings with SwarmKit's defaults for everything but identity and place.
@@ -109,12 +113,17 @@ impl RaftConfig {
     }
 
     /// How long `propose` waits at most: `propose_timeout_ms`, but never more than two election
-    /// timeouts (the quorum window plus half a timeout). By then a healthy cluster has long
-    /// committed, and a sick one has either lost quorum (which fails the proposal first, with
-    /// the clearer error) or is electing another leader; waiting longer only holds the caller
-    /// hostage, and a caller that retries reaches the new leader sooner.
+    /// timeouts (the quorum window plus half a timeout) or [`PROPOSE_DEADLINE_FLOOR`],
+    /// whichever is longer. By then a healthy cluster has long committed, and a sick one has
+    /// either lost quorum (which fails the proposal first, with the clearer error) or is
+    /// electing another leader; waiting longer only holds the caller hostage, and a caller
+    /// that retries reaches the new leader sooner. The floor is for a healthy cluster on a
+    /// starved machine: with 100 ms ticks, two election timeouts are 2 s, which a lone manager
+    /// answering a thousand clients next to a compiler overran, failing writes that then
+    /// committed.
     pub fn propose_deadline(&self) -> Duration {
-        Duration::from_millis(self.propose_timeout_ms).min(self.election_timeout() * 2)
+        Duration::from_millis(self.propose_timeout_ms)
+            .min((self.election_timeout() * 2).max(PROPOSE_DEADLINE_FLOOR))
     }
 
     pub(crate) fn to_openraft(&self) -> Result<openraft::Config, RaftError> {
@@ -181,7 +190,9 @@ mod tests {
             Duration::from_millis(o.election_timeout_max)
         );
         assert_eq!(c.quorum_window(), Duration::from_millis(1500));
-        assert_eq!(c.propose_deadline(), Duration::from_millis(2000));
+        assert_eq!(c.propose_deadline(), PROPOSE_DEADLINE_FLOOR);
+        c.tick_ms = 1000;
+        assert_eq!(c.propose_deadline(), Duration::from_secs(20));
         c.propose_timeout_ms = 500;
         assert_eq!(c.propose_deadline(), Duration::from_millis(500));
     }

@@ -108,6 +108,15 @@ pub(crate) struct Publish {
 /// Follows openraft's metrics, runs the quorum check on every publication and when its window
 /// would run out, and publishes a new [`Leadership`] / [`Quorum`] only when they change, so
 /// watchers are not woken by every applied entry.
+/// Whether `raft_id` is the only voter of the membership in force.
+fn sole_voter(
+    m: &openraft::RaftMetrics<crate::types::NodeId, crate::types::Node>,
+    raft_id: u64,
+) -> bool {
+    let mut voters = m.membership_config.membership().voter_ids();
+    voters.next() == Some(raft_id) && voters.next().is_none()
+}
+
 pub(crate) fn spawn_watcher(
     raft: &OpenRaft,
     quorum_window: Duration,
@@ -130,6 +139,7 @@ pub(crate) fn spawn_watcher(
             openraft_leads(&current),
             current.current_term,
             current.millis_since_quorum_ack,
+            sole_voter(&current, raft_id),
             Instant::now(),
         );
         loop {
@@ -165,6 +175,7 @@ pub(crate) fn spawn_watcher(
                         openraft_leads(&current),
                         current.current_term,
                         current.millis_since_quorum_ack,
+                        sole_voter(&current, raft_id),
                         Instant::now(),
                     );
                 }

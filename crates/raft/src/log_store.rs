@@ -43,10 +43,19 @@ enum Op {
     WriteVote,
 }
 
+/// redb's page cache for the log. Its default, 1 GiB, is filled by the pages writes touch and
+/// only evicted past that size, so a long-lived manager's memory would creep towards it.
+/// Appends and the recent entries followers ask for are what the log reads; older pages are
+/// the kernel's page cache's business.
+const LOG_CACHE_BYTES: usize = 32 << 20;
+
 impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
     pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
-        let db = Database::create(path).map_err(log_err(path))?;
+        let db = redb::Builder::new()
+            .set_cache_size(LOG_CACHE_BYTES)
+            .create(path)
+            .map_err(log_err(path))?;
         let txn = db.begin_write().map_err(log_err(path))?;
         let has_state = {
             let log = txn.open_table(LOG).map_err(log_err(path))?;

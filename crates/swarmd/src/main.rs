@@ -3,6 +3,7 @@
 //! wires everything); plus the offline `inspect-state` command.
 
 mod args;
+mod file_limit;
 mod inspect;
 
 use anyhow::Result;
@@ -30,6 +31,10 @@ fn main() -> ExitCode {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
+    match file_limit::raise() {
+        Ok(n) => tracing::debug!(open_files = n, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-files limit"),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -188,29 +188,59 @@ async fn update_spec(c: &mut Client, n: &Node, spec: swarm_api::NodeSpec) -> Res
     Ok(())
 }
 
-async fn set_availability(socket: &Path, node: &str, to: NodeAvailability) -> Result<()> {
+/// How often a one-field change is re-read and re-applied when the node changed underneath
+/// it: the node's own status writes (registration, heartbeats' state) bump the version too,
+/// and an operator asking for a drain means this field, whatever else moved.
+const STALE_RETRIES: usize = 5;
+
+/// Re-reads `node` and applies `change` to its spec until the write is not stale; `change`
+/// refuses (with the message) when there is nothing to do.
+async fn change_spec(
+    socket: &Path,
+    node: &str,
+    change: impl Fn(&mut swarm_api::NodeSpec) -> Result<()>,
+) -> Result<()> {
     let mut c = client::connect(socket).await?;
-    let n = resolve::node(&mut c, node).await?;
-    let mut spec = n.spec.clone().unwrap_or_default();
-    if spec.availability() == to {
-        bail!(
-            "node {node} availability is already {}",
-            state::availability_name(to)
-        );
+    let mut attempt = 0;
+    loop {
+        let n = resolve::node(&mut c, node).await?;
+        let mut spec = n.spec.clone().unwrap_or_default();
+        change(&mut spec)?;
+        match update_spec(&mut c, &n, spec).await {
+            Err(e) if attempt < STALE_RETRIES && is_stale(&e) => attempt += 1,
+            other => return other,
+        }
     }
-    spec.set_availability(to);
-    update_spec(&mut c, &n, spec).await
+}
+
+fn is_stale(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<tonic::Status>()
+        .is_some_and(|s| s.code() == tonic::Code::Aborted)
+}
+
+async fn set_availability(socket: &Path, node: &str, to: NodeAvailability) -> Result<()> {
+    change_spec(socket, node, |spec| {
+        if spec.availability() == to {
+            bail!(
+                "node {node} availability is already {}",
+                state::availability_name(to)
+            );
+        }
+        spec.set_availability(to);
+        Ok(())
+    })
+    .await
 }
 
 async fn set_role(socket: &Path, node: &str, to: NodeRole) -> Result<()> {
-    let mut c = client::connect(socket).await?;
-    let n = resolve::node(&mut c, node).await?;
-    let mut spec = n.spec.clone().unwrap_or_default();
-    if spec.desired_role() == to {
-        bail!("node {node} is already a {}", role_name(to).to_lowercase());
-    }
-    spec.set_desired_role(to);
-    update_spec(&mut c, &n, spec).await
+    change_spec(socket, node, |spec| {
+        if spec.desired_role() == to {
+            bail!("node {node} is already a {}", role_name(to).to_lowercase());
+        }
+        spec.set_desired_role(to);
+        Ok(())
+    })
+    .await
 }
 
 /// Fills in service names the server left empty, from the service list.

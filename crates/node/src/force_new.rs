@@ -37,7 +37,7 @@ pub fn recover_state(state_dir: &Path) -> Result<StoreSnapshot> {
     for e in &report.entries {
         match &e.kind {
             // Refusals were refusals at run time too.
-            EntryKind::Normal { batch } => drop(store.apply(e.index, batch)),
+            EntryKind::Normal { batches } => drop(store.apply_group(e.index, batches)),
             EntryKind::Unreadable { error } => {
                 bail!("--force-new-cluster: {error}; see `swarmd inspect-state`")
             }

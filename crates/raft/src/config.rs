@@ -43,10 +43,23 @@ pub struct RaftConfig {
     /// with `Unavailable` (the entry may still commit later). The effective deadline is also
     /// capped at two election timeouts (5 s at least); see [`RaftConfig::propose_deadline`].
     pub propose_timeout_ms: u64,
+    /// Log entries a leader has in flight at once (group commit): while they are, concurrent
+    /// proposals gather into the next entry. See `group_commit`.
+    pub entries_in_flight: usize,
     /// The key sealing the log and snapshots. `None`: load it from the state dir (creating it
     /// with a new Raft dir), see [`crate::load_data_key`]. Autolock supplies its own here.
     pub data_key: Option<DataKey>,
 }
+
+/// Default of [`RaftConfig::entries_in_flight`].
+pub const DEFAULT_ENTRIES_IN_FLIGHT: usize = 2;
+
+/// One group-commit entry closes before its transactions pass this many bytes (a larger
+/// transaction goes alone): entries stay far below a peer's message limit.
+const GROUP_MAX_BYTES: usize = 1024 * 1024;
+
+/// Nor more than this many transactions in one entry.
+const GROUP_MAX_LEN: usize = 1024;
 
 /// The shortest deadline `propose` is given, whatever the ticks (see
 /// [`RaftConfig::propose_deadline`]).
@@ -69,7 +82,16 @@ impl RaftConfig {
             snapshot_interval: defaults::SNAPSHOT_INTERVAL,
             log_entries_for_slow_followers: defaults::LOG_ENTRIES_FOR_SLOW_FOLLOWERS,
             propose_timeout_ms: 30_000,
+            entries_in_flight: DEFAULT_ENTRIES_IN_FLIGHT,
             data_key: None,
+        }
+    }
+
+    pub(crate) fn group_limits(&self) -> crate::group_commit::Limits {
+        crate::group_commit::Limits {
+            in_flight: self.entries_in_flight,
+            max_bytes: GROUP_MAX_BYTES,
+            max_len: GROUP_MAX_LEN,
         }
     }
 

@@ -2,7 +2,8 @@
 //! gRPC peer transport, all kept under `<state_dir>/raft/`.
 //!
 //! This crate owns ordering and durability only. It hands committed [`swarm_api::StoreBatch`]es
-//! to [`swarm_store::Store::apply`] in log order and never looks inside them; interpreting store
+//! to [`swarm_store::Store::apply_group`] in log order (several
+//! concurrent proposals may share one entry: `group_commit`) and never looks inside them; interpreting store
 //! contents belongs to the store and manager crates. openraft is walled in here: nothing of its
 //! API leaks through the public types, so an upgrade stays local.
 //!
@@ -13,6 +14,7 @@ mod at_rest;
 mod codec;
 mod config;
 mod error;
+mod group_commit;
 mod inspect;
 mod leadership;
 mod log_schema;

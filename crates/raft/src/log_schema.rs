@@ -25,8 +25,12 @@ pub(crate) const SCHEMA_KEY: &str = "schema";
 pub(crate) const VOTE_KEY: &str = "vote";
 pub(crate) const COMMITTED_KEY: &str = "committed";
 pub(crate) const PURGED_KEY: &str = "last_purged";
-/// Bumped whenever the meaning of a key or the encoding of an entry changes.
-pub(crate) const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/2";
+/// Bumped whenever the meaning of a key or the encoding of an entry changes. Version 3 entries
+/// may carry a group of transactions (`types::Proposal`).
+pub(crate) const SCHEMA_VERSION: &[u8] = b"swarm-raft-log/3";
+/// Formats this build reads unchanged and re-marks as [`SCHEMA_VERSION`] on open: version 2
+/// is version 3 without groups.
+pub(crate) const UPGRADABLE_SCHEMA_VERSIONS: &[&[u8]] = &[b"swarm-raft-log/2"];
 /// The unencrypted format before it; refused with [`crate::RaftError::OldFormat`].
 pub(crate) const OLD_SCHEMA_VERSIONS: &[&[u8]] = &[b"swarm-raft-log/1"];
 const TERM_LEN: usize = 8;

@@ -23,7 +23,7 @@ use crate::codec;
 use crate::error::{log_err, RaftError};
 use crate::log_schema::{
     decode_row, encode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
-    SCHEMA_VERSION, VOTE_KEY,
+    SCHEMA_VERSION, UPGRADABLE_SCHEMA_VERSIONS, VOTE_KEY,
 };
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -71,6 +71,10 @@ impl LogStore {
                         path.display(),
                         String::from_utf8_lossy(&v)
                     )))
+                }
+                Some(v) if UPGRADABLE_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION)
+                        .map_err(log_err(path))?;
                 }
                 Some(v) if v != SCHEMA_VERSION => {
                     return Err(RaftError::Format(
@@ -338,10 +342,10 @@ mod tests {
     fn entry(term: u64, index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-            payload: EntryPayload::Normal(Proposal(StoreBatch {
+            payload: EntryPayload::Normal(Proposal(vec![StoreBatch {
                 actions: vec![],
                 timestamp: index as i64,
-            })),
+            }])),
         }
     }
 
@@ -462,7 +466,7 @@ mod tests {
         let (mut s, _) = LogStore::open(&path, DataKey::generate().unwrap()).unwrap();
         let mut e = entry(1, 1);
         if let EntryPayload::Normal(p) = &mut e.payload {
-            p.0.actions.push(swarm_api::StoreAction {
+            p.0[0].actions.push(swarm_api::StoreAction {
                 kind: 1,
                 object: Some(swarm_api::StoreObject {
                     object: Some(swarm_api::store_object::Object::Service(
@@ -479,6 +483,41 @@ mod tests {
         drop(s);
         let bytes = std::fs::read(&path).unwrap();
         assert!(!bytes.windows(21).any(|w| w == b"plaintext-marker-0b1e"));
+    }
+
+    /// A log of the format before group commit holds only single-transaction entries, which
+    /// read unchanged: it opens, and is marked with the new version so older builds refuse it
+    /// once it may hold groups.
+    #[tokio::test]
+    async fn a_log_before_group_commit_opens_and_is_marked_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = DataKey::generate().unwrap();
+        {
+            let (mut s, _) = LogStore::open(&path, key.clone()).unwrap();
+            append(&mut s, vec![entry(1, 1), entry(1, 2)]).await;
+        }
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, b"swarm-raft-log/2".as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let (mut s, has_state) = LogStore::open(&path, key.clone()).unwrap();
+        assert!(has_state);
+        let got = s.try_get_log_entries(1..3).await.unwrap();
+        assert_eq!(got, vec![entry(1, 1), entry(1, 2)]);
+        drop(s);
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().unwrap().value(),
+            SCHEMA_VERSION
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::at_rest::load_data_key;
 use crate::config::RaftConfig;
 use crate::error::{DiskError, RaftError};
+use crate::group_commit::GroupCommit;
 use crate::leadership::{self, Leadership};
 use crate::log_store::LogStore;
 use crate::network::{NetworkFactory, PeerConnector, MAX_MESSAGE};
@@ -30,7 +31,7 @@ use crate::quorum::Quorum;
 use crate::service::RaftGrpc;
 use crate::snapshot_file::SnapshotDir;
 use crate::state_machine::StateMachine;
-use crate::types::{NodeId, OpenRaft, Proposal};
+use crate::types::{NodeId, OpenRaft};
 use swarm_store::{GroupMembership, MembershipError, ProposeFuture, Proposer, WriteError};
 
 /// How long shutdown waits for openraft's tasks to let go of the log file.
@@ -54,6 +55,8 @@ struct Inner {
     /// The leader's check-quorum verdict, kept by the leadership watcher.
     quorum: watch::Receiver<Quorum>,
     watcher: Mutex<Option<JoinHandle<()>>>,
+    /// The queue every proposal goes through.
+    commits: GroupCommit,
     log_db: Weak<redb::Database>,
 }
 
@@ -112,6 +115,7 @@ impl RaftNode {
         )
         .await
         .map_err(|e| RaftError::Fatal(Box::new(e)))?;
+        let commits = GroupCommit::start(raft.clone(), cfg.group_limits());
         let (tx, rx) = watch::channel(Leadership::default());
         let (quorum_tx, quorum_rx) = watch::channel(Quorum::NotLeading);
         let (leads_tx, leads_rx) = watch::channel(false);
@@ -135,6 +139,7 @@ impl RaftNode {
                 peers,
                 quorum: quorum_rx,
                 watcher: Mutex::new(Some(watcher)),
+                commits,
                 log_db,
             }),
         })
@@ -168,7 +173,8 @@ impl RaftNode {
     }
 
     /// Commits one transaction and returns once it is applied to this member's store, with the
-    /// objects as written.
+    /// objects as written. Transactions proposed concurrently share log entries (`group_commit`);
+    /// each still lands or is refused on its own.
     ///
     /// Fails with [`WriteError::Unavailable`] (message containing "quorum") at once when this
     /// member leads without a quorum, or as soon as quorum is lost while waiting; and with
@@ -185,25 +191,15 @@ impl RaftNode {
             let res = quorum.wait_for(Quorum::is_lost).await;
             res.map(|q| *q)
         };
-        let res = tokio::select! {
-            res = self.inner.raft.client_write(Proposal(batch)) => res,
-            // A closed channel (raft stopped) disables this branch; client_write then reports it.
-            Ok(Quorum::Lost { silent_ms }) = lost => return Err(quorum_lost(silent_ms, true)),
+        tokio::select! {
+            res = self.inner.commits.propose(batch) => res,
+            // A closed channel (raft stopped) disables this branch; the write then reports it.
+            Ok(Quorum::Lost { silent_ms }) = lost => Err(quorum_lost(silent_ms, true)),
             _ = tokio::time::sleep(deadline) => {
-                return Err(WriteError::Unavailable(format!(
+                Err(WriteError::Unavailable(format!(
                     "not applied within {deadline:?}; it may still commit"
                 )))
             }
-        };
-        match res {
-            Ok(resp) => resp.data.map_err(WriteError::Refused),
-            Err(OpenRaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(WriteError::NotLeader {
-                    leader_id: f.leader_id,
-                    leader: f.leader_node.map(|n| n.addr),
-                })
-            }
-            Err(e) => Err(WriteError::Unavailable(e.to_string())),
         }
     }
 
@@ -327,6 +323,7 @@ impl RaftNode {
     /// Stops openraft and waits until the log file is released, so the same state dir can be
     /// opened again (also in this process).
     pub async fn shutdown(&self) -> Result<(), RaftError> {
+        self.inner.commits.stop();
         let res = self.inner.raft.shutdown().await;
         if let Ok(mut w) = self.inner.watcher.lock() {
             // The watcher ends by itself once openraft drops its metrics sender; aborting would

@@ -117,13 +117,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for entry in entries {
             self.last_applied = Some(entry.log_id);
             let result = match entry.payload {
-                EntryPayload::Blank => Ok(Vec::new()),
-                // A refused batch is an answer for the proposer, not a storage failure: every
+                EntryPayload::Blank => Vec::new(),
+                // A refused batch is an answer for its proposer, not a storage failure: every
                 // member refuses it the same way, so the replicas stay identical.
-                EntryPayload::Normal(proposal) => self.store.apply(entry.log_id.index, &proposal.0),
+                EntryPayload::Normal(proposal) => {
+                    self.store.apply_group(entry.log_id.index, &proposal.0)
+                }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);
-                    Ok(Vec::new())
+                    Vec::new()
                 }
             };
             results.push(result);

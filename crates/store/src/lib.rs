@@ -98,6 +98,37 @@ impl Store {
         Ok(written)
     }
 
+    /// Applies the transactions one Raft entry carries (group commit), in order, at one `index`:
+    /// each lands whole or not at all on its own, and its result is returned in its place. All
+    /// of them share the version `index`, so one object written by two of them would be
+    /// refused as a conflict for the second (it could not have read that version). Watchers
+    /// see one change per index, as with [`Store::apply`].
+    pub fn apply_group(
+        &self,
+        index: u64,
+        batches: &[StoreBatch],
+    ) -> Vec<Result<Vec<StoreObject>, ApplyError>> {
+        let mut tables = self.inner.tables.write();
+        let mut all_events = Vec::new();
+        let results = batches
+            .iter()
+            .map(|batch| {
+                apply::apply_batch(&mut tables, index, batch).map(|(written, events)| {
+                    all_events.extend(events);
+                    written
+                })
+            })
+            .collect();
+        if !all_events.is_empty() {
+            let _ = self.inner.events.send(Arc::new(Change::Batch {
+                index,
+                events: all_events,
+            }));
+            self.inner.changed.send_modify(|n| *n += 1);
+        }
+        results
+    }
+
     /// A full copy of every table.
     pub fn snapshot(&self) -> StoreSnapshot {
         self.inner.tables.read().to_snapshot()

@@ -140,6 +140,55 @@ async fn watchers_see_each_batch_in_order() {
     assert_eq!((*index, events[0].kind), (3, EventKind::Remove));
 }
 
+/// A group (one Raft entry with several transactions) gives each its own outcome: a refused
+/// one leaves no trace, the others land, a second write of an object the first already wrote
+/// in the group is a conflict, and watchers see one change for the whole entry.
+#[tokio::test]
+async fn a_group_lands_each_transaction_on_its_own_under_one_index() {
+    let s = Store::new();
+    s.apply(1, &Txn::new().create(service("s1", "a")).into_batch())
+        .unwrap();
+    let (_, mut rx) = s.view_and_watch(|_| ());
+    let read = s.view(|t| t.services.get("s1").cloned()).unwrap();
+    let mut first = read.clone();
+    first.spec_version = 2;
+    let mut second = read;
+    second.spec_version = 3;
+    let results = s.apply_group(
+        5,
+        &[
+            Txn::new().update(first).into_batch(),
+            Txn::new().create(service("s2", "a")).into_batch(), // name taken: refused alone
+            Txn::new().update(second).into_batch(),             // read version 1, now 5
+            Txn::new().create(task("t1", "s1", "n1")).into_batch(),
+        ],
+    );
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(matches!(results[1], Err(ApplyError::NameConflict { .. })));
+    assert!(
+        matches!(
+            results[2],
+            Err(ApplyError::Conflict {
+                expected: 1,
+                actual: 5,
+                ..
+            })
+        ),
+        "{:?}",
+        results[2]
+    );
+    assert!(results[3].is_ok());
+    let svc = s.view(|t| t.services.get("s1").cloned()).unwrap();
+    assert_eq!((svc.spec_version, svc.meta.unwrap().version), (2, 5));
+    assert!(s.view(|t| t.services.get("s2").is_none()));
+    assert_eq!(s.view(|t| t.tasks_of_node("n1").count()), 1);
+    let Change::Batch { index, events } = &*rx.recv().await.unwrap() else {
+        panic!("restored?")
+    };
+    assert_eq!((*index, events.len()), (5, 2));
+    assert!(rx.try_recv().is_err(), "one change per entry");
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Create(u8, u8),

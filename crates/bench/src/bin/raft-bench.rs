@@ -37,6 +37,10 @@ struct Args {
     /// Stop after this many seconds even if fewer writes were done.
     #[arg(long)]
     duration_secs: Option<u64>,
+    /// Log entries the leader keeps in flight (group commit; default: swarmd's). While they
+    /// are, concurrent writes gather into the next entry.
+    #[arg(long)]
+    entries_in_flight: Option<usize>,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -67,7 +71,7 @@ struct Member {
     server: tokio::task::JoinHandle<()>,
 }
 
-async fn start(root: &RootCa, id: u64) -> Result<Member> {
+async fn start(root: &RootCa, id: u64, in_flight: Option<usize>) -> Result<Member> {
     let (cert, key) = root.issue(
         &format!("benchnode{id}"),
         NodeRole::Manager,
@@ -79,7 +83,10 @@ async fn start(root: &RootCa, id: u64) -> Result<Member> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     // SwarmKit's defaults (1 s tick, election after 10): what a real cluster runs.
-    let cfg = RaftConfig::new(dir.path(), id, &addr);
+    let mut cfg = RaftConfig::new(dir.path(), id, &addr);
+    if let Some(n) = in_flight {
+        cfg.entries_in_flight = n;
+    }
     let node = RaftNode::open(cfg, Store::new(), Arc::new(TlsPeers(creds.clone()))).await?;
     let router = Server::builder()
         .tls_config(creds.server_tls())
@@ -164,7 +171,7 @@ async fn main() -> Result<()> {
 
     let mut members = Vec::new();
     for id in 1..=3 {
-        members.push(start(&root, id).await?);
+        members.push(start(&root, id, args.entries_in_flight).await?);
     }
     let leader = members[0].node.clone();
     leader.bootstrap().await?;
@@ -184,6 +191,7 @@ async fn main() -> Result<()> {
         leader.propose(create_service(1_000_000 + i)).await?;
     }
 
+    let first_entry = leader.status().last_log_index.unwrap_or(0);
     let next = Arc::new(AtomicUsize::new(0));
     let stop_at = args
         .duration_secs
@@ -216,6 +224,11 @@ async fn main() -> Result<()> {
         latencies.extend(c.await??);
     }
     let elapsed = started.elapsed();
+    let entries = leader
+        .status()
+        .last_log_index
+        .unwrap_or(0)
+        .saturating_sub(first_entry);
     latencies.sort();
     let done = latencies.len();
 
@@ -250,6 +263,10 @@ async fn main() -> Result<()> {
     );
     println!("  writes/s: {rate:.0}");
     println!(
+        "  log entries: {entries} ({:.1} writes per entry)",
+        done as f64 / entries.max(1) as f64
+    );
+    println!(
         "  latency ms: p50 {:.2}  p99 {:.2}  max {:.2}",
         ms(p50),
         ms(p99),
@@ -266,6 +283,7 @@ async fn main() -> Result<()> {
             "writes": done,
             "elapsed_s": elapsed.as_secs_f64(),
             "writes_per_s": rate,
+            "log_entries": entries,
             "latency_ms": { "p50": ms(p50), "p99": ms(p99), "max": ms(max) },
             "disk_bytes_per_member": disk,
         });

@@ -15,7 +15,7 @@ use crate::codec;
 use crate::error::{log_err, DiskError, RaftError};
 use crate::log_schema::{
     decode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
-    SCHEMA_VERSION, VOTE_KEY,
+    SCHEMA_VERSION, UPGRADABLE_SCHEMA_VERSIONS, VOTE_KEY,
 };
 use crate::types::{Entry, LogId, Vote};
 
@@ -106,7 +106,8 @@ fn read_tables(
         .map_err(log_err(path))?
         .map(|v| v.value().to_vec());
     match schema {
-        Some(v) if v == SCHEMA_VERSION => {}
+        // Read-only: an older readable format is reported as it is, not re-marked.
+        Some(v) if v == SCHEMA_VERSION || UPGRADABLE_SCHEMA_VERSIONS.contains(&v.as_slice()) => {}
         Some(v) if OLD_SCHEMA_VERSIONS.contains(&v.as_slice()) => {
             return Err(RaftError::OldFormat(format!(
                 "{} is an unencrypted {} log",

@@ -135,11 +135,21 @@ pub(super) fn assemble(
             EntryPayload::Normal(p) => {
                 if apply {
                     // A refused batch is not a failure: it was refused the same way at runtime.
-                    if let Err(e) = store.apply(id.index, &p.0) {
-                        refused = Some(e.to_string());
+                    let reasons: Vec<String> = store
+                        .apply_group(id.index, &p.0)
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, r)| r.err().map(|e| (i, e)))
+                        .map(|(i, e)| match p.0.len() {
+                            1 => e.to_string(),
+                            _ => format!("transaction {i}: {e}"),
+                        })
+                        .collect();
+                    if !reasons.is_empty() {
+                        refused = Some(reasons.join("; "));
                     }
                 }
-                EntryKind::Normal { batch: p.0 }
+                EntryKind::Normal { batches: p.0 }
             }
             EntryPayload::Membership(m) => {
                 // openraft acts on a membership entry as soon as it is in the log, committed

@@ -61,9 +61,9 @@ pub struct SnapshotReport {
 pub enum EntryKind {
     /// Written by each new leader to commit its term.
     Blank,
-    /// One store transaction.
+    /// Store transactions: one, or a group committed together.
     Normal {
-        batch: StoreBatch,
+        batches: Vec<StoreBatch>,
     },
     Membership {
         membership: MembershipReport,

@@ -12,8 +12,8 @@ pub(super) fn redact_report(r: &mut StateReport) {
     }
     redact_snapshot(&mut r.current);
     for e in &mut r.entries {
-        if let EntryKind::Normal { batch } = &mut e.kind {
-            for a in &mut batch.actions {
+        if let EntryKind::Normal { batches } = &mut e.kind {
+            for a in batches.iter_mut().flat_map(|b| b.actions.iter_mut()) {
                 if let Some(StoreObject { object: Some(o) }) = &mut a.object {
                     redact_object(o);
                 }

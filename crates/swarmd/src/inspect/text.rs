@@ -235,7 +235,16 @@ pub(super) fn render_text(r: &StateReport, with_log: bool) -> String {
             r.entries.iter().map(|e| {
                 let (kind, mut summary) = match &e.kind {
                     EntryKind::Blank => ("blank", String::new()),
-                    EntryKind::Normal { batch } => ("normal", batch_summary(batch)),
+                    EntryKind::Normal { batches } => match batches.as_slice() {
+                        [one] => ("normal", batch_summary(one)),
+                        many => (
+                            "group",
+                            many.iter()
+                                .map(batch_summary)
+                                .collect::<Vec<_>>()
+                                .join(" | "),
+                        ),
+                    },
                     EntryKind::Membership { membership } => {
                         ("membership", membership_line(membership))
                     }

@@ -23,6 +23,7 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
         debounce: Duration::from_millis(20),
         max_delay: Duration::from_millis(200),
         tick: Duration::from_secs(2),
+        leading_edge: false,
     };
     let view = store.clone();
     run_loop(cfg, store, cancel, move || {

@@ -1,4 +1,5 @@
-//! `swarm-testkit`: the one test kit of the workspace (a dev-dependency only). It owns what
+//! `swarm-testkit`: the one test kit of the workspace (a dev-dependency, and of the bench
+//! binaries: `scheduler-bench` times the scheduler on its in-memory proposer). It owns what
 //! tests share so no test copies setup:
 //! - [`fixtures`]: nodes, services and tasks as the store holds them, built in one line;
 //! - [`MemoryProposer`]: writes straight into a store, for tests of components without Raft

@@ -112,6 +112,7 @@ impl Orchestrator {
             debounce: Duration::from_millis(20),
             max_delay: Duration::from_millis(200),
             tick: Duration::from_millis(500),
+            leading_edge: false,
         };
         let store = self.store.clone();
         run_loop(cfg, store, cancel, move || {

@@ -16,7 +16,9 @@ use swarm_api::*;
 use swarm_store::{Store, Tables, Txn};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) async fn run(
+/// Runs the scheduler until `cancel`: what the leader starts, and what `scheduler-bench` times
+/// on a store without Raft.
+pub async fn run(
     store: Store,
     proposer: Arc<dyn Proposer>,
     metrics: crate::ManagerMetrics,
@@ -27,6 +29,8 @@ pub(crate) async fn run(
         debounce: Duration::from_millis(50),
         max_delay: Duration::from_secs(1),
         tick: Duration::from_secs(1),
+        // A new service's tasks are placed at once; a burst's later writes still gather.
+        leading_edge: true,
     };
     let view = store.clone();
     run_loop(cfg, store, cancel, move || {

@@ -196,6 +196,9 @@ async fn a_hostile_worker_is_refused_and_the_others_do_not_notice() {
     assert_eq!(task_state(&ctl, &victim), Some(RUNNING));
     assert_eq!(running_task(&ctl, "victim"), (victim.clone(), w2_id));
     let nodes = ctl.ok(&["node", "ls"]);
-    let w2_line = nodes.lines().find(|l| l.contains("w2")).unwrap();
+    let w2_line = nodes
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("w2"))
+        .unwrap();
     assert!(w2_line.contains(" READY "), "{nodes}");
 }

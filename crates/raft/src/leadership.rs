@@ -32,9 +32,10 @@ fn openraft_leads(m: &RaftMetrics<NodeId, Node>) -> bool {
 }
 
 pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, Node>, quorum: Quorum) -> Leadership {
-    if quorum.is_lost() {
+    if openraft_leads(m) && !quorum.may_lead() {
         // A leader cut off from its voters cannot tell who leads now; claiming itself would
-        // send proposers to a member that cannot commit.
+        // send proposers to a member that cannot commit. A leadership restored from disk is
+        // not claimed either until a quorum answers it: the others may have moved on.
         return Leadership {
             is_leader: false,
             leader_id: None,
@@ -120,6 +121,7 @@ fn sole_voter(
 pub(crate) fn spawn_watcher(
     raft: &OpenRaft,
     quorum_window: Duration,
+    restored_term: u64,
     out: Publish,
 ) -> JoinHandle<()> {
     let Publish {
@@ -132,7 +134,7 @@ pub(crate) fn spawn_watcher(
     // The RaftNode keeps the handle and awaits it on shutdown.
     #[allow(clippy::disallowed_methods)]
     tokio::spawn(async move {
-        let mut check = QuorumCheck::new(quorum_window);
+        let mut check = QuorumCheck::new(quorum_window, restored_term);
         let mut current = metrics.borrow_and_update().clone();
         let mut role = Role::default();
         check.observe(
@@ -155,6 +157,16 @@ pub(crate) fn spawn_watcher(
                     ),
                     _ => tracing::info!(raft_id, "quorum contact restored or leadership ended"),
                 }
+            }
+            let was = *quorum_tx.borrow();
+            if quorum == Quorum::Unconfirmed && was != Quorum::Unconfirmed {
+                tracing::info!(
+                    raft_id,
+                    term = current.current_term,
+                    "leadership restored from disk: not acting as leader until a quorum confirms it"
+                );
+            } else if quorum == Quorum::Held && was == Quorum::Unconfirmed {
+                tracing::info!(raft_id, "restored leadership confirmed by a quorum");
             }
             role.log_change(raft_id, &current);
             publish(&quorum_tx, quorum);

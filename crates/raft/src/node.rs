@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, InitializeError};
+use openraft::storage::RaftLogStorage;
 use openraft::BasicNode;
 use swarm_api::raft_server::RaftServer;
 use swarm_api::{StoreBatch, StoreObject};
@@ -106,6 +107,14 @@ impl RaftNode {
         })??;
 
         let log_db = log.weak();
+        // openraft restores a committed vote of our own as leadership without an election; the
+        // quorum check holds such a leadership back until a quorum confirms it (see `quorum`).
+        let restored_term = log
+            .clone()
+            .read_vote()
+            .await
+            .map_err(|e| RaftError::Fatal(Box::new(e)))?
+            .map_or(0, |v| v.leader_id().get_term());
         let raft = OpenRaft::new(
             cfg.raft_id,
             ocfg,
@@ -122,6 +131,7 @@ impl RaftNode {
         let watcher = leadership::spawn_watcher(
             &raft,
             cfg.quorum_window(),
+            restored_term,
             leadership::Publish {
                 leadership: tx,
                 quorum: quorum_tx,

@@ -18,6 +18,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
+        // Tasks and services hold their task spec through an Arc (src/shared_spec.rs).
+        .extern_path(
+            ".swarm.v1.SharedTaskSpec",
+            "crate::shared_spec::SharedTaskSpec",
+        )
         .compile_fds(fds)?;
     Ok(())
 }

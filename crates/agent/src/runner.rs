@@ -446,16 +446,19 @@ mod tests {
     fn task(command: &[&str], env: &[&str]) -> Task {
         Task {
             id: swarm_api::ids::new_id(),
-            spec: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: "busybox".into(),
-                    command: command.iter().map(|s| s.to_string()).collect(),
-                    env: env.iter().map(|s| s.to_string()).collect(),
-                    stop_grace_period_ms: 2_000,
+            spec: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: "busybox".into(),
+                        command: command.iter().map(|s| s.to_string()).collect(),
+                        env: env.iter().map(|s| s.to_string()).collect(),
+                        stop_grace_period_ms: 2_000,
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             desired_state: TaskState::Running as i32,
             ..Default::default()
         }

@@ -59,10 +59,13 @@ mod tests {
                 name: "web".into(),
                 labels: [("tier".to_string(), "front".to_string())].into(),
             }),
-            spec: Some(TaskSpec {
-                container: Some(c),
-                ..Default::default()
-            }),
+            spec: Some(
+                TaskSpec {
+                    container: Some(c),
+                    ..Default::default()
+                }
+                .into(),
+            ),
             ..Default::default()
         }
     }
@@ -96,7 +99,7 @@ mod tests {
             ..Default::default()
         });
         let got = expand(&t, &node()).unwrap();
-        let c = got.spec.unwrap().container.unwrap();
+        let c = got.spec.unwrap().into_inner().container.unwrap();
         assert_eq!(c.hostname, "h1-2");
         assert_eq!(c.env, ["WHO=web.2 on n1", "TIER=front", "PLAIN=a=b"]);
         assert_eq!(c.mounts[0].source, "data-2");

@@ -48,15 +48,18 @@ fn task(node: &str, image: &str, command: &[&str]) -> Task {
             name: "agenttest.1".into(),
             ..Default::default()
         }),
-        spec: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: image.into(),
-                command: command.iter().map(|s| s.to_string()).collect(),
-                stop_grace_period_ms: 1_000,
+        spec: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: image.into(),
+                    command: command.iter().map(|s| s.to_string()).collect(),
+                    stop_grace_period_ms: 1_000,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         ..Default::default()
     }
 }

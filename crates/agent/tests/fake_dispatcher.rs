@@ -182,15 +182,18 @@ fn plaintext_connect() -> ConnectFn {
 fn sleep_task(id: &str, observed: TaskState) -> Task {
     Task {
         id: id.into(),
-        spec: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "busybox".into(),
-                command: vec!["sleep".into(), "30".into()],
-                stop_grace_period_ms: 2_000,
+        spec: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "busybox".into(),
+                    command: vec!["sleep".into(), "30".into()],
+                    stop_grace_period_ms: 2_000,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         desired_state: TaskState::Running as i32,
         status: Some(TaskStatus {
             state: observed as i32,

@@ -21,13 +21,16 @@ async fn child_role() {
     let ex = ProcessExecutor::new(std::path::Path::new(&dir), "test", None);
     let task = Task {
         id: "t".into(),
-        spec: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                command: vec!["sleep".into(), "30".into()],
+        spec: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    command: vec!["sleep".into(), "30".into()],
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         ..Default::default()
     };
     let mut ctl = ex.controller(&task).expect("controller");

@@ -11,13 +11,16 @@ use swarm_api::{ContainerSpec, Task, TaskSpec};
 fn task(command: &[&str]) -> Task {
     Task {
         id: swarm_api::ids::new_id(),
-        spec: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                command: command.iter().map(|s| s.to_string()).collect(),
+        spec: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    command: command.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         ..Default::default()
     }
 }

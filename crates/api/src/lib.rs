@@ -11,10 +11,12 @@ pub mod cidr;
 pub mod ids;
 pub mod names;
 pub mod route;
+pub mod shared_spec;
 pub mod state;
 pub mod template;
 pub mod validate;
 
+pub use shared_spec::SharedTaskSpec;
 pub use v1::*;
 
 /// Organizational unit of a manager's certificate.

@@ -310,13 +310,16 @@ mod tests {
                 name: name.into(),
                 labels: Default::default(),
             }),
-            task: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: image.into(),
+            task: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: image.into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             mode: Some(service_spec::Mode::Replicated(ReplicatedService {
                 replicas: 1,
             })),

@@ -50,7 +50,7 @@ fn service() -> Service {
                 name: "api".into(),
                 ..Default::default()
             }),
-            task: Some(spec()),
+            task: Some(spec().into()),
             mode: Some(service_spec::Mode::Replicated(ReplicatedService {
                 replicas: TASKS as u64,
             })),
@@ -65,7 +65,7 @@ fn new_task(i: usize) -> Task {
         id: format!("task{i:020}"),
         service_id: "svc".into(),
         slot: i as u64 + 1,
-        spec: Some(spec()),
+        spec: Some(spec().into()),
         desired_state: TaskState::Running as i32,
         status: Some(TaskStatus {
             state: TaskState::New as i32,

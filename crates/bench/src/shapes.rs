@@ -83,7 +83,7 @@ pub fn pending_task(i: usize, shape: Shape) -> Task {
         id: format!("task{i:07}"),
         service_id: service_id.to_string(),
         spec_version,
-        spec: Some(spec),
+        spec: Some(spec.into()),
         desired_state: TaskState::Running as i32,
         status: Some(TaskStatus {
             state: TaskState::Pending as i32,

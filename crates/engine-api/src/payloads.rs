@@ -213,17 +213,20 @@ mod tests {
                     name: name.into(),
                     ..Default::default()
                 }),
-                task: Some(TaskSpec {
-                    secrets: vec![SecretReference {
-                        secret_id: secret.into(),
+                task: Some(
+                    TaskSpec {
+                        secrets: vec![SecretReference {
+                            secret_id: secret.into(),
+                            ..Default::default()
+                        }],
+                        configs: vec![ConfigReference {
+                            config_id: config.into(),
+                            ..Default::default()
+                        }],
                         ..Default::default()
-                    }],
-                    configs: vec![ConfigReference {
-                        config_id: config.into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
+                    }
+                    .into(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()

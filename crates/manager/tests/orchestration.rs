@@ -65,18 +65,21 @@ fn service_spec(
             name: name.into(),
             ..Default::default()
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "img:1".into(),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "img:1".into(),
+                    ..Default::default()
+                }),
+                restart,
+                placement: Some(Placement {
+                    constraints: constraints.iter().map(|s| s.to_string()).collect(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            restart,
-            placement: Some(Placement {
-                constraints: constraints.iter().map(|s| s.to_string()).collect(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         mode: Some(mode),
         ..Default::default()
     }
@@ -638,7 +641,15 @@ impl Harness {
     fn live_images(&self, id: &str) -> Vec<String> {
         let mut v: Vec<String> = self.store.view(|t| {
             t.live_tasks_of_service(id)
-                .map(|x| x.spec.clone().unwrap().container.unwrap().image)
+                .map(|x| {
+                    x.spec
+                        .clone()
+                        .unwrap()
+                        .into_inner()
+                        .container
+                        .unwrap()
+                        .image
+                })
                 .collect()
         });
         v.sort();
@@ -707,6 +718,7 @@ async fn a_failing_update_rolls_back() {
             .unwrap()
             .task
             .unwrap()
+            .into_inner()
             .container
             .unwrap()
             .image

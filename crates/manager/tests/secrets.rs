@@ -41,20 +41,23 @@ fn service(name: &str, secrets: &[&str]) -> ServiceSpec {
             name: name.into(),
             ..Default::default()
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "img:1".into(),
-                ..Default::default()
-            }),
-            secrets: secrets
-                .iter()
-                .map(|s| SecretReference {
-                    secret_name: s.to_string(),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "img:1".into(),
                     ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }),
+                }),
+                secrets: secrets
+                    .iter()
+                    .map(|s| SecretReference {
+                        secret_name: s.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }
+            .into(),
+        ),
         mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
         ..Default::default()
     }

@@ -96,6 +96,7 @@ fn apply_one(
                 updated_at: ts,
             };
             undo.push((kind, id, None));
+            share_spec(tables, &mut obj);
             put(tables, obj.clone());
             Ok((EventKind::Create, obj))
         }
@@ -120,6 +121,7 @@ fn apply_one(
                 updated_at: ts,
             };
             undo.push((kind, id, Some(old)));
+            share_spec(tables, &mut obj);
             put(tables, obj.clone());
             Ok((EventKind::Update, obj))
         }
@@ -180,6 +182,13 @@ fn get(tables: &Tables, kind: Kind, id: &str) -> Option<StoreObject> {
         Kind::Secret => tables.secrets.get(id).cloned().map(StoreItem::into_object),
         Kind::Config => tables.configs.get(id).cloned().map(StoreItem::into_object),
         Kind::Network => tables.networks.get(id).cloned().map(StoreItem::into_object),
+    }
+}
+
+/// Before the row and the watch event are cloned from it, so both hold the shared spec.
+fn share_spec(tables: &Tables, obj: &mut StoreObject) {
+    if let Some(Object::Task(task)) = obj.object.as_mut() {
+        tables.share_task_spec(task);
     }
 }
 

@@ -46,13 +46,16 @@ fn spec(name: &str) -> ServiceSpec {
             name: name.into(),
             ..Default::default()
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "x".into(),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "x".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
         ..Default::default()
     }

@@ -169,13 +169,16 @@ pub fn service_spec(name: &str) -> ServiceSpec {
             name: name.into(),
             labels: Default::default(),
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "busybox".into(),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
         ..Default::default()
     }

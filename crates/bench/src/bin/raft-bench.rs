@@ -119,13 +119,16 @@ fn create_service(i: usize) -> swarm_api::StoreBatch {
                 name: format!("bench-{i}"),
                 ..Default::default()
             }),
-            task: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: "nginx:1.27-alpine".into(),
+            task: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: "nginx:1.27-alpine".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
             ..Default::default()
         }),

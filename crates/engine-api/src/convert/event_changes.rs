@@ -96,13 +96,16 @@ mod tests {
     fn svc(image: &str, replicas: u64, state: Option<UpdateState>) -> Object {
         Object::Service(Service {
             spec: Some(ServiceSpec {
-                task: Some(TaskSpec {
-                    container: Some(ContainerSpec {
-                        image: image.into(),
+                task: Some(
+                    TaskSpec {
+                        container: Some(ContainerSpec {
+                            image: image.into(),
+                            ..Default::default()
+                        }),
                         ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
+                    }
+                    .into(),
+                ),
                 mode: Some(Mode::Replicated(ReplicatedService { replicas })),
                 ..Default::default()
             }),

@@ -222,7 +222,7 @@ pub fn from_docker(s: d::ServiceSpec) -> Result<(ServiceSpec, Vec<String>), ApiE
             name: s.name,
             labels: s.labels.unwrap_or_default().into_iter().collect(),
         }),
-        task: Some(task),
+        task: Some(task.into()),
         mode: Some(mode_from_docker(s.mode)?),
         update: s
             .update_config
@@ -444,50 +444,53 @@ mod tests {
                 name: "web".into(),
                 labels: [("tier".to_string(), "front".to_string())].into(),
             }),
-            task: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: "nginx:1".into(),
-                    command: vec!["sh".into()],
-                    args: vec!["-c".into(), "sleep 9".into()],
-                    env: vec!["A=1".into()],
-                    stop_grace_period_ms: 3_000,
-                    mounts: vec![swarm_api::Mount {
-                        r#type: MountType::Tmpfs as i32,
-                        source: String::new(),
-                        target: "/tmp".into(),
-                        read_only: false,
-                    }],
-                    ..Default::default()
-                }),
-                resources: Some(ResourceRequirements {
-                    limits: Some(Resources {
-                        nano_cpus: 500_000_000,
-                        memory_bytes: 1 << 20,
+            task: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: "nginx:1".into(),
+                        command: vec!["sh".into()],
+                        args: vec!["-c".into(), "sleep 9".into()],
+                        env: vec!["A=1".into()],
+                        stop_grace_period_ms: 3_000,
+                        mounts: vec![swarm_api::Mount {
+                            r#type: MountType::Tmpfs as i32,
+                            source: String::new(),
+                            target: "/tmp".into(),
+                            read_only: false,
+                        }],
+                        ..Default::default()
                     }),
-                    reservations: None,
-                }),
-                restart: Some(RestartPolicy {
-                    condition: RestartCondition::OnFailure as i32,
-                    delay_ms: 1_000,
-                    max_attempts: 3,
-                    window_ms: 0,
-                    ..Default::default()
-                }),
-                placement: Some(swarm_api::Placement {
-                    constraints: vec!["node.role==worker".into()],
-                    max_replicas_per_node: 2,
-                    preferences: vec!["spread=node.labels.zone".into()],
-                }),
-                force_update: 4,
-                secrets: vec![SecretReference {
-                    secret_id: "s1".into(),
-                    secret_name: "db".into(),
-                    target: "db.pw".into(),
-                }],
-                configs: vec![],
-                log_driver: None,
-                networks: Vec::new(),
-            }),
+                    resources: Some(ResourceRequirements {
+                        limits: Some(Resources {
+                            nano_cpus: 500_000_000,
+                            memory_bytes: 1 << 20,
+                        }),
+                        reservations: None,
+                    }),
+                    restart: Some(RestartPolicy {
+                        condition: RestartCondition::OnFailure as i32,
+                        delay_ms: 1_000,
+                        max_attempts: 3,
+                        window_ms: 0,
+                        ..Default::default()
+                    }),
+                    placement: Some(swarm_api::Placement {
+                        constraints: vec!["node.role==worker".into()],
+                        max_replicas_per_node: 2,
+                        preferences: vec!["spread=node.labels.zone".into()],
+                    }),
+                    force_update: 4,
+                    secrets: vec![SecretReference {
+                        secret_id: "s1".into(),
+                        secret_name: "db".into(),
+                        target: "db.pw".into(),
+                    }],
+                    configs: vec![],
+                    log_driver: None,
+                    networks: Vec::new(),
+                }
+                .into(),
+            ),
             mode: Some(Mode::Replicated(ReplicatedService { replicas: 3 })),
             update: Some(UpdateConfig {
                 parallelism: 2,
@@ -507,13 +510,16 @@ mod tests {
         for spec in [
             full_spec(),
             ServiceSpec {
-                task: Some(TaskSpec {
-                    container: Some(ContainerSpec {
-                        image: "x".into(),
+                task: Some(
+                    TaskSpec {
+                        container: Some(ContainerSpec {
+                            image: "x".into(),
+                            ..Default::default()
+                        }),
                         ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
+                    }
+                    .into(),
+                ),
                 mode: Some(Mode::Global(GlobalService {})),
                 annotations: Some(Annotations::default()),
                 ..Default::default()
@@ -608,7 +614,7 @@ mod tests {
             "Networks":[{"Target":"app"}]}"#,
         )
         .unwrap();
-        let nets = spec.task.unwrap().networks;
+        let nets = spec.task.unwrap().into_inner().networks;
         assert_eq!((nets.len(), nets[0].target.as_str()), (1, "db"));
         assert!(
             warnings.len() == 1 && warnings[0].starts_with("Networks:"),

@@ -81,7 +81,7 @@ pub(super) fn check_update(
 /// The service that uses the object `id` (through its spec, its previous spec, or a task still
 /// meant to run), if any.
 fn user(t: &Tables, uses: impl Fn(&TaskSpec) -> bool) -> Option<String> {
-    let spec_uses = |s: Option<&ServiceSpec>| s.and_then(|s| s.task.as_ref()).is_some_and(&uses);
+    let spec_uses = |s: Option<&ServiceSpec>| s.and_then(|s| s.task.as_deref()).is_some_and(&uses);
     for s in t.services.iter() {
         if spec_uses(s.spec.as_ref()) || spec_uses(s.previous_spec.as_ref()) {
             let name = s
@@ -96,7 +96,7 @@ fn user(t: &Tables, uses: impl Fn(&TaskSpec) -> bool) -> Option<String> {
     t.tasks
         .iter()
         .filter(|x| x.desired_state <= TaskState::Running as i32)
-        .find(|x| x.spec.as_ref().is_some_and(&uses))
+        .find(|x| x.spec.as_deref().is_some_and(&uses))
         .map(|x| {
             if x.service_name.is_empty() {
                 x.service_id.clone()

@@ -132,14 +132,17 @@ mod tests {
         Task {
             id: id.into(),
             node_id: node.into(),
-            spec: Some(TaskSpec {
-                secrets: vec![SecretReference {
-                    secret_id: secret.into(),
-                    secret_name: secret.into(),
-                    target: secret.into(),
-                }],
-                ..Default::default()
-            }),
+            spec: Some(
+                TaskSpec {
+                    secrets: vec![SecretReference {
+                        secret_id: secret.into(),
+                        secret_name: secret.into(),
+                        target: secret.into(),
+                    }],
+                    ..Default::default()
+                }
+                .into(),
+            ),
             status: Some(TaskStatus {
                 state: state as i32,
                 ..Default::default()

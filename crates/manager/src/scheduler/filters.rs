@@ -489,21 +489,24 @@ mod tests {
     fn group_key_reads_every_placement_field() {
         let task = |mem: i64, cons: &[&str], max: u64| Task {
             service_id: "s".into(),
-            spec: Some(TaskSpec {
-                resources: Some(ResourceRequirements {
-                    limits: None,
-                    reservations: Some(Resources {
-                        nano_cpus: 0,
-                        memory_bytes: mem,
+            spec: Some(
+                TaskSpec {
+                    resources: Some(ResourceRequirements {
+                        limits: None,
+                        reservations: Some(Resources {
+                            nano_cpus: 0,
+                            memory_bytes: mem,
+                        }),
                     }),
-                }),
-                placement: Some(Placement {
-                    constraints: cons.iter().map(|s| s.to_string()).collect(),
-                    max_replicas_per_node: max,
+                    placement: Some(Placement {
+                        constraints: cons.iter().map(|s| s.to_string()).collect(),
+                        max_replicas_per_node: max,
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             ..Default::default()
         };
         let (a, b, c, d) = (

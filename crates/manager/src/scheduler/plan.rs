@@ -329,7 +329,7 @@ mod tests {
             id: id.into(),
             service_id: service.into(),
             spec_version: version,
-            spec: Some(TaskSpec::default()),
+            spec: Some(TaskSpec::default().into()),
             desired_state: TaskState::Running as i32,
             status: Some(TaskStatus {
                 state: TaskState::Pending as i32,

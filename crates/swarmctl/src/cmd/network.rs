@@ -451,7 +451,7 @@ mod tests {
             node_id: node.into(),
             slot: 1,
             service_name: "api".into(),
-            spec: Some(attached_spec()),
+            spec: Some(attached_spec().into()),
             status: Some(TaskStatus {
                 state: state as i32,
                 message: "no address left in network app (10.0.1.0/24)".into(),
@@ -493,7 +493,7 @@ mod tests {
                     name: "api".into(),
                     ..Default::default()
                 }),
-                task: Some(attached_spec()),
+                task: Some(attached_spec().into()),
                 ..Default::default()
             }),
             endpoint: Some(Endpoint {

@@ -303,13 +303,16 @@ mod tests {
                 created_at: at,
                 updated_at: at,
             }),
-            spec: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: "redis:3.0.5".into(),
+            spec: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: "redis:3.0.5".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             service_id: "svc".into(),
             slot,
             node_id: "n1".into(),

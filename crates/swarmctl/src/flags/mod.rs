@@ -201,10 +201,13 @@ fn default_restart_policy() -> RestartPolicy {
 pub fn new_service_spec() -> ServiceSpec {
     ServiceSpec {
         annotations: Some(Annotations::default()),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec::default()),
-            ..Default::default()
-        }),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec::default()),
+                ..Default::default()
+            }
+            .into(),
+        ),
         mode: Some(Mode::Replicated(ReplicatedService { replicas: 1 })),
         update: Some(update::created_update_config()),
         rollback: None,
@@ -478,7 +481,7 @@ mod tests {
             Some(Mode::Replicated(ReplicatedService { replicas: 1 }))
         );
         assert_eq!(spec.update.as_ref().map(|u| u.parallelism), Some(0));
-        let task = spec.task.clone().unwrap_or_default();
+        let task = spec.task.clone().unwrap_or_default().into_inner();
         let c = task.container.unwrap_or_default();
         assert_eq!(c.image, "redis:3.0.5");
         assert_eq!(c.env, vec!["A=1".to_string(), "B=2".to_string()]);

@@ -213,7 +213,7 @@ pub(super) fn create_body(
         host_config: Some(host_config),
         ..Default::default()
     };
-    super::options::apply(spec, task.spec.as_ref(), &mut body);
+    super::options::apply(spec, task.spec.as_deref(), &mut body);
     Ok(body)
 }
 
@@ -234,20 +234,23 @@ mod tests {
                 name: "web.2".into(),
                 ..Default::default()
             }),
-            spec: Some(TaskSpec {
-                container: Some(spec),
-                resources: Some(ResourceRequirements {
-                    limits: Some(Resources {
-                        nano_cpus: 500_000_000,
-                        memory_bytes: 64 << 20,
+            spec: Some(
+                TaskSpec {
+                    container: Some(spec),
+                    resources: Some(ResourceRequirements {
+                        limits: Some(Resources {
+                            nano_cpus: 500_000_000,
+                            memory_bytes: 64 << 20,
+                        }),
+                        reservations: Some(Resources {
+                            nano_cpus: 250_000_000,
+                            memory_bytes: 32 << 20,
+                        }),
                     }),
-                    reservations: Some(Resources {
-                        nano_cpus: 250_000_000,
-                        memory_bytes: 32 << 20,
-                    }),
-                }),
-                ..Default::default()
-            }),
+                    ..Default::default()
+                }
+                .into(),
+            ),
             ..Default::default()
         }
     }

@@ -14,13 +14,16 @@ pub fn service_spec(name: &str, replicas: u64) -> ServiceSpec {
             name: name.to_string(),
             ..Default::default()
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "nginx:1.27-alpine".into(),
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "nginx:1.27-alpine".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         mode: Some(Mode::Replicated(ReplicatedService { replicas })),
         update: Some(UpdateConfig {
             parallelism: 0,

@@ -22,13 +22,16 @@ pub(super) fn redis(replicas: u64, image: &str) -> Service {
                 name: "redis".into(),
                 labels: Default::default(),
             }),
-            task: Some(TaskSpec {
-                container: Some(ContainerSpec {
-                    image: image.into(),
+            task: Some(
+                TaskSpec {
+                    container: Some(ContainerSpec {
+                        image: image.into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                }
+                .into(),
+            ),
             mode: Some(Mode::Replicated(ReplicatedService { replicas })),
             update: Some(crate::flags::new_service_spec().update.unwrap_or_default()),
             rollback: None,
@@ -46,13 +49,16 @@ pub(super) fn task(id: &str, slot: u64, node: &str, state: TaskState, at: i64) -
             created_at: at,
             updated_at: at,
         }),
-        spec: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "redis:3.0.5".into(),
+        spec: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "redis:3.0.5".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         service_id: "89831rq7oplzp6oqcqoswquf2".into(),
         slot,
         node_id: node.into(),

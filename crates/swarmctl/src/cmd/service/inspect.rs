@@ -280,7 +280,10 @@ fn healthcheck_lines(w: &mut String, h: &swarm_api::HealthCheck) {
 
 fn network_lines(w: &mut String, service: &Service, names: &HashMap<String, String>) {
     let spec = service.spec.clone().unwrap_or_default();
-    let attached = spec.task.map(|t| t.networks).unwrap_or_default();
+    let attached = spec
+        .task
+        .map(|t| t.into_inner().networks)
+        .unwrap_or_default();
     let dnsrr = spec
         .endpoint
         .as_ref()

@@ -14,13 +14,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A workspace binary, from `target/<profile>/` (a test runs from `target/<profile>/deps/`).
+/// A workspace binary, from `target/<profile>/`: a test runs from `target/<profile>/deps/`, a
+/// binary using the kit (the nemesis) from `target/<profile>/` itself.
 pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps");
+    let own_dir = exe.parent().expect("the executable's directory");
+    let profile_dir = if own_dir.join(name).exists() {
+        own_dir
+    } else {
+        own_dir
+            .parent()
+            .expect("the test runs from target/<profile>/deps")
+    };
     let p = profile_dir.join(name);
     assert!(
         p.exists(),

@@ -120,6 +120,25 @@ impl Mesh {
         .unwrap();
     }
 
+    /// One-way cut: host `i` drops every packet from host `j` (what `j` sends never arrives;
+    /// what `i` sends still reaches `j`, so TCP from either side stalls but `j` keeps hearing
+    /// `i`'s first packets). `heal(i)` undoes it.
+    pub fn drop_from(&self, i: usize, j: usize) -> Result<(), String> {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(i),
+            "iptables",
+            "-A",
+            "INPUT",
+            "-s",
+            &self.ip(j),
+            "-j",
+            "DROP",
+        ])
+    }
+
     pub fn heal(&self, i: usize) {
         sh(&["ip", "netns", "exec", &self.ns(i), "iptables", "-F"]).unwrap();
     }

@@ -1,0 +1,181 @@
+//! The cluster under test: managers and workers as real `swarmd` processes on test hosts
+//! (network namespaces, `swarm_testkit::process::netns`), and the faults done to it. Owns the
+//! processes, the namespaces and the temporary directory, and removes them all when dropped
+//! (also on an error or a panic); it must not issue workload operations.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use swarm_bench::nemesis::schedule::{FaultKind, Planned};
+use swarm_testkit::process::netns::Mesh;
+use swarm_testkit::process::{self, swarm, Ctl, Node};
+
+pub struct Cluster {
+    pub managers: Vec<Node>,
+    pub workers: Vec<Node>,
+    pub sockets: Vec<PathBuf>,
+    mesh: Mesh,
+    root: tempfile::TempDir,
+}
+
+/// A fault in force, and what undoes it.
+pub struct Injected {
+    pub kind: FaultKind,
+    pub target: String,
+    undo: Undo,
+}
+
+enum Undo {
+    Restart(Vec<usize>),
+    Continue(usize),
+    Heal(usize),
+}
+
+impl Cluster {
+    /// `keep`: leave the state directory (with every node's log) in place, for a post-mortem.
+    pub fn start(managers: usize, workers: usize, keep: bool) -> Result<Cluster> {
+        if managers == 0 {
+            bail!("--managers must be at least 1");
+        }
+        let mesh = Mesh::new(managers + workers)
+            .map_err(|e| anyhow::anyhow!("test hosts (network namespaces; run as root): {e}"))?;
+        let root = tempfile::Builder::new()
+            .prefix("nemesis-")
+            .disable_cleanup(keep)
+            .tempdir()
+            .context("temporary directory")?;
+        let (ms, sockets) = swarm::start_managers(&mesh, root.path(), managers);
+        let ctl = Ctl {
+            socket: sockets[0].clone(),
+        };
+        let ws = swarm::start_workers(&mesh, root.path(), managers, workers, &ctl, "process");
+        Ok(Cluster {
+            managers: ms,
+            workers: ws,
+            sockets,
+            mesh,
+            root,
+        })
+    }
+
+    pub fn manager_name(i: usize) -> String {
+        format!("m{}", i + 1)
+    }
+
+    /// The manager index of hostname `mN`.
+    pub fn manager_index(name: &str) -> Option<usize> {
+        name.strip_prefix('m')?
+            .parse::<usize>()
+            .ok()?
+            .checked_sub(1)
+    }
+
+    /// Injects `plan`; `leader` is who leads now, if known.
+    pub fn inject(&mut self, plan: &Planned, leader: Option<usize>) -> Result<Injected> {
+        let n = self.managers.len();
+        let leader_or_any = leader.unwrap_or((plan.pick % n as u64) as usize);
+        let follower = {
+            let others: Vec<usize> = (0..n).filter(|i| Some(*i) != leader).collect();
+            others
+                .get((plan.pick % others.len().max(1) as u64) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        let name = Cluster::manager_name;
+        let (target, undo) = match plan.kind {
+            FaultKind::KillLeader | FaultKind::KillFollower => {
+                let i = if plan.kind == FaultKind::KillLeader {
+                    leader_or_any
+                } else {
+                    follower
+                };
+                self.managers[i].kill9();
+                (name(i), Undo::Restart(vec![i]))
+            }
+            FaultKind::PauseLeader | FaultKind::PauseFollower => {
+                let i = if plan.kind == FaultKind::PauseLeader {
+                    leader_or_any
+                } else {
+                    follower
+                };
+                self.signal(i, Signal::SIGSTOP)?;
+                (name(i), Undo::Continue(i))
+            }
+            FaultKind::IsolateLeader | FaultKind::IsolateFollower => {
+                let i = if plan.kind == FaultKind::IsolateLeader {
+                    leader_or_any
+                } else {
+                    follower
+                };
+                self.mesh.isolate(i + 1);
+                (name(i), Undo::Heal(i))
+            }
+            FaultKind::OneWay => {
+                let i = (plan.pick % n as u64) as usize;
+                let j = (i + 1 + (plan.pick2 % (n as u64 - 1).max(1)) as usize) % n;
+                if i == j {
+                    bail!("a one-way cut needs two managers");
+                }
+                self.mesh
+                    .drop_from(i + 1, j + 1)
+                    .map_err(|e| anyhow::anyhow!("one-way cut: {e}"))?;
+                (format!("{}<-{}", name(i), name(j)), Undo::Heal(i))
+            }
+            FaultKind::RestartAll => {
+                for m in &mut self.managers {
+                    m.kill9();
+                }
+                ("all".to_string(), Undo::Restart((0..n).collect()))
+            }
+        };
+        Ok(Injected {
+            kind: plan.kind,
+            target,
+            undo,
+        })
+    }
+
+    pub fn heal(&mut self, f: &Injected) -> Result<()> {
+        match &f.undo {
+            Undo::Restart(who) => {
+                for &i in who {
+                    self.managers[i].spawn();
+                }
+            }
+            Undo::Continue(i) => self.signal(*i, Signal::SIGCONT)?,
+            Undo::Heal(i) => self.mesh.heal(i + 1),
+        }
+        Ok(())
+    }
+
+    fn signal(&self, i: usize, sig: Signal) -> Result<()> {
+        let pid = i32::try_from(self.managers[i].pid()).context("pid")?;
+        if pid == 0 {
+            bail!("m{} is not running", i + 1);
+        }
+        kill(Pid::from_raw(pid), sig).with_context(|| format!("{sig} to m{}", i + 1))
+    }
+
+    /// Where the nodes' state and logs (`m1.log`, `w1.log`, …) are.
+    pub fn dir(&self) -> PathBuf {
+        self.root.path().to_path_buf()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Stopped processes die of SIGKILL too; the workers' tasks (`sleep` processes in
+        // their state dirs) outlive a killed worker, so they go explicitly.
+        for n in self.managers.iter_mut().chain(self.workers.iter_mut()) {
+            n.kill9();
+        }
+        for pid in process::task_processes_under(self.root.path()) {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        // Then the fields: each Node's drop removes its network leftovers, the mesh its
+        // namespaces, the TempDir the state.
+    }
+}

@@ -150,16 +150,19 @@ pub fn service_spec(name: &str, value: &str, replicas: u64) -> ServiceSpec {
             name: name.into(),
             labels: [(LABEL.to_string(), value.to_string())].into(),
         }),
-        task: Some(TaskSpec {
-            container: Some(ContainerSpec {
-                image: "busybox".into(),
-                command: vec!["sleep".into()],
-                args: vec!["3600".into()],
-                stop_grace_period_ms: 1_000,
+        task: Some(
+            TaskSpec {
+                container: Some(ContainerSpec {
+                    image: "busybox".into(),
+                    command: vec!["sleep".into()],
+                    args: vec!["3600".into()],
+                    stop_grace_period_ms: 1_000,
+                    ..Default::default()
+                }),
                 ..Default::default()
-            }),
-            ..Default::default()
-        }),
+            }
+            .into(),
+        ),
         mode: Some(service_spec::Mode::Replicated(ReplicatedService {
             replicas,
         })),

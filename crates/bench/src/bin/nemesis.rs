@@ -16,6 +16,8 @@ mod cluster;
 mod control;
 #[path = "nemesis/converge.rs"]
 mod converge;
+#[path = "nemesis/disk.rs"]
+mod disk;
 #[path = "nemesis/driver.rs"]
 mod driver;
 #[path = "nemesis/workload.rs"]

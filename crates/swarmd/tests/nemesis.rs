@@ -59,7 +59,7 @@ fn twenty_faults_leave_the_history_linearizable_and_nothing_lost() {
 }
 
 #[test]
-#[ignore = "long: 100 faults, about ten minutes"]
+#[ignore = "long: 100 faults, about 15 minutes"]
 fn a_hundred_faults_leave_the_history_linearizable_and_nothing_lost() {
     nemesis(100, 7);
 }

@@ -27,40 +27,7 @@ impl Cluster {
     fn start() -> Cluster {
         let mesh = Mesh::new(3).expect("network namespaces for the test hosts (run as root)");
         let tmp = tempfile::tempdir().unwrap();
-        let mut nodes = Vec::new();
-        let mut sockets: Vec<PathBuf> = Vec::new();
-        for i in 1..=3 {
-            let name = format!("m{i}");
-            let dir = tmp.path().join(&name);
-            let socket = tmp.path().join(format!("{name}.sock"));
-            let addr = format!("{}:4242", mesh.ip(i));
-            let join = (i > 1).then(|| {
-                (
-                    format!("{}:4242", mesh.ip(1)),
-                    token(
-                        &Ctl {
-                            socket: sockets[0].clone(),
-                        },
-                        "Manager:",
-                    ),
-                )
-            });
-            let args = manager_args(
-                &dir,
-                &name,
-                &socket,
-                &addr,
-                join.as_ref().map(|(a, t)| (a.as_str(), t.as_str())),
-            );
-            nodes.push(Node::start_in(mesh.exec_prefix(i), &name, &dir, &args));
-            let ctl = Ctl {
-                socket: socket.clone(),
-            };
-            wait_for(&format!("{name} serving"), Duration::from_secs(60), || {
-                ctl.run(&["node", "ls"]).status.success().then_some(())
-            });
-            sockets.push(socket);
-        }
+        let (nodes, sockets) = start_managers(&mesh, tmp.path(), 3);
         let c = Cluster {
             mesh,
             nodes,

@@ -16,6 +16,8 @@ mod cluster;
 mod control;
 #[path = "nemesis/converge.rs"]
 mod converge;
+#[path = "nemesis/disk.rs"]
+mod disk;
 #[path = "nemesis/driver.rs"]
 mod driver;
 #[path = "nemesis/workload.rs"]
@@ -27,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use swarm_bench::nemesis::checker::{check, Verdict};
-use swarm_bench::nemesis::history::{Outcome, Recorded};
+use swarm_bench::nemesis::history::{OpKind, Outcome, Recorded};
 
 #[derive(Parser)]
 struct Args {
@@ -146,6 +148,17 @@ fn report(r: &Recorded, v: &Verdict, final_unconverged: &[String]) -> i32 {
         }
     }
     println!("operations: {ok} ok, {failed} refused, {unknown} indeterminate");
+    let (mut via_leader, mut via_follower) = (0, 0);
+    for op in &r.ops {
+        if let OpKind::Read { via_leader: l, .. } = op.kind {
+            if l {
+                via_leader += 1;
+            } else {
+                via_follower += 1;
+            }
+        }
+    }
+    println!("reads: {via_leader} through the leader, {via_follower} through followers");
     for a in v.anomalies.iter().take(50) {
         println!("ANOMALY {:?}: {}", a.kind, a.description);
     }

@@ -133,6 +133,15 @@ pub fn run(o: &Options) -> Result<Run> {
             Err(_) => anyhow::bail!("a client thread panicked"),
         }
     }
+    // Each manager's own store, from disk once it has stopped cleanly.
+    let mut final_unconverged = final_unconverged;
+    for (i, m) in cluster.managers.iter_mut().enumerate() {
+        m.terminate();
+        let name = Cluster::manager_name(i);
+        if let Err(e) = crate::disk::read_store(&shared, &name, &m.dir) {
+            final_unconverged.push(format!("{name}'s store: {e:#}"));
+        }
+    }
     let ops = std::mem::take(&mut *shared.ops.lock());
     drop(cluster);
     Ok(Run {

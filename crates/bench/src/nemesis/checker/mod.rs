@@ -9,7 +9,7 @@
 //!   new (reads) or strictly newer (writes);
 //! - a read sees a value some create or update wrote (acknowledged, or indeterminate and
 //!   invoked before the read completed), never one the manager refused, and a value once
-//!   overwritten never comes back;
+//!   overwritten never comes back, nor shows at a version older than the write that made it;
 //! - a compare-and-set that succeeded found exactly the version it expected: nothing was seen
 //!   between its expected and its resulting version;
 //! - an object acknowledged as created exists for every later read unless a remove may have

@@ -122,6 +122,30 @@ fn values(obj: &Object<'_>, out: &mut Vec<Anomaly>) {
             }
         }
     }
+    // A value appears at the version of the acknowledged write that wrote it, not before.
+    for (i, op) in obj.iter() {
+        let Some(s) = op.seen() else { continue };
+        let Some(&w) = writer.get(s.value.as_str()) else {
+            continue;
+        };
+        let wop = &obj.ops[w];
+        if let (true, Some(ws)) = (wop.kind.is_write(), wop.seen()) {
+            if s.version < ws.version {
+                out.push(obj.anomaly(
+                    Kind::VersionMismatch,
+                    vec![w, i],
+                    format!(
+                        "{} saw {:?} at version {}, but {} wrote it at version {}",
+                        name(i, op),
+                        s.value,
+                        s.version,
+                        name(w, wop),
+                        ws.version
+                    ),
+                ));
+            }
+        }
+    }
     // In version order, a value that gave way to another must not reappear.
     let mut by_version: BTreeMap<u64, (usize, &str)> = BTreeMap::new();
     for (i, op) in obj.iter() {

@@ -232,6 +232,18 @@ fn one_version_with_two_values_is_caught() {
 }
 
 #[test]
+fn a_value_seen_before_the_version_that_wrote_it_is_caught() {
+    let h = vec![
+        create(1, "a", (0, 10), ok("X", 5, "a")),
+        // (Expecting 7, a system write of version 7 nobody read: so no compare-and-set rule.)
+        update(1, "X", 7, "b", (20, 60), ok("X", 9, "b")),
+        // Concurrent with the update, but version 7 predates the write of "b" at 9.
+        read(2, (30, 40), ok("X", 7, "b")),
+    ];
+    only(&check(&h), Kind::VersionMismatch);
+}
+
+#[test]
 fn a_value_never_written_is_caught() {
     let h = vec![
         create(1, "a", (0, 10), ok("X", 5, "a")),

@@ -86,32 +86,23 @@ fn version(meta: &Option<Meta>) -> u64 {
     meta.as_ref().map(|m| m.version).unwrap_or(0)
 }
 
-pub fn seen_service(s: &Service) -> Seen {
-    let labels = s
-        .spec
-        .as_ref()
-        .and_then(|sp| sp.annotations.as_ref())
-        .map(|a| label(&a.labels))
-        .unwrap_or_default();
+/// What a read saw of an object: its ID, its version and the value of the label we write.
+fn seen(id: &str, meta: &Option<Meta>, annotations: Option<&Annotations>) -> Seen {
     Seen {
-        id: s.id.clone(),
-        version: version(&s.meta),
-        value: labels,
+        id: id.to_string(),
+        version: version(meta),
+        value: annotations.map(|a| label(&a.labels)).unwrap_or_default(),
     }
 }
 
+pub fn seen_service(s: &Service) -> Seen {
+    let annotations = s.spec.as_ref().and_then(|sp| sp.annotations.as_ref());
+    seen(&s.id, &s.meta, annotations)
+}
+
 pub fn seen_secret(s: &Secret) -> Seen {
-    let value = s
-        .spec
-        .as_ref()
-        .and_then(|sp| sp.annotations.as_ref())
-        .map(|a| label(&a.labels))
-        .unwrap_or_default();
-    Seen {
-        id: s.id.clone(),
-        version: version(&s.meta),
-        value,
-    }
+    let annotations = s.spec.as_ref().and_then(|sp| sp.annotations.as_ref());
+    seen(&s.id, &s.meta, annotations)
 }
 
 /// A node's value: its availability and label, or the initial value while no label is set.

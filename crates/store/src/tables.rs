@@ -180,8 +180,7 @@ impl Tables {
         }
     }
 
-    pub(crate) fn put_task(&mut self, mut task: Task) -> Option<Task> {
-        self.share_task_spec(&mut task);
+    pub(crate) fn put_task(&mut self, task: Task) -> Option<Task> {
         let old = self.remove_task(&task.id);
         if !task.service_id.is_empty() {
             self.tasks_by_service
@@ -246,7 +245,9 @@ impl Tables {
         for x in snap.services {
             t.services.put(x);
         }
-        for x in snap.tasks {
+        for mut x in snap.tasks {
+            // Services are in already: a restored task shares their spec as an applied one does.
+            t.share_task_spec(&mut x);
             t.put_task(x);
         }
         for x in snap.clusters {

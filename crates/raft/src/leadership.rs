@@ -1,7 +1,7 @@
 //! Leadership events: who leads, in which term, and whether it is us, derived from openraft's
-//! metrics and the leader's quorum check (`quorum`). Owns the two watch channels (the public
-//! [`Leadership`] and the internal [`Quorum`] verdict `propose` consults); acting on leadership
-//! is the manager's job.
+//! metrics, the leader's quorum check (`quorum`) and how far this member's store has applied
+//! the log (`CatchUp`). Owns the two watch channels (the public [`Leadership`] and the
+//! internal [`Quorum`] verdict `propose` consults); acting on leadership is the manager's job.
 
 use std::time::Duration;
 
@@ -31,11 +31,50 @@ fn openraft_leads(m: &RaftMetrics<NodeId, Node>) -> bool {
     m.state == ServerState::Leader && m.current_leader == Some(m.id)
 }
 
-pub(crate) fn from_metrics(m: &RaftMetrics<NodeId, Node>, quorum: Quorum) -> Leadership {
-    if openraft_leads(m) && !quorum.may_lead() {
+/// Whether a new leader's store holds everything its log held when it began to lead.
+///
+/// Why: entries a deposed leader wrote last (the orchestrator's new tasks, say) may sit in the
+/// new leader's log without being known committed yet; they commit with the new leader's
+/// first entry and only then reach its store. Leader-side components started before that
+/// decide on a store that lacks them: an orchestrator fills the slots again, and once the old
+/// entries apply each slot holds two tasks (the nemesis saw services at 4/2 for minutes).
+/// Reads served in that gap would be stale as well.
+#[derive(Debug, Default)]
+pub(crate) struct CatchUp {
+    /// While leading: the last log index when leadership began (or quorum came back).
+    target: Option<u64>,
+}
+
+impl CatchUp {
+    /// Follows one publication of the metrics; returns whether this member may act as
+    /// leader: openraft leads, the quorum check allows it, and the store has applied the log
+    /// up to where it stood when that became true.
+    pub(crate) fn observe(
+        &mut self,
+        leads: bool,
+        quorum_allows: bool,
+        last_log_index: Option<u64>,
+        last_applied_index: Option<u64>,
+    ) -> bool {
+        if !(leads && quorum_allows) {
+            self.target = None;
+            return false;
+        }
+        let target = *self.target.get_or_insert(last_log_index.unwrap_or(0));
+        last_applied_index.unwrap_or(0) >= target
+    }
+}
+
+pub(crate) fn from_metrics(
+    m: &RaftMetrics<NodeId, Node>,
+    quorum: Quorum,
+    caught_up: bool,
+) -> Leadership {
+    if openraft_leads(m) && (!quorum.may_lead() || !caught_up) {
         // A leader cut off from its voters cannot tell who leads now; claiming itself would
         // send proposers to a member that cannot commit. A leadership restored from disk is
-        // not claimed either until a quorum answers it: the others may have moved on.
+        // not claimed either until a quorum answers it: the others may have moved on. Nor is
+        // one whose store has not yet applied its log (`CatchUp`): callers retry shortly.
         return Leadership {
             is_leader: false,
             leader_id: None,
@@ -135,6 +174,7 @@ pub(crate) fn spawn_watcher(
     #[allow(clippy::disallowed_methods)]
     tokio::spawn(async move {
         let mut check = QuorumCheck::new(quorum_window, restored_term);
+        let mut catch_up = CatchUp::default();
         let mut current = metrics.borrow_and_update().clone();
         let mut role = Role::default();
         check.observe(
@@ -170,7 +210,22 @@ pub(crate) fn spawn_watcher(
             }
             role.log_change(raft_id, &current);
             publish(&quorum_tx, quorum);
-            let now = from_metrics(&current, quorum);
+            let leads = openraft_leads(&current);
+            let caught_up = catch_up.observe(
+                leads,
+                quorum.may_lead(),
+                current.last_log_index,
+                current.last_applied.map(|l| l.index),
+            );
+            if leads && quorum.may_lead() && !caught_up && !*leads_tx.borrow() {
+                tracing::debug!(
+                    raft_id,
+                    last_log_index = ?current.last_log_index,
+                    last_applied = ?current.last_applied.map(|l| l.index),
+                    "leading: applying the log before acting as leader"
+                );
+            }
+            let now = from_metrics(&current, quorum, caught_up);
             publish(&leads_tx, now.is_leader);
             publish(&tx, now);
 
@@ -204,4 +259,35 @@ pub(crate) fn spawn_watcher(
             cur.leader_addr = None;
         });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatchUp;
+
+    #[test]
+    fn a_new_leader_acts_only_once_its_store_applied_its_log() {
+        let mut c = CatchUp::default();
+        // Follower: never.
+        assert!(!c.observe(false, true, Some(10), Some(10)));
+        // Elected with entries 9 and 10 of the old leader in its log, not yet applied.
+        assert!(!c.observe(true, true, Some(11), Some(8)));
+        // New entries appended meanwhile do not move the target.
+        assert!(!c.observe(true, true, Some(14), Some(10)));
+        assert!(c.observe(true, true, Some(15), Some(11)));
+        assert!(c.observe(true, true, Some(20), Some(12)));
+    }
+
+    #[test]
+    fn quorum_coming_back_sets_a_new_target() {
+        let mut c = CatchUp::default();
+        assert!(c.observe(true, true, Some(5), Some(5)));
+        // Quorum lost: proposals made before were appended and may still commit.
+        assert!(!c.observe(true, false, Some(9), Some(5)));
+        assert!(!c.observe(true, true, Some(9), Some(5)));
+        assert!(c.observe(true, true, Some(9), Some(9)));
+        // A log with nothing in it is caught up at once.
+        let mut fresh = CatchUp::default();
+        assert!(fresh.observe(true, true, None, None));
+    }
 }

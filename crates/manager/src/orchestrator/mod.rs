@@ -6,6 +6,8 @@
 //! it never assigns nodes (scheduler) nor writes observed state (dispatcher).
 
 mod global;
+#[cfg(test)]
+mod inherited_tests;
 mod jobs;
 mod reaper;
 mod rebalance;

@@ -198,24 +198,52 @@ impl Updates {
             cfg.parallelism as usize
         };
         let start_first = cfg.order == UpdateOrder::StartFirst as i32 && !global;
+        // Slots (or nodes) that already hold a task of the new spec: a start-first batch a
+        // former leader began, whose progress died with it. That task is the replacement.
+        let mut current: HashMap<(u64, &str), &Task> = tasks
+            .iter()
+            .copied()
+            .filter(|x| is_live(x) && x.spec_version == service.spec_version)
+            .map(|x| (place(x), x))
+            .collect();
         let mut txn: Txn = std::mem::take(&mut plan.txn);
         for old in dirty.into_iter().take(take) {
-            let new = new_task(
-                service,
-                old.slot,
-                if old.slot == 0 { &old.node_id } else { "" },
-            );
+            let new_id = match current.remove(&place(old)) {
+                Some(existing) => {
+                    // It may already run: no write will bring the service back, so ask.
+                    plan.wake(now);
+                    existing.id.clone()
+                }
+                None => {
+                    let new = new_task(
+                        service,
+                        old.slot,
+                        if old.slot == 0 { &old.node_id } else { "" },
+                    );
+                    let id = new.id.clone();
+                    txn = txn.create(new);
+                    id
+                }
+            };
             if start_first {
-                p.replaces.insert(new.id.clone(), old.id.clone());
+                p.replaces.insert(new_id.clone(), old.id.clone());
             } else {
                 shut_down(&mut txn, old);
             }
-            p.inflight.push(new.id.clone());
-            p.monitoring.insert(new.id.clone());
+            p.inflight.push(new_id.clone());
+            p.monitoring.insert(new_id);
             p.updated += 1;
-            txn = txn.create(new);
         }
         plan.txn = txn;
+    }
+}
+
+/// Where a task runs as far as updates go: its slot, or its node for a global service.
+fn place(t: &Task) -> (u64, &str) {
+    if t.slot == 0 {
+        (0, t.node_id.as_str())
+    } else {
+        (t.slot, "")
     }
 }
 

@@ -11,9 +11,8 @@
 use std::collections::HashMap;
 use swarm_api::*;
 use swarm_store::{Store, Tables};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
 
 /// Tasks the agent has to act on: assigned and not yet finished.
 fn assigned<'a>(t: &'a Tables, node_id: &str) -> impl Iterator<Item = &'a Task> + 'a {
@@ -104,12 +103,12 @@ pub(crate) async fn stream(
     // Subscribed by the caller before this first read, so no change falls in between.
     mut wake: watch::Receiver<()>,
     cancel: CancellationToken,
-    tx: mpsc::Sender<Result<AssignmentsMessage, Status>>,
+    tx: super::streams::Sender<AssignmentsMessage>,
 ) {
     let mut sent = None;
     loop {
         if let Some(msg) = store.view(|t| next_message(t, &node_id, &mut sent)) {
-            if tx.send(Ok(msg)).await.is_err() {
+            if tx.send(Box::new(msg)).await.is_err() {
                 return;
             }
         }

@@ -8,12 +8,12 @@ mod health;
 mod networks;
 mod sessions;
 mod status;
+mod streams;
 
 use crate::proposer::{Proposer, WriteError};
 use crate::route::LeaderRoute;
 use fanout::{Fanout, ManagerAddr};
 use sessions::Sessions;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,6 @@ use swarm_api::*;
 use swarm_store::{Store, Txn};
 use swarm_tasks::TaskOwner;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -169,10 +168,14 @@ impl Dispatcher {
         mut node_wake: tokio::sync::watch::Receiver<()>,
         mut managers: tokio::sync::watch::Receiver<Arc<Vec<ManagerAddr>>>,
         cancel: CancellationToken,
-        tx: mpsc::Sender<Result<SessionMessage, Status>>,
+        tx: streams::Sender<SessionMessage>,
     ) {
-        let mut last = first.clone();
-        if tx.send(Ok(first)).await.is_err() {
+        let session_id = first.session_id.clone();
+        let heartbeat_period_ms = first.heartbeat_period_ms;
+        // What the node was last told, kept as the little that decides whether to tell it
+        // again (not the whole Node: its description is the bulk of it, per connected node).
+        let mut last = Told::of(&first);
+        if tx.send(Box::new(first)).await.is_err() {
             return;
         }
         loop {
@@ -189,25 +192,15 @@ impl Dispatcher {
             let next = SessionMessage {
                 node: Some(node),
                 managers: self.managers(&list),
-                session_id: last.session_id.clone(),
-                heartbeat_period_ms: last.heartbeat_period_ms,
+                session_id: session_id.clone(),
+                heartbeat_period_ms,
             };
-            // The certificate status too: a root rotation asks the node to renew through it.
-            let cert_status = |m: &SessionMessage| {
-                m.node
-                    .as_ref()
-                    .and_then(|n| n.certificate.as_ref())
-                    .map(|c| c.status)
-            };
-            let changed = next.managers != last.managers
-                || next.node.as_ref().map(|n| (n.role, &n.spec))
-                    != last.node.as_ref().map(|n| (n.role, &n.spec))
-                || cert_status(&next) != cert_status(&last);
-            if changed {
-                if tx.send(Ok(next.clone())).await.is_err() {
+            let told = Told::of(&next);
+            if told != last {
+                if tx.send(Box::new(next)).await.is_err() {
                     return;
                 }
-                last = next;
+                last = told;
             }
         }
     }
@@ -289,7 +282,7 @@ impl Dispatcher {
     }
 }
 
-type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+use streams::Stream;
 
 #[tonic::async_trait]
 impl DispatcherRpc for Dispatcher {
@@ -324,13 +317,13 @@ impl DispatcherRpc for Dispatcher {
             managers: self.managers(&list),
             heartbeat_period_ms: self.heartbeat_period().as_millis() as i64,
         };
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, stream) = streams::channel(4);
         let this = self.clone();
         self.inner.tasks.spawn_until_stopped(async move {
             this.session_updates(node_id, msg, wake.node, managers, cancel, tx)
                 .await
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(stream))
     }
 
     async fn heartbeat(
@@ -355,7 +348,7 @@ impl DispatcherRpc for Dispatcher {
         req: Request<AssignmentsRequest>,
     ) -> Result<Response<Self::AssignmentsStream>, Status> {
         let (node_id, cancel) = self.open_session(&req, &req.get_ref().session_id)?;
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, stream) = streams::channel(16);
         let wake = self.inner.fanout.watch_node(&node_id);
         self.inner.tasks.spawn_until_stopped(assignments::stream(
             self.inner.store.clone(),
@@ -364,7 +357,7 @@ impl DispatcherRpc for Dispatcher {
             cancel,
             tx,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(stream))
     }
 
     async fn networks(
@@ -372,14 +365,14 @@ impl DispatcherRpc for Dispatcher {
         req: Request<NetworksRequest>,
     ) -> Result<Response<Self::NetworksStream>, Status> {
         let (node_id, cancel) = self.open_session(&req, &req.get_ref().session_id)?;
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, stream) = streams::channel(4);
         self.inner.tasks.spawn_until_stopped(networks::stream(
             self.inner.store.clone(),
             node_id,
             cancel,
             tx,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(stream))
     }
 
     async fn update_task_status(
@@ -434,4 +427,27 @@ pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
     dispatcher.set_leader(true);
     health::run(dispatcher.clone(), cancel.clone()).await;
     dispatcher.set_leader(false);
+}
+
+/// What a session message tells a node that can change: the managers, its role and spec, and
+/// its certificate's status (a root rotation asks the node to renew through it).
+#[derive(PartialEq)]
+struct Told {
+    managers: Vec<WeightedPeer>,
+    role: Option<(i32, Option<NodeSpec>)>,
+    cert_status: Option<i32>,
+}
+
+impl Told {
+    fn of(m: &SessionMessage) -> Told {
+        Told {
+            managers: m.managers.clone(),
+            role: m.node.as_ref().map(|n| (n.role, n.spec.clone())),
+            cert_status: m
+                .node
+                .as_ref()
+                .and_then(|n| n.certificate.as_ref())
+                .map(|c| c.status),
+        }
+    }
 }

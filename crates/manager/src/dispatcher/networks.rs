@@ -13,9 +13,7 @@ use std::time::Duration;
 use swarm_api::names::Named;
 use swarm_api::*;
 use swarm_store::{Store, Tables};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
 
 /// How long a burst of store changes is let settle before the view is read again.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -236,7 +234,7 @@ pub(crate) async fn stream(
     store: Store,
     node_id: String,
     cancel: CancellationToken,
-    tx: mpsc::Sender<Result<NetworksMessage, Status>>,
+    tx: super::streams::Sender<NetworksMessage>,
 ) {
     let mut changes = store.changes();
     let mut sent: Option<NetworksMessage> = None;
@@ -244,7 +242,7 @@ pub(crate) async fn stream(
         changes.borrow_and_update();
         let now = store.view(|t| view(t, &node_id));
         if sent.as_ref() != Some(&now) {
-            if tx.send(Ok(now.clone())).await.is_err() {
+            if tx.send(Box::new(now.clone())).await.is_err() {
                 return;
             }
             sent = Some(now);

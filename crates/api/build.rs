@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Prost with small first buffers per call (src/codec.rs).
+        .codec_path("crate::codec::SmallBufferCodec")
         .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         // Tasks and services hold their task spec through an Arc (src/shared_spec.rs).
         .extern_path(

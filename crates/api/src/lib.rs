@@ -8,6 +8,7 @@ pub mod v1 {
 }
 
 pub mod cidr;
+pub mod codec;
 pub mod ids;
 pub mod names;
 pub mod route;

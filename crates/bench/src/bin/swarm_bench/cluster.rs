@@ -20,7 +20,7 @@ use swarm_node::{
     ControlSocket, ExecutorChoice, Join, Listeners, NodeConfig, RaftTiming, RunningNode,
 };
 use swarm_raft::RaftNode;
-use swarm_store::{Store, Txn};
+use swarm_store::{Store, Tables, Txn, WriteError};
 use tokio_util::sync::CancellationToken;
 
 /// Certificates issued by the bench live this long: far beyond any run.
@@ -119,34 +119,45 @@ pub fn manager_token(store: &Store) -> Result<String> {
 }
 
 /// Sets the agents' heartbeat period and drains every manager, in one write on `leader`.
+/// The managers write their own node objects while they start (certificate, status), so the
+/// write may find one changed since it was read: it is then read again and retried.
 pub async fn settle_cluster(leader: &Manager, heartbeat_ms: i64) -> Result<()> {
-    let txn = leader.store.view(|t| {
-        let mut txn = Txn::new();
-        if let Some(mut c) = t.default_cluster().cloned() {
-            if let Some(d) = c.spec.as_mut().and_then(|s| s.dispatcher.as_mut()) {
-                d.heartbeat_period_ms = heartbeat_ms;
+    let mut attempt = 0;
+    loop {
+        let txn = leader.store.view(|t| settle_txn(t, heartbeat_ms));
+        match leader.raft.propose(txn.into_batch()).await {
+            Ok(_) => return Ok(()),
+            Err(WriteError::Refused(_)) if attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            txn = txn.update(c);
-        }
-        for n in t
-            .nodes
-            .iter()
-            .filter(|n| n.role == NodeRole::Manager as i32)
-        {
-            let mut n = n.clone();
-            if let Some(s) = n.spec.as_mut() {
-                s.availability = NodeAvailability::Drain as i32;
+            Err(e) => {
+                return Err(e).context("writing the heartbeat period and draining the managers")
             }
-            txn = txn.update(n);
         }
-        txn
-    });
-    leader
-        .raft
-        .propose(txn.into_batch())
-        .await
-        .context("writing the heartbeat period and draining the managers")?;
-    Ok(())
+    }
+}
+
+fn settle_txn(t: &Tables, heartbeat_ms: i64) -> Txn {
+    let mut txn = Txn::new();
+    if let Some(mut c) = t.default_cluster().cloned() {
+        if let Some(d) = c.spec.as_mut().and_then(|s| s.dispatcher.as_mut()) {
+            d.heartbeat_period_ms = heartbeat_ms;
+        }
+        txn = txn.update(c);
+    }
+    for n in t
+        .nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Manager as i32)
+    {
+        let mut n = n.clone();
+        if let Some(s) = n.spec.as_mut() {
+            s.availability = NodeAvailability::Drain as i32;
+        }
+        txn = txn.update(n);
+    }
+    txn
 }
 
 /// A simulated node: its ID and credentials, before its agent starts.

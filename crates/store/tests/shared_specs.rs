@@ -8,10 +8,22 @@ use swarm_api::*;
 use swarm_store::{Change, Store, Txn};
 use swarm_testkit::fixtures::{self, service, TaskFixture};
 
-/// As a follower sees a batch: decoded from the bytes of the log entry, so nothing it holds is
-/// shared with anything yet.
-fn from_log(b: StoreBatch) -> StoreBatch {
-    StoreBatch::decode(b.encode_to_vec().as_slice()).unwrap()
+/// Applies `txn` as a follower sees it: decoded from the bytes of the log entry, so nothing it
+/// holds is shared with anything yet.
+fn apply_from_log(s: &Store, index: u64, txn: Txn) {
+    let b = txn.into_batch();
+    s.apply(
+        index,
+        &StoreBatch::decode(b.encode_to_vec().as_slice()).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A store holding `svc`, written through the log.
+fn store_with(svc: &Service) -> Store {
+    let s = Store::new();
+    apply_from_log(&s, 1, Txn::new().create(svc.clone()));
+    s
 }
 
 fn task_of(s: &Service, id: &str) -> Task {
@@ -30,30 +42,26 @@ fn spec_of_service(s: &Store, id: &str) -> SharedTaskSpec {
             .get(id)
             .unwrap()
             .spec
-            .clone()
+            .as_ref()
             .unwrap()
             .task
+            .clone()
             .unwrap()
     })
 }
 
 #[test]
 fn tasks_decoded_from_the_log_share_their_services_spec() {
-    let s = Store::new();
     let svc = service("s1", "web");
-    s.apply(1, &from_log(Txn::new().create(svc.clone()).into_batch()))
-        .unwrap();
+    let s = store_with(&svc);
     let mut watch = s.watch();
-    s.apply(
+    apply_from_log(
+        &s,
         2,
-        &from_log(
-            Txn::new()
-                .create(task_of(&svc, "t1"))
-                .create(task_of(&svc, "t2"))
-                .into_batch(),
-        ),
-    )
-    .unwrap();
+        Txn::new()
+            .create(task_of(&svc, "t1"))
+            .create(task_of(&svc, "t2")),
+    );
     let held = spec_of_service(&s, "s1");
     assert!(spec_of_task(&s, "t1").ptr_eq(&held));
     assert!(spec_of_task(&s, "t2").ptr_eq(&held));
@@ -74,20 +82,16 @@ fn tasks_decoded_from_the_log_share_their_services_spec() {
     // A status report re-sends the whole task: it keeps the shared copy.
     let mut running = s.view(|t| t.tasks.get("t1").cloned()).unwrap();
     running = running.on("n1").in_state(TaskState::Running);
-    s.apply(3, &from_log(Txn::new().update(running).into_batch()))
-        .unwrap();
+    apply_from_log(&s, 3, Txn::new().update(running));
     assert!(spec_of_task(&s, "t1").ptr_eq(&held));
 }
 
 #[test]
 fn a_different_spec_keeps_its_own_copy_and_content() {
-    let s = Store::new();
     let svc = service("s1", "web");
-    s.apply(1, &from_log(Txn::new().create(svc.clone()).into_batch()))
-        .unwrap();
+    let s = store_with(&svc);
     let other = task_of(&svc, "t1").with_image("nginx");
-    s.apply(2, &from_log(Txn::new().create(other).into_batch()))
-        .unwrap();
+    apply_from_log(&s, 2, Txn::new().create(other));
     let spec = spec_of_task(&s, "t1");
     assert!(!spec.ptr_eq(&spec_of_service(&s, "s1")));
     assert_eq!(spec.container.as_ref().unwrap().image, "nginx");
@@ -95,10 +99,8 @@ fn a_different_spec_keeps_its_own_copy_and_content() {
 
 #[test]
 fn tasks_of_the_previous_spec_and_a_restore_share_too() {
-    let s = Store::new();
     let svc = service("s1", "web");
-    s.apply(1, &from_log(Txn::new().create(svc.clone()).into_batch()))
-        .unwrap();
+    let s = store_with(&svc);
     // The service moves to a new image; its old spec is kept as the previous one.
     let mut updated = s.view(|t| t.services.get("s1").cloned()).unwrap();
     updated.previous_spec = updated.spec.clone();
@@ -113,18 +115,10 @@ fn tasks_of_the_previous_spec_and_a_restore_share_too() {
         image: "nginx".into(),
         ..Default::default()
     });
-    s.apply(
-        2,
-        &from_log(Txn::new().update(updated.clone()).into_batch()),
-    )
-    .unwrap();
+    apply_from_log(&s, 2, Txn::new().update(updated.clone()));
     let old = task_of(&service("s1", "web"), "t-old");
     let new = task_of(&updated, "t-new");
-    s.apply(
-        3,
-        &from_log(Txn::new().create(old).create(new).into_batch()),
-    )
-    .unwrap();
+    apply_from_log(&s, 3, Txn::new().create(old).create(new));
     let previous = s.view(|t| {
         let svc = t.services.get("s1").unwrap();
         svc.previous_spec.clone().unwrap().task.unwrap()

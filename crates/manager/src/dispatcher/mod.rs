@@ -17,6 +17,7 @@ use sessions::Sessions;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use streams::Stream;
 use swarm_api::dispatcher_server::{Dispatcher as DispatcherRpc, DispatcherServer};
 use swarm_api::*;
 use swarm_store::{Store, Txn};
@@ -174,7 +175,7 @@ impl Dispatcher {
         let heartbeat_period_ms = first.heartbeat_period_ms;
         // What the node was last told, kept as the little that decides whether to tell it
         // again (not the whole Node: its description is the bulk of it, per connected node).
-        let mut last = Told::of(&first);
+        let mut last = first.node.as_ref().map(|n| Told::of(n, &first.managers));
         if tx.send(Box::new(first)).await.is_err() {
             return;
         }
@@ -185,23 +186,29 @@ impl Dispatcher {
                 r = node_wake.changed() => if r.is_err() { return },
                 r = managers.changed() => if r.is_err() { return },
             }
-            let Some(node) = self.inner.store.view(|t| t.nodes.get(&node_id).cloned()) else {
+            let list = self.managers(&managers.borrow_and_update().clone());
+            // The node is copied only when something it is told changed.
+            let Some((told, node)) = self.inner.store.view(|t| {
+                let n = t.nodes.get(&node_id)?;
+                let told = Told::of(n, &list);
+                let node = (Some(&told) != last.as_ref()).then(|| n.clone());
+                Some((told, node))
+            }) else {
                 return;
             };
-            let list = managers.borrow_and_update().clone();
+            let Some(node) = node else {
+                continue;
+            };
             let next = SessionMessage {
                 node: Some(node),
-                managers: self.managers(&list),
+                managers: list,
                 session_id: session_id.clone(),
                 heartbeat_period_ms,
             };
-            let told = Told::of(&next);
-            if told != last {
-                if tx.send(Box::new(next)).await.is_err() {
-                    return;
-                }
-                last = told;
+            if tx.send(Box::new(next)).await.is_err() {
+                return;
             }
+            last = Some(told);
         }
     }
 
@@ -281,8 +288,6 @@ impl Dispatcher {
         ))
     }
 }
-
-use streams::Stream;
 
 #[tonic::async_trait]
 impl DispatcherRpc for Dispatcher {
@@ -434,20 +439,18 @@ pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
 #[derive(PartialEq)]
 struct Told {
     managers: Vec<WeightedPeer>,
-    role: Option<(i32, Option<NodeSpec>)>,
+    role: i32,
+    spec: Option<NodeSpec>,
     cert_status: Option<i32>,
 }
 
 impl Told {
-    fn of(m: &SessionMessage) -> Told {
+    fn of(node: &Node, managers: &[WeightedPeer]) -> Told {
         Told {
-            managers: m.managers.clone(),
-            role: m.node.as_ref().map(|n| (n.role, n.spec.clone())),
-            cert_status: m
-                .node
-                .as_ref()
-                .and_then(|n| n.certificate.as_ref())
-                .map(|c| c.status),
+            managers: managers.to_vec(),
+            role: node.role,
+            spec: node.spec.clone(),
+            cert_status: node.certificate.as_ref().map(|c| c.status),
         }
     }
 }

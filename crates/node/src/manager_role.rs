@@ -31,6 +31,7 @@ use swarm_raft::{RaftConfig, RaftNode};
 use swarm_store::Store;
 use swarm_tasks::TaskOwner;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
@@ -40,17 +41,49 @@ pub(crate) struct RunningManager {
     raft: RaftNode,
     /// What the node lends its callers while the role runs.
     pub handle: ManagerHandle,
+    /// Gets the error if Raft stopped by itself (see [`watch_raft_failure`]).
+    failure: oneshot::Receiver<swarm_raft::RaftError>,
 }
 
 impl RunningManager {
     /// Waits for every task of the role (servers first of all), then shuts Raft down.
-    pub async fn stop(self, tasks: &TaskOwner) {
+    /// Returns the error Raft stopped on by itself, if it did: the role ended because of it.
+    pub async fn stop(mut self, tasks: &TaskOwner) -> Option<swarm_raft::RaftError> {
         tasks.stop().await;
         drop(self.handle);
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
+        self.failure.try_recv().ok()
     }
+}
+
+/// Ends the role when Raft stops by itself (a log write failed: disk full, file removed).
+///
+/// Why end it: a member whose Raft core has quit answers "no leader" forever and never
+/// recovers, even once the disk has room again, while looking alive to its supervisor. The
+/// node exits non-zero instead, naming the cause, so the operator (or systemd's
+/// `Restart=on-failure`) starts it again once the state dir is writable; its acknowledged
+/// entries are on disk and the other managers carry on without it meanwhile.
+fn watch_raft_failure(
+    raft: RaftNode,
+    tasks: &TaskOwner,
+) -> oneshot::Receiver<swarm_raft::RaftError> {
+    let (tx, rx) = oneshot::channel();
+    let role = tasks.token().clone();
+    tasks.spawn(async move {
+        tokio::select! {
+            failure = raft.failure() => {
+                if let Some(e) = failure {
+                    tracing::error!(error = %e, "the Raft log failed: this manager stops");
+                    let _ = tx.send(e);
+                    role.cancel();
+                }
+            }
+            _ = role.cancelled() => {}
+        }
+    });
+    rx
 }
 
 /// The remote API's listener: the one handed in (shared by every manager role of the node),
@@ -297,8 +330,10 @@ pub(crate) async fn start_manager(
         raft.is_leader_watch(),
         tasks.token().clone(),
     ));
+    let failure = watch_raft_failure(raft.clone(), tasks);
     tracing::info!(remote = %advertise, control = ?control_path, "manager serving");
     Ok(RunningManager {
+        failure,
         handle: ManagerHandle {
             addr: advertise,
             store,

@@ -122,7 +122,13 @@ async fn run_role_tasks(
     // The role's store must not outlive it through what the node publishes.
     forget_manager(env.info);
     if let Some(m) = manager {
-        m.stop(tasks).await;
+        if let Some(e) = m.stop(tasks).await {
+            let _ = watcher.await;
+            return Err(e).context(format!(
+                "the manager's Raft log in {} failed (free space or repair it, then start swarmd again)",
+                cfg.state_dir.display()
+            ));
+        }
     }
     match watcher.await {
         Ok(Some(creds)) => Ok(Outcome::RoleChanged(creds)),

@@ -160,6 +160,27 @@ impl RaftNode {
         self.inner.has_state
     }
 
+    /// Resolves when openraft stops by itself on a fatal error — a log write that failed
+    /// because the disk is full or the file went away — with that error. Pending while the
+    /// member runs; `None` once it stopped because it was asked to. A member in that state
+    /// answers nothing ever again, so its owner must stop (see the node's manager role).
+    pub async fn failure(&self) -> Option<RaftError> {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let fatal = match &metrics.borrow_and_update().running_state {
+                Ok(()) => None,
+                Err(openraft::error::Fatal::Stopped) => return None,
+                Err(f) => Some(f.clone()),
+            };
+            if let Some(f) = fatal {
+                return Some(RaftError::Fatal(Box::new(f)));
+            }
+            if metrics.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// This member's Raft id.
     pub fn raft_id(&self) -> u64 {
         self.inner.cfg.raft_id

@@ -8,6 +8,7 @@ pub mod docker;
 pub mod dockerd;
 pub mod netns;
 pub mod overlay;
+pub mod small_disk;
 pub mod swarm;
 
 use std::path::{Path, PathBuf};

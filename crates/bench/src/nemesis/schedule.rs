@@ -56,10 +56,13 @@ pub enum FaultKind {
     OneWay,
     /// Every manager killed with SIGKILL, then all restarted.
     RestartAll,
+    /// A manager's state dir (a small tmpfs) filled to the last byte; freed at healing, and
+    /// the manager started again if it had stopped on a failed write.
+    DiskFull,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 8] = [
+    pub const ALL: [FaultKind; 9] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::PauseLeader,
@@ -68,6 +71,7 @@ impl FaultKind {
         FaultKind::IsolateLeader,
         FaultKind::OneWay,
         FaultKind::RestartAll,
+        FaultKind::DiskFull,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl FaultKind {
             FaultKind::IsolateLeader => "isolate-leader",
             FaultKind::OneWay => "one-way",
             FaultKind::RestartAll => "restart-all",
+            FaultKind::DiskFull => "disk-full",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The cluster under test: managers and workers as real `swarmd` processes on test hosts
 //! (network namespaces, `swarm_testkit::process::netns`), and the faults done to it. Owns the
 //! processes, the namespaces and the temporary directory, and removes them all when dropped
-//! (also on an error or a panic); it must not issue workload operations.
+//! (also on an error or a panic); it must not issue workload operations. Each manager's state
+//! dir is a small tmpfs ([`SmallDisk`]) so that its disk can fill; `--keep` keeps the nodes'
+//! logs, not those state dirs.
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
@@ -9,6 +11,7 @@ use nix::unistd::Pid;
 use std::path::PathBuf;
 use swarm_bench::nemesis::schedule::{FaultKind, Planned};
 use swarm_testkit::process::netns::Mesh;
+use swarm_testkit::process::small_disk::SmallDisk;
 use swarm_testkit::process::{self, swarm, Ctl, Node};
 
 pub struct Cluster {
@@ -16,8 +19,16 @@ pub struct Cluster {
     pub workers: Vec<Node>,
     pub sockets: Vec<PathBuf>,
     mesh: Mesh,
+    /// Dropped (unmounted) before `root` is removed.
+    disks: Vec<SmallDisk>,
+    /// Managers whose disk was filled by the fault in force or just healed: one that stops
+    /// now stopped on its full disk, and is started again as its supervisor would.
+    filled: Vec<bool>,
     root: tempfile::TempDir,
 }
+
+/// A manager's state dir: room for a long run's log and snapshots, small enough to fill fast.
+const MANAGER_DISK_MIB: u64 = 256;
 
 /// A fault in force, and what undoes it.
 pub struct Injected {
@@ -30,6 +41,8 @@ enum Undo {
     Restart(Vec<usize>),
     Continue(usize),
     Heal(usize),
+    /// Free the manager's disk, and start it again if it stopped.
+    Free(usize),
 }
 
 impl Cluster {
@@ -45,6 +58,15 @@ impl Cluster {
             .disable_cleanup(keep)
             .tempdir()
             .context("temporary directory")?;
+        let disks = (0..managers)
+            .map(|i| {
+                SmallDisk::mount(
+                    &root.path().join(Cluster::manager_name(i)),
+                    MANAGER_DISK_MIB,
+                )
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| anyhow::anyhow!("a manager's small disk: {e}"))?;
         let (ms, sockets) = swarm::start_managers(&mesh, root.path(), managers);
         let ctl = Ctl {
             socket: sockets[0].clone(),
@@ -55,6 +77,8 @@ impl Cluster {
             workers: ws,
             sockets,
             mesh,
+            disks,
+            filled: vec![false; managers],
             root,
         })
     }
@@ -73,6 +97,7 @@ impl Cluster {
 
     /// Injects `plan`; `leader` is who leads now, if known.
     pub fn inject(&mut self, plan: &Planned, leader: Option<usize>) -> Result<Injected> {
+        self.filled.fill(false);
         let n = self.managers.len();
         let leader_or_any = leader.unwrap_or((plan.pick % n as u64) as usize);
         let follower = {
@@ -128,6 +153,14 @@ impl Cluster {
                 }
                 ("all".to_string(), Undo::Restart((0..n).collect()))
             }
+            FaultKind::DiskFull => {
+                let i = (plan.pick % n as u64) as usize;
+                self.disks[i]
+                    .fill()
+                    .map_err(|e| anyhow::anyhow!("filling {}'s disk: {e}", name(i)))?;
+                self.filled[i] = true;
+                (name(i), Undo::Free(i))
+            }
         };
         Ok(Injected {
             kind: plan.kind,
@@ -145,8 +178,33 @@ impl Cluster {
             }
             Undo::Continue(i) => self.signal(*i, Signal::SIGCONT)?,
             Undo::Heal(i) => self.mesh.heal(i + 1),
+            Undo::Free(i) => {
+                self.disks[*i].free();
+                self.restart_stopped_on_full_disk();
+            }
         }
         Ok(())
+    }
+
+    /// Starts again a manager that stopped on its full disk, as its supervisor (systemd's
+    /// `Restart=on-failure`) would once there is room. Called at healing and while settling:
+    /// the write that fails may still be in flight when the disk is freed.
+    pub fn restart_stopped_on_full_disk(&mut self) {
+        for (i, m) in self.managers.iter_mut().enumerate() {
+            if !self.filled[i] {
+                continue;
+            }
+            let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) else {
+                continue;
+            };
+            eprintln!(
+                "m{} had stopped on its full disk ({status}): starting it again",
+                i + 1
+            );
+            m.child = None;
+            m.spawn();
+            self.filled[i] = false;
+        }
     }
 
     fn signal(&self, i: usize, sig: Signal) -> Result<()> {

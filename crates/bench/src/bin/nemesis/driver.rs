@@ -26,6 +26,44 @@ pub struct Options {
     pub keep: bool,
 }
 
+/// Set once SIGINT or SIGTERM arrives (see [`stop_on_signals`]): the run stops at its next
+/// step, and dropping the cluster removes everything it started.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        anyhow::bail!("interrupted: the cluster, its namespaces and its state are removed");
+    }
+    Ok(())
+}
+
+/// Replaces the default action of SIGINT and SIGTERM (die at once, leaving processes,
+/// namespaces and mounts behind) with setting [`INTERRUPTED`]. The thread lives as long as
+/// the process: a nemesis run is the whole process.
+fn stop_on_signals() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut term, mut int) = rt.block_on(async {
+        Ok::<_, std::io::Error>((
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::interrupt())?,
+        ))
+    })?;
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        eprintln!("nemesis: signal received; stopping and cleaning up");
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    });
+    Ok(())
+}
+
 /// Tells the clients to stop however the run ends, so an error does not leave them running
 /// against a cluster being torn down.
 struct StopOnDrop(Arc<Shared>);
@@ -45,6 +83,7 @@ pub struct Run {
 pub fn run(o: &Options) -> Result<Run> {
     let wall = Instant::now();
     let plan = schedule(o.seed, o.faults);
+    stop_on_signals().context("signal handlers")?;
     let mut cluster = Cluster::start(o.managers, o.workers, o.keep)?;
     if o.keep {
         eprintln!(
@@ -68,7 +107,12 @@ pub fn run(o: &Options) -> Result<Run> {
     });
     let _stop = StopOnDrop(Arc::clone(&shared));
     let expected_nodes = o.managers + o.workers;
-    let (first, _) = rt.block_on(settle(&shared, expected_nodes, o.settle_bound));
+    let (first, _) = rt.block_on(settle(
+        &shared,
+        &mut cluster,
+        expected_nodes,
+        o.settle_bound,
+    ));
     if let Some(p) = first {
         eprintln!("cluster up; converged {p} ms after start");
     }
@@ -82,6 +126,7 @@ pub fn run(o: &Options) -> Result<Run> {
     let mut faults = Vec::new();
     for (k, p) in plan.iter().enumerate() {
         std::thread::sleep(Duration::from_millis(p.calm_ms));
+        check_interrupted()?;
         let leader = rt.block_on(converge::leader(&cluster.sockets));
         shared
             .leader
@@ -90,11 +135,17 @@ pub fn run(o: &Options) -> Result<Run> {
         let injected = cluster.inject(p, leader)?;
         std::thread::sleep(Duration::from_millis(p.hold_ms));
         cluster.heal(&injected)?;
+        check_interrupted()?;
         let healed_us = shared.now_us();
         let healed = Instant::now();
         shared.pause();
-        let (settled, unconverged) =
-            rt.block_on(settle_from(&shared, expected_nodes, o.settle_bound, healed));
+        let (settled, unconverged) = rt.block_on(settle_from(
+            &shared,
+            &mut cluster,
+            expected_nodes,
+            o.settle_bound,
+            healed,
+        ));
         eprintln!(
             "fault {}/{} {} {}: {}",
             k + 1,
@@ -124,7 +175,12 @@ pub fn run(o: &Options) -> Result<Run> {
     }
     std::thread::sleep(Duration::from_millis(1_000));
     shared.pause();
-    let (_, final_unconverged) = rt.block_on(settle(&shared, expected_nodes, o.settle_bound));
+    let (_, final_unconverged) = rt.block_on(settle(
+        &shared,
+        &mut cluster,
+        expected_nodes,
+        o.settle_bound,
+    ));
     rt.block_on(final_reads(&shared));
     shared.stop.store(true, Ordering::SeqCst);
     for c in clients {
@@ -205,8 +261,13 @@ async fn prepare(cluster: &Cluster, workers: usize) -> Result<Vec<(String, Strin
 }
 
 /// Waits for convergence from now; see [`settle_from`].
-async fn settle(shared: &Shared, nodes: usize, bound: Duration) -> (Option<u64>, Vec<String>) {
-    settle_from(shared, nodes, bound, Instant::now()).await
+async fn settle(
+    shared: &Shared,
+    cluster: &mut Cluster,
+    nodes: usize,
+    bound: Duration,
+) -> (Option<u64>, Vec<String>) {
+    settle_from(shared, cluster, nodes, bound, Instant::now()).await
 }
 
 /// Sets the workers active again (a paused worker takes no tasks, and the clients pause them
@@ -214,6 +275,7 @@ async fn settle(shared: &Shared, nodes: usize, bound: Duration) -> (Option<u64>,
 /// or what still had not after `bound`.
 async fn settle_from(
     shared: &Shared,
+    cluster: &mut Cluster,
     nodes: usize,
     bound: Duration,
     since: Instant,
@@ -221,6 +283,7 @@ async fn settle_from(
     let deadline = Instant::now() + bound;
     let mut activated = false;
     loop {
+        cluster.restart_stopped_on_full_disk();
         if !activated {
             activated = activate_workers(shared).await;
         }
@@ -229,7 +292,7 @@ async fn settle_from(
             let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
             return (Some(ms), pending);
         }
-        if Instant::now() > deadline {
+        if Instant::now() > deadline || INTERRUPTED.load(Ordering::SeqCst) {
             let mut p = pending;
             if !activated {
                 p.push("could not set the workers active".into());

@@ -13,7 +13,7 @@ use crate::force_new;
 use crate::health::health_service;
 use crate::identity::{self, NodeIdentity};
 use crate::info::ManagerHandle;
-use crate::membership::{join_raft, Membership};
+use crate::membership::{join_raft, rejoin_when_removed, Membership};
 use crate::metrics_http::{ManagerSource, NodeMetrics};
 use crate::peers::TlsPeers;
 use crate::role_env::RoleEnv;
@@ -256,6 +256,13 @@ pub(crate) async fn start_manager(
         // A manager that joined with the manager token: become a Raft member before serving.
         join_raft(&peers, &node.managers, &advertise).await?;
     }
+    tasks.spawn(rejoin_when_removed(
+        raft.clone(),
+        peers.clone(),
+        node.managers.clone(),
+        advertise.clone(),
+        tasks.token().clone(),
+    ));
     // Operators get the control socket only once the cluster exists: never a half-made one.
     let control_path = unix
         .as_ref()

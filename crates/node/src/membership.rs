@@ -83,10 +83,16 @@ impl RaftMembership for Membership {
                 members: self.members(),
             }));
         }
+        // A node being demoted is still recorded as a manager until the leader has taken it
+        // out of Raft: taking it back in then would undo the demotion, and the two would
+        // take turns. Wanted as a manager means recorded as one and desired as one.
         let is_manager = self.store.view(|t| {
-            t.nodes
-                .get(&peer.node_id)
-                .is_some_and(|n| n.role == NodeRole::Manager as i32)
+            t.nodes.get(&peer.node_id).is_some_and(|n| {
+                n.role == NodeRole::Manager as i32
+                    && n.spec
+                        .as_ref()
+                        .is_none_or(|s| s.desired_role == NodeRole::Manager as i32)
+            })
         });
         if !is_manager {
             return Err(Status::permission_denied(format!(
@@ -171,5 +177,71 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
             bail!("could not join the managers' Raft group within 2 minutes");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// While the manager role runs: if the Raft group no longer counts this member as a voter,
+/// or no leader has been heard of for a while, asks to join again (every few seconds until it
+/// is back or the role ends). The leader answers a member it still counts with "already a
+/// voter" and changes nothing, so asking is harmless.
+///
+/// Why: a demotion takes the member out of Raft first and records the node as a worker after;
+/// a promotion that comes before the node has seen the demotion (the nemesis's demote fault
+/// did this within half a second) leaves it recorded as a manager, running as one, and
+/// outside the group. No leader replicates to it again: a removed follower never even learns
+/// it was removed and campaigns forever; a removed leader thinks itself still leading. Its
+/// store stays as it was. Being added back with its log and vote kept is what Raft allows;
+/// the leader refuses while the node is still wanted as a worker.
+pub async fn rejoin_when_removed(
+    raft: RaftNode,
+    peers: TlsPeers,
+    managers: Vec<String>,
+    advertise: String,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    const LEADERLESS: Duration = Duration::from_secs(10);
+    let me = raft.raft_id();
+    let leadership = raft.leadership();
+    let mut leaderless_since: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let l = leadership.borrow().clone();
+        let leaderless = !l.is_leader && l.leader_id.is_none_or(|id| id == me);
+        let now = tokio::time::Instant::now();
+        leaderless_since = if leaderless {
+            Some(leaderless_since.unwrap_or(now))
+        } else {
+            None
+        };
+        let removed = !raft.voters().contains(&me);
+        let long_leaderless = leaderless_since.is_some_and(|t| now - t >= LEADERLESS);
+        if !removed && !long_leaderless {
+            continue;
+        }
+        leaderless_since = leaderless_since.map(|_| now);
+        tracing::info!(
+            removed,
+            "this manager hears from no leader: asking to join the Raft group again"
+        );
+        // The group as this member last knew it names the managers to ask (the first
+        // manager of a cluster was given no others).
+        let mut targets: Vec<String> = raft.members().into_iter().map(|(_, a)| a).collect();
+        targets.extend(managers.iter().cloned());
+        targets.dedup();
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(10),
+            join_raft(&peers, &targets, &advertise),
+        );
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            r = attempt => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::info!(error = %e, "joining Raft again: not now"),
+                Err(_) => tracing::info!("joining Raft again: no answer within 10 s"),
+            },
+        }
     }
 }

@@ -26,7 +26,7 @@ pub struct RoleWatch {
 pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<NodeCredentials> {
     loop {
         let recorded = w.updates.borrow_and_update().as_ref().map(|n| n.role);
-        if let Some(role) = recorded.filter(|r| *r != w.creds.current().role as i32) {
+        if let Some(mut role) = recorded.filter(|r| *r != w.creds.current().role as i32) {
             loop {
                 match renew(&w.creds.current(), &w.ca, role).await {
                     Ok(new) => {
@@ -44,6 +44,13 @@ pub async fn watch_role(mut w: RoleWatch, stop: CancellationToken) -> Option<Nod
                 tokio::select! {
                     _ = stop.cancelled() => return None,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                // The managers may have changed their mind meanwhile (a demotion undone by a
+                // promotion): asking for the role recorded before would fail forever.
+                match w.updates.borrow_and_update().as_ref().map(|n| n.role) {
+                    Some(now) if now == w.creds.current().role as i32 => break,
+                    Some(now) => role = now,
+                    None => {}
                 }
             }
         }

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use swarm_bench::nemesis::checker::{check, Verdict};
 use swarm_bench::nemesis::history::{OpKind, Outcome, Recorded};
+use swarm_bench::nemesis::schedule::FaultKind;
 
 #[derive(Parser)]
 struct Args {
@@ -53,9 +54,25 @@ struct Args {
     /// Writes the run (faults and history) as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Faults of these kinds only, comma-separated (kill-leader, kill-follower, pause-leader,
+    /// pause-follower, isolate-follower, isolate-leader, one-way, restart-all, disk-full, and
+    /// demote, which only runs when named); the default mix when absent.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    kinds: Vec<FaultKind>,
     /// Checks a history saved with --out instead of running a cluster.
     #[arg(long)]
     check: Option<PathBuf>,
+}
+
+fn parse_kind(name: &str) -> Result<FaultKind, String> {
+    FaultKind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = FaultKind::ALL
+            .iter()
+            .chain(FaultKind::OPT_IN.iter())
+            .map(|k| k.name())
+            .collect();
+        format!("no fault kind {name:?}; the kinds: {}", names.join(", "))
+    })
 }
 
 fn main() {
@@ -88,6 +105,7 @@ fn real_main() -> Result<i32> {
                 clients: args.clients,
                 settle_bound: Duration::from_secs(args.settle_secs),
                 keep: args.keep,
+                kinds: args.kinds.clone(),
             })?;
             if let Some(out) = &args.out {
                 let text = serde_json::to_string(&run.recorded)?;

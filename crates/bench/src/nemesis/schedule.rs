@@ -59,9 +59,13 @@ pub enum FaultKind {
     /// A manager's state dir (a small tmpfs) filled to the last byte; freed at healing, and
     /// the manager started again if it had stopped on a failed write.
     DiskFull,
+    /// A manager (the leader or a follower) demoted to a worker through another manager,
+    /// promoted back at healing: Raft membership changes while the workload runs.
+    Demote,
 }
 
 impl FaultKind {
+    /// The default mix: every run draws from these.
     pub const ALL: [FaultKind; 9] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
@@ -74,6 +78,10 @@ impl FaultKind {
         FaultKind::DiskFull,
     ];
 
+    /// Drawn only when asked for (`--kinds`): a demotion that races its promotion back still
+    /// leaves a member unable to catch up (docs/reliability.md, "open").
+    pub const OPT_IN: [FaultKind; 1] = [FaultKind::Demote];
+
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::KillLeader => "kill-leader",
@@ -85,7 +93,16 @@ impl FaultKind {
             FaultKind::OneWay => "one-way",
             FaultKind::RestartAll => "restart-all",
             FaultKind::DiskFull => "disk-full",
+            FaultKind::Demote => "demote",
         }
+    }
+
+    /// The kind named `name` (as [`FaultKind::name`] spells it).
+    pub fn parse(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL
+            .into_iter()
+            .chain(FaultKind::OPT_IN)
+            .find(|k| k.name() == name)
     }
 }
 
@@ -106,8 +123,18 @@ pub struct Planned {
 /// `faults` faults from `seed`: every kind once (in a seeded order) before any repeats, so
 /// even a short run meets them all.
 pub fn schedule(seed: u64, faults: usize) -> Vec<Planned> {
+    schedule_of(seed, faults, &FaultKind::ALL)
+}
+
+/// As [`schedule`], drawing from `only` (all kinds when empty): a run aimed at a few kinds.
+pub fn schedule_of(seed: u64, faults: usize, only: &[FaultKind]) -> Vec<Planned> {
+    let all: &[FaultKind] = if only.is_empty() {
+        &FaultKind::ALL
+    } else {
+        only
+    };
     let mut rng = Rng::new(seed);
-    let mut kinds = FaultKind::ALL.to_vec();
+    let mut kinds = all.to_vec();
     // Fisher–Yates with the seeded generator.
     for i in (1..kinds.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
@@ -117,7 +144,7 @@ pub fn schedule(seed: u64, faults: usize) -> Vec<Planned> {
         .map(|i| {
             let kind = match kinds.get(i) {
                 Some(k) => *k,
-                None => FaultKind::ALL[rng.below(FaultKind::ALL.len() as u64) as usize],
+                None => all[rng.below(all.len() as u64) as usize],
             };
             // Longer than the election timeout (1 s at the 100 ms ticks the managers run),
             // so pauses and partitions do cause elections.
@@ -153,6 +180,20 @@ mod tests {
         let kinds: BTreeSet<FaultKind> = s.iter().map(|p| p.kind).collect();
         assert_eq!(kinds.len(), FaultKind::ALL.len());
         assert!(s.iter().all(|p| p.hold_ms >= 1_500 && p.hold_ms < 3_500));
+    }
+
+    #[test]
+    fn a_run_aimed_at_some_kinds_draws_only_those() {
+        let only = [FaultKind::Demote, FaultKind::DiskFull];
+        let s = schedule_of(5, 40, &only);
+        assert!(s.iter().all(|p| only.contains(&p.kind)));
+        assert!(s.iter().any(|p| p.kind == FaultKind::Demote));
+        assert_eq!(schedule_of(5, 40, &[]), schedule(5, 40));
+        for k in FaultKind::ALL.into_iter().chain(FaultKind::OPT_IN) {
+            assert_eq!(FaultKind::parse(k.name()), Some(k));
+        }
+        assert!(!schedule(5, 200).iter().any(|p| p.kind == FaultKind::Demote));
+        assert_eq!(FaultKind::parse("no-such-fault"), None);
     }
 
     #[test]

@@ -43,6 +43,8 @@ enum Undo {
     Heal(usize),
     /// Free the manager's disk, and start it again if it stopped.
     Free(usize),
+    /// Promote the (demoted) manager back.
+    Promote(usize),
 }
 
 impl Cluster {
@@ -161,6 +163,19 @@ impl Cluster {
                 self.filled[i] = true;
                 (name(i), Undo::Free(i))
             }
+            FaultKind::Demote => {
+                let i = if plan.pick2.is_multiple_of(2) {
+                    leader_or_any
+                } else {
+                    follower
+                };
+                // A refusal (the last manager; quorum would be lost) is an outcome too.
+                let target = match self.role_change(i, "demote") {
+                    Ok(()) => name(i),
+                    Err(why) => format!("{} (refused: {why})", name(i)),
+                };
+                (target, Undo::Promote(i))
+            }
         };
         Ok(Injected {
             kind: plan.kind,
@@ -182,8 +197,43 @@ impl Cluster {
                 self.disks[*i].free();
                 self.restart_stopped_on_full_disk();
             }
+            Undo::Promote(i) => {
+                // Through whichever manager answers: the demoted leader's successor may
+                // still be being elected. What does not come back shows in convergence.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while let Err(why) = self.role_change(*i, "promote") {
+                    if std::time::Instant::now() > deadline {
+                        eprintln!("m{}: promoting it back failed for 30 s: {why}", i + 1);
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// `swarmctl node demote|promote mN` through the first other manager that accepts it;
+    /// the last refusal otherwise.
+    fn role_change(&self, i: usize, verb: &str) -> Result<(), String> {
+        let name = Cluster::manager_name(i);
+        let mut why = String::from("no other manager");
+        for (j, socket) in self.sockets.iter().enumerate() {
+            if j == i {
+                continue;
+            }
+            let out = Ctl {
+                socket: socket.clone(),
+            }
+            .run(&["node", verb, &name]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            // Already so: a refused demotion leaves nothing to promote back.
+            if out.status.success() || err.contains("is already a") {
+                return Ok(());
+            }
+            why = err.lines().last().unwrap_or("").trim().to_string();
+        }
+        Err(why)
     }
 
     /// Starts again a manager that stopped on its full disk, as its supervisor (systemd's

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use swarm_api::*;
 use swarm_bench::nemesis::history::{FaultRecord, Recorded};
-use swarm_bench::nemesis::schedule::schedule;
+use swarm_bench::nemesis::schedule::{schedule_of, FaultKind};
 
 pub struct Options {
     pub managers: usize,
@@ -24,6 +24,8 @@ pub struct Options {
     pub clients: usize,
     pub settle_bound: Duration,
     pub keep: bool,
+    /// Draw faults of these kinds only (every kind when empty).
+    pub kinds: Vec<FaultKind>,
 }
 
 /// Set once SIGINT or SIGTERM arrives (see [`stop_on_signals`]): the run stops at its next
@@ -82,7 +84,7 @@ pub struct Run {
 
 pub fn run(o: &Options) -> Result<Run> {
     let wall = Instant::now();
-    let plan = schedule(o.seed, o.faults);
+    let plan = schedule_of(o.seed, o.faults, &o.kinds);
     stop_on_signals().context("signal handlers")?;
     let mut cluster = Cluster::start(o.managers, o.workers, o.keep)?;
     if o.keep {

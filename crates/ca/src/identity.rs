@@ -51,6 +51,17 @@ pub fn identity_from_cert_der(der: &[u8]) -> Result<PeerIdentity, CaError> {
     })
 }
 
+/// When the client certificate of `req` stops being valid, ms since the unix epoch (X.509 has
+/// whole seconds); `None` without one. Certificates of one cluster share a validity length, so
+/// a later expiry means issued later: the manager gate tells a new certificate from an old one
+/// by it.
+pub fn peer_cert_not_after_ms<T>(req: &tonic::Request<T>) -> Option<i64> {
+    let certs = req.peer_certs()?;
+    let leaf = certs.first()?;
+    let (_, cert) = X509Certificate::from_der(leaf).ok()?;
+    Some(cert.validity().not_after.timestamp().saturating_mul(1000))
+}
+
 /// The one value of a subject attribute; zero or several is an error, since a certificate
 /// with two OUs would be ambiguous about its role.
 fn single<'a, I>(

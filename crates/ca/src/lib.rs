@@ -25,7 +25,9 @@ mod unlock;
 
 pub use credentials::{write_atomic as write_file_durably, NodeCredentials};
 pub use error::CaError;
-pub use identity::{authorize, identity_from_cert_der, peer_identity, role_ou, PeerIdentity};
+pub use identity::{
+    authorize, identity_from_cert_der, peer_cert_not_after_ms, peer_identity, role_ou, PeerIdentity,
+};
 pub use join::{join, JOIN_TIMEOUT};
 pub use listener::{tls_incoming, TlsIncoming};
 pub use live::{live_credentials, CredentialsSwap, LiveCredentials};

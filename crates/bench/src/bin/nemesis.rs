@@ -1,7 +1,8 @@
 //! The nemesis: a real cluster (swarmd managers and workers on test hosts, tasks as real
 //! `sleep` processes) under a recorded workload of several clients while seeded faults are
-//! injected — SIGKILL, SIGSTOP, partitions one- and two-way, a whole-cluster restart — then a
-//! linearizability check of every operation the clients saw and of the final state. Ends with
+//! injected — SIGKILL, SIGSTOP, partitions one- and two-way, a whole-cluster restart, a full
+//! disk, a demotion and promotion back — then a linearizability check of every operation the
+//! clients saw and of the final state. Ends with
 //! one line `faults=K operations=M anomalies=A lost=L`; exits 1 on anomalies or lost writes, 2
 //! when only convergence failed, 0 otherwise. Needs root (network namespaces, iptables).
 //!
@@ -55,8 +56,8 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Faults of these kinds only, comma-separated (kill-leader, kill-follower, pause-leader,
-    /// pause-follower, isolate-follower, isolate-leader, one-way, restart-all, disk-full, and
-    /// demote, which only runs when named); the default mix when absent.
+    /// pause-follower, isolate-follower, isolate-leader, one-way, restart-all, disk-full,
+    /// demote); every kind when absent.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     kinds: Vec<FaultKind>,
     /// Checks a history saved with --out instead of running a cluster.
@@ -66,11 +67,7 @@ struct Args {
 
 fn parse_kind(name: &str) -> Result<FaultKind, String> {
     FaultKind::parse(name).ok_or_else(|| {
-        let names: Vec<&str> = FaultKind::ALL
-            .iter()
-            .chain(FaultKind::OPT_IN.iter())
-            .map(|k| k.name())
-            .collect();
+        let names: Vec<&str> = FaultKind::ALL.iter().map(|k| k.name()).collect();
         format!("no fault kind {name:?}; the kinds: {}", names.join(", "))
     })
 }

@@ -261,6 +261,14 @@ pub(crate) async fn start_manager(
         peers.clone(),
         node.managers.clone(),
         advertise.clone(),
+        // Four base election timeouts: twice the longest randomised one, so an election
+        // in progress is not taken for a lost member.
+        Duration::from_millis(
+            cfg.raft
+                .tick_ms
+                .saturating_mul(u64::from(cfg.raft.election_tick))
+                .saturating_mul(4),
+        ),
         tasks.token().clone(),
     ));
     // Operators get the control socket only once the cluster exists: never a half-made one.

@@ -181,8 +181,8 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
 }
 
 /// While the manager role runs: if the Raft group no longer counts this member as a voter,
-/// or no leader has been heard of for a while, asks to join again (every few seconds until it
-/// is back or the role ends). The leader answers a member it still counts with "already a
+/// or no leader has been heard of for `leaderless_after` (a few election timeouts), asks to
+/// join again, and again after as long, until it is back or the role ends. The leader answers a member it still counts with "already a
 /// voter" and changes nothing, so asking is harmless.
 ///
 /// Why: a demotion takes the member out of Raft first and records the node as a worker after;
@@ -197,16 +197,16 @@ pub async fn rejoin_when_removed(
     peers: TlsPeers,
     managers: Vec<String>,
     advertise: String,
+    leaderless_after: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    const LEADERLESS: Duration = Duration::from_secs(10);
     let me = raft.raft_id();
     let leadership = raft.leadership();
     let mut leaderless_since: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         let l = leadership.borrow().clone();
         let leaderless = !l.is_leader && l.leader_id.is_none_or(|id| id == me);
@@ -217,7 +217,7 @@ pub async fn rejoin_when_removed(
             None
         };
         let removed = !raft.voters().contains(&me);
-        let long_leaderless = leaderless_since.is_some_and(|t| now - t >= LEADERLESS);
+        let long_leaderless = leaderless_since.is_some_and(|t| now - t >= leaderless_after);
         if !removed && !long_leaderless {
             continue;
         }

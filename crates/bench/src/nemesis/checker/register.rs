@@ -341,7 +341,15 @@ fn must_exist(
                 .flatten()
                 .any(|&r| {
                     let rm = &obj.ops[r];
-                    rm.invoke_us < read.complete_us && rm.complete_us > w.invoke_us
+                    // An indeterminate remove may take effect any time after it was sent,
+                    // even after its client gave up (the leader still had it): it never
+                    // completes, as Jepsen counts an `:info` operation.
+                    let rm_end = if rm.is_indeterminate() {
+                        u64::MAX
+                    } else {
+                        rm.complete_us
+                    };
+                    rm.invoke_us < read.complete_us && rm_end > w.invoke_us
                 })
         })
         .map(|(i, _, _)| i)

@@ -15,9 +15,14 @@ pub(crate) fn managers_only(
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
     move |req| {
         let peer = swarm_ca::authorize(&req, &cluster_id, &[NodeRole::Manager])?;
-        let presented = swarm_ca::peer_cert_not_after_ms(&req);
-        let member = store
-            .view(|t| t.nodes.is_empty() || still_a_manager(t.nodes.get(&peer.node_id), presented));
+        // The certificate is parsed only for a caller not recorded as a manager: every Raft
+        // append passes here.
+        let member = store.view(|t| {
+            t.nodes.is_empty()
+                || still_a_manager(t.nodes.get(&peer.node_id), || {
+                    swarm_ca::peer_cert_not_after_ms(&req)
+                })
+        });
         if !member {
             return Err(tonic::Status::permission_denied(format!(
                 "node {} is no longer a manager of this cluster",
@@ -28,7 +33,7 @@ pub(crate) fn managers_only(
     }
 }
 
-/// Whether a caller presenting a manager certificate that expires at `presented_not_after_ms`
+/// Whether a caller presenting a manager certificate that expires at `presented_not_after_ms()`
 /// is a manager by `recorded`, this member's record of it (which may lag the leader's).
 ///
 /// Recorded as a manager: yes. Recorded otherwise: only if the certificate is newer than the
@@ -41,7 +46,7 @@ pub(crate) fn managers_only(
 /// again; a demoted node's old manager certificate is never newer than its record's.
 pub(crate) fn still_a_manager(
     recorded: Option<&Node>,
-    presented_not_after_ms: Option<i64>,
+    presented_not_after_ms: impl FnOnce() -> Option<i64>,
 ) -> bool {
     let Some(node) = recorded else {
         return false;
@@ -51,7 +56,7 @@ pub(crate) fn still_a_manager(
     }
     match (
         node.certificate.as_ref().map(|c| c.expires_at),
-        presented_not_after_ms,
+        presented_not_after_ms(),
     ) {
         (Some(recorded_expiry), Some(presented)) => presented > recorded_expiry,
         _ => false,
@@ -78,8 +83,11 @@ mod tests {
 
     #[test]
     fn a_recorded_manager_passes_and_an_unknown_node_does_not() {
-        assert!(still_a_manager(Some(&node(NodeRole::Manager, None)), None));
-        assert!(!still_a_manager(None, Some(i64::MAX)));
+        assert!(still_a_manager(
+            Some(&node(NodeRole::Manager, None)),
+            || None
+        ));
+        assert!(!still_a_manager(None, || Some(i64::MAX)));
     }
 
     #[test]
@@ -87,16 +95,16 @@ mod tests {
         // Recorded (at demotion) with the worker certificate expiring at 1,000,500 ms.
         let demoted = node(NodeRole::Worker, Some(1_000_500));
         // Its old manager certificate, issued before: refused.
-        assert!(!still_a_manager(Some(&demoted), Some(900_000)));
+        assert!(!still_a_manager(Some(&demoted), || Some(900_000)));
         // The same instant (X.509 seconds round down): refused.
-        assert!(!still_a_manager(Some(&demoted), Some(1_000_000)));
+        assert!(!still_a_manager(Some(&demoted), || Some(1_000_000)));
         // A manager certificate issued since (a promotion the record does not show yet).
-        assert!(still_a_manager(Some(&demoted), Some(1_002_000)));
+        assert!(still_a_manager(Some(&demoted), || Some(1_002_000)));
         // No certificate to compare with: refused.
         assert!(!still_a_manager(
             Some(&node(NodeRole::Worker, None)),
-            Some(i64::MAX)
+            || { Some(i64::MAX) }
         ));
-        assert!(!still_a_manager(Some(&demoted), None));
+        assert!(!still_a_manager(Some(&demoted), || None));
     }
 }

@@ -229,8 +229,11 @@ pub async fn rejoin_when_removed(
         // The group as this member last knew it names the managers to ask (the first
         // manager of a cluster was given no others).
         let mut targets: Vec<String> = raft.members().into_iter().map(|(_, a)| a).collect();
-        targets.extend(managers.iter().cloned());
-        targets.dedup();
+        for m in &managers {
+            if !targets.contains(m) {
+                targets.push(m.clone());
+            }
+        }
         let attempt = tokio::time::timeout(
             Duration::from_secs(10),
             join_raft(&peers, &targets, &advertise),

@@ -13,24 +13,11 @@ use common::small_disk::SmallDisk;
 use common::swarm::*;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The service names in the store a stopped manager's state dir holds.
 fn services_on_disk(dir: &Path) -> Vec<String> {
-    let out = Command::new(swarmd_bin())
-        .arg("inspect-state")
-        .arg("-d")
-        .arg(dir)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "inspect-state: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = inspect_state_json(dir).unwrap();
     v["current"]["services"]
         .as_array()
         .unwrap()

@@ -44,6 +44,25 @@ pub fn swarmctl_bin() -> PathBuf {
     workspace_bin("swarmctl")
 }
 
+/// `swarmd inspect-state -d <dir> --format json` of a stopped node's state dir: its store as
+/// replayed from disk, or the command's error.
+pub fn inspect_state_json(dir: &Path) -> Result<serde_json::Value, String> {
+    let out = Command::new(swarmd_bin())
+        .arg("inspect-state")
+        .arg("-d")
+        .arg(dir)
+        .args(["--format", "json"])
+        .output()
+        .map_err(|e| format!("running swarmd inspect-state: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "inspect-state: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("inspect-state's JSON: {e}"))
+}
+
 /// A directory for one test's nodes; kept (and named on stderr) when SWARM_TEST_KEEP is set,
 /// to read the nodes' logs after a failure.
 pub fn test_dir() -> tempfile::TempDir {

@@ -7,29 +7,16 @@
 
 use crate::control::LABEL;
 use crate::workload::{Shared, SECRETS, SERVICES};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use serde_json::Value;
 use std::path::Path;
 use swarm_bench::nemesis::history::{Op, OpKind, Outcome, Seen, INITIAL};
-use swarm_testkit::process::swarmd_bin;
+use swarm_testkit::process::inspect_state_json;
 
 /// Appends a final read of every object from manager `name`'s state dir `dir` (stopped).
 pub fn read_store(shared: &Shared, name: &str, dir: &Path) -> Result<()> {
     let t0 = shared.now_us();
-    let out = std::process::Command::new(swarmd_bin())
-        .arg("inspect-state")
-        .arg("-d")
-        .arg(dir)
-        .args(["--format", "json"])
-        .output()
-        .context("running swarmd inspect-state")?;
-    if !out.status.success() {
-        bail!(
-            "inspect-state of {name}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let report: Value = serde_json::from_slice(&out.stdout).context("inspect-state's JSON")?;
+    let report = inspect_state_json(dir).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let current = &report["current"];
     let t1 = shared.now_us();
     let mut ops = Vec::new();

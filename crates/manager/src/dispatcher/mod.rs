@@ -37,7 +37,8 @@ struct Inner {
     cluster_id: String,
     /// This manager's remote API address, handed to agents as the manager list.
     advertise_addr: String,
-    sessions: Sessions,
+    /// Shared with the status writer, which ends the sessions whose reports it had to drop.
+    sessions: Arc<Sessions>,
     reports: mpsc::Sender<status::Report>,
     leader: AtomicBool,
     route: Arc<dyn LeaderRoute>,
@@ -60,7 +61,13 @@ impl Dispatcher {
         tasks: &TaskOwner,
     ) -> Dispatcher {
         let (tx, rx) = mpsc::channel(status::QUEUE_ITEMS);
-        tasks.spawn_until_stopped(status::run(store.clone(), proposer.clone(), rx));
+        let sessions = Arc::new(Sessions::default());
+        tasks.spawn_until_stopped(status::run(
+            store.clone(),
+            proposer.clone(),
+            sessions.clone(),
+            rx,
+        ));
         let fanout = Fanout::start(store.clone(), tasks);
         Dispatcher {
             inner: Arc::new(Inner {
@@ -68,7 +75,7 @@ impl Dispatcher {
                 proposer,
                 cluster_id,
                 advertise_addr,
-                sessions: Sessions::default(),
+                sessions,
                 reports: tx,
                 leader: AtomicBool::new(false),
                 route,
@@ -428,10 +435,17 @@ impl DispatcherRpc for Dispatcher {
 }
 
 /// Leader-only: while this manager leads, serve sessions and watch node health.
+///
+/// Every session ends with the leadership that opened it (as SwarmKit's dispatcher stops with
+/// it): reports this manager acknowledged but could not write are sent again only to a new
+/// session, and a session that outlived a short loss of leadership would never see them again
+/// (a task left ASSIGNED although it runs).
 pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
+    dispatcher.inner.sessions.end_all();
     dispatcher.set_leader(true);
     health::run(dispatcher.clone(), cancel.clone()).await;
     dispatcher.set_leader(false);
+    dispatcher.inner.sessions.end_all();
 }
 
 /// What a session message tells a node that can change: the managers, its role and spec, and

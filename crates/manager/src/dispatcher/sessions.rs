@@ -114,4 +114,11 @@ impl Sessions {
             s.cancel.cancel();
         }
     }
+
+    /// Ends every session (this manager stopped or started leading).
+    pub fn end_all(&self) {
+        for (_, s) in self.by_node.lock().drain() {
+            s.cancel.cancel();
+        }
+    }
 }

@@ -1,9 +1,13 @@
 //! Batched task-status writes: agents' reports are queued and written in one transaction per
 //! flush (at 2,000 updates or 100 ms; like every leader writer's, a transaction stays near
 //! 1 MiB, so one Raft entry fits one AppendEntries message). A report only lands if the task is assigned to the
-//! reporting node and the state moves forward.
+//! reporting node and the state moves forward. A report acknowledged but then dropped (this
+//! manager stopped leading, or the write was refused) ends its node's session: the agent sends
+//! what was acknowledged again only to a new session.
 
+use super::sessions::Sessions;
 use crate::proposer::{Proposer, WriteError};
+use std::collections::BTreeSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +26,12 @@ pub(crate) struct Report {
     pub status: TaskStatus,
 }
 
-pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, mut rx: mpsc::Receiver<Report>) {
+pub(crate) async fn run(
+    store: Store,
+    proposer: Arc<dyn Proposer>,
+    sessions: Arc<Sessions>,
+    mut rx: mpsc::Receiver<Report>,
+) {
     while let Some(first) = rx.recv().await {
         let mut pending = vec![first];
         let deadline = tokio::time::Instant::now() + FLUSH_AFTER;
@@ -32,11 +41,14 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, mut rx: mpsc:
                 Ok(None) | Err(_) => break,
             }
         }
-        flush(&store, proposer.as_ref(), pending).await;
+        for node_id in flush(&store, proposer.as_ref(), pending).await {
+            sessions.end(&node_id);
+        }
     }
 }
 
-async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
+/// Writes the reports; returns the nodes whose reports were dropped unwritten.
+async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) -> BTreeSet<String> {
     // The latest report per task wins.
     let mut latest: HashMap<String, Report> = HashMap::new();
     for r in reports {
@@ -74,10 +86,10 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
             txn
         });
         if txn.is_empty() {
-            return;
+            return BTreeSet::new();
         }
         match proposer.propose(txn.into_batch()).await {
-            Ok(_) => return,
+            Ok(_) => return BTreeSet::new(),
             Err(WriteError::Refused(ApplyError::Conflict { .. })) if conflicts < 5 => {
                 conflicts += 1;
                 tracing::debug!(conflicts, "status write raced another writer; retrying");
@@ -90,9 +102,97 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) {
             Err(e) => {
                 // Not the leader any more (the agents send their reports again to the next
                 // one), or refused for good.
-                tracing::warn!(error = %e, "dropping task status updates");
-                return;
+                tracing::warn!(error = %e, "dropping task status updates; their nodes' sessions end");
+                return latest.into_values().map(|r| r.node_id).collect();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use swarm_store::ProposeFuture;
+
+    /// Applies to the store while it "leads"; refuses as a former leader once `deposed`.
+    struct Deposable {
+        store: Store,
+        deposed: AtomicBool,
+    }
+
+    impl Proposer for Deposable {
+        fn propose(&self, batch: StoreBatch) -> ProposeFuture {
+            let res = if self.deposed.load(Ordering::SeqCst) {
+                Err(WriteError::NotLeader {
+                    leader_id: None,
+                    leader: None,
+                })
+            } else {
+                self.store.apply(2, &batch).map_err(WriteError::from)
+            };
+            Box::pin(async move { res })
+        }
+    }
+
+    fn assigned(id: &str, node: &str) -> Task {
+        Task {
+            id: id.into(),
+            node_id: node.into(),
+            status: Some(TaskStatus {
+                state: TaskState::Assigned as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn running(task_id: &str, node_id: &str) -> Report {
+        Report {
+            node_id: node_id.into(),
+            task_id: task_id.into(),
+            status: TaskStatus {
+                state: TaskState::Running as i32,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// A report written keeps the node's session; a report dropped because this manager no
+    /// longer leads ends it (and only its node's), so the agent sends it again.
+    #[tokio::test]
+    async fn a_dropped_report_ends_its_nodes_session() {
+        let store = Store::new();
+        let setup = Txn::new()
+            .create(assigned("t1", "n1"))
+            .create(assigned("t2", "n2"));
+        store.apply(1, &setup.into_batch()).unwrap();
+        let proposer = Arc::new(Deposable {
+            store: store.clone(),
+            deposed: AtomicBool::new(false),
+        });
+        let sessions = Arc::new(Sessions::default());
+        let (_, n1) = sessions.open("n1");
+        let (_, n2) = sessions.open("n2");
+        let (tx, rx) = mpsc::channel(16);
+        let writer = tokio::spawn(run(store.clone(), proposer.clone(), sessions.clone(), rx));
+
+        tx.send(running("t2", "n2")).await.unwrap();
+        let state = || store.view(|t| t.tasks.get("t2").unwrap().status.clone().unwrap().state);
+        while state() != TaskState::Running as i32 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!n2.is_cancelled(), "a written report keeps the session");
+
+        proposer.deposed.store(true, Ordering::SeqCst);
+        tx.send(running("t1", "n1")).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), n1.cancelled())
+            .await
+            .expect("the session of the node whose report was dropped ends");
+        assert!(!n2.is_cancelled(), "other nodes' sessions stay");
+        assert!(sessions.has("n2") && !sessions.has("n1"));
+        drop(tx);
+        writer.await.unwrap();
     }
 }

@@ -33,6 +33,7 @@ mod renewal;
 mod role;
 mod role_env;
 mod role_watch;
+mod serving;
 mod sockets;
 mod web;
 

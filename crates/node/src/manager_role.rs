@@ -49,7 +49,15 @@ impl RunningManager {
     /// Waits for every task of the role (servers first of all), then shuts Raft down.
     /// Returns the error Raft stopped on by itself, if it did: the role ended because of it.
     pub async fn stop(mut self, tasks: &TaskOwner) -> Option<swarm_raft::RaftError> {
-        tasks.stop().await;
+        let stopping = tasks.stop();
+        tokio::pin!(stopping);
+        // Servers are bounded (`serving`); a task still running past that is one that does
+        // not watch its token, and is named here by its absence from the logs that follow.
+        let slow = crate::serving::STOP_GRACE * 2;
+        if tokio::time::timeout(slow, &mut stopping).await.is_err() {
+            tracing::warn!(running = tasks.running(), after = ?slow, "the manager role's tasks are still stopping");
+            stopping.await;
+        }
         drop(self.handle);
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
@@ -221,11 +229,11 @@ pub(crate) async fn start_manager(
     tasks.spawn(async move {
         let _ = acceptor.await;
     });
-    tasks.spawn(async move {
-        if let Err(e) = remote.await {
-            tracing::error!(error = %e, "remote API server stopped");
-        }
-    });
+    tasks.spawn(crate::serving::until_stopped(
+        remote,
+        tasks.token().clone(),
+        "remote API",
+    ));
     if let Some(new) = &node.new_cluster {
         raft.bootstrap().await.context("bootstrapping Raft")?;
         create_cluster(&raft, proposer.as_ref(), node, &new.root, cfg, &advertise).await?;
@@ -286,10 +294,9 @@ pub(crate) async fn start_manager(
                 UnixListenerStream::new(unix),
                 tasks.token().clone().cancelled_owned(),
             );
+        let stop = tasks.token().clone();
         tasks.spawn(async move {
-            if let Err(e) = local.await {
-                tracing::error!(error = %e, "control API server stopped");
-            }
+            crate::serving::until_stopped(local, stop, "control API").await;
             let _ = std::fs::remove_file(&socket_path);
         });
     }

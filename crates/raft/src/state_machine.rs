@@ -121,7 +121,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 // A refused batch is an answer for its proposer, not a storage failure: every
                 // member refuses it the same way, so the replicas stay identical.
                 EntryPayload::Normal(proposal) => {
-                    self.store.apply_group(entry.log_id.index, &proposal.0)
+                    self.store.apply_group_owned(entry.log_id.index, proposal.0)
                 }
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m);

@@ -31,17 +31,18 @@ pub enum ApplyError {
 pub(crate) fn apply_batch(
     tables: &mut Tables,
     index: u64,
-    batch: &StoreBatch,
+    batch: StoreBatch,
 ) -> Result<(Vec<StoreObject>, Vec<Event>), ApplyError> {
+    let timestamp = batch.timestamp;
     let mut undo: Vec<(Kind, String, Option<StoreObject>)> =
         Vec::with_capacity(batch.actions.len());
     let mut written = Vec::with_capacity(batch.actions.len());
     let mut events = Vec::with_capacity(batch.actions.len());
-    for action in &batch.actions {
+    for action in batch.actions {
         let kind = StoreActionKind::try_from(action.kind)
             .map_err(|_| ApplyError::Invalid(format!("unknown action kind {}", action.kind)));
-        let result = kind.and_then(|kind| match &action.object {
-            Some(obj) => apply_one(tables, index, batch.timestamp, kind, obj.clone(), &mut undo),
+        let result = kind.and_then(|kind| match action.object {
+            Some(obj) => apply_one(tables, index, timestamp, kind, obj, &mut undo),
             None => Err(ApplyError::Invalid("action without object".into())),
         });
         match result {
@@ -55,10 +56,8 @@ pub(crate) fn apply_batch(
             Err(e) => {
                 for (kind, id, old) in undo.into_iter().rev() {
                     match old {
-                        Some(o) => put(tables, o),
-                        None => {
-                            remove(tables, kind, &id);
-                        }
+                        Some(o) => drop(put(tables, o)),
+                        None => drop(remove(tables, kind, &id)),
                     }
                 }
                 return Err(e);
@@ -82,7 +81,9 @@ fn apply_one(
     if id.is_empty() {
         return Err(ApplyError::Invalid(format!("{kind} without an ID")));
     }
-    let existing = get(tables, kind, &id);
+    // Only the existing row's version and creation time are needed to decide; the row
+    // itself is taken out by the write below and kept for the undo, not copied here.
+    let existing = existing_meta(tables, kind, &id);
     let given_version = meta_of(&obj).map(|m| m.version).unwrap_or(0);
     match action {
         StoreActionKind::Create => {
@@ -95,17 +96,16 @@ fn apply_one(
                 created_at: ts,
                 updated_at: ts,
             };
-            undo.push((kind, id, None));
             share_spec(tables, &mut obj);
             put(tables, obj.clone());
+            undo.push((kind, id, None));
             Ok((EventKind::Create, obj))
         }
         StoreActionKind::Update => {
-            let old = existing.ok_or_else(|| ApplyError::NotFound {
+            let old_meta = existing.ok_or_else(|| ApplyError::NotFound {
                 kind,
                 id: id.clone(),
             })?;
-            let old_meta = meta_of(&old).cloned().unwrap_or_default();
             if given_version != old_meta.version {
                 return Err(ApplyError::Conflict {
                     kind,
@@ -120,17 +120,18 @@ fn apply_one(
                 created_at: old_meta.created_at,
                 updated_at: ts,
             };
-            undo.push((kind, id, Some(old)));
             share_spec(tables, &mut obj);
-            put(tables, obj.clone());
+            let old = put(tables, obj.clone());
+            undo.push((kind, id, old));
             Ok((EventKind::Update, obj))
         }
         StoreActionKind::Remove => {
-            let old = existing.ok_or_else(|| ApplyError::NotFound {
-                kind,
-                id: id.clone(),
-            })?;
-            let actual = meta_of(&old).map(|m| m.version).unwrap_or(0);
+            let actual = existing
+                .ok_or_else(|| ApplyError::NotFound {
+                    kind,
+                    id: id.clone(),
+                })?
+                .version;
             if given_version != 0 && given_version != actual {
                 return Err(ApplyError::Conflict {
                     kind,
@@ -139,7 +140,10 @@ fn apply_one(
                     actual,
                 });
             }
-            remove(tables, kind, &id);
+            let old = remove(tables, kind, &id).ok_or_else(|| ApplyError::NotFound {
+                kind,
+                id: id.clone(),
+            })?;
             undo.push((kind, id, Some(old.clone())));
             Ok((EventKind::Remove, old))
         }
@@ -173,15 +177,19 @@ fn check_name(tables: &Tables, kind: Kind, obj: &StoreObject, id: &str) -> Resul
     }
 }
 
-fn get(tables: &Tables, kind: Kind, id: &str) -> Option<StoreObject> {
+/// The version and times of the row `id`, if it exists (a row without them reads as zero).
+fn existing_meta(tables: &Tables, kind: Kind, id: &str) -> Option<Meta> {
+    fn of<T: StoreItem>(table: &crate::tables::Table<T>, id: &str) -> Option<Meta> {
+        table.get(id).map(|x| x.meta().cloned().unwrap_or_default())
+    }
     match kind {
-        Kind::Node => tables.nodes.get(id).cloned().map(StoreItem::into_object),
-        Kind::Service => tables.services.get(id).cloned().map(StoreItem::into_object),
-        Kind::Task => tables.tasks.get(id).cloned().map(StoreItem::into_object),
-        Kind::Cluster => tables.clusters.get(id).cloned().map(StoreItem::into_object),
-        Kind::Secret => tables.secrets.get(id).cloned().map(StoreItem::into_object),
-        Kind::Config => tables.configs.get(id).cloned().map(StoreItem::into_object),
-        Kind::Network => tables.networks.get(id).cloned().map(StoreItem::into_object),
+        Kind::Node => of(&tables.nodes, id),
+        Kind::Service => of(&tables.services, id),
+        Kind::Task => of(&tables.tasks, id),
+        Kind::Cluster => of(&tables.clusters, id),
+        Kind::Secret => of(&tables.secrets, id),
+        Kind::Config => of(&tables.configs, id),
+        Kind::Network => of(&tables.networks, id),
     }
 }
 
@@ -192,28 +200,30 @@ fn share_spec(tables: &Tables, obj: &mut StoreObject) {
     }
 }
 
-fn put(tables: &mut Tables, obj: StoreObject) {
+/// Writes the row; returns the one it replaced.
+fn put(tables: &mut Tables, obj: StoreObject) -> Option<StoreObject> {
     match obj.object {
-        Some(Object::Node(x)) => drop(tables.nodes.put(x)),
-        Some(Object::Service(x)) => drop(tables.services.put(x)),
-        Some(Object::Task(x)) => drop(tables.put_task(x)),
-        Some(Object::Cluster(x)) => drop(tables.clusters.put(x)),
-        Some(Object::Secret(x)) => drop(tables.secrets.put(x)),
-        Some(Object::Config(x)) => drop(tables.configs.put(x)),
-        Some(Object::Network(x)) => drop(tables.networks.put(x)),
-        None => {}
+        Some(Object::Node(x)) => tables.nodes.put(x).map(StoreItem::into_object),
+        Some(Object::Service(x)) => tables.services.put(x).map(StoreItem::into_object),
+        Some(Object::Task(x)) => tables.put_task(x).map(StoreItem::into_object),
+        Some(Object::Cluster(x)) => tables.clusters.put(x).map(StoreItem::into_object),
+        Some(Object::Secret(x)) => tables.secrets.put(x).map(StoreItem::into_object),
+        Some(Object::Config(x)) => tables.configs.put(x).map(StoreItem::into_object),
+        Some(Object::Network(x)) => tables.networks.put(x).map(StoreItem::into_object),
+        None => None,
     }
 }
 
-fn remove(tables: &mut Tables, kind: Kind, id: &str) -> bool {
+/// Removes the row; returns it.
+fn remove(tables: &mut Tables, kind: Kind, id: &str) -> Option<StoreObject> {
     match kind {
-        Kind::Node => tables.nodes.remove(id).is_some(),
-        Kind::Service => tables.services.remove(id).is_some(),
-        Kind::Task => tables.remove_task(id).is_some(),
-        Kind::Cluster => tables.clusters.remove(id).is_some(),
-        Kind::Secret => tables.secrets.remove(id).is_some(),
-        Kind::Config => tables.configs.remove(id).is_some(),
-        Kind::Network => tables.networks.remove(id).is_some(),
+        Kind::Node => tables.nodes.remove(id).map(StoreItem::into_object),
+        Kind::Service => tables.services.remove(id).map(StoreItem::into_object),
+        Kind::Task => tables.remove_task(id).map(StoreItem::into_object),
+        Kind::Cluster => tables.clusters.remove(id).map(StoreItem::into_object),
+        Kind::Secret => tables.secrets.remove(id).map(StoreItem::into_object),
+        Kind::Config => tables.configs.remove(id).map(StoreItem::into_object),
+        Kind::Network => tables.networks.remove(id).map(StoreItem::into_object),
     }
 }
 

@@ -85,6 +85,16 @@ impl Store {
     /// Applies one committed transaction at Raft log `index`: every action or none. Written
     /// objects get `meta.version = index` and the batch's timestamp.
     pub fn apply(&self, index: u64, batch: &StoreBatch) -> Result<Vec<StoreObject>, ApplyError> {
+        self.apply_owned(index, batch.clone())
+    }
+
+    /// [`Store::apply`] of a batch the caller gives up: its objects become the rows, not
+    /// copies of them (the Raft state machine owns each entry it applies).
+    pub fn apply_owned(
+        &self,
+        index: u64,
+        batch: StoreBatch,
+    ) -> Result<Vec<StoreObject>, ApplyError> {
         let mut tables = self.inner.tables.write();
         let (written, events) = apply::apply_batch(&mut tables, index, batch)?;
         if !events.is_empty() {
@@ -108,10 +118,19 @@ impl Store {
         index: u64,
         batches: &[StoreBatch],
     ) -> Vec<Result<Vec<StoreObject>, ApplyError>> {
+        self.apply_group_owned(index, batches.to_vec())
+    }
+
+    /// [`Store::apply_group`] of batches the caller gives up (see [`Store::apply_owned`]).
+    pub fn apply_group_owned(
+        &self,
+        index: u64,
+        batches: Vec<StoreBatch>,
+    ) -> Vec<Result<Vec<StoreObject>, ApplyError>> {
         let mut tables = self.inner.tables.write();
         let mut all_events = Vec::new();
         let results = batches
-            .iter()
+            .into_iter()
             .map(|batch| {
                 apply::apply_batch(&mut tables, index, batch).map(|(written, events)| {
                     all_events.extend(events);

@@ -49,6 +49,12 @@ impl<T: StoreItem> Table<T> {
     }
 
     pub(crate) fn put(&mut self, item: T) -> Option<T> {
+        // A row keeping its name is replaced where it is: no key copied, one lookup.
+        if let Some(row) = self.rows.get_mut(item.id()) {
+            if row.unique_name() == item.unique_name() {
+                return Some(std::mem::replace(row, item));
+            }
+        }
         let id = item.id().to_string();
         let old = self.remove(&id);
         if let Some(name) = item.unique_name() {
@@ -180,37 +186,52 @@ impl Tables {
         }
     }
 
+    /// Writes a task row and keeps its indexes in step, touching only the indexes whose key
+    /// changed: most writes are status reports and assignments, which change one or two.
     pub(crate) fn put_task(&mut self, task: Task) -> Option<Task> {
-        let old = self.remove_task(&task.id);
-        if !task.service_id.is_empty() {
-            self.tasks_by_service
-                .entry(task.service_id.clone())
-                .or_default()
-                .insert(task.id.clone());
-        }
-        if !task.node_id.is_empty() {
-            self.tasks_by_node
-                .entry(task.node_id.clone())
-                .or_default()
-                .insert(task.id.clone());
-        }
-        for a in &task.networks {
-            self.tasks_by_network
-                .entry(a.network_id.clone())
-                .or_default()
-                .insert(task.id.clone());
-        }
-        match observed(&task) {
-            s if s == TaskState::New as i32 => {
-                self.tasks_new.insert(task.id.clone());
+        let id = task.id.as_str();
+        let old = self.tasks.get(id);
+        if old.is_none_or(|o| o.service_id != task.service_id) {
+            if let Some(o) = old {
+                unindex(&mut self.tasks_by_service, &o.service_id, id);
             }
-            s if s == TaskState::Pending as i32 => {
-                self.tasks_pending.insert(task.id.clone());
-            }
-            _ => {}
+            index(&mut self.tasks_by_service, &task.service_id, id);
         }
-        self.tasks.put(task);
-        old
+        if old.is_none_or(|o| o.node_id != task.node_id) {
+            if let Some(o) = old {
+                unindex(&mut self.tasks_by_node, &o.node_id, id);
+            }
+            index(&mut self.tasks_by_node, &task.node_id, id);
+        }
+        let same_networks = |o: &Task| {
+            let theirs = o.networks.iter().map(|a| &a.network_id);
+            theirs.eq(task.networks.iter().map(|a| &a.network_id))
+        };
+        if old.is_none_or(|o| !same_networks(o)) {
+            if let Some(o) = old {
+                for a in &o.networks {
+                    unindex(&mut self.tasks_by_network, &a.network_id, id);
+                }
+            }
+            for a in &task.networks {
+                index(&mut self.tasks_by_network, &a.network_id, id);
+            }
+        }
+        let was = old.map(waiting);
+        let now = waiting(&task);
+        if was != Some(now) {
+            match was {
+                Some(Waiting::New) => drop(self.tasks_new.remove(id)),
+                Some(Waiting::Pending) => drop(self.tasks_pending.remove(id)),
+                _ => {}
+            }
+            match now {
+                Waiting::New => drop(self.tasks_new.insert(id.to_string())),
+                Waiting::Pending => drop(self.tasks_pending.insert(id.to_string())),
+                Waiting::No => {}
+            }
+        }
+        self.tasks.put(task)
     }
 
     pub(crate) fn remove_task(&mut self, id: &str) -> Option<Task> {
@@ -263,6 +284,33 @@ impl Tables {
             t.networks.put(x);
         }
         t
+    }
+}
+
+/// Which of the waiting-task indexes a task belongs in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    New,
+    Pending,
+    No,
+}
+
+fn waiting(task: &Task) -> Waiting {
+    match observed(task) {
+        s if s == TaskState::New as i32 => Waiting::New,
+        s if s == TaskState::Pending as i32 => Waiting::Pending,
+        _ => Waiting::No,
+    }
+}
+
+/// Adds `id` under `key`; an empty key (no service, no node yet) is not indexed.
+fn index(index: &mut HashMap<String, BTreeSet<String>>, key: &str, id: &str) {
+    if key.is_empty() {
+        return;
+    }
+    match index.get_mut(key) {
+        Some(set) => drop(set.insert(id.to_string())),
+        None => drop(index.insert(key.to_string(), BTreeSet::from([id.to_string()]))),
     }
 }
 

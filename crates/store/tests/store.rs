@@ -253,8 +253,8 @@ proptest! {
 
 #[derive(Debug, Clone)]
 enum TaskOp {
-    Create(u8, u8),
-    SetState(u8, u8),
+    Create(u8, u8, u8),
+    SetState(u8, u8, u8),
     Remove(u8),
 }
 
@@ -276,47 +276,91 @@ fn with_state(mut x: Task, pick: u8) -> Task {
     x
 }
 
+const SERVICES: [&str; 2] = ["s0", "s1"];
+const NODES: [&str; 3] = ["", "n0", "n1"];
+const NETWORKS: [&[&str]; 4] = [&[], &["a"], &["a", "b"], &["b"]];
+
+/// Moves the task: its service, node and networks, each picked from a few.
+fn placed(mut x: Task, pick: u8) -> Task {
+    let p = pick as usize;
+    x.service_id = SERVICES[p % 2].into();
+    x.node_id = NODES[(p / 2) % 3].into();
+    x.networks = NETWORKS[(p / 6) % 4]
+        .iter()
+        .map(|n| NetworkAttachment {
+            network_id: (*n).into(),
+            ..Default::default()
+        })
+        .collect();
+    x
+}
+
 fn task_op() -> impl Strategy<Value = TaskOp> {
     prop_oneof![
-        (0u8..6, 0u8..5).prop_map(|(i, s)| TaskOp::Create(i, s)),
-        (0u8..6, 0u8..5).prop_map(|(i, s)| TaskOp::SetState(i, s)),
+        (0u8..6, 0u8..5, 0u8..24).prop_map(|(i, s, p)| TaskOp::Create(i, s, p)),
+        (0u8..6, 0u8..5, 0u8..24).prop_map(|(i, s, p)| TaskOp::SetState(i, s, p)),
         (0u8..6).prop_map(TaskOp::Remove),
     ]
 }
 
+/// Every index of the task table, as the store answers it and as a scan of the rows finds it.
+fn indexes_and_scan(t: &swarm_store::Tables) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let ids = |it: &mut dyn Iterator<Item = &Task>| it.map(|x| x.id.clone()).collect::<Vec<_>>();
+    let state = |x: &Task| {
+        x.status
+            .as_ref()
+            .map_or(TaskState::New as i32, |st| st.state)
+    };
+    let mut indexed = vec![ids(&mut t.new_tasks()), ids(&mut t.pending_tasks())];
+    let mut scanned = vec![
+        ids(&mut t.tasks.iter().filter(|x| state(x) == TaskState::New as i32)),
+        ids(&mut t
+            .tasks
+            .iter()
+            .filter(|x| state(x) == TaskState::Pending as i32)),
+    ];
+    for s in SERVICES {
+        indexed.push(ids(&mut t.tasks_of_service(s)));
+        scanned.push(ids(&mut t.tasks.iter().filter(|x| x.service_id == s)));
+    }
+    for n in NODES.iter().filter(|n| !n.is_empty()) {
+        indexed.push(ids(&mut t.tasks_of_node(n)));
+        scanned.push(ids(&mut t.tasks.iter().filter(|x| x.node_id == *n)));
+    }
+    for n in ["a", "b"] {
+        indexed.push(ids(&mut t.tasks_of_network(n)));
+        scanned.push(ids(&mut t
+            .tasks
+            .iter()
+            .filter(|x| x.networks.iter().any(|a| a.network_id == n))));
+    }
+    (indexed, scanned)
+}
+
 proptest! {
-    /// Whatever is written (batches refused halfway included), the NEW and PENDING indexes
-    /// hold exactly the tasks a scan would find in those states, in ID order.
+    /// Whatever is written (batches refused halfway included), every task index (NEW,
+    /// PENDING, by service, by node, by network) holds exactly the tasks a scan of the rows
+    /// finds, in ID order.
     #[test]
-    fn state_indexes_agree_with_a_scan(batches in prop::collection::vec(prop::collection::vec(task_op(), 1..4), 1..30)) {
+    fn task_indexes_agree_with_a_scan(batches in prop::collection::vec(prop::collection::vec(task_op(), 1..4), 1..30)) {
         let s = Store::new();
         for (i, ops) in batches.iter().enumerate() {
             let mut txn = Txn::new();
+            let current = |id: u8| {
+                s.view(|t| t.tasks.get(&format!("t{id}")).cloned())
+                    .unwrap_or_else(|| task(&format!("t{id}"), "s0", ""))
+            };
             for op in ops {
                 match *op {
-                    TaskOp::Create(id, st) => txn = txn.create(with_state(task(&format!("t{id}"), "s", ""), st)),
-                    TaskOp::SetState(id, st) => {
-                        let x = s.view(|t| t.tasks.get(&format!("t{id}")).cloned()).unwrap_or_else(|| task(&format!("t{id}"), "s", ""));
-                        txn = txn.update(with_state(x, st));
+                    TaskOp::Create(id, st, p) => {
+                        txn = txn.create(with_state(placed(task(&format!("t{id}"), "s0", ""), p), st))
                     }
-                    TaskOp::Remove(id) => {
-                        let x = s.view(|t| t.tasks.get(&format!("t{id}")).cloned()).unwrap_or_else(|| task(&format!("t{id}"), "s", ""));
-                        txn = txn.remove(x);
-                    }
+                    TaskOp::SetState(id, st, p) => txn = txn.update(with_state(placed(current(id), p), st)),
+                    TaskOp::Remove(id) => txn = txn.remove(current(id)),
                 }
             }
             let _ = s.apply(i as u64 + 1, &txn.into_batch());
-            let (indexed, scanned) = s.view(|t| {
-                let ids = |it: &mut dyn Iterator<Item = &Task>| it.map(|x| x.id.clone()).collect::<Vec<_>>();
-                let state = |x: &Task| x.status.as_ref().map_or(TaskState::New as i32, |st| st.state);
-                (
-                    (ids(&mut t.new_tasks()), ids(&mut t.pending_tasks())),
-                    (
-                        ids(&mut t.tasks.iter().filter(|x| state(x) == TaskState::New as i32)),
-                        ids(&mut t.tasks.iter().filter(|x| state(x) == TaskState::Pending as i32)),
-                    ),
-                )
-            });
+            let (indexed, scanned) = s.view(indexes_and_scan);
             prop_assert_eq!(indexed, scanned);
         }
     }

@@ -23,7 +23,10 @@ impl MemoryProposer {
 impl Proposer for MemoryProposer {
     fn propose(&self, batch: StoreBatch) -> ProposeFuture {
         let index = self.index.fetch_add(1, Ordering::SeqCst) + 1;
-        let res = self.store.apply(index, &batch).map_err(WriteError::from);
+        let res = self
+            .store
+            .apply_owned(index, batch)
+            .map_err(WriteError::from);
         Box::pin(async move { res })
     }
 }

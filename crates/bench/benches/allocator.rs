@@ -91,8 +91,8 @@ fn allocated() -> Tables {
     let mut tasks = Vec::new();
     for action in swarm_manager::allocator::pass(&t).into_batch().actions {
         match action.object.and_then(|o| o.object) {
-            Some(store_object::Object::Service(s)) => services.push(s),
-            Some(store_object::Object::Task(x)) => tasks.push(x),
+            Some(store_object::Object::Service(s)) => services.push(*s),
+            Some(store_object::Object::Task(x)) => tasks.push(*x),
             _ => {}
         }
     }

@@ -112,14 +112,41 @@ impl Body for EventBody {
 /// Every object Docker reports events for, for a replay.
 async fn objects(b: &Backend) -> Result<Vec<Object>, ApiError> {
     let mut out: Vec<Object> = Vec::new();
-    out.extend(b.nodes().await?.into_iter().map(Object::Node));
-    out.extend(b.services().await?.into_iter().map(Object::Service));
-    out.extend(b.networks().await?.into_iter().map(Object::Network));
+    out.extend(
+        b.nodes()
+            .await?
+            .into_iter()
+            .map(|x| Object::Node(Box::new(x))),
+    );
+    out.extend(
+        b.services()
+            .await?
+            .into_iter()
+            .map(|x| Object::Service(Box::new(x))),
+    );
+    out.extend(
+        b.networks()
+            .await?
+            .into_iter()
+            .map(|x| Object::Network(Box::new(x))),
+    );
     let c = b.control();
     let secrets = c.list_secrets(Rpc::new(ListSecretsRequest {})).await?;
-    out.extend(secrets.into_inner().secrets.into_iter().map(Object::Secret));
+    out.extend(
+        secrets
+            .into_inner()
+            .secrets
+            .into_iter()
+            .map(|x| Object::Secret(Box::new(x))),
+    );
     let configs = c.list_configs(Rpc::new(ListConfigsRequest {})).await?;
-    out.extend(configs.into_inner().configs.into_iter().map(Object::Config));
+    out.extend(
+        configs
+            .into_inner()
+            .configs
+            .into_iter()
+            .map(|x| Object::Config(Box::new(x))),
+    );
     Ok(out)
 }
 
@@ -190,7 +217,7 @@ mod tests {
         WatchEvent {
             action: action.into(),
             object: Some(StoreObject {
-                object: Some(Object::Secret(Secret {
+                object: Some(Object::Secret(Box::new(Secret {
                     id: id.into(),
                     spec: Some(SecretSpec {
                         annotations: Some(Annotations {
@@ -200,13 +227,13 @@ mod tests {
                         data: vec![],
                     }),
                     ..Default::default()
-                })),
+                }))),
             }),
         }
     }
 
     fn service(replicas: u64) -> Object {
-        Object::Service(Service {
+        Object::Service(Box::new(Service {
             id: "s1".into(),
             spec: Some(ServiceSpec {
                 annotations: Some(Annotations {
@@ -219,7 +246,7 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        }))
     }
 
     #[test]

@@ -204,12 +204,12 @@ mod tests {
             actions: vec![swarm_api::StoreAction {
                 kind: 1,
                 object: Some(StoreObject {
-                    object: Some(swarm_api::store_object::Object::Service(
+                    object: Some(swarm_api::store_object::Object::Service(Box::new(
                         swarm_api::Service {
                             id: "x".repeat(payload),
                             ..Default::default()
                         },
-                    )),
+                    ))),
                 }),
             }],
             timestamp: ts,

@@ -469,12 +469,12 @@ mod tests {
             p.0[0].actions.push(swarm_api::StoreAction {
                 kind: 1,
                 object: Some(swarm_api::StoreObject {
-                    object: Some(swarm_api::store_object::Object::Service(
+                    object: Some(swarm_api::store_object::Object::Service(Box::new(
                         swarm_api::Service {
                             id: "plaintext-marker-0b1e".into(),
                             ..Default::default()
                         },
-                    )),
+                    ))),
                 }),
             });
         }

@@ -136,12 +136,12 @@ mod tests {
             actions: vec![swarm_api::StoreAction {
                 kind: 1,
                 object: Some(StoreObject {
-                    object: Some(swarm_api::store_object::Object::Service(
+                    object: Some(swarm_api::store_object::Object::Service(Box::new(
                         swarm_api::Service {
                             id: format!("s{ts}"),
                             ..Default::default()
                         },
-                    )),
+                    ))),
                 }),
             }],
             timestamp: ts,

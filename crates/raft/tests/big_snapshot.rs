@@ -35,7 +35,7 @@ fn big(i: usize) -> StoreBatch {
         actions: vec![StoreAction {
             kind: StoreActionKind::Create as i32,
             object: Some(StoreObject {
-                object: Some(store_object::Object::Secret(secret)),
+                object: Some(store_object::Object::Secret(Box::new(secret))),
             }),
         }],
         timestamp: 1,

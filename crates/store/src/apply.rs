@@ -203,13 +203,13 @@ fn share_spec(tables: &Tables, obj: &mut StoreObject) {
 /// Writes the row; returns the one it replaced.
 fn put(tables: &mut Tables, obj: StoreObject) -> Option<StoreObject> {
     match obj.object {
-        Some(Object::Node(x)) => tables.nodes.put(x).map(StoreItem::into_object),
-        Some(Object::Service(x)) => tables.services.put(x).map(StoreItem::into_object),
-        Some(Object::Task(x)) => tables.put_task(x).map(StoreItem::into_object),
-        Some(Object::Cluster(x)) => tables.clusters.put(x).map(StoreItem::into_object),
-        Some(Object::Secret(x)) => tables.secrets.put(x).map(StoreItem::into_object),
-        Some(Object::Config(x)) => tables.configs.put(x).map(StoreItem::into_object),
-        Some(Object::Network(x)) => tables.networks.put(x).map(StoreItem::into_object),
+        Some(Object::Node(x)) => tables.nodes.put(*x).map(StoreItem::into_object),
+        Some(Object::Service(x)) => tables.services.put(*x).map(StoreItem::into_object),
+        Some(Object::Task(x)) => tables.put_task(*x).map(StoreItem::into_object),
+        Some(Object::Cluster(x)) => tables.clusters.put(*x).map(StoreItem::into_object),
+        Some(Object::Secret(x)) => tables.secrets.put(*x).map(StoreItem::into_object),
+        Some(Object::Config(x)) => tables.configs.put(*x).map(StoreItem::into_object),
+        Some(Object::Network(x)) => tables.networks.put(*x).map(StoreItem::into_object),
         None => None,
     }
 }

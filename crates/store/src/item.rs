@@ -63,7 +63,7 @@ macro_rules! item {
             }
             fn into_object(self) -> StoreObject {
                 StoreObject {
-                    object: Some(Object::$variant(self)),
+                    object: Some(Object::$variant(Box::new(self))),
                 }
             }
         }

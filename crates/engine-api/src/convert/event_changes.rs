@@ -94,7 +94,7 @@ mod tests {
     use swarm_api::*;
 
     fn svc(image: &str, replicas: u64, state: Option<UpdateState>) -> Object {
-        Object::Service(Service {
+        Object::Service(Box::new(Service {
             spec: Some(ServiceSpec {
                 task: Some(
                     TaskSpec {
@@ -114,7 +114,7 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        }))
     }
 
     fn pairs(a: &Attrs) -> Vec<(&str, &str)> {
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn a_node_update_names_what_changed() {
         let n = |avail: NodeAvailability, state: NodeState, leader: bool| {
-            Object::Node(Node {
+            Object::Node(Box::new(Node {
                 spec: Some(NodeSpec {
                     availability: avail as i32,
                     ..Default::default()
@@ -159,7 +159,7 @@ mod tests {
                     ..Default::default()
                 }),
                 ..Default::default()
-            })
+            }))
         };
         let a = update_attributes(
             &n(NodeAvailability::Active, NodeState::Ready, true),

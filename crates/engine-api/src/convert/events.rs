@@ -163,7 +163,7 @@ mod tests {
     use swarm_api::{Annotations, Secret, SecretSpec, Service, ServiceSpec, StoreObject};
 
     fn service(id: &str, name: &str, created: i64, updated: i64) -> Object {
-        Object::Service(Service {
+        Object::Service(Box::new(Service {
             id: id.into(),
             meta: Some(Meta {
                 version: 1,
@@ -178,7 +178,7 @@ mod tests {
                 ..Default::default()
             }),
             ..Default::default()
-        })
+        }))
     }
 
     fn filters(json: &str) -> Filters {
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn replay_gives_creations_and_updates_in_the_window() {
-        let secret = Object::Secret(Secret {
+        let secret = Object::Secret(Box::new(Secret {
             id: "x1".into(),
             meta: Some(Meta {
                 version: 1,
@@ -234,7 +234,7 @@ mod tests {
                 }),
                 data: vec![],
             }),
-        });
+        }));
         let objs = [service("s1", "web", 1000, 4000), secret];
         let got: Vec<(String, String)> = replay(&objs, 2000, None)
             .into_iter()

@@ -107,7 +107,7 @@ pub(super) async fn update(
         .await
         .map_err(status)?;
     let cluster = first(written, |o| match o {
-        store_object::Object::Cluster(c) => Some(redact(api, c)),
+        store_object::Object::Cluster(c) => Some(redact(api, *c)),
         _ => None,
     });
     Ok(UpdateClusterResponse { cluster })

@@ -53,7 +53,7 @@ pub(super) async fn create_config(
         .map_err(status)?;
     Ok(CreateConfigResponse {
         config: first(written, |o| match o {
-            store_object::Object::Config(c) => Some(c),
+            store_object::Object::Config(c) => Some(*c),
             _ => None,
         }),
     })
@@ -84,7 +84,7 @@ pub(super) async fn update_config(
         .map_err(status)?;
     Ok(UpdateConfigResponse {
         config: first(written, |o| match o {
-            store_object::Object::Config(c) => Some(c),
+            store_object::Object::Config(c) => Some(*c),
             _ => None,
         }),
     })

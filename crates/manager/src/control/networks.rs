@@ -93,7 +93,7 @@ pub(super) async fn create(
         .map_err(status)?;
     Ok(CreateNetworkResponse {
         network: first(written, |o| match o {
-            store_object::Object::Network(n) => Some(n),
+            store_object::Object::Network(n) => Some(*n),
             _ => None,
         }),
     })

@@ -48,7 +48,7 @@ pub(super) async fn update(
         .await
         .map_err(status)?;
     let node = first(written, |o| match o {
-        store_object::Object::Node(n) => Some(n),
+        store_object::Object::Node(n) => Some(*n),
         _ => None,
     });
     Ok(UpdateNodeResponse { node })

@@ -64,7 +64,7 @@ pub(super) async fn create_secret(
         .map_err(status)?;
     Ok(CreateSecretResponse {
         secret: first(written, |o| match o {
-            store_object::Object::Secret(s) => Some(redact(s)),
+            store_object::Object::Secret(s) => Some(redact(*s)),
             _ => None,
         }),
     })
@@ -95,7 +95,7 @@ pub(super) async fn update_secret(
         .map_err(status)?;
     Ok(UpdateSecretResponse {
         secret: first(written, |o| match o {
-            store_object::Object::Secret(s) => Some(redact(s)),
+            store_object::Object::Secret(s) => Some(redact(*s)),
             _ => None,
         }),
     })

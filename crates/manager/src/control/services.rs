@@ -51,7 +51,7 @@ fn find(api: &ControlApi, key: &str) -> Result<Service, Status> {
 
 fn service_of(objs: Vec<StoreObject>) -> Option<Service> {
     first(objs, |o| match o {
-        store_object::Object::Service(s) => Some(s),
+        store_object::Object::Service(s) => Some(*s),
         _ => None,
     })
 }

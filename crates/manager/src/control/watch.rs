@@ -42,8 +42,8 @@ fn action(k: EventKind) -> &'static str {
 
 fn redact(o: Object) -> Object {
     match o {
-        Object::Secret(s) => Object::Secret(secrets::redact(s)),
-        Object::Cluster(c) => Object::Cluster(cluster::redact_keys(c)),
+        Object::Secret(s) => Object::Secret(Box::new(secrets::redact(*s))),
+        Object::Cluster(c) => Object::Cluster(Box::new(cluster::redact_keys(*c))),
         other => other,
     }
 }

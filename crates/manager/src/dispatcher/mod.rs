@@ -281,7 +281,7 @@ impl Dispatcher {
             {
                 Ok(written) => {
                     return Ok(crate::control::first(written, |o| match o {
-                        store_object::Object::Node(n) => Some(n),
+                        store_object::Object::Node(n) => Some(*n),
                         _ => None,
                     })
                     .unwrap_or(node));

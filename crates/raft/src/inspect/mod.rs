@@ -121,7 +121,7 @@ mod tests {
             actions: vec![StoreAction {
                 kind: StoreActionKind::Create as i32,
                 object: Some(StoreObject {
-                    object: Some(store_object::Object::Service(svc)),
+                    object: Some(store_object::Object::Service(Box::new(svc))),
                 }),
             }],
             timestamp: 1_700_000_000_000 + i as i64,
@@ -273,7 +273,7 @@ mod tests {
                 .actions
                 .into_iter()
                 .filter_map(|a| match a.object?.object? {
-                    store_object::Object::Service(s) => Some(s),
+                    store_object::Object::Service(s) => Some(*s),
                     _ => None,
                 })
                 .collect(),

@@ -61,7 +61,7 @@ pub fn create_service(i: usize) -> StoreBatch {
         actions: vec![StoreAction {
             kind: StoreActionKind::Create as i32,
             object: Some(StoreObject {
-                object: Some(store_object::Object::Service(svc)),
+                object: Some(store_object::Object::Service(Box::new(svc))),
             }),
         }],
         timestamp: 1_700_000_000_000 + i as i64,

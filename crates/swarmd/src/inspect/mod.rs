@@ -128,10 +128,10 @@ mod tests {
         let task = |i: usize| swarm_api::StoreAction {
             kind: StoreActionKind::Update as i32,
             object: Some(StoreObject {
-                object: Some(Object::Task(Task {
+                object: Some(Object::Task(Box::new(Task {
                     id: format!("t{i}"),
                     ..Default::default()
-                })),
+                }))),
             }),
         };
         let small = StoreBatch {

@@ -188,7 +188,7 @@ mod tests {
             actions: vec![StoreAction {
                 kind: kind as i32,
                 object: Some(StoreObject {
-                    object: Some(Object::Task(x)),
+                    object: Some(Object::Task(Box::new(x))),
                 }),
             }],
             ..Default::default()

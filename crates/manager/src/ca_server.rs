@@ -6,7 +6,7 @@
 use crate::ca_signer::Signer;
 use crate::errors::status;
 use crate::proposer::Proposer;
-use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute, FORWARDED};
+use crate::route::{forward_to, forwarded, on_leader, LeaderRoute, FORWARDED};
 use std::sync::Arc;
 use swarm_api::ca_client::CaClient;
 use swarm_api::ca_server::{Ca, CaServer};
@@ -73,7 +73,9 @@ impl CaService {
                     Status::invalid_argument("node ID: not valid in request metadata")
                 })?;
                 fwd.metadata_mut().insert(RENEW_FOR, id);
-                match CaClient::new(leader).issue_node_certificate(fwd).await {
+                let mut client = CaClient::new(leader);
+                let call = client.issue_node_certificate(fwd);
+                match on_leader(self.route.as_ref(), call).await {
                     Ok(r) => Ok(r.into_inner()),
                     Err(s) if s.code() == tonic::Code::Unavailable => {
                         tracing::warn!(node = %node_id, reason = %s.message(), "leader unreachable: renewing without recording the certificate");
@@ -220,10 +222,9 @@ impl Ca for CaService {
         }
         // Recording the new node needs the leader.
         if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
-            return CaClient::new(leader)
-                .issue_node_certificate(forwarded(req))
-                .await
-                .map_err(|s| unreachable_leader(self.route.as_ref(), s));
+            let mut client = CaClient::new(leader);
+            let call = client.issue_node_certificate(forwarded(req));
+            return on_leader(self.route.as_ref(), call).await;
         }
         let req = req.into_inner();
         let cluster = self.cluster()?;

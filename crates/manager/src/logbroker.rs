@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::dispatcher::Dispatcher;
-use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
+use crate::route::{forward_to, forwarded, on_leader, LeaderRoute};
 
 /// Messages queued for one reader.
 const SUB_BUFFER: usize = 16;
@@ -535,11 +535,9 @@ impl Logs for LogBroker {
         if let Some(leader) = forward_to(route, &req)? {
             // The leader holds the broker: pass its stream through (HTTP/2 flow control
             // carries the reader's pace back to it).
-            let stream = LogsClient::new(leader)
-                .subscribe_logs(forwarded(req))
-                .await
-                .map_err(|s| unreachable_leader(route, s))?
-                .into_inner();
+            let mut client = LogsClient::new(leader);
+            let call = client.subscribe_logs(forwarded(req));
+            let stream = on_leader(route, call).await?.into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
         let stream = self.subscribe(req.into_inner())?;

@@ -16,7 +16,7 @@ mod watch;
 pub use watch::WatchStream;
 
 use crate::proposer::Proposer;
-use crate::route::{forward_to, forwarded, unreachable_leader, LeaderRoute};
+use crate::route::{forward_to, forwarded, on_leader, LeaderRoute};
 use std::sync::Arc;
 use swarm_api::control_client::ControlClient;
 use swarm_api::control_server::Control;
@@ -62,11 +62,9 @@ macro_rules! routed {
             /// Forwarded like the rest; the leader's stream is passed through.
             async fn watch(&self, req: Request<WatchRequest>) -> R<WatchStream> {
                 if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
-                    let stream = ControlClient::new(leader)
-                        .watch(forwarded(req))
-                        .await
-                        .map_err(|s| unreachable_leader(self.route.as_ref(), s))?
-                        .into_inner();
+                    let mut client = ControlClient::new(leader);
+                    let call = client.watch(forwarded(req));
+                    let stream = on_leader(self.route.as_ref(), call).await?.into_inner();
                     return Ok(Response::new(Box::pin(stream)));
                 }
                 watch::watch(&self.store, req.into_inner()).map(Response::new)
@@ -75,10 +73,9 @@ macro_rules! routed {
             $(
                 async fn $method(&self, req: Request<$req>) -> R<$resp> {
                     if let Some(leader) = forward_to(self.route.as_ref(), &req)? {
-                        return ControlClient::new(leader)
-                            .$method(forwarded(req))
-                            .await
-                            .map_err(|s| unreachable_leader(self.route.as_ref(), s));
+                        let mut client = ControlClient::new(leader);
+                        let call = client.$method(forwarded(req));
+                        return on_leader(self.route.as_ref(), call).await;
                     }
                     let $api = self;
                     let $r = req.into_inner();

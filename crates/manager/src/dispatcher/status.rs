@@ -1,9 +1,9 @@
 //! Batched task-status writes: agents' reports are queued and written in one transaction per
 //! flush (at 2,000 updates or 100 ms; like every leader writer's, a transaction stays near
 //! 1 MiB, so one Raft entry fits one AppendEntries message). A report only lands if the task is assigned to the
-//! reporting node and the state moves forward. A report acknowledged but then dropped (this
-//! manager stopped leading, or the write was refused) ends its node's session: the agent sends
-//! what was acknowledged again only to a new session.
+//! reporting node and the state moves forward. A report acknowledged but then dropped because
+//! this manager stopped leading ends its node's session: the agent sends what was acknowledged
+//! again only to a new session.
 
 use super::sessions::Sessions;
 use crate::proposer::{Proposer, WriteError};
@@ -99,11 +99,16 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) -> 
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }
-            Err(e) => {
-                // Not the leader any more (the agents send their reports again to the next
-                // one), or refused for good.
+            Err(e @ WriteError::NotLeader { .. }) => {
+                // Not the leader any more: the agents send their reports again to a new
+                // session, so theirs end now.
                 tracing::warn!(error = %e, "dropping task status updates; their nodes' sessions end");
                 return latest.into_values().map(|r| r.node_id).collect();
+            }
+            Err(e) => {
+                // Refused for good: sent again, they would be refused again.
+                tracing::warn!(error = %e, "dropping task status updates");
+                return BTreeSet::new();
             }
         }
     }

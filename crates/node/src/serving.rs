@@ -39,16 +39,17 @@ where
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     /// A server whose requests never end is dropped once the grace is over; one that ends by
     /// itself is not held up.
     #[tokio::test(start_paused = true)]
     async fn a_server_stuck_in_a_request_stops_after_the_grace() {
+        let owner = swarm_tasks::TaskOwner::new();
         let stop = CancellationToken::new();
         let stuck = std::future::pending::<Result<(), String>>();
-        let running = tokio::spawn(until_stopped(stuck, stop.clone(), "test"));
+        let running = owner.spawn(until_stopped(stuck, stop.clone(), "test"));
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert!(!running.is_finished(), "a server runs until the stop");
         let stopped_at = tokio::time::Instant::now();
@@ -64,7 +65,7 @@ mod tests {
                 Ok::<(), String>(())
             }
         };
-        let running = tokio::spawn(until_stopped(quick, stop.clone(), "test"));
+        let running = owner.spawn(until_stopped(quick, stop.clone(), "test"));
         let stopped_at = tokio::time::Instant::now();
         stop.cancel();
         running.await.unwrap();

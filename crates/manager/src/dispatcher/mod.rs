@@ -441,6 +441,8 @@ impl DispatcherRpc for Dispatcher {
 /// session, and a session that outlived a short loss of leadership would never see them again
 /// (a task left ASSIGNED although it runs).
 pub async fn run_leader(dispatcher: Dispatcher, cancel: CancellationToken) {
+    // Also at the start: a session call that passed the leader check just before the last
+    // term's end registers after that term's `end_all`.
     dispatcher.inner.sessions.end_all();
     dispatcher.set_leader(true);
     health::run(dispatcher.clone(), cancel.clone()).await;

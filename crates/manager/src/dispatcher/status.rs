@@ -7,8 +7,7 @@
 
 use super::sessions::Sessions;
 use crate::proposer::{Proposer, WriteError};
-use std::collections::BTreeSet;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;
@@ -116,7 +115,7 @@ async fn flush(store: &Store, proposer: &dyn Proposer, reports: Vec<Report>) -> 
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use std::sync::atomic::{AtomicBool, Ordering};
     use swarm_store::ProposeFuture;
@@ -181,7 +180,8 @@ mod tests {
         let (_, n1) = sessions.open("n1");
         let (_, n2) = sessions.open("n2");
         let (tx, rx) = mpsc::channel(16);
-        let writer = tokio::spawn(run(store.clone(), proposer.clone(), sessions.clone(), rx));
+        let owner = swarm_tasks::TaskOwner::new();
+        let writer = owner.spawn(run(store.clone(), proposer.clone(), sessions.clone(), rx));
 
         tx.send(running("t2", "n2")).await.unwrap();
         let state = || store.view(|t| t.tasks.get("t2").unwrap().status.clone().unwrap().state);

@@ -165,16 +165,10 @@ impl TestEngine {
     /// Copies `image` from the machine's engine into this one (`docker save | docker load`):
     /// nothing can be pulled here.
     pub fn load(&self, image: &str) -> Result<(), String> {
-        let saved = Command::new("docker")
-            .args(["save", image])
-            .output()
-            .map_err(|e| format!("docker save: {e}"))?;
-        if !saved.status.success() {
-            return Err(format!(
-                "docker save {image}: {}",
-                String::from_utf8_lossy(&saved.stderr).trim()
-            ));
-        }
+        let saved = super::stdout_of(
+            Command::new("docker").args(["save", image]),
+            &format!("docker save {image}"),
+        )?;
         let mut load = Command::new("docker")
             .arg("-H")
             .arg(self.addr())
@@ -186,7 +180,7 @@ impl TestEngine {
             .map_err(|e| format!("docker load: {e}"))?;
         if let Some(mut stdin) = load.stdin.take() {
             stdin
-                .write_all(&saved.stdout)
+                .write_all(&saved)
                 .map_err(|e| format!("docker load: {e}"))?;
         }
         let out = load

@@ -44,23 +44,28 @@ pub fn swarmctl_bin() -> PathBuf {
     workspace_bin("swarmctl")
 }
 
-/// `swarmd inspect-state -d <dir> --format json` of a stopped node's state dir: its store as
-/// replayed from disk, or the command's error.
-pub fn inspect_state_json(dir: &Path) -> Result<serde_json::Value, String> {
-    let out = Command::new(swarmd_bin())
-        .arg("inspect-state")
-        .arg("-d")
-        .arg(dir)
-        .args(["--format", "json"])
-        .output()
-        .map_err(|e| format!("running swarmd inspect-state: {e}"))?;
+/// Runs `cmd` to its end: its standard output, or an error naming `what` with its stderr.
+pub(crate) fn stdout_of(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
+    let out = cmd.output().map_err(|e| format!("running {what}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "inspect-state: {}",
+            "{what}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("inspect-state's JSON: {e}"))
+    Ok(out.stdout)
+}
+
+/// `swarmd inspect-state -d <dir> --format json` of a stopped node's state dir: its store as
+/// replayed from disk, or the command's error.
+pub fn inspect_state_json(dir: &Path) -> Result<serde_json::Value, String> {
+    let mut cmd = Command::new(swarmd_bin());
+    cmd.arg("inspect-state")
+        .arg("-d")
+        .arg(dir)
+        .args(["--format", "json"]);
+    let out = stdout_of(&mut cmd, "swarmd inspect-state")?;
+    serde_json::from_slice(&out).map_err(|e| format!("inspect-state's JSON: {e}"))
 }
 
 /// A directory for one test's nodes; kept (and named on stderr) when SWARM_TEST_KEEP is set,

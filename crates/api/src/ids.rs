@@ -41,8 +41,42 @@ pub fn raft_id_of(node_id: &str) -> u64 {
     u64::from_be_bytes(b).max(1)
 }
 
+/// The Raft member ID of one incarnation of a manager's Raft state: `raft_id_of(node_id)` for
+/// incarnation 0 (every state made before incarnations existed), else the first 8 bytes of a
+/// SHA-256 of the node ID and the incarnation, never 0. Both sides derive it from the
+/// certificate's node ID, so a caller cannot take another node's member ID.
+///
+/// Why incarnations: a manager whose Raft state starts afresh (promoted again after a
+/// demotion) must not come back under the member ID its old state voted and acknowledged
+/// with — an empty log answering for a member that held entries can elect a leader that lacks
+/// committed ones. SwarmKit gives each join a new Raft ID for the same reason.
+pub fn raft_member_id(node_id: &str, incarnation: u64) -> u64 {
+    if incarnation == 0 {
+        return raft_id_of(node_id);
+    }
+    let mut h = sha2::Sha256::new();
+    h.update(node_id.as_bytes());
+    h.update(b"/");
+    h.update(incarnation.to_be_bytes());
+    let h = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_be_bytes(b).max(1)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn member_ids_differ_per_incarnation_and_per_node_and_incarnation_0_is_the_old_id() {
+        assert_eq!(raft_member_id("n1", 0), raft_id_of("n1"));
+        let a = raft_member_id("n1", 7);
+        assert_ne!(a, raft_id_of("n1"));
+        assert_ne!(a, raft_member_id("n1", 8));
+        assert_ne!(a, raft_member_id("n2", 7));
+        assert_eq!(a, raft_member_id("n1", 7), "both sides compute the same");
+        assert_ne!(raft_member_id("n1", 7), 0);
+    }
+
     use super::*;
 
     #[test]

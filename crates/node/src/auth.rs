@@ -3,33 +3,64 @@
 //! callers themselves.
 
 use swarm_api::{Node, NodeRole};
+use swarm_raft::RaftNode;
 use swarm_store::Store;
 
-/// Manager-to-manager calls (Raft, membership, forwarded control calls): the caller must
+/// Manager-to-manager calls (membership, forwarded control and log calls): the caller must
 /// present a `swarm-manager` certificate of this cluster AND be a manager by this member's
 /// store (see [`still_a_manager`]), so a demoted or removed manager's old certificate is
-/// refused before anything is read.
+/// refused before anything is read. The Raft service has [`raft_peers_only`].
 pub(crate) fn managers_only(
     cluster_id: String,
     store: Store,
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |req| check_manager(&req, &cluster_id, &store, false).map(|()| req)
+}
+
+/// The Raft service: as [`managers_only`], except that a member that is not a voter in its
+/// own view (a learner catching up, a new incarnation replaying the log) takes any manager
+/// certificate of this cluster. Why: it judges callers by its own store, which lags the
+/// leader's then, and at the entry where the leader itself was once recorded as a worker
+/// (demoted, and promoted again before it renewed its certificate) it refused the very
+/// appends that carry the promotion, and never caught up (the nemesis's demote fault under
+/// load). A non-voter's vote counts for nothing and a leader's log matching replaces what it
+/// appended, so letting it hear any manager risks nothing.
+pub(crate) fn raft_peers_only(
+    cluster_id: String,
+    store: Store,
+    raft: RaftNode,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
     move |req| {
-        let peer = swarm_ca::authorize(&req, &cluster_id, &[NodeRole::Manager])?;
-        // The certificate is parsed only for a caller not recorded as a manager: every Raft
-        // append passes here.
-        let member = store.view(|t| {
-            t.nodes.is_empty()
-                || still_a_manager(t.nodes.get(&peer.node_id), || {
-                    swarm_ca::peer_cert_not_after_ms(&req)
-                })
-        });
-        if !member {
-            return Err(tonic::Status::permission_denied(format!(
-                "node {} is no longer a manager of this cluster",
-                peer.node_id
-            )));
-        }
-        Ok(req)
+        let catching_up = !raft.voters().contains(&raft.raft_id());
+        check_manager(&req, &cluster_id, &store, catching_up).map(|()| req)
+    }
+}
+
+fn check_manager(
+    req: &tonic::Request<()>,
+    cluster_id: &str,
+    store: &Store,
+    any_manager_certificate: bool,
+) -> Result<(), tonic::Status> {
+    let peer = swarm_ca::authorize(req, cluster_id, &[NodeRole::Manager])?;
+    if any_manager_certificate {
+        return Ok(());
+    }
+    // The certificate is parsed only for a caller not recorded as a manager: every Raft
+    // append passes here.
+    let member = store.view(|t| {
+        t.nodes.is_empty()
+            || still_a_manager(t.nodes.get(&peer.node_id), || {
+                swarm_ca::peer_cert_not_after_ms(req)
+            })
+    });
+    if member {
+        Ok(())
+    } else {
+        Err(tonic::Status::permission_denied(format!(
+            "node {} is no longer a manager of this cluster",
+            peer.node_id
+        )))
     }
 }
 

@@ -61,6 +61,7 @@ pub(crate) async fn create_cluster(
     }
     // The first manager leads, and can reach itself.
     if let Some(m) = me.manager_status.as_mut() {
+        m.raft_id = raft.raft_id();
         m.leader = true;
         m.reachability = Reachability::Reachable as i32;
     }

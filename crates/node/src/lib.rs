@@ -22,6 +22,7 @@ mod force_new;
 mod health;
 mod http;
 mod identity;
+mod incarnation;
 mod info;
 mod lifecycle;
 mod lock;

@@ -4,7 +4,7 @@
 //! of it runs as tasks of the role's owner; [`RunningManager::stop`] waits for them, then
 //! shuts Raft down, so the next role can bind the same addresses.
 
-use crate::auth::managers_only;
+use crate::auth::{managers_only, raft_peers_only};
 use crate::autolock::LocalKeys;
 use crate::bootstrap::create_cluster;
 use crate::config::ControlSocket;
@@ -153,9 +153,10 @@ pub(crate) async fn start_manager(
         None
     };
     let store = Store::new();
+    let incarnation = crate::incarnation::load_or_create(&cfg.state_dir.join("raft"))?;
     let mut rcfg = RaftConfig::new(
         &cfg.state_dir,
-        ids::raft_id_of(&creds.node_id),
+        ids::raft_member_id(&creds.node_id, incarnation),
         advertise.clone(),
     );
     rcfg.tick_ms = cfg.raft.tick_ms;
@@ -205,7 +206,7 @@ pub(crate) async fn start_manager(
     let remote = Server::builder()
         .add_service(InterceptedService::new(
             raft.grpc_service(),
-            managers_only(),
+            raft_peers_only(creds.cluster_id.clone(), store.clone(), raft.clone()),
         ))
         .add_service(dispatcher.clone().into_service())
         // Agents' side of the log broker: any node's certificate, checked by the broker.
@@ -262,13 +263,14 @@ pub(crate) async fn start_manager(
         tracing::warn!("this manager now leads a new one-manager cluster with the recovered state");
     } else if !raft.has_state() {
         // A manager that joined with the manager token: become a Raft member before serving.
-        join_raft(&peers, &node.managers, &advertise).await?;
+        join_raft(&peers, &node.managers, &advertise, incarnation).await?;
     }
     tasks.spawn(rejoin_when_removed(
         raft.clone(),
         peers.clone(),
         node.managers.clone(),
         advertise.clone(),
+        incarnation,
         // Four base election timeouts: twice the longest randomised one, so an election
         // in progress is not taken for a lost member.
         Duration::from_millis(

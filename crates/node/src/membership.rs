@@ -69,7 +69,7 @@ impl RaftMembership for Membership {
         req: Request<JoinRaftRequest>,
     ) -> Result<Response<JoinRaftResponse>, Status> {
         let peer = swarm_ca::authorize(&req, &self.cluster_id, &[NodeRole::Manager])?;
-        let addr = req.into_inner().addr;
+        let addr = req.get_ref().addr.clone();
         if addr.parse::<std::net::SocketAddr>().is_err() {
             return Err(Status::invalid_argument(format!(
                 "addr: {addr:?} is not an IP:port address"
@@ -100,15 +100,37 @@ impl RaftMembership for Membership {
                 peer.node_id
             )));
         }
-        let raft_id = ids::raft_id_of(&peer.node_id);
-        // Already a voter at this address: nothing to do. A learner (a join cut short) is
-        // promoted again.
+        let req = req.into_inner();
+        let raft_id = ids::raft_member_id(&peer.node_id, req.incarnation);
+        if raft_id == self.raft.raft_id() {
+            return Err(Status::failed_precondition(format!(
+                "node {}: raft member {raft_id:x} is the leader itself",
+                peer.node_id
+            )));
+        }
+        // The node's earlier incarnations still in the group: their state is gone (the node
+        // runs one Raft state at a time), so they go before the new one comes in.
+        let recorded = self.store.view(|t| {
+            t.nodes
+                .get(&peer.node_id)
+                .and_then(|n| n.manager_status.as_ref())
+                .map_or(0, |m| m.raft_id)
+        });
+        let members = self.raft.members();
+        for old in earlier_incarnations(&members, &peer.node_id, recorded, raft_id) {
+            tracing::info!(node = %peer.node_id, raft_id = old, "taking a manager's earlier Raft state out of the group");
+            self.raft
+                .remove_member(old)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
+        // Recorded before it is added: the role reconciler takes members no manager records
+        // out of the group.
+        self.record(&peer.node_id, raft_id, &addr).await?;
+        // Already a voter at this address: nothing to do (a member asking again after a
+        // partition, with its log kept). A learner (a join cut short) is promoted again.
         let known = self.raft.voters().contains(&raft_id)
-            && self
-                .raft
-                .members()
-                .into_iter()
-                .any(|(id, a)| id == raft_id && a == addr);
+            && members.iter().any(|(id, a)| *id == raft_id && *a == addr);
         if !known {
             tracing::info!(node = %peer.node_id, raft_id, %addr, "adding manager to Raft");
             self.raft
@@ -116,7 +138,6 @@ impl RaftMembership for Membership {
                 .await
                 .map_err(|e| Status::unavailable(e.to_string()))?;
         }
-        self.record(&peer.node_id, raft_id, &addr).await?;
         Ok(Response::new(JoinRaftResponse {
             joined: true,
             leader_addr: String::new(),
@@ -125,9 +146,30 @@ impl RaftMembership for Membership {
     }
 }
 
+/// Members of `members` that are earlier incarnations of `node_id`'s Raft state than
+/// `joining`: the one its record names and the one of state made before incarnations existed.
+fn earlier_incarnations(
+    members: &[(u64, String)],
+    node_id: &str,
+    recorded: u64,
+    joining: u64,
+) -> Vec<u64> {
+    let legacy = ids::raft_id_of(node_id);
+    members
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| *id != joining && (*id == recorded || *id == legacy))
+        .collect()
+}
+
 /// Asks the managers at `addrs` (following redirects to the leader) to add this manager to
 /// Raft; returns once it is a voter.
-pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> Result<()> {
+pub async fn join_raft(
+    peers: &TlsPeers,
+    addrs: &[String],
+    advertise: &str,
+    incarnation: u64,
+) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     let mut targets: Vec<String> = addrs
         .iter()
@@ -149,6 +191,7 @@ pub async fn join_raft(peers: &TlsPeers, addrs: &[String], advertise: &str) -> R
             let resp = RaftMembershipClient::new(ch)
                 .join(JoinRaftRequest {
                     addr: advertise.to_string(),
+                    incarnation,
                 })
                 .await
                 .with_context(|| format!("asking {target} to join Raft"))?;
@@ -197,6 +240,7 @@ pub async fn rejoin_when_removed(
     peers: TlsPeers,
     managers: Vec<String>,
     advertise: String,
+    incarnation: u64,
     leaderless_after: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
@@ -236,7 +280,7 @@ pub async fn rejoin_when_removed(
         }
         let attempt = tokio::time::timeout(
             Duration::from_secs(10),
-            join_raft(&peers, &targets, &advertise),
+            join_raft(&peers, &targets, &advertise, incarnation),
         );
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -246,5 +290,37 @@ pub async fn rejoin_when_removed(
                 Err(_) => tracing::info!("joining Raft again: no answer within 10 s"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_new_incarnation_replaces_the_recorded_and_the_legacy_member_only() {
+        let legacy = ids::raft_id_of("n1");
+        let recorded = ids::raft_member_id("n1", 5);
+        let joining = ids::raft_member_id("n1", 9);
+        let other = ids::raft_id_of("n2");
+        let members: Vec<(u64, String)> = [legacy, recorded, joining, other]
+            .iter()
+            .map(|id| (*id, format!("10.0.0.{}:4242", id % 200)))
+            .collect();
+        let mut old = earlier_incarnations(&members, "n1", recorded, joining);
+        old.sort_unstable();
+        let mut want = vec![legacy, recorded];
+        want.sort_unstable();
+        assert_eq!(old, want);
+        // The same incarnation asking again (its log kept) replaces only what is not it.
+        assert_eq!(
+            earlier_incarnations(&members, "n1", joining, joining),
+            vec![legacy]
+        );
+        assert_eq!(
+            earlier_incarnations(&members[2..], "n1", joining, joining),
+            Vec::<u64>::new()
+        );
     }
 }

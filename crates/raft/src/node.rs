@@ -314,7 +314,19 @@ impl RaftNode {
     /// Removes a member (voter or learner) from the cluster.
     pub async fn remove_member(&self, raft_id: u64) -> Result<(), RaftError> {
         let mut voters = self.voters();
-        voters.remove(&raft_id);
+        if !voters.remove(&raft_id) {
+            // A learner: replacing the voters with themselves would leave it in.
+            return self
+                .inner
+                .raft
+                .change_membership(
+                    openraft::ChangeMembers::RemoveNodes(BTreeSet::from([raft_id])),
+                    false,
+                )
+                .await
+                .map(|_| ())
+                .map_err(membership_error);
+        }
         if voters.is_empty() {
             return Err(RaftError::Membership("cannot remove the last voter".into()));
         }

@@ -241,3 +241,21 @@ async fn concurrent_joins_both_become_voters() {
     })
     .await;
 }
+
+/// Removing a learner takes it out of the group (replacing the voters with themselves, as for
+/// a voter, left it in): a manager's earlier Raft state may be a learner when it rejoins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_learner_leaves_the_group() {
+    let m1 = start(1, 1000).await;
+    let m2 = start(2, 1000).await;
+    m1.node.bootstrap().await.unwrap();
+    wait_leader(&m1.node).await;
+    m1.node.add_learner(2, &m2.addr).await.unwrap();
+    assert!(m1.node.members().iter().any(|(id, _)| *id == 2));
+    m1.node.remove_member(2).await.unwrap();
+    eventually("m2 gone", || {
+        m1.node.members().iter().all(|(id, _)| *id != 2)
+    })
+    .await;
+    assert_eq!(m1.node.voters(), BTreeSet::from([1]));
+}

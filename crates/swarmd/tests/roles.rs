@@ -1,7 +1,7 @@
 //! Promotion and demotion with the built binaries: workers promoted become Raft members that
 //! serve the control API; a demoted follower goes back to being a worker; demoting the leader
-//! hands leadership over; refusals for a down node and for the last manager. State is kept
-//! throughout.
+//! hands leadership over; a manager promoted again comes back as a new Raft member; refusals
+//! for a down node and for the last manager. State is kept throughout.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -18,6 +18,15 @@ fn managers_in(table: &str) -> Vec<String> {
         .filter(|l| l.contains("REACHABLE"))
         .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
         .collect()
+}
+
+/// The Raft ID `node inspect` shows for `name`.
+fn raft_member(ctl: &Ctl, name: &str) -> String {
+    let out = ctl.ok(&["node", "inspect", name]);
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("Raft ID"))
+        .map(|v| v.trim_start_matches(['\t', ' ', ':']).trim().to_string())
+        .unwrap_or_else(|| panic!("no Raft ID for {name}: {out}"))
 }
 
 #[test]
@@ -88,6 +97,7 @@ fn promote_and_demote() {
     }
     let ctl2 = Ctl { socket: sock("w2") };
     assert!(ctl2.ok(&["service", "ls"]).contains("web"));
+    let w1_first_member = raft_member(&ctl2, "w1");
 
     // Demote a follower: it becomes a worker again, its control socket goes away.
     ctl2.ok(&["node", "demote", "w1"]);
@@ -106,6 +116,33 @@ fn promote_and_demote() {
         Duration::from_secs(30),
         || (!sock("w1").exists()).then_some(()),
     );
+
+    // Promoted again, w1 starts its Raft state afresh, so it must come back as a new member:
+    // under its old member ID its empty log could vote as if it held what the old one had.
+    ctl2.ok(&["node", "promote", "w1"]);
+    wait_for("w1 a manager again", Duration::from_secs(60), || {
+        let t = ctl2.ok(&["node", "ls"]);
+        (managers_in(&t).len() == 3 && !t.contains("UNREACHABLE")).then_some(())
+    });
+    let w1_ctl = Ctl { socket: sock("w1") };
+    wait_for("w1's control socket again", Duration::from_secs(30), || {
+        w1_ctl
+            .run(&["service", "ls"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let w1_second_member = raft_member(&ctl2, "w1");
+    assert_ne!(
+        w1_first_member, w1_second_member,
+        "w1 came back under the member ID of its old Raft state"
+    );
+    w1_ctl.ok(&["service", "create", "--name", "via-w1", "--image", "x"]);
+    ctl2.ok(&["node", "demote", "w1"]);
+    wait_for("w1 a worker once more", Duration::from_secs(60), || {
+        let t = ctl2.ok(&["node", "ls"]);
+        (managers_in(&t).len() == 2 && !sock("w1").exists()).then_some(())
+    });
 
     // Demote the leader: leadership moves to the other manager, which finishes the demotion.
     let leader = leader_name(&ctl2).unwrap();

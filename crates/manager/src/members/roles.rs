@@ -41,7 +41,7 @@ pub(crate) async fn run(
             t.nodes
                 .iter()
                 .filter(|n| n.role == NodeRole::Manager as i32)
-                .map(|n| ids::raft_id_of(&n.id))
+                .map(recorded_member_id)
                 .collect()
         });
         if managers.is_empty() {
@@ -69,17 +69,18 @@ async fn reconcile(
         .as_ref()
         .map(|s| s.desired_role)
         .unwrap_or_default();
-    let raft_id = ids::raft_id_of(&node.id);
     if desired == NodeRole::Manager as i32 {
         node.role = NodeRole::Manager as i32;
+        // The member ID of the Raft state it will start is recorded when it joins.
         node.manager_status = Some(ManagerStatus {
-            raft_id,
+            raft_id: ids::raft_id_of(&node.id),
             addr: String::new(),
             leader: false,
             reachability: Reachability::Unknown as i32,
         });
         tracing::info!(node = %node.id, "promoting node");
     } else {
+        let raft_id = recorded_member_id(&node);
         if raft.members().iter().any(|(id, _)| *id == raft_id) {
             tracing::info!(node = %node.id, raft_id, "removing demoted manager from Raft");
             raft.remove_member(raft_id)
@@ -99,4 +100,14 @@ async fn reconcile(
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// The Raft member ID a manager's record names: the one it joined with, or, for a record
+/// that names none, the ID of Raft state made before incarnations existed.
+fn recorded_member_id(node: &Node) -> u64 {
+    node.manager_status
+        .as_ref()
+        .map(|m| m.raft_id)
+        .filter(|id| *id != 0)
+        .unwrap_or_else(|| ids::raft_id_of(&node.id))
 }

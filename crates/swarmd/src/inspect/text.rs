@@ -29,17 +29,21 @@ pub(super) fn render_text(r: &StateReport, with_log: bool) -> String {
         None => head.push(("Term".into(), "none (never voted)".into())),
     }
     head.push(("Membership".into(), membership_line(&r.membership)));
-    // Raft ids are derived from node ids (`raft_id_of`), so each member can be named.
+    // A member is named by the node whose record names its ID, or whose ID it derives from
+    // (Raft state made before incarnations: `raft_id_of`).
     let member_node: HashMap<u64, String> = r
         .current
         .nodes
         .iter()
-        .map(|n| {
-            (
-                swarm_api::ids::raft_id_of(&n.id),
-                format!("node {} ({})", node_name(n), n.id),
-            )
+        .flat_map(|n| {
+            let name = format!("node {} ({})", node_name(n), n.id);
+            let recorded = n.manager_status.as_ref().map_or(0, |m| m.raft_id);
+            [
+                (swarm_api::ids::raft_id_of(&n.id), name.clone()),
+                (recorded, name),
+            ]
         })
+        .filter(|(id, _)| *id != 0)
         .collect();
     for (what, members) in [
         ("voter", &r.membership.voters),

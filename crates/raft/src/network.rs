@@ -197,10 +197,16 @@ impl PeerClient {
         let msg = match res {
             Ok(r) => r.into_inner(),
             Err(s) => {
+                let refused = matches!(
+                    s.code(),
+                    tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+                );
                 let failure = self.status_failure(s);
-                if matches!(failure, CallFailure::Unreachable(_)) {
+                if refused || matches!(failure, CallFailure::Unreachable(_)) {
                     // Take a fresh channel from the connector next time rather than reconnect
-                    // this one: the connector's channels carry the node's current certificate.
+                    // this one: the connector's channels carry the node's current certificate,
+                    // and a peer that refused the one this channel presented may take a
+                    // renewed one (a manager promoted again renews its certificate).
                     self.client = None;
                 }
                 return Err(failure);

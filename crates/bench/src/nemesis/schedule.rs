@@ -66,7 +66,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// The default mix: every run draws from these.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::PauseLeader,
@@ -76,11 +76,8 @@ impl FaultKind {
         FaultKind::OneWay,
         FaultKind::RestartAll,
         FaultKind::DiskFull,
+        FaultKind::Demote,
     ];
-
-    /// Drawn only when named (`--kinds`): a demotion raced by its promotion can still leave a
-    /// member unable to catch up (docs/reliability.md, "open").
-    pub const OPT_IN: [FaultKind; 1] = [FaultKind::Demote];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -99,10 +96,7 @@ impl FaultKind {
 
     /// The kind named `name` (as [`FaultKind::name`] spells it).
     pub fn parse(name: &str) -> Option<FaultKind> {
-        FaultKind::ALL
-            .into_iter()
-            .chain(FaultKind::OPT_IN)
-            .find(|k| k.name() == name)
+        FaultKind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -189,10 +183,9 @@ mod tests {
         assert!(s.iter().all(|p| only.contains(&p.kind)));
         assert!(s.iter().any(|p| p.kind == FaultKind::Demote));
         assert_eq!(schedule_of(5, 40, &[]), schedule(5, 40));
-        for k in FaultKind::ALL.into_iter().chain(FaultKind::OPT_IN) {
+        for k in FaultKind::ALL {
             assert_eq!(FaultKind::parse(k.name()), Some(k));
         }
-        assert!(!schedule(5, 200).iter().any(|p| p.kind == FaultKind::Demote));
         assert_eq!(FaultKind::parse("no-such-fault"), None);
     }
 

@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the in-memory store (`swarm_store::Store`): one-object create and
 //! update transactions, get by ID, lookups through the task indexes (by service, by node),
-//! and the watch fan-out (one applied batch delivered to K subscribers). Owns only synthetic
+//! the watch fan-out (one applied batch delivered to K subscribers), and a Raft snapshot's
+//! encoding. Owns only synthetic
 //! tables and the timing; it must not change the store. Results go to docs/benchmarks.md.
 //!
 //! The store is pre-filled with 100,000 tasks of 100 services on 1,000 nodes, SwarmKit's
@@ -131,6 +132,20 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+
+    // A Raft snapshot of the 100,000-task store: the copy-then-encode it was, and the bytes
+    // encoded straight from the view (`Store::snapshot_bytes`, what the state machine does).
+    let mut g = c.benchmark_group("store_snapshot_100k");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    g.bench_function("copy_then_encode", |b| {
+        b.iter(|| black_box(prost::Message::encode_to_vec(&store.snapshot()).len()))
+    });
+    g.bench_function("encode_from_view", |b| {
+        b.iter(|| black_box(store.snapshot_bytes().len()))
+    });
     g.finish();
 }
 

@@ -64,14 +64,17 @@ impl StateMachine {
 /// builder), then encodes and writes it off the apply path.
 pub(crate) struct SnapshotBuilder {
     snapshots: Arc<SnapshotDir>,
-    data: StoreSnapshot,
+    /// The store encoded as a `StoreSnapshot` when the builder was made: the view is encoded
+    /// directly rather than copied (`Store::snapshot_bytes`), so the only image in memory is
+    /// the bytes.
+    bytes: Vec<u8>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let bytes = self.data.encode_to_vec();
+        let bytes = std::mem::take(&mut self.bytes);
         let index = self.last_applied.map(|l| l.index).unwrap_or(0);
         let term = self.last_applied.map(|l| l.leader_id.term).unwrap_or(0);
         let meta = SnapshotMeta {
@@ -79,7 +82,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id: format!("{term}-{index}"),
         };
-        save(&self.snapshots, &meta, &bytes).await?;
+        let bytes = save(&self.snapshots, &meta, bytes).await?;
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
@@ -87,14 +90,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
+/// Writes the snapshot file off the runtime's threads; hands the bytes back (moved, not
+/// copied: a snapshot of a large store is hundreds of MiB).
 async fn save(
     dir: &Arc<SnapshotDir>,
     meta: &SnapshotMeta,
-    bytes: &[u8],
-) -> Result<(), StorageError> {
-    let (dir, m, b) = (dir.clone(), meta.clone(), bytes.to_vec());
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, StorageError> {
+    let (dir, m) = (dir.clone(), meta.clone());
     let sig = Some(meta.signature());
-    tokio::task::spawn_blocking(move || dir.save(&m, &b))
+    tokio::task::spawn_blocking(move || dir.save(&m, &bytes).map(|()| bytes))
         .await
         .map_err(std::io::Error::other)
         .and_then(|r| r)
@@ -136,7 +141,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             snapshots: self.snapshots.clone(),
-            data: self.store.snapshot(),
+            bytes: self.store.snapshot_bytes(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         }
@@ -157,7 +162,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })?;
         // Persist first: once the store shows the new state, a crash must not bring back an
         // older one.
-        save(&self.snapshots, meta, &bytes).await?;
+        drop(save(&self.snapshots, meta, bytes).await?);
         self.store.restore(snap);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();

@@ -11,6 +11,7 @@ mod apply;
 mod item;
 mod membership;
 mod proposer;
+mod snapshot_bytes;
 mod tables;
 mod txn;
 mod watch;
@@ -151,6 +152,12 @@ impl Store {
     /// A full copy of every table.
     pub fn snapshot(&self) -> StoreSnapshot {
         self.inner.tables.read().to_snapshot()
+    }
+
+    /// The current state encoded as a `StoreSnapshot` (the bytes `snapshot().encode_to_vec()`
+    /// gives), without copying the objects first.
+    pub fn snapshot_bytes(&self) -> Vec<u8> {
+        self.inner.tables.read().encode_snapshot()
     }
 
     /// Replaces every table with the snapshot's content.

@@ -1,0 +1,61 @@
+//! A snapshot's bytes encoded straight from the tables: the same bytes as
+//! `Tables::to_snapshot().encode_to_vec()`, without first copying every object into a
+//! `StoreSnapshot`. Owns only that encoding; what a snapshot holds is `StoreSnapshot`'s
+//! definition (types.proto), whose field numbers are repeated here.
+//!
+//! Why: the copy was the largest cost of a snapshot. At 100,000 tasks the manager's heap holds
+//! ~2.3 KB per task and the encoded state ~230 B, so copying the tables to encode them took
+//! about ten times the memory of the bytes themselves, on the path that applies entries.
+
+use crate::tables::Tables;
+use prost::encoding::message;
+
+/// `StoreSnapshot`'s field numbers.
+const NODES: u32 = 1;
+const SERVICES: u32 = 2;
+const TASKS: u32 = 3;
+const CLUSTERS: u32 = 4;
+const SECRETS: u32 = 5;
+const CONFIGS: u32 = 6;
+const NETWORKS: u32 = 7;
+
+/// A first guess at the size, so the buffer rarely grows (each growth copies it): a task
+/// encodes to ~230 B.
+const BYTES_PER_ROW: usize = 256;
+
+impl Tables {
+    /// The prost encoding of this state as a `StoreSnapshot`, fields in number order and rows
+    /// in ID order, as prost itself writes them.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        let rows = self.nodes.len()
+            + self.services.len()
+            + self.tasks.len()
+            + self.clusters.len()
+            + self.secrets.len()
+            + self.configs.len()
+            + self.networks.len();
+        let mut buf = Vec::with_capacity(rows.saturating_mul(BYTES_PER_ROW));
+        for x in self.nodes.iter() {
+            message::encode(NODES, x, &mut buf);
+        }
+        for x in self.services.iter() {
+            message::encode(SERVICES, x, &mut buf);
+        }
+        for x in self.tasks.iter() {
+            message::encode(TASKS, x, &mut buf);
+        }
+        for x in self.clusters.iter() {
+            message::encode(CLUSTERS, x, &mut buf);
+        }
+        for x in self.secrets.iter() {
+            message::encode(SECRETS, x, &mut buf);
+        }
+        for x in self.configs.iter() {
+            message::encode(CONFIGS, x, &mut buf);
+        }
+        for x in self.networks.iter() {
+            message::encode(NETWORKS, x, &mut buf);
+        }
+        buf
+    }
+}

@@ -24,6 +24,7 @@ pub(crate) async fn run(store: Store, proposer: Arc<dyn Proposer>, cancel: Cance
         max_delay: Duration::from_millis(50),
         tick: Duration::from_secs(2),
         leading_edge: false,
+        relevant: None,
     };
     let view = store.clone();
     run_loop(cfg, store, cancel, move || {

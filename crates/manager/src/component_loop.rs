@@ -7,7 +7,7 @@
 //! thousands of batches of object copies alive in the broadcast buffer.
 
 use std::time::Duration;
-use swarm_store::Store;
+use swarm_store::{Store, Tables};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) struct LoopConfig {
@@ -23,6 +23,11 @@ pub(crate) struct LoopConfig {
     /// scheduler: a new service's tasks are placed without waiting out the debounce), at the
     /// cost of one more pass per burst.
     pub leading_edge: bool,
+    /// What the component waits for, read from the tables (the scheduler: how many tasks
+    /// wait to be placed). When set, only a change that moves it keeps a burst gathering;
+    /// other changes (status reports, which flow all the time in a big cluster) no longer
+    /// hold a pass back until `max_delay`. None: every change counts.
+    pub relevant: Option<fn(&Tables) -> usize>,
 }
 
 /// Runs `pass` until cancelled. `pass` returns whether it wants to run again soon (it was
@@ -56,17 +61,27 @@ pub(crate) async fn run_loop<F, Fut>(
                     burst_until = tokio::time::Instant::now() + cfg.debounce;
                     continue;
                 }
-                // Gather the burst: stop at a quiet gap of `debounce` or at `max_delay`.
-                let deadline = tokio::time::Instant::now() + cfg.max_delay;
+                // Gather the burst: stop at a quiet gap of `debounce` (in what the component
+                // waits for, if it says) or at `max_delay`.
+                let now = tokio::time::Instant::now();
+                let deadline = now + cfg.max_delay;
+                let mut quiet_at = now + cfg.debounce;
+                let mut seen = cfg.relevant.map(|f| store.view(f));
                 loop {
                     tokio::select! {
                         _ = cancel.cancelled() => return,
                         _ = tokio::time::sleep_until(deadline) => break,
-                        r = tokio::time::timeout(cfg.debounce, rx.changed()) => match r {
-                            Err(_) => break,
-                            Ok(Ok(())) => continue,
-                            Ok(Err(_)) => return,
-                        },
+                        _ = tokio::time::sleep_until(quiet_at) => break,
+                        r = rx.changed() => {
+                            if r.is_err() {
+                                return;
+                            }
+                            let now_seen = cfg.relevant.map(|f| store.view(f));
+                            if cfg.relevant.is_none() || now_seen != seen {
+                                seen = now_seen;
+                                quiet_at = tokio::time::Instant::now() + cfg.debounce;
+                            }
+                        }
                     }
                 }
             }
@@ -83,6 +98,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use swarm_api::TaskState;
     use swarm_store::Txn;
     use swarm_testkit::fixtures;
 
@@ -98,6 +114,7 @@ mod tests {
             max_delay: Duration::from_secs(1),
             tick: Duration::from_secs(3600),
             leading_edge,
+            relevant: None,
         };
         let counted = passes.clone();
         let running = tokio::spawn(run_loop(cfg, store.clone(), cancel.clone(), move || {
@@ -122,6 +139,69 @@ mod tests {
         cancel.cancel();
         running.await.unwrap();
         (at_once, after)
+    }
+
+    /// While unrelated changes arrive every 10 ms, a pending task arrives: with `relevant`
+    /// the pass comes one debounce after it; without, only at `max_delay`.
+    async fn wait_for_a_pass_in_a_flood(relevant: Option<fn(&Tables) -> usize>) -> Duration {
+        let store = Store::new();
+        let passes = Arc::new(AtomicUsize::new(0));
+        let cancel = CancellationToken::new();
+        let cfg = LoopConfig {
+            name: "test",
+            debounce: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+            tick: Duration::from_secs(3600),
+            leading_edge: false,
+            relevant,
+        };
+        let counted = passes.clone();
+        let owner = swarm_tasks::TaskOwner::new();
+        owner.spawn(run_loop(cfg, store.clone(), cancel.clone(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { false }
+        }));
+        while passes.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut index = 1;
+        store
+            .apply(index, &Txn::new().create(fixtures::node("n1")).into_batch())
+            .unwrap();
+        let mut t = fixtures::task("t1", "s1");
+        t.status.get_or_insert_with(Default::default).state = TaskState::Pending as i32;
+        index += 1;
+        store
+            .apply(index, &Txn::new().create(t).into_batch())
+            .unwrap();
+        let began = tokio::time::Instant::now();
+        while passes.load(Ordering::SeqCst) == 1 && began.elapsed() < Duration::from_secs(5) {
+            // An unrelated write: the node's labels.
+            let mut n = store.view(|t| t.nodes.get("n1").cloned()).unwrap();
+            n.spec
+                .get_or_insert_with(Default::default)
+                .annotations
+                .get_or_insert_with(Default::default)
+                .labels
+                .insert("k".into(), index.to_string());
+            index += 1;
+            store
+                .apply(index, &Txn::new().update(n).into_batch())
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let waited = began.elapsed();
+        cancel.cancel();
+        owner.stop().await;
+        waited
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unrelated_changes_do_not_hold_back_a_pass_that_says_what_it_waits_for() {
+        let with = wait_for_a_pass_in_a_flood(Some(|t| t.pending_count())).await;
+        let without = wait_for_a_pass_in_a_flood(None).await;
+        assert!(with < Duration::from_millis(200), "{with:?}");
+        assert!(without >= Duration::from_millis(1000), "{without:?}");
     }
 
     #[tokio::test(start_paused = true)]

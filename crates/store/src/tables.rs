@@ -132,6 +132,11 @@ impl Tables {
         self.tasks_new.iter().filter_map(|id| self.tasks.get(id))
     }
 
+    /// How many tasks are observed PENDING (the index's size: no scan).
+    pub fn pending_count(&self) -> usize {
+        self.tasks_pending.len()
+    }
+
     /// Tasks observed PENDING, ordered by ID.
     pub fn pending_tasks(&self) -> impl Iterator<Item = &Task> + '_ {
         self.tasks_pending

@@ -115,6 +115,7 @@ impl Orchestrator {
             max_delay: Duration::from_millis(200),
             tick: Duration::from_millis(500),
             leading_edge: false,
+            relevant: None,
         };
         let store = self.store.clone();
         run_loop(cfg, store, cancel, move || {

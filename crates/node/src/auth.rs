@@ -14,7 +14,7 @@ pub(crate) fn managers_only(
     cluster_id: String,
     store: Store,
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
-    move |req| check_manager(&req, &cluster_id, &store, false).map(|()| req)
+    move |req| check_manager(&req, &cluster_id, &store, || false).map(|()| req)
 }
 
 /// The Raft service: as [`managers_only`], except that a member that is not a voter in its
@@ -31,30 +31,28 @@ pub(crate) fn raft_peers_only(
     raft: RaftNode,
 ) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
     move |req| {
-        let catching_up = !raft.voters().contains(&raft.raft_id());
+        let catching_up = || !raft.voters().contains(&raft.raft_id());
         check_manager(&req, &cluster_id, &store, catching_up).map(|()| req)
     }
 }
 
+/// `any_manager_certificate` is asked only for a caller the store does not let in.
 fn check_manager(
     req: &tonic::Request<()>,
     cluster_id: &str,
     store: &Store,
-    any_manager_certificate: bool,
+    any_manager_certificate: impl FnOnce() -> bool,
 ) -> Result<(), tonic::Status> {
     let peer = swarm_ca::authorize(req, cluster_id, &[NodeRole::Manager])?;
-    if any_manager_certificate {
-        return Ok(());
-    }
-    // The certificate is parsed only for a caller not recorded as a manager: every Raft
-    // append passes here.
+    // The certificate is parsed only for a caller not recorded as a manager, and the Raft
+    // membership read only after that: every Raft append passes here.
     let member = store.view(|t| {
         t.nodes.is_empty()
             || still_a_manager(t.nodes.get(&peer.node_id), || {
                 swarm_ca::peer_cert_not_after_ms(req)
             })
     });
-    if member {
+    if member || any_manager_certificate() {
         Ok(())
     } else {
         Err(tonic::Status::permission_denied(format!(

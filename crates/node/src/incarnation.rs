@@ -11,7 +11,6 @@
 
 use crate::error::{Context, NodeError, Result};
 use rand::Rng;
-use std::io::Write;
 use std::path::Path;
 
 const FILE: &str = "incarnation";
@@ -43,15 +42,7 @@ pub(crate) fn load_or_create(raft_dir: &Path) -> Result<u64> {
         .with_context(|| format!("creating {}", raft_dir.display()))?;
     // Written and synced before the Raft state it names exists: a crash in between leaves a
     // new incarnation with no state, which is what it is.
-    let tmp = raft_dir.join(format!("{FILE}.partial"));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(incarnation.to_string().as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(raft_dir)?.sync_all()
-    };
-    write().with_context(|| format!("writing {}", path.display()))?;
+    swarm_ca::write_file_durably(raft_dir, FILE, incarnation.to_string().as_bytes(), 0o600)?;
     Ok(incarnation)
 }
 

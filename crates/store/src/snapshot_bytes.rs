@@ -7,8 +7,10 @@
 //! ~2.3 KB per task and the encoded state ~230 B, so copying the tables to encode them took
 //! about ten times the memory of the bytes themselves, on the path that applies entries.
 
-use crate::tables::Tables;
+use crate::item::StoreItem;
+use crate::tables::{Table, Tables};
 use prost::encoding::message;
+use prost::Message;
 
 /// `StoreSnapshot`'s field numbers.
 const NODES: u32 = 1;
@@ -35,27 +37,20 @@ impl Tables {
             + self.configs.len()
             + self.networks.len();
         let mut buf = Vec::with_capacity(rows.saturating_mul(BYTES_PER_ROW));
-        for x in self.nodes.iter() {
-            message::encode(NODES, x, &mut buf);
-        }
-        for x in self.services.iter() {
-            message::encode(SERVICES, x, &mut buf);
-        }
-        for x in self.tasks.iter() {
-            message::encode(TASKS, x, &mut buf);
-        }
-        for x in self.clusters.iter() {
-            message::encode(CLUSTERS, x, &mut buf);
-        }
-        for x in self.secrets.iter() {
-            message::encode(SECRETS, x, &mut buf);
-        }
-        for x in self.configs.iter() {
-            message::encode(CONFIGS, x, &mut buf);
-        }
-        for x in self.networks.iter() {
-            message::encode(NETWORKS, x, &mut buf);
-        }
+        encode_rows(NODES, &self.nodes, &mut buf);
+        encode_rows(SERVICES, &self.services, &mut buf);
+        encode_rows(TASKS, &self.tasks, &mut buf);
+        encode_rows(CLUSTERS, &self.clusters, &mut buf);
+        encode_rows(SECRETS, &self.secrets, &mut buf);
+        encode_rows(CONFIGS, &self.configs, &mut buf);
+        encode_rows(NETWORKS, &self.networks, &mut buf);
         buf
+    }
+}
+
+/// One repeated field: each row as a length-delimited message under `field`.
+fn encode_rows<T: StoreItem + Message>(field: u32, table: &Table<T>, buf: &mut Vec<u8>) {
+    for row in table.iter() {
+        message::encode(field, row, buf);
     }
 }

@@ -36,17 +36,7 @@ pub async fn api() -> Option<ControlApi> {
         .create(fixtures::service("svc1", "web"))
         .create(fixtures::task("task1", "svc1"))
         .create(fixtures::network("net1", "backend", "10.0.9.0/24"))
-        .create(Secret {
-            id: "sec1".into(),
-            spec: Some(SecretSpec {
-                annotations: Some(Annotations {
-                    name: "pw".into(),
-                    ..Default::default()
-                }),
-                data: b"hunter2".to_vec(),
-            }),
-            ..Default::default()
-        });
+        .create(fixtures::secret("sec1", "pw", b"hunter2"));
     if let Some(c) = cluster() {
         txn = txn.create(c.clone());
     }

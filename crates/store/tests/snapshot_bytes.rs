@@ -5,7 +5,7 @@
 use prost::Message;
 use swarm_api::*;
 use swarm_store::{Store, Txn};
-use swarm_testkit::fixtures::{self, NodeFixture};
+use swarm_testkit::fixtures::{self, NodeFixture, TaskFixture};
 
 #[test]
 fn snapshot_bytes_are_the_encoded_copy_for_every_kind_of_object() {
@@ -20,32 +20,12 @@ fn snapshot_bytes_are_the_encoded_copy_for_every_kind_of_object() {
             id: "c1".into(),
             ..Default::default()
         })
-        .create(Secret {
-            id: "sec1".into(),
-            spec: Some(SecretSpec {
-                annotations: Some(Annotations {
-                    name: "pw".into(),
-                    ..Default::default()
-                }),
-                data: b"hunter2".to_vec(),
-            }),
-            ..Default::default()
-        })
-        .create(Config {
-            id: "cfg1".into(),
-            spec: Some(ConfigSpec {
-                annotations: Some(Annotations {
-                    name: "conf".into(),
-                    ..Default::default()
-                }),
-                data: b"x=1".to_vec(),
-            }),
-            ..Default::default()
-        });
+        .create(fixtures::secret("sec1", "pw", b"hunter2"))
+        .create(fixtures::config("cfg1", "conf", b"x=1"));
     for i in (0..50).rev() {
-        let mut t = fixtures::task(&format!("t{i:03}"), if i % 2 == 0 { "s0" } else { "s1" });
-        t.node_id = format!("n{}", 1 + i % 2);
-        txn = txn.create(t);
+        let service = if i % 2 == 0 { "s0" } else { "s1" };
+        let node = format!("n{}", 1 + i % 2);
+        txn = txn.create(fixtures::task(&format!("t{i:03}"), service).on(&node));
     }
     s.apply(1, &txn.into_batch()).unwrap();
 

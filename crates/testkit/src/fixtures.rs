@@ -280,6 +280,36 @@ pub fn ingress_network(id: &str, subnet: &str) -> Network {
     n
 }
 
+/// A secret named `name` holding `data`.
+pub fn secret(id: &str, name: &str, data: &[u8]) -> Secret {
+    Secret {
+        id: id.into(),
+        spec: Some(SecretSpec {
+            annotations: Some(Annotations {
+                name: name.into(),
+                labels: Default::default(),
+            }),
+            data: data.to_vec(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A config named `name` holding `data`.
+pub fn config(id: &str, name: &str, data: &[u8]) -> Config {
+    Config {
+        id: id.into(),
+        spec: Some(ConfigSpec {
+            annotations: Some(Annotations {
+                name: name.into(),
+                labels: Default::default(),
+            }),
+            data: data.to_vec(),
+        }),
+        ..Default::default()
+    }
+}
+
 pub trait NetworkFixture: Sized {
     /// Attached to the networks with these IDs.
     fn on_networks(self, network_ids: &[&str]) -> Self;

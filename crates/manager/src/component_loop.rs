@@ -93,37 +93,54 @@ pub(crate) async fn run_loop<F, Fut>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::disallowed_methods)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use swarm_api::TaskState;
     use swarm_store::Txn;
-    use swarm_testkit::fixtures;
+    use swarm_testkit::fixtures::{self, TaskFixture};
 
-    /// Passes run after one change, with the clock stopped: a leading-edge loop has run its
-    /// pass without any time passing; a plain one still waits for the debounce.
-    async fn passes_before_the_debounce(leading_edge: bool) -> (usize, usize) {
-        let store = Store::new();
-        let passes = Arc::new(AtomicUsize::new(0));
-        let cancel = CancellationToken::new();
+    /// A loop over `store` that counts its passes, started and past its first pass; stopped
+    /// by `owner.stop()`.
+    async fn counting_loop(
+        store: &Store,
+        owner: &swarm_tasks::TaskOwner,
+        leading_edge: bool,
+        relevant: Option<fn(&Tables) -> usize>,
+    ) -> Arc<AtomicUsize> {
         let cfg = LoopConfig {
             name: "test",
             debounce: Duration::from_millis(50),
             max_delay: Duration::from_secs(1),
             tick: Duration::from_secs(3600),
             leading_edge,
-            relevant: None,
+            relevant,
         };
+        let passes = Arc::new(AtomicUsize::new(0));
         let counted = passes.clone();
-        let running = tokio::spawn(run_loop(cfg, store.clone(), cancel.clone(), move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async { false }
-        }));
+        owner.spawn(run_loop(
+            cfg,
+            store.clone(),
+            owner.token().clone(),
+            move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { false }
+            },
+        ));
         while passes.load(Ordering::SeqCst) == 0 {
             tokio::task::yield_now().await;
         }
+        passes
+    }
+
+    /// Passes run after one change, with the clock stopped: a leading-edge loop has run its
+    /// pass without any time passing; a plain one still waits for the debounce.
+    async fn passes_before_the_debounce(leading_edge: bool) -> (usize, usize) {
+        let store = Store::new();
+        let owner = swarm_tasks::TaskOwner::new();
+        let passes = counting_loop(&store, &owner, leading_edge, None).await;
         store
             .apply(
                 1,
@@ -136,8 +153,7 @@ mod tests {
         let at_once = passes.load(Ordering::SeqCst) - 1;
         tokio::time::sleep(Duration::from_millis(60)).await;
         let after = passes.load(Ordering::SeqCst) - 1;
-        cancel.cancel();
-        running.await.unwrap();
+        owner.stop().await;
         (at_once, after)
     }
 
@@ -145,34 +161,16 @@ mod tests {
     /// the pass comes one debounce after it; without, only at `max_delay`.
     async fn wait_for_a_pass_in_a_flood(relevant: Option<fn(&Tables) -> usize>) -> Duration {
         let store = Store::new();
-        let passes = Arc::new(AtomicUsize::new(0));
-        let cancel = CancellationToken::new();
-        let cfg = LoopConfig {
-            name: "test",
-            debounce: Duration::from_millis(50),
-            max_delay: Duration::from_secs(1),
-            tick: Duration::from_secs(3600),
-            leading_edge: false,
-            relevant,
-        };
-        let counted = passes.clone();
         let owner = swarm_tasks::TaskOwner::new();
-        owner.spawn(run_loop(cfg, store.clone(), cancel.clone(), move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            async { false }
-        }));
-        while passes.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let passes = counting_loop(&store, &owner, false, relevant).await;
         let mut index = 1;
         store
             .apply(index, &Txn::new().create(fixtures::node("n1")).into_batch())
             .unwrap();
-        let mut t = fixtures::task("t1", "s1");
-        t.status.get_or_insert_with(Default::default).state = TaskState::Pending as i32;
         index += 1;
+        let pending = fixtures::task("t1", "s1").in_state(TaskState::Pending);
         store
-            .apply(index, &Txn::new().create(t).into_batch())
+            .apply(index, &Txn::new().create(pending).into_batch())
             .unwrap();
         let began = tokio::time::Instant::now();
         while passes.load(Ordering::SeqCst) == 1 && began.elapsed() < Duration::from_secs(5) {
@@ -191,7 +189,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let waited = began.elapsed();
-        cancel.cancel();
         owner.stop().await;
         waited
     }

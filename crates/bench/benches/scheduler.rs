@@ -15,10 +15,13 @@
 //!   10^10 node checks (minutes per iteration) and is left out.
 //! - `constraints`: a label constraint that one node in three satisfies (SwarmKit's
 //!   "constraints" benchmark gives one node in three a required network plugin).
+//! - `trickle`: 10 pending tasks in a cluster already running many (100 services): the pass
+//!   that replaces a lost node's tasks. Its cost should follow nodes and pending tasks, not
+//!   the tasks already placed.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use std::time::Duration;
-use swarm_bench::shapes::{tables, Shape};
+use swarm_bench::shapes::{tables, trickle, Shape};
 use swarm_manager::scheduler::plan::plan;
 
 fn label(n: usize) -> String {
@@ -47,6 +50,24 @@ fn bench_shape(c: &mut Criterion, name: &str, shape: Shape, sizes: &[(usize, usi
     group.finish();
 }
 
+fn bench_trickle(c: &mut Criterion, sizes: &[(usize, usize)]) {
+    const PENDING: usize = 10;
+    let mut group = c.benchmark_group("trickle");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for &(nodes, running) in sizes {
+        let t = trickle(nodes, running, PENDING);
+        let p = plan(&t);
+        assert_eq!(p.assignments.len(), PENDING, "trickle {nodes}x{running}");
+        let id = BenchmarkId::from_parameter(format!("{}x{}", label(nodes), label(running)));
+        group.bench_with_input(id, &t, |b, t| b.iter(|| plan(t)));
+    }
+    group.finish();
+}
+
 const ALL: &[(usize, usize)] = &[
     (1_000, 1_000),
     (1_000, 10_000),
@@ -61,6 +82,10 @@ fn scheduler(c: &mut Criterion) {
     bench_shape(c, "distinct_versions", Shape::DistinctVersions, ALL);
     bench_shape(c, "ungroupable", Shape::Ungroupable, &ALL[..4]);
     bench_shape(c, "constraints", Shape::Constraints, &[(1_000, 10_000)]);
+    bench_trickle(
+        c,
+        &[(1_000, 100_000), (5_000, 100_000), (10_000, 1_000_000)],
+    );
 }
 
 criterion_group!(benches, scheduler);

@@ -102,6 +102,24 @@ pub fn tables(nodes: usize, tasks: usize, shape: Shape) -> Tables {
     })
 }
 
+/// Tables holding `nodes` nodes, `running` RUNNING tasks of 100 services spread over them
+/// round robin, and `pending` PENDING tasks of one more service: a cluster at rest that lost
+/// a few tasks, the pass a node failure or a small rolling update asks for.
+pub fn trickle(nodes: usize, running: usize, pending: usize) -> Tables {
+    let on_node = |i: usize| Task {
+        node_id: node(i % nodes.max(1)).id,
+        ..running_task(i, 100, nodes)
+    };
+    Tables::from_snapshot(StoreSnapshot {
+        nodes: (0..nodes).map(node).collect(),
+        tasks: (0..running)
+            .map(on_node)
+            .chain((0..pending).map(|i| pending_task(i, Shape::OneService)))
+            .collect(),
+        ..Default::default()
+    })
+}
+
 /// A RUNNING task as the store bench fills the store with: `services` services over `nodes`
 /// nodes, round robin.
 pub fn running_task(i: usize, services: usize, nodes: usize) -> Task {

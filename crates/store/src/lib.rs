@@ -10,6 +10,7 @@
 mod apply;
 mod item;
 mod membership;
+mod node_load;
 mod proposer;
 mod snapshot_bytes;
 mod tables;
@@ -19,6 +20,7 @@ mod watch;
 pub use apply::ApplyError;
 pub use item::{Kind, StoreItem};
 pub use membership::{GroupMembership, MembershipError};
+pub use node_load::{host_ports, HostPort, NodeLoad, NodeLoads, NodeSlot, Reserved};
 pub use proposer::{ProposeFuture, Proposer, WriteError};
 pub use tables::{Table, Tables};
 pub use txn::Txn;

@@ -2,6 +2,7 @@
 //! the indexes in step with the rows.
 
 use crate::item::StoreItem;
+use crate::node_load::NodeLoads;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use swarm_api::{Cluster, Config, Network, Node, Secret, Service, StoreSnapshot, Task, TaskState};
 
@@ -94,6 +95,8 @@ pub struct Tables {
     /// passes cost the tasks waiting, not every task in the cluster.
     tasks_new: BTreeSet<String>,
     tasks_pending: BTreeSet<String>,
+    /// What live tasks hold on each node, so placement reads loads instead of every task.
+    loads: NodeLoads,
 }
 
 /// The observed state as the indexes see it: a task without a status is NEW.
@@ -142,6 +145,11 @@ impl Tables {
         self.tasks_pending
             .iter()
             .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Per-node load aggregates, in step with the task rows.
+    pub fn node_loads(&self) -> &NodeLoads {
+        &self.loads
     }
 
     /// Tasks whose desired state is RUNNING or earlier: the ones that count toward a service.
@@ -222,6 +230,7 @@ impl Tables {
                 index(&mut self.tasks_by_network, &a.network_id, id);
             }
         }
+        self.loads.update(old, Some(&task));
         let was = old.map(waiting);
         let now = waiting(&task);
         if was != Some(now) {
@@ -248,6 +257,7 @@ impl Tables {
         }
         self.tasks_new.remove(id);
         self.tasks_pending.remove(id);
+        self.loads.update(Some(&old), None);
         Some(old)
     }
 

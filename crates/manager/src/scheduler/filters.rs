@@ -8,10 +8,10 @@
 
 use super::constraint::{self, Constraint, ConstraintError};
 use std::collections::HashSet;
-use swarm_api::{Node, NodeAvailability, NodeState, PortConfig, PublishMode, Task};
+use swarm_api::{Node, NodeAvailability, NodeState, PortConfig, Task};
+use swarm_store::{NodeLoad, Reserved};
 
-/// A published host-mode port on a node: (protocol, port).
-pub type HostPort = (i32, u32);
+pub use swarm_store::HostPort;
 
 /// The host-mode ports a task publishes, compared and hashed by what a node sees (protocol
 /// and published port), so tasks asking for the same ports share a group.
@@ -20,10 +20,7 @@ pub struct HostPorts<'a>(pub &'a [PortConfig]);
 
 impl HostPorts<'_> {
     pub fn iter(&self) -> impl Iterator<Item = HostPort> + '_ {
-        self.0
-            .iter()
-            .filter(|p| p.publish_mode == PublishMode::Host as i32 && p.published_port != 0)
-            .map(|p| (p.protocol, p.published_port))
+        swarm_store::host_ports(self.0)
     }
 }
 
@@ -126,6 +123,14 @@ impl Free {
                 nano_cpus: r.nano_cpus,
                 memory_bytes: r.memory_bytes,
             })
+    }
+
+    /// What is left of `self` (a node's capacity) once its live tasks' reservations are taken.
+    pub fn less(self, load: &NodeLoad) -> Free {
+        Free {
+            nano_cpus: load.free_of(self.nano_cpus, Reserved::NanoCpus),
+            memory_bytes: load.free_of(self.memory_bytes, Reserved::MemoryBytes),
+        }
     }
 
     pub fn reserve(&mut self, nano_cpus: i64, memory_bytes: i64) {

@@ -4,16 +4,17 @@
 //! [`Plan`] into a transaction).
 //!
 //! Cost: nothing when no task waits (read from the store's PENDING index); otherwise one
-//! pass over tasks to count each node's load, then per group of tasks that the
-//! filters cannot tell apart, one pass over nodes plus a heap operation per task, i.e.
-//! O(tasks + groups × nodes + tasks × log nodes). SwarmKit filters nodes per task when tasks
+//! pass over nodes to read each node's load from the store's aggregates (the tasks already
+//! placed are never counted), then per group of tasks that the filters cannot tell apart, one
+//! pass over nodes plus a heap operation per task, i.e.
+//! O(nodes + groups × nodes + pending × log nodes). SwarmKit filters nodes per task when tasks
 //! carry no spec version, which is what makes its large benchmarks take tens of seconds.
 
 use super::filters::{self, Free, GroupKey, HostPort, Requirements, Tally};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use swarm_api::{state::is_terminal, Node, Task, TaskState};
-use swarm_store::Tables;
+use swarm_api::{Node, Task, TaskState};
+use swarm_store::{NodeLoads, NodeSlot, Tables};
 
 /// The outcome of one planning pass.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,11 +53,10 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
     }
     // Nodes in ID order (the table is ordered), addressed by index from here on.
     let nodes: Vec<&Node> = tables.nodes.iter().collect();
-    let index: HashMap<&str, u32> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i as u32))
-        .collect();
+    // Each node's live load as the store keeps it (no pass over tasks), addressed by the
+    // node's index here; nodes that left the cluster load nothing we schedule onto.
+    let loads = tables.node_loads();
+    let mut index_of_slot: Vec<Option<u32>> = vec![None; loads.slot_count()];
     let mut load = Load {
         total: vec![0; nodes.len()],
         free: nodes.iter().map(|n| Free::capacity(n)).collect(),
@@ -64,33 +64,16 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
         dense: vec![0; nodes.len()],
         failures: HashMap::new(),
         ports: vec![HashSet::new(); nodes.len()],
+        now,
     };
-
-    // One pass over tasks: count the live load on each node.
-    for task in tables.tasks.iter() {
-        let state = observed(task);
-        let wanted = task.desired_state <= TaskState::Running as i32;
-        if !task.node_id.is_empty() {
-            let failed = state == TaskState::Failed as i32 || state == TaskState::Rejected as i32;
-            if failed
-                && task
-                    .status
-                    .as_ref()
-                    .is_some_and(|st| st.timestamp >= now - FAILURE_WINDOW_MS)
-            {
-                if let Some(&i) = index.get(task.node_id.as_str()) {
-                    *load
-                        .failures
-                        .entry((task.service_id.as_str(), i))
-                        .or_default() += 1;
-                }
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some((slot, l)) = loads.of_node(&node.id) {
+            if let Some(x) = index_of_slot.get_mut(slot.index()) {
+                *x = Some(i as u32);
             }
-            if wanted && !terminal(state) {
-                // Tasks on a node that left the cluster load nothing we schedule onto.
-                if let Some(&i) = index.get(task.node_id.as_str()) {
-                    load.add(i, GroupKey::of_task(task));
-                }
-            }
+            load.total[i] = l.tasks();
+            load.free[i] = load.free[i].less(l);
+            load.ports[i].extend(l.host_ports());
         }
     }
     // The tasks to place, grouped by what the filters read (see `GroupKey`): tasks of one
@@ -114,6 +97,7 @@ pub fn plan_at(tables: &Tables, now: i64) -> Plan {
     let mut out = Plan::default();
     // Groups in order of their first task's ID, tasks in ID order: a deterministic plan.
     for (key, tasks) in &groups {
+        load.fetch_service(key.service_id, loads, &index_of_slot);
         place_group(key, tasks, &nodes, &node_ok, &mut load, &mut out);
     }
     out
@@ -125,31 +109,38 @@ struct Load<'a> {
     total: Vec<u32>,
     /// Unreserved resources per node.
     free: Vec<Free>,
-    /// Live tasks per service per node (sparse: most services run on few nodes).
+    /// Live tasks per service per node (sparse: most services run on few nodes), read from
+    /// the store when a group of the service is first placed.
     by_service: HashMap<&'a str, HashMap<u32, u32>>,
     /// The current group's service counts spread out by node index, so the node scan reads
     /// an array instead of hashing once per node. All zero between groups.
     dense: Vec<u32>,
-    /// Recent failures per (service, node).
-    failures: HashMap<(&'a str, u32), u32>,
+    /// Recent failures per service per node, read with the service's counts.
+    failures: HashMap<&'a str, HashMap<u32, u32>>,
     /// Host-mode ports bound by live tasks per node.
     ports: Vec<HashSet<HostPort>>,
+    /// Failures are recent when they are within the window before this (unix ms).
+    now: i64,
 }
 
 impl<'a> Load<'a> {
-    fn add(&mut self, node: u32, key: GroupKey<'a>) {
-        let i = node as usize;
-        self.total[i] += 1;
-        self.free[i].reserve(key.nano_cpus, key.memory_bytes);
-        self.ports[i].extend(key.host_ports.iter());
-        if !key.service_id.is_empty() {
-            *self
-                .by_service
-                .entry(key.service_id)
-                .or_default()
-                .entry(node)
-                .or_default() += 1;
+    /// Reads the service's per-node counts and recent failures from the store, once per pass:
+    /// later groups of the same service see this pass's assignments too.
+    fn fetch_service(&mut self, service_id: &'a str, loads: &NodeLoads, index: &[Option<u32>]) {
+        if service_id.is_empty() || self.by_service.contains_key(service_id) {
+            return;
         }
+        let at = |slot: NodeSlot| index.get(slot.index()).copied().flatten();
+        let counts = loads
+            .of_service(service_id)
+            .filter_map(|(slot, n)| at(slot).map(|i| (i, n)))
+            .collect();
+        self.by_service.insert(service_id, counts);
+        let failures = loads
+            .failures_since(service_id, self.now - FAILURE_WINDOW_MS)
+            .filter_map(|(slot, n)| at(slot).map(|i| (i, n)))
+            .collect();
+        self.failures.insert(service_id, failures);
     }
 }
 
@@ -179,14 +170,13 @@ fn place_group<'a>(
         dense,
         failures,
         ports,
+        now: _,
     } = load;
+    let failing_here = failures.get(key.service_id);
     let failing = |i: usize| {
-        !key.service_id.is_empty()
-            && failures
-                .get(&(key.service_id, i as u32))
-                .copied()
-                .unwrap_or(0)
-                >= MAX_RECENT_FAILURES
+        failing_here
+            .and_then(|f| f.get(&(i as u32)))
+            .is_some_and(|&n| n >= MAX_RECENT_FAILURES)
     };
     // Tasks without a service have no service to spread over: their count stays 0.
     let mut sparse = if key.service_id.is_empty() {
@@ -298,13 +288,6 @@ fn place_group<'a>(
             dense[i as usize] = 0;
         }
     }
-}
-
-/// Observed state as a number (unknown future states keep their order).
-use swarm_api::state::observed_number as observed;
-
-fn terminal(state: i32) -> bool {
-    TaskState::try_from(state).map_or(state > TaskState::Running as i32, is_terminal)
 }
 
 #[cfg(test)]
@@ -499,6 +482,34 @@ mod tests {
                 "no suitable node (1 node has insufficient memory)".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn a_live_tasks_reservation_holds_its_node_until_it_ends() {
+        // 1 GiB nodes; a running task holds 700 MiB of a, so 400 MiB more only fit on b,
+        // though b runs more tasks (two that reserve nothing).
+        let store = Store::new();
+        let holder = with_memory(running("r1", "other", "a"), 700 << 20);
+        let txn = Txn::new()
+            .create(node("a"))
+            .create(node("b"))
+            .create(holder)
+            .create(running("r2", "other", "b"))
+            .create(running("r3", "other", "b"))
+            .create(with_memory(pending("t1", "s", 1), 400 << 20));
+        store.apply(1, &txn.into_batch()).unwrap();
+        let on_b = vec![("t1".to_string(), "b".to_string())];
+        assert_eq!(store.view(plan).assignments, on_b);
+        // Once the holder has ended, a has room again (and comes first by ID).
+        let mut done = store.view(|t| t.tasks.get("r1").cloned()).unwrap();
+        if let Some(st) = done.status.as_mut() {
+            st.state = TaskState::Complete as i32;
+        }
+        store
+            .apply(2, &Txn::new().update(done).into_batch())
+            .unwrap();
+        let on_a = vec![("t1".to_string(), "a".to_string())];
+        assert_eq!(store.view(plan).assignments, on_a);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One watcher of the store for all of the dispatcher's per-node streams: it reads each
 //! committed batch once, indexes it by node, and wakes only the streams of the nodes it
-//! touches; it also keeps the list of managers' addresses that session messages carry.
+//! touches; it wakes the network views only for batches that can change one (see
+//! [`Networking`]); it also keeps the list of managers' addresses that session messages carry.
 //!
 //! It owns the wake-up signals and the cached manager list; it must not read or build what a
 //! stream sends (the streams re-read the store themselves when woken) and never writes.
@@ -8,12 +9,15 @@
 //! Why: with one store subscription per stream, every batch was scanned by every node's
 //! assignment and session streams (2 × nodes × events per batch), and every node write made
 //! each session stream rescan all nodes for the manager list (nodes³ while nodes register).
+//! Likewise every node's network view was rebuilt after every batch: with 10,000 nodes
+//! registering, that kept a core busy and heartbeats timed out (issue 18).
 
+use crate::allocator_networks::publishes_ingress;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use swarm_api::*;
-use swarm_store::{Change, Store, Tables};
+use swarm_store::{Change, EventKind, Store, Tables};
 use swarm_tasks::TaskOwner;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -48,6 +52,75 @@ impl Signals {
 struct Inner {
     nodes: Mutex<HashMap<String, Signals>>,
     managers: watch::Sender<Arc<Vec<ManagerAddr>>>,
+    /// Something a node's network view reads was written.
+    networking: watch::Sender<()>,
+}
+
+/// Whether a batch can change any node's network view. A view reads networks, services,
+/// the cluster, tasks attached to a network (or of a service publishing through the routing
+/// mesh), and nodes as peers or task hosts: those holding such tasks or a mesh sandbox.
+/// Everything else (a node registering with nothing on a network, status reports of tasks on
+/// no network) leaves every view as it was.
+#[derive(Default)]
+struct Networking {
+    /// Nodes last seen with a mesh sandbox address: clearing it is a change too.
+    sandboxed: HashSet<String>,
+}
+
+impl Networking {
+    fn rebuild(&mut self, t: &Tables) {
+        self.sandboxed = t
+            .nodes
+            .iter()
+            .filter(|n| !n.ingress_address.is_empty())
+            .map(|n| n.id.clone())
+            .collect();
+    }
+
+    fn touched(&mut self, store: &Store, events: &[swarm_store::Event]) -> bool {
+        let mut hosts: HashSet<&str> = HashSet::new();
+        let mut services: HashSet<&str> = HashSet::new();
+        let mut touched = false;
+        for e in events {
+            match &e.object.object {
+                Some(store_object::Object::Service(_))
+                | Some(store_object::Object::Network(_))
+                | Some(store_object::Object::Cluster(_)) => touched = true,
+                Some(store_object::Object::Task(x)) => {
+                    if !x.networks.is_empty() {
+                        touched = true;
+                    } else if !x.service_id.is_empty() {
+                        services.insert(&x.service_id);
+                    }
+                }
+                Some(store_object::Object::Node(n)) => {
+                    let sandbox = !n.ingress_address.is_empty() && e.kind != EventKind::Remove;
+                    let had = if sandbox {
+                        !self.sandboxed.insert(n.id.clone())
+                    } else {
+                        self.sandboxed.remove(&n.id)
+                    };
+                    if sandbox || had {
+                        touched = true;
+                    } else {
+                        hosts.insert(&n.id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if touched || (hosts.is_empty() && services.is_empty()) {
+            return touched;
+        }
+        store.view(|t| {
+            hosts
+                .iter()
+                .any(|n| t.tasks_of_node(n).any(|x| !x.networks.is_empty()))
+                || services
+                    .iter()
+                    .any(|s| t.services.get(s).is_some_and(publishes_ingress))
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -74,15 +147,20 @@ impl Fanout {
     /// Subscribes to `store` and starts the watcher task as one of `tasks`: it holds a store
     /// handle, so only stopping `tasks` ends it (the store's stream never closes while it runs).
     pub(crate) fn start(store: Store, tasks: &TaskOwner) -> Fanout {
-        let (managers, rx) = store.view_and_watch(manager_addrs);
+        let mut networking = Networking::default();
+        let (managers, rx) = store.view_and_watch(|t| {
+            networking.rebuild(t);
+            manager_addrs(t)
+        });
         let (managers, _) = watch::channel(Arc::new(managers));
         let fanout = Fanout {
             inner: Arc::new(Inner {
                 nodes: Mutex::new(HashMap::new()),
                 managers,
+                networking: watch::channel(()).0,
             }),
         };
-        tasks.spawn_until_stopped(fanout.clone().run(store, rx));
+        tasks.spawn_until_stopped(fanout.clone().run(store, rx, networking));
         fanout
     }
 
@@ -100,20 +178,39 @@ impl Fanout {
         }
     }
 
+    /// Wakes after every batch that may change some node's network view. Subscribe before
+    /// the first read of the store, as with [`Fanout::watch_node`].
+    pub(crate) fn networking(&self) -> watch::Receiver<()> {
+        self.inner.networking.subscribe()
+    }
+
     /// The managers' addresses, updated after every batch that changes them.
     pub(crate) fn managers(&self) -> watch::Receiver<Arc<Vec<ManagerAddr>>> {
         self.inner.managers.subscribe()
     }
 
-    async fn run(self, store: Store, mut rx: tokio::sync::broadcast::Receiver<Arc<Change>>) {
+    async fn run(
+        self,
+        store: Store,
+        mut rx: tokio::sync::broadcast::Receiver<Arc<Change>>,
+        mut networking: Networking,
+    ) {
         loop {
             match rx.recv().await {
                 Ok(c) => match c.as_ref() {
-                    Change::Batch { events, .. } => self.batch(&store, events),
-                    Change::Restored => self.everything(&store),
+                    Change::Batch { events, .. } => {
+                        let touched = networking.touched(&store, events);
+                        self.batch(&store, events);
+                        // After the nodes' signals: whoever sees this wake also finds this
+                        // batch's node signals sent.
+                        if touched {
+                            self.inner.networking.send_replace(());
+                        }
+                    }
+                    Change::Restored => self.everything(&store, &mut networking),
                 },
                 // Missed batches could have touched anyone: wake every stream to re-read.
-                Err(RecvError::Lagged(_)) => self.everything(&store),
+                Err(RecvError::Lagged(_)) => self.everything(&store, &mut networking),
                 Err(RecvError::Closed) => return,
             }
         }
@@ -161,7 +258,9 @@ impl Fanout {
         nodes.retain(|_, s| !s.unused());
     }
 
-    fn everything(&self, store: &Store) {
+    fn everything(&self, store: &Store, networking: &mut Networking) {
+        store.view(|t| networking.rebuild(t));
+        self.inner.networking.send_replace(());
         self.refresh_managers(store);
         let mut nodes = self.inner.nodes.lock();
         for s in nodes.values() {
@@ -229,6 +328,81 @@ mod tests {
             .unwrap();
         woken(&mut n2.node).await;
         assert!(!n2.tasks.has_changed().unwrap());
+    }
+
+    /// The network views wake for what they read (services, tasks on a network or of a
+    /// service on the routing mesh, nodes hosting those or holding a mesh sandbox) and sleep
+    /// through the rest: nodes registering, status reports of tasks on no network.
+    #[tokio::test]
+    async fn network_views_wake_only_for_what_they_read() {
+        use fixtures::ServiceFixture;
+        let store = Store::new();
+        let f = Fanout::start(store.clone(), &TaskOwner::new());
+        let mut nets = f.networking();
+        let mut mark = f.watch_node("mark");
+        let mut index = 0;
+        // Applies `txn`, then a write only `mark`'s stream wakes for, and waits for that
+        // wake: batches are handled in order, so `txn`'s is handled in full by then.
+        let mut step = async |txn: Txn| {
+            index += 2;
+            store.apply(index - 1, &txn.into_batch()).unwrap();
+            let marker = task(&format!("m{index}"), "mark");
+            store
+                .apply(index, &Txn::new().create(marker).into_batch())
+                .unwrap();
+            woken(&mut mark.tasks).await;
+        };
+        let node_written = |id: &str, f: &dyn Fn(&mut Node)| {
+            let mut n = store.view(|t| t.nodes.get(id).cloned()).unwrap();
+            f(&mut n);
+            Txn::new().update(n)
+        };
+        let mut woke = || {
+            let changed = nets.has_changed().unwrap();
+            nets.borrow_and_update();
+            changed
+        };
+
+        step(Txn::new().create(node("n1", None)).create(task("t1", "n1"))).await;
+        assert!(!woke(), "a node registering, a task on no network");
+        step(Txn::new().create(fixtures::service("s1", "api"))).await;
+        assert!(woke(), "a service");
+        step(Txn::new().create(fixtures::task("t2", "s1").on("n1"))).await;
+        assert!(!woke(), "a task of a service on no network");
+        let mut attached = fixtures::task("t3", "s1").on("n1");
+        attached.networks = vec![NetworkAttachment {
+            network_id: "net".into(),
+            addresses: vec!["10.0.1.3/24".into()],
+            aliases: vec![],
+        }];
+        step(Txn::new().create(attached)).await;
+        assert!(woke(), "a task on a network");
+        step(node_written("n1", &|n| {
+            n.status.get_or_insert_default().addr = "192.0.2.1".into()
+        }))
+        .await;
+        assert!(woke(), "a node hosting a task on a network");
+        step(Txn::new().create(node("n2", None))).await;
+        assert!(!woke(), "a node with nothing on a network");
+        step(node_written("n2", &|n| {
+            n.ingress_address = "10.0.0.2".into()
+        }))
+        .await;
+        assert!(woke(), "a mesh sandbox given");
+        step(node_written("n2", &|n| n.ingress_address.clear())).await;
+        assert!(woke(), "a mesh sandbox taken away");
+        step(node_written("n2", &|n| {
+            n.status.get_or_insert_default().message = "x".into()
+        }))
+        .await;
+        assert!(!woke(), "a node whose sandbox is gone");
+        step(Txn::new().create(fixtures::service("s2", "web").publishing(8080, 80))).await;
+        assert!(woke(), "a service on the routing mesh");
+        step(Txn::new().create(fixtures::task("t4", "s2").on("n2"))).await;
+        assert!(
+            woke(),
+            "a task of a service on the routing mesh, not attached yet"
+        );
     }
 
     /// The manager list follows promotions and demotions, and a worker's write leaves it be.

@@ -378,9 +378,11 @@ impl DispatcherRpc for Dispatcher {
     ) -> Result<Response<Self::NetworksStream>, Status> {
         let (node_id, cancel) = self.open_session(&req, &req.get_ref().session_id)?;
         let (tx, stream) = streams::channel(4);
+        let wake = self.inner.fanout.networking();
         self.inner.tasks.spawn_until_stopped(networks::stream(
             self.inner.store.clone(),
             node_id,
+            wake,
             cancel,
             tx,
         ));

@@ -1,7 +1,7 @@
 //! One agent's network view: for each network its tasks are attached to, the network, the
 //! peers its VXLAN traffic goes to, and the DNS records its tasks may resolve. Sent whole on
-//! connect and again whenever it changes (checked after each store change, debounced); it
-//! reads the store, never writes.
+//! connect and again whenever it changes (checked after each store change that the fan-out
+//! says may change a view, debounced); it reads the store, never writes.
 //!
 //! A task is in the records only while it is RUNNING on a READY node and meant to run, so a
 //! task that stops, is told to stop, or whose node goes DOWN leaves the view at the next pass.
@@ -230,16 +230,17 @@ pub(crate) fn view(t: &Tables, node_id: &str) -> NetworksMessage {
 }
 
 /// Serves one agent's view until its session ends or it goes away.
+/// `wake` (the fan-out's networking signal) says when the view may have changed.
 pub(crate) async fn stream(
     store: Store,
     node_id: String,
+    mut wake: tokio::sync::watch::Receiver<()>,
     cancel: CancellationToken,
     tx: super::streams::Sender<NetworksMessage>,
 ) {
-    let mut changes = store.changes();
     let mut sent: Option<NetworksMessage> = None;
     loop {
-        changes.borrow_and_update();
+        wake.borrow_and_update();
         let now = store.view(|t| view(t, &node_id));
         if sent.as_ref() != Some(&now) {
             if tx.send(Box::new(now.clone())).await.is_err() {
@@ -250,7 +251,7 @@ pub(crate) async fn stream(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tx.closed() => return,
-            r = changes.changed() => if r.is_err() { return },
+            r = wake.changed() => if r.is_err() { return },
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -6,11 +6,12 @@ mod assignments;
 mod fanout;
 mod health;
 mod networks;
+mod register;
 mod sessions;
 mod status;
 mod streams;
 
-use crate::proposer::{Proposer, WriteError};
+use crate::proposer::Proposer;
 use crate::route::LeaderRoute;
 use fanout::{Fanout, ManagerAddr};
 use sessions::Sessions;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use streams::Stream;
 use swarm_api::dispatcher_server::{Dispatcher as DispatcherRpc, DispatcherServer};
 use swarm_api::*;
-use swarm_store::{Store, Txn};
+use swarm_store::Store;
 use swarm_tasks::TaskOwner;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -236,64 +237,6 @@ impl Dispatcher {
         )
         .collect()
     }
-
-    /// Records what the agent says about itself and marks it READY.
-    /// `seen_from` is the address the connection came from: the node's IP as the cluster sees
-    /// it (what `node.ip` constraints match), whatever the agent advertises.
-    async fn register(
-        &self,
-        node_id: &str,
-        req: &SessionRequest,
-        seen_from: Option<std::net::SocketAddr>,
-    ) -> Result<Node, Status> {
-        for _ in 0..5 {
-            let node = self
-                .inner
-                .store
-                .view(|t| t.nodes.get(node_id).cloned())
-                .ok_or_else(|| {
-                    Status::permission_denied(format!(
-                        "node {node_id} is not a member of this cluster"
-                    ))
-                })?;
-            let mut n = node.clone();
-            if req.description.is_some() {
-                n.description = req.description.clone();
-            }
-            n.status = Some(NodeStatus {
-                state: NodeState::Ready as i32,
-                message: String::new(),
-                addr: match seen_from {
-                    Some(a) => a.ip().to_string(),
-                    None if req.addr.is_empty() => node
-                        .status
-                        .as_ref()
-                        .map(|s| s.addr.clone())
-                        .unwrap_or_default(),
-                    None => req.addr.clone(),
-                },
-            });
-            match self
-                .inner
-                .proposer
-                .propose(Txn::new().update(n).into_batch())
-                .await
-            {
-                Ok(written) => {
-                    return Ok(crate::control::first(written, |o| match o {
-                        store_object::Object::Node(n) => Some(*n),
-                        _ => None,
-                    })
-                    .unwrap_or(node));
-                }
-                Err(WriteError::Refused(swarm_store::ApplyError::Conflict { .. })) => continue,
-                Err(e) => return Err(Status::unavailable(e.to_string())),
-            }
-        }
-        Err(Status::unavailable(
-            "could not record the node's session; retry",
-        ))
-    }
 }
 
 #[tonic::async_trait]
@@ -318,10 +261,9 @@ impl DispatcherRpc for Dispatcher {
                 sessions::SESSION_WINDOW.as_secs()
             )));
         }
-        let node = self
+        let (node, session_id, cancel) = self
             .register(&node_id, req.get_ref(), req.remote_addr())
             .await?;
-        let (session_id, cancel) = self.inner.sessions.open(&node_id);
         let list = managers.borrow_and_update().clone();
         let msg = SessionMessage {
             session_id,

@@ -6,6 +6,7 @@
 
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -13,6 +14,21 @@ pub(crate) struct Session {
     pub id: String,
     pub last_seen: Instant,
     pub cancel: CancellationToken,
+}
+
+impl Session {
+    /// A session seen now, and its id and token for the caller.
+    fn new() -> (Session, (String, CancellationToken)) {
+        let id = swarm_api::ids::new_id();
+        let cancel = CancellationToken::new();
+        let handle = (id.clone(), cancel.clone());
+        let session = Session {
+            id,
+            last_seen: Instant::now(),
+            cancel,
+        };
+        (session, handle)
+    }
 }
 
 /// Sessions one node may open within [`SESSION_WINDOW`]. An agent opens one per manager it
@@ -25,6 +41,27 @@ pub(crate) struct Sessions {
     by_node: Mutex<HashMap<String, Session>>,
     /// When each node opened its recent sessions (within the window), oldest first.
     opened: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Nodes with a session opening under way (its node write in flight), and how many.
+    opening: Mutex<HashMap<String, usize>>,
+}
+
+/// A session opening under way, from before its node write until its session is registered
+/// (or the opening is given up): the health loop leaves such a node alone.
+pub(crate) struct Opening {
+    sessions: Arc<Sessions>,
+    node_id: String,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        let mut opening = self.sessions.opening.lock();
+        if let Some(n) = opening.get_mut(&self.node_id) {
+            *n -= 1;
+            if *n == 0 {
+                opening.remove(&self.node_id);
+            }
+        }
+    }
 }
 
 impl Sessions {
@@ -48,20 +85,22 @@ impl Sessions {
 
     /// Registers a new session for `node_id`, ending any previous one.
     pub fn open(&self, node_id: &str) -> (String, CancellationToken) {
-        let id = swarm_api::ids::new_id();
-        let cancel = CancellationToken::new();
-        let old = self.by_node.lock().insert(
-            node_id.to_string(),
-            Session {
-                id: id.clone(),
-                last_seen: Instant::now(),
-                cancel: cancel.clone(),
-            },
-        );
-        if let Some(old) = old {
+        let (session, handle) = Session::new();
+        if let Some(old) = self.by_node.lock().insert(node_id.to_string(), session) {
             old.cancel.cancel();
         }
-        (id, cancel)
+        handle
+    }
+
+    /// Replaces `node_id`'s session with a new one if it has one (not yet expired); `None`
+    /// when it has none. Atomic with [`Sessions::expire`]: a session either expires (and its
+    /// node may be written DOWN) or is replaced here, never both.
+    pub fn replace_live(&self, node_id: &str) -> Option<(String, CancellationToken)> {
+        let mut map = self.by_node.lock();
+        let live = map.get_mut(node_id)?;
+        let (session, handle) = Session::new();
+        std::mem::replace(live, session).cancel.cancel();
+        Some(handle)
     }
 
     /// Live sessions (one per connected node).
@@ -107,6 +146,24 @@ impl Sessions {
 
     pub fn has(&self, node_id: &str) -> bool {
         self.by_node.lock().contains_key(node_id)
+    }
+
+    /// Marks a session opening for `node_id` until the mark is dropped; take it before the
+    /// node write and drop it after [`Sessions::open`].
+    pub fn opening(self: &Arc<Self>, node_id: &str) -> Opening {
+        *self.opening.lock().entry(node_id.to_string()).or_default() += 1;
+        Opening {
+            sessions: self.clone(),
+            node_id: node_id.to_string(),
+        }
+    }
+
+    /// Whether `node_id` has a session or one is opening. Checked while reading the store, a
+    /// node write seen there that an opening made is always covered: its mark was taken
+    /// before the write, and is dropped only once the session is registered (hence the order
+    /// of the two checks).
+    pub fn attended(&self, node_id: &str) -> bool {
+        self.opening.lock().contains_key(node_id) || self.has(node_id)
     }
 
     pub fn end(&self, node_id: &str) {

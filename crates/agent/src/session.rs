@@ -26,6 +26,11 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Connecting and opening a session must finish within this, or the manager counts as down.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Each opening that timed out doubles the next one's time, up to this. A manager that is
+/// merely slow (thousands of agents reconnecting at once) then gets to finish: an opening given
+/// up on is work it did for nothing (a TLS handshake, a node write) and, worse, the session it
+/// opens late replaces the one the agent opened meanwhile.
+const OPEN_TIMEOUT_MAX: Duration = Duration::from_secs(60);
 /// A session that lived this long resets the reconnect wait.
 const SESSION_LASTED: Duration = Duration::from_secs(10);
 /// A heartbeat unanswered this long (at least) means the manager is gone (e.g. partitioned).
@@ -41,13 +46,22 @@ enum SessionError {
         what: &'static str,
         status: tonic::Status,
     },
+    /// Connecting or an opening step.
     #[error("{0} timed out")]
     Timeout(&'static str),
+    /// A session that was open went quiet: the manager is gone (e.g. partitioned), not slow.
+    #[error("heartbeat timed out")]
+    HeartbeatTimeout,
     #[error("{0} stream closed by the manager")]
     Closed(&'static str),
 }
 
 impl SessionError {
+    /// Connecting or one of the opening steps took too long.
+    fn opening_timed_out(&self) -> bool {
+        matches!(self, SessionError::Timeout(_))
+    }
+
     /// The leader's address a refusing follower put in the response metadata.
     fn leader_hint(&self) -> Option<String> {
         let SessionError::Rpc { status, .. } = self else {
@@ -98,6 +112,7 @@ pub(crate) async fn run(
     let mut managers = cfg.managers.clone();
     let mut current = managers.first().cloned().unwrap_or_default();
     let mut backoff = BACKOFF_MIN;
+    let mut patience = OPEN_TIMEOUT;
     loop {
         let mut open = Open {
             cfg: &cfg,
@@ -106,6 +121,7 @@ pub(crate) async fn run(
             assignments: &assignments,
             link: &link,
             established: false,
+            patience,
         };
         let began = Instant::now();
         let result = tokio::select! {
@@ -121,6 +137,10 @@ pub(crate) async fn run(
         tracing::warn!(manager = %current, error = %e, "dispatcher session ended; reconnecting");
         if established {
             backoff = BACKOFF_MIN;
+            patience = OPEN_TIMEOUT;
+        }
+        if e.opening_timed_out() {
+            patience = (patience * 2).min(OPEN_TIMEOUT_MAX);
         }
         current = match e.leader_hint() {
             // A follower named the leader: go there next. The wait is not reset: a hint says
@@ -196,12 +216,14 @@ struct Open<'a> {
     assignments: &'a mpsc::UnboundedSender<AssignmentsMessage>,
     link: &'a watch::Sender<Option<SessionLink>>,
     established: bool,
+    /// How long connecting and each opening step may take.
+    patience: Duration,
 }
 
 impl Open<'_> {
     async fn run(&mut self) -> Result<(), SessionError> {
         let addr = self.addr.clone();
-        let channel = tokio::time::timeout(OPEN_TIMEOUT, (self.cfg.connect)(addr.clone()))
+        let channel = tokio::time::timeout(self.patience, (self.cfg.connect)(addr.clone()))
             .await
             .map_err(|_| SessionError::Timeout("connecting"))?
             .map_err(|reason| SessionError::Connect { addr, reason })?;
@@ -210,7 +232,7 @@ impl Open<'_> {
             description: Some(self.cfg.description.clone()),
             addr: self.cfg.advertise_addr.clone(),
         };
-        let (mut session, first) = tokio::time::timeout(OPEN_TIMEOUT, async {
+        let (mut session, first) = tokio::time::timeout(self.patience, async {
             let mut s = client
                 .session(request)
                 .await
@@ -232,7 +254,7 @@ impl Open<'_> {
         let mut period = period_of(first.heartbeat_period_ms);
         *self.managers = merge_managers(&self.cfg.managers, &first);
         let mut tasks = tokio::time::timeout(
-            OPEN_TIMEOUT,
+            self.patience,
             client.assignments(AssignmentsRequest {
                 session_id: session_id.clone(),
             }),
@@ -242,7 +264,7 @@ impl Open<'_> {
         .map_err(rpc("opening assignments"))?
         .into_inner();
         let networks = tokio::time::timeout(
-            OPEN_TIMEOUT,
+            self.patience,
             client.networks(NetworksRequest {
                 session_id: session_id.clone(),
             }),
@@ -270,7 +292,7 @@ impl Open<'_> {
                     let beat = client.heartbeat(HeartbeatRequest { session_id: session_id.clone() });
                     let resp = tokio::time::timeout(period.max(MIN_HEARTBEAT_TIMEOUT), beat)
                         .await
-                        .map_err(|_| SessionError::Timeout("heartbeat"))?
+                        .map_err(|_| SessionError::HeartbeatTimeout)?
                         .map_err(rpc("heartbeat"))?;
                     if resp.get_ref().period_ms > 0 {
                         period = period_of(resp.get_ref().period_ms);

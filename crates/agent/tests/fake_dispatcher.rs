@@ -44,6 +44,23 @@ struct FakeDispatcher {
     name: &'static str,
     assignments: watch::Receiver<AssignmentsMessage>,
     events: mpsc::UnboundedSender<Event>,
+    /// How long opening a session takes (a manager busy with thousands of agents).
+    open_delay: Duration,
+}
+
+impl FakeDispatcher {
+    fn new(
+        name: &'static str,
+        assignments: watch::Receiver<AssignmentsMessage>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> FakeDispatcher {
+        FakeDispatcher {
+            name,
+            assignments,
+            events,
+            open_delay: Duration::ZERO,
+        }
+    }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -75,6 +92,7 @@ impl Dispatcher for FakeDispatcher {
             server: self.name,
             hostname,
         });
+        tokio::time::sleep(self.open_delay).await;
         let first = SessionMessage {
             session_id: format!("session-{}", self.name),
             heartbeat_period_ms: HEARTBEAT_MS,
@@ -252,7 +270,16 @@ impl Seen {
 
     /// Takes in events (up to 15 s) until `done` holds.
     async fn until<T>(&mut self, what: &str, done: impl Fn(&Seen) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        self.until_within(Duration::from_secs(15), what, done).await
+    }
+
+    async fn until_within<T>(
+        &mut self,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&Seen) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(t) = done(self) {
                 return t;
@@ -311,11 +338,7 @@ async fn runs_stops_heartbeats_and_fails_over() {
     ]));
     let server1 = FakeServer::start(
         l1,
-        FakeDispatcher {
-            name: "one",
-            assignments: assign_rx.clone(),
-            events: events_tx.clone(),
-        },
+        FakeDispatcher::new("one", assign_rx.clone(), events_tx.clone()),
     );
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1, addr2]).run(shutdown.clone()));
@@ -354,11 +377,7 @@ async fn runs_stops_heartbeats_and_fails_over() {
     drop(server1);
     let _server2 = FakeServer::start(
         l2,
-        FakeDispatcher {
-            name: "two",
-            assignments: assign_rx.clone(),
-            events: events_tx.clone(),
-        },
+        FakeDispatcher::new("two", assign_rx.clone(), events_tx.clone()),
     );
     seen.until("session and heartbeat on two", |s| {
         (s.sessions.iter().any(|(n, _)| *n == "two") && s.beats("two") >= 1).then_some(())
@@ -395,11 +414,7 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
     ]));
     let _server = FakeServer::start(
         l1,
-        FakeDispatcher {
-            name: "one",
-            assignments: assign_rx,
-            events: events_tx,
-        },
+        FakeDispatcher::new("one", assign_rx, events_tx),
     );
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1]).run(shutdown.clone()));
@@ -420,4 +435,38 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
         .expect("agent task")
         .expect("agent run");
     assert_eq!(seen.states_of("lost"), vec![TaskState::Failed]);
+}
+
+/// A manager slower to open a session than the agent's first patience (say, thousands of
+/// agents reconnecting to it at once) still gets the session in the end: each opening that
+/// timed out gives the next one twice the time, rather than giving up on it again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_slow_to_open_sessions_gets_one_in_the_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (l1, addr1) = bind();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let mut seen = Seen::new(events);
+    let (_assign_tx, assign_rx) = watch::channel(complete(vec![]));
+    let mut slow = FakeDispatcher::new("slow", assign_rx, events_tx);
+    // Over the agent's first 5 s, within the 10 s of its second attempt.
+    slow.open_delay = Duration::from_secs(7);
+    let _server = FakeServer::start(l1, slow);
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(agent(dir.path(), vec![addr1]).run(shutdown.clone()));
+
+    seen.until_within(Duration::from_secs(40), "a heartbeat", |s| {
+        (s.beats("slow") >= 1).then_some(())
+    })
+    .await;
+    assert!(
+        seen.sessions.len() >= 2,
+        "the first opening timed out: {:?}",
+        seen.sessions
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("agent stops in time")
+        .expect("agent task")
+        .expect("agent run");
 }

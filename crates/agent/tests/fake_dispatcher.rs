@@ -412,10 +412,7 @@ async fn unknown_started_task_is_reported_lost_and_not_run() {
         sleep_task("lost", TaskState::Running),
         sleep_task("fresh", TaskState::Assigned),
     ]));
-    let _server = FakeServer::start(
-        l1,
-        FakeDispatcher::new("one", assign_rx, events_tx),
-    );
+    let _server = FakeServer::start(l1, FakeDispatcher::new("one", assign_rx, events_tx));
     let shutdown = CancellationToken::new();
     let run = tokio::spawn(agent(dir.path(), vec![addr1]).run(shutdown.clone()));
 

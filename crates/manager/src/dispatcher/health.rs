@@ -39,7 +39,10 @@ pub async fn run(d: Dispatcher, cancel: CancellationToken) {
         if down.is_empty() {
             continue;
         }
-        let (txn, down) = d.inner.store.view(|t| down_txn(t, &d.inner.sessions, &down));
+        let (txn, down) = d
+            .inner
+            .store
+            .view(|t| down_txn(t, &d.inner.sessions, &down));
         if txn.is_empty() {
             continue;
         }

@@ -147,7 +147,10 @@ mod tests {
         assert!(d.inner.sessions.check("n1", &second).is_some());
 
         let (_, third, _) = d.register("n1", &opening("b"), None).await.unwrap();
-        assert!(version(&store, "n1") > written, "a new description is written");
+        assert!(
+            version(&store, "n1") > written,
+            "a new description is written"
+        );
         let written = version(&store, "n1");
 
         // The health loop expires the session (a DOWN write may follow it).

@@ -168,8 +168,10 @@ async fn a_hostile_worker_is_refused_and_the_others_do_not_notice() {
         "5,000 heartbeats grew the manager from {rss_before} KiB to {rss_after} KiB"
     );
 
-    // 4. Sessions in a loop: ten within the window (one is already open), then refused.
-    let mut opened = 1;
+    // 4. Sessions in a loop: at most ten within the window, then refused. The loop takes
+    // well under the 10 s window; the session opened above counts too while it is still in
+    // the window, which depends on how long steps 1-3 took (over 10 s on a loaded machine).
+    let mut opened = 0;
     let refused = loop {
         match open_session(&mut d).await {
             Ok(_) => opened += 1,
@@ -177,6 +179,7 @@ async fn a_hostile_worker_is_refused_and_the_others_do_not_notice() {
         }
         assert!(opened <= 10, "{opened} sessions opened within seconds");
     };
+    assert!(opened >= 9, "refused after only {opened} sessions");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(refused.message().contains("wait before"), "{refused:?}");
 

@@ -15,7 +15,7 @@
 use crate::allocator_networks::publishes_ingress;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use swarm_api::*;
 use swarm_store::{Change, EventKind, Store, Tables};
 use swarm_tasks::TaskOwner;
@@ -33,19 +33,66 @@ pub(crate) struct ManagerAddr {
 /// changed: read the store again"; several changes between two reads wake once.
 pub(crate) struct NodeWake {
     /// A task whose `node_id` is this node was written.
-    pub tasks: watch::Receiver<()>,
+    pub tasks: TaskWake,
     /// This node's object was written.
     pub node: watch::Receiver<()>,
 }
 
+/// The task IDs of a node written since its stream last took them.
+#[derive(Default)]
+pub(crate) struct TaskChanges {
+    /// Batches were missed or a snapshot was installed: anything may have changed.
+    pub all: bool,
+    pub ids: HashSet<String>,
+}
+
+impl TaskChanges {
+    pub(crate) fn everything() -> TaskChanges {
+        TaskChanges {
+            all: true,
+            ids: HashSet::new(),
+        }
+    }
+}
+
+/// A task stream's wake-up, with the IDs written since it last took them: a status report
+/// then costs the stream one task read, not a read of every task on its node (100 per node
+/// at 10,000 × 1M, every report waking the stream).
+pub(crate) struct TaskWake {
+    pub signal: watch::Receiver<()>,
+    changes: Arc<Mutex<TaskChanges>>,
+}
+
+impl TaskWake {
+    /// What was written since the last call. Take it before reading the store: whatever is
+    /// recorded after that wakes the stream again.
+    pub(crate) fn take(&self) -> TaskChanges {
+        std::mem::take(&mut *self.changes.lock())
+    }
+}
+
 struct Signals {
     tasks: watch::Sender<()>,
+    /// Each task stream's own record (one per subscriber: a session replacing another
+    /// briefly has two, and neither may take the other's).
+    task_changes: Vec<Weak<Mutex<TaskChanges>>>,
     node: watch::Sender<()>,
 }
 
 impl Signals {
     fn unused(&self) -> bool {
         self.tasks.receiver_count() == 0 && self.node.receiver_count() == 0
+    }
+
+    fn record(&mut self, edit: impl Fn(&mut TaskChanges)) {
+        self.task_changes.retain(|w| match w.upgrade() {
+            Some(c) => {
+                edit(&mut c.lock());
+                true
+            }
+            None => false,
+        });
+        self.tasks.send_replace(());
     }
 }
 
@@ -170,10 +217,16 @@ impl Fanout {
         let mut nodes = self.inner.nodes.lock();
         let s = nodes.entry(node_id.to_string()).or_insert_with(|| Signals {
             tasks: watch::channel(()).0,
+            task_changes: Vec::new(),
             node: watch::channel(()).0,
         });
+        let changes = Arc::new(Mutex::new(TaskChanges::default()));
+        s.task_changes.push(Arc::downgrade(&changes));
         NodeWake {
-            tasks: s.tasks.subscribe(),
+            tasks: TaskWake {
+                signal: s.tasks.subscribe(),
+                changes,
+            },
             node: s.node.subscribe(),
         }
     }
@@ -217,7 +270,7 @@ impl Fanout {
     }
 
     fn batch(&self, store: &Store, events: &[swarm_store::Event]) {
-        let mut task_nodes: HashSet<&str> = HashSet::new();
+        let mut task_nodes: HashMap<&str, Vec<&str>> = HashMap::new();
         let mut node_ids: HashSet<&str> = HashSet::new();
         let mut managers_changed = false;
         {
@@ -225,7 +278,7 @@ impl Fanout {
             for e in events {
                 match &e.object.object {
                     Some(store_object::Object::Task(x)) if !x.node_id.is_empty() => {
-                        task_nodes.insert(&x.node_id);
+                        task_nodes.entry(&x.node_id).or_default().push(&x.id);
                     }
                     Some(store_object::Object::Node(n)) => {
                         node_ids.insert(&n.id);
@@ -244,9 +297,9 @@ impl Fanout {
             return;
         }
         let mut nodes = self.inner.nodes.lock();
-        for id in task_nodes {
-            if let Some(s) = nodes.get(id) {
-                s.tasks.send_replace(());
+        for (id, tasks) in task_nodes {
+            if let Some(s) = nodes.get_mut(id) {
+                s.record(|c| c.ids.extend(tasks.iter().map(|t| t.to_string())));
             }
         }
         for id in node_ids {
@@ -263,8 +316,8 @@ impl Fanout {
         self.inner.networking.send_replace(());
         self.refresh_managers(store);
         let mut nodes = self.inner.nodes.lock();
-        for s in nodes.values() {
-            s.tasks.send_replace(());
+        for s in nodes.values_mut() {
+            s.record(|c| *c = TaskChanges::everything());
             s.node.send_replace(());
         }
         nodes.retain(|_, s| !s.unused());
@@ -319,15 +372,19 @@ mod tests {
         store
             .apply(1, &Txn::new().create(task("t1", "n1")).into_batch())
             .unwrap();
-        woken(&mut n1.tasks).await;
+        woken(&mut n1.tasks.signal).await;
+        let taken = n1.tasks.take();
+        assert_eq!(taken.ids, HashSet::from(["t1".to_string()]));
+        assert!(!taken.all);
+        assert!(n1.tasks.take().ids.is_empty(), "taken once");
         // The watcher handles batches in order, so the batch is fully handled by now.
-        assert!(!n2.tasks.has_changed().unwrap());
+        assert!(!n2.tasks.signal.has_changed().unwrap());
         assert!(!n1.node.has_changed().unwrap());
         store
             .apply(2, &Txn::new().create(node("n2", None)).into_batch())
             .unwrap();
         woken(&mut n2.node).await;
-        assert!(!n2.tasks.has_changed().unwrap());
+        assert!(!n2.tasks.signal.has_changed().unwrap());
     }
 
     /// The network views wake for what they read (services, tasks on a network or of a
@@ -350,7 +407,7 @@ mod tests {
             store
                 .apply(index, &Txn::new().create(marker).into_batch())
                 .unwrap();
-            woken(&mut mark.tasks).await;
+            woken(&mut mark.tasks.signal).await;
         };
         let node_written = |id: &str, f: &dyn Fn(&mut Node)| {
             let mut n = store.view(|t| t.nodes.get(id).cloned()).unwrap();

@@ -49,6 +49,18 @@ fn task_state(ctl: &Ctl, task_id: &str) -> Option<i64> {
     ctl.json(&["task", "inspect", task_id])["status"]["state"].as_i64()
 }
 
+/// Opens sessions until one is refused: how many opened, and the refusal.
+async fn open_until_refused(d: &mut DispatcherClient<Channel>) -> (usize, tonic::Status) {
+    let mut opened = 0;
+    loop {
+        match open_session(d).await {
+            Ok(_) => opened += 1,
+            Err(e) => return (opened, e),
+        }
+        assert!(opened <= 10, "{opened} sessions opened within seconds");
+    }
+}
+
 async fn open_session(d: &mut DispatcherClient<Channel>) -> Result<String, tonic::Status> {
     let mut stream = d
         .session(SessionRequest {
@@ -168,18 +180,15 @@ async fn a_hostile_worker_is_refused_and_the_others_do_not_notice() {
         "5,000 heartbeats grew the manager from {rss_before} KiB to {rss_after} KiB"
     );
 
-    // 4. Sessions in a loop: at most ten within the window, then refused. The loop takes
-    // well under the 10 s window; the session opened above counts too while it is still in
-    // the window, which depends on how long steps 1-3 took (over 10 s on a loaded machine).
-    let mut opened = 0;
-    let refused = loop {
-        match open_session(&mut d).await {
-            Ok(_) => opened += 1,
-            Err(e) => break e,
-        }
-        assert!(opened <= 10, "{opened} sessions opened within seconds");
-    };
-    assert!(opened >= 9, "refused after only {opened} sessions");
+    // 4. Sessions in a loop: at most ten within the 10 s window, then refused. How many of
+    // the ten are left at first depends on how recently w1's agent and step 1 opened theirs
+    // (CI saw 8 and 9), so the loop runs twice: until refused, then again once the window
+    // has passed, when all ten are free (the loop itself takes well under 10 s).
+    let (_, refused) = open_until_refused(&mut d).await;
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (opened, refused) = open_until_refused(&mut d).await;
+    assert_eq!(opened, 10, "sessions opened in a fresh window");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(refused.message().contains("wait before"), "{refused:?}");
 

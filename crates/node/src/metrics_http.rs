@@ -187,7 +187,7 @@ impl NodeMetrics {
             }
             let mut tasks: HashMap<i32, i64> = HashMap::new();
             let mut mine: HashMap<i32, i64> = HashMap::new();
-            for task in t.tasks.iter() {
+            for task in t.tasks.iter_unordered() {
                 let st = task.status.as_ref().map_or(0, |s| s.state);
                 *tasks.entry(st).or_default() += 1;
                 if task.node_id == src.node_id {

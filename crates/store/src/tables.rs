@@ -3,21 +3,30 @@
 
 use crate::item::StoreItem;
 use crate::node_load::NodeLoads;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use swarm_api::{Cluster, Config, Network, Node, Secret, Service, StoreSnapshot, Task, TaskState};
 
-/// One table: rows by ID (ordered, so listings and snapshots are deterministic) and, for
-/// tables with unique names, an index by name.
+/// One table: rows by ID, hashed, for the lookups every status report and assignment makes
+/// (a B-tree of a million string keys chased a pointer per comparison: ~50 per lookup); the
+/// IDs again in order, so listings and snapshots are deterministic; and, for tables with
+/// unique names, an index by name. A row is boxed: at a million rows, a hash table's free
+/// slots cost a pointer each rather than a whole task.
 #[derive(Debug, Clone)]
 pub struct Table<T: StoreItem> {
-    rows: BTreeMap<String, T>,
+    rows: HashTable<Box<T>>,
+    hasher: DefaultHashBuilder,
+    order: BTreeSet<String>,
     by_name: HashMap<String, String>,
 }
 
 impl<T: StoreItem> Default for Table<T> {
     fn default() -> Self {
         Table {
-            rows: BTreeMap::new(),
+            rows: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            order: BTreeSet::new(),
             by_name: HashMap::new(),
         }
     }
@@ -25,15 +34,22 @@ impl<T: StoreItem> Default for Table<T> {
 
 impl<T: StoreItem> Table<T> {
     pub fn get(&self, id: &str) -> Option<&T> {
-        self.rows.get(id)
+        let hash = self.hasher.hash_one(id);
+        self.rows.find(hash, |row| row.id() == id).map(|row| &**row)
     }
 
     pub fn by_name(&self, name: &str) -> Option<&T> {
-        self.by_name.get(name).and_then(|id| self.rows.get(id))
+        self.by_name.get(name).and_then(|id| self.get(id))
     }
 
+    /// Rows in ID order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
-        self.rows.values()
+        self.order.iter().filter_map(|id| self.get(id))
+    }
+
+    /// Rows in no particular order: for counts and scans whose result does not depend on it.
+    pub fn iter_unordered(&self) -> impl Iterator<Item = &T> {
+        self.rows.iter().map(|row| &**row)
     }
 
     pub fn len(&self) -> usize {
@@ -50,10 +66,11 @@ impl<T: StoreItem> Table<T> {
     }
 
     pub(crate) fn put(&mut self, item: T) -> Option<T> {
+        let hash = self.hasher.hash_one(item.id());
         // A row keeping its name is replaced where it is: no key copied, one lookup.
-        if let Some(row) = self.rows.get_mut(item.id()) {
+        if let Some(row) = self.rows.find_mut(hash, |row| row.id() == item.id()) {
             if row.unique_name() == item.unique_name() {
-                return Some(std::mem::replace(row, item));
+                return Some(std::mem::replace(&mut **row, item));
             }
         }
         let id = item.id().to_string();
@@ -61,18 +78,24 @@ impl<T: StoreItem> Table<T> {
         if let Some(name) = item.unique_name() {
             self.by_name.insert(name.to_string(), id.clone());
         }
-        self.rows.insert(id, item);
+        let hasher = &self.hasher;
+        self.rows
+            .insert_unique(hash, Box::new(item), |row| hasher.hash_one(row.id()));
+        self.order.insert(id);
         old
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
-        let old = self.rows.remove(id)?;
+        let hash = self.hasher.hash_one(id);
+        let entry = self.rows.find_entry(hash, |row| row.id() == id).ok()?;
+        let (old, _) = entry.remove();
+        self.order.remove(id);
         if let Some(name) = old.unique_name() {
             if self.by_name.get(name).is_some_and(|owner| owner == id) {
                 self.by_name.remove(name);
             }
         }
-        Some(old)
+        Some(*old)
     }
 }
 

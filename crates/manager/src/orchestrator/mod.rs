@@ -155,97 +155,98 @@ impl Orchestrator {
         scope
     }
 
-    /// One pass over a consistent view: a transaction per service in scope, plus history
-    /// pruning and the stopping of tasks whose service is gone.
+    /// One pass: a transaction per service in scope, plus history pruning and the stopping
+    /// of tasks whose service is gone.
+    ///
+    /// Each service is planned under a view of its own, not the whole pass under one: a view
+    /// held for the seconds a full pass over 1M tasks takes held back the store's apply, and
+    /// behind that waiting writer every other reader, so both runtime threads stood still
+    /// and 10,000 agents' heartbeats timed out together. A service's decisions read only a
+    /// consistent view of its own tasks and the nodes; its writes carry the versions it read,
+    /// so a change between two services' views is refused and planned again.
     pub(crate) fn plan(&mut self, now: i64) -> Vec<ServiceWrites> {
         let scope = self.scope(now);
         let store = self.store.clone();
-        store.view(|t| {
-            let mut plans = Vec::new();
-            let in_scope: Vec<&Service> = if scope.all {
-                t.services.iter().collect()
-            } else {
-                scope
-                    .services
-                    .iter()
-                    .filter_map(|id| t.services.get(id))
-                    .collect()
-            };
-            // Each service's tasks are read from the index once per pass and handed to every
-            // step: each walk of the index costs a table lookup per task, which dominated the
-            // pass at 100,000 tasks when every step walked it again.
-            let services: Vec<(&Service, Vec<&Task>)> = in_scope
-                .into_iter()
-                .map(|s| (s, t.tasks_of_service(&s.id).collect()))
-                .collect();
-            for (service, tasks) in &services {
-                let service = *service;
-                let mut plan = ServiceWrites::default();
-                let spec = service.spec.clone().unwrap_or_default();
-                let replaced = restart::reconcile(t, service, tasks, &spec, now, &mut plan);
-                match &spec.mode {
-                    Some(Mode::Replicated(r)) => {
-                        replicated::reconcile(service, tasks, r.replicas, &replaced, &mut plan)
-                    }
-                    Some(Mode::Global(_)) => {
-                        global::reconcile(t, service, tasks, &replaced, &mut plan)
-                    }
-                    Some(Mode::ReplicatedJob(j)) => {
-                        jobs::replicated(service, tasks, j, &replaced, &mut plan)
-                    }
-                    Some(Mode::GlobalJob(_)) => {
-                        jobs::global(t, service, tasks, &replaced, &mut plan)
-                    }
-                    None => {}
-                }
-                // Jobs have no rolling updates: a new spec is a new run.
-                if matches!(spec.mode, Some(Mode::Replicated(_)) | Some(Mode::Global(_))) {
-                    self.updates
-                        .reconcile(t, service, tasks, &replaced, now, &mut plan);
-                }
-                // Rebalancing waits for a pass with nothing else to do for the service.
-                if matches!(spec.mode, Some(Mode::Replicated(_))) && plan.txn.is_empty() {
-                    self.rebalances
-                        .reconcile(t, service, tasks, &replaced, now, &mut plan);
-                }
-                match plan.wake_at_ms {
-                    Some(at) => self.wake.insert(service.id.clone(), at),
-                    None => self.wake.remove(&service.id),
-                };
-                let quiet = plan.txn.is_empty()
-                    && plan.wake_at_ms.is_none()
-                    && !service.rebalance_requested
-                    && !self.updates.in_flight(&service.id);
-                self.changes.set_quiet(&service.id, quiet);
-                if !plan.txn.is_empty() || plan.wake_at_ms.is_some() {
-                    plans.push(plan);
-                }
-            }
+        let in_scope: Vec<String> = store.view(|t| {
             if scope.all {
                 let all: Vec<String> = t.services.iter().map(|s| s.id.clone()).collect();
                 self.updates.forget_except(&all);
                 self.wake.retain(|id, _| t.services.get(id).is_some());
-            }
-            let mut orphans = ServiceWrites::default();
-            if scope.all {
-                reaper::stop_orphans(t, t.tasks.iter(), &mut orphans);
+                all
             } else {
-                // Tasks of services removed since the last pass (their IDs come in scope
-                // through the removal and through their tasks' own changes).
-                for id in scope
-                    .services
-                    .iter()
-                    .filter(|id| t.services.get(id).is_none())
-                {
-                    reaper::stop_orphans(t, t.tasks_of_service(id), &mut orphans);
+                scope.services.iter().cloned().collect()
+            }
+        });
+        let mut plans = Vec::new();
+        let mut orphans = ServiceWrites::default();
+        for id in &in_scope {
+            store.view(|t| match t.services.get(id) {
+                Some(service) => {
+                    if let Some(plan) = self.plan_service(t, service, now, &mut orphans) {
+                        plans.push(plan);
+                    }
                 }
+                // Tasks of a service removed since the last pass (their IDs come in scope
+                // through the removal and through their tasks' own changes).
+                None => reaper::stop_orphans(t, t.tasks_of_service(id), &mut orphans),
+            });
+        }
+        if scope.all {
+            store.view(|t| reaper::stop_orphans(t, t.tasks.iter_unordered(), &mut orphans));
+        }
+        if !orphans.txn.is_empty() {
+            plans.push(orphans);
+        }
+        plans
+    }
+
+    /// One service's decisions; its history pruning goes into `pruned`.
+    fn plan_service(
+        &mut self,
+        t: &Tables,
+        service: &Service,
+        now: i64,
+        pruned: &mut ServiceWrites,
+    ) -> Option<ServiceWrites> {
+        // The service's tasks are read from the index once and handed to every step: each
+        // walk of the index costs a table lookup per task, which dominated the pass at 100,000
+        // tasks when every step walked it again.
+        let tasks: Vec<&Task> = t.tasks_of_service(&service.id).collect();
+        let mut plan = ServiceWrites::default();
+        let spec = service.spec.clone().unwrap_or_default();
+        let replaced = restart::reconcile(t, service, &tasks, &spec, now, &mut plan);
+        match &spec.mode {
+            Some(Mode::Replicated(r)) => {
+                replicated::reconcile(service, &tasks, r.replicas, &replaced, &mut plan)
             }
-            reaper::prune_history(t, &services, &mut orphans);
-            if !orphans.txn.is_empty() {
-                plans.push(orphans);
+            Some(Mode::Global(_)) => global::reconcile(t, service, &tasks, &replaced, &mut plan),
+            Some(Mode::ReplicatedJob(j)) => {
+                jobs::replicated(service, &tasks, j, &replaced, &mut plan)
             }
-            plans
-        })
+            Some(Mode::GlobalJob(_)) => jobs::global(t, service, &tasks, &replaced, &mut plan),
+            None => {}
+        }
+        // Jobs have no rolling updates: a new spec is a new run.
+        if matches!(spec.mode, Some(Mode::Replicated(_)) | Some(Mode::Global(_))) {
+            self.updates
+                .reconcile(t, service, &tasks, &replaced, now, &mut plan);
+        }
+        // Rebalancing waits for a pass with nothing else to do for the service.
+        if matches!(spec.mode, Some(Mode::Replicated(_))) && plan.txn.is_empty() {
+            self.rebalances
+                .reconcile(t, service, &tasks, &replaced, now, &mut plan);
+        }
+        match plan.wake_at_ms {
+            Some(at) => self.wake.insert(service.id.clone(), at),
+            None => self.wake.remove(&service.id),
+        };
+        let quiet = plan.txn.is_empty()
+            && plan.wake_at_ms.is_none()
+            && !service.rebalance_requested
+            && !self.updates.in_flight(&service.id);
+        self.changes.set_quiet(&service.id, quiet);
+        reaper::prune_history(t, &[(service, tasks)], pruned);
+        (!plan.txn.is_empty() || plan.wake_at_ms.is_some()).then_some(plan)
     }
 }
 

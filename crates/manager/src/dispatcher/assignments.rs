@@ -12,7 +12,7 @@
 //! reads were 12 % of the manager's CPU.
 
 use super::fanout::{TaskChanges, TaskWake};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use swarm_api::*;
 use swarm_store::{Store, Tables};
 use tokio_util::sync::CancellationToken;
@@ -58,6 +58,58 @@ fn sent_form(x: &Task) -> (i32, u64) {
     (x.desired_state, x.spec_version)
 }
 
+/// How the node's live tasks differ from what its agent was sent.
+struct Diff<'a> {
+    /// New or changed tasks, in ID order.
+    changed: Vec<&'a Task>,
+    /// A task the agent holds is no longer live on this node.
+    left: bool,
+}
+
+/// Reads only the tasks written since the last message (`ids`).
+fn diff_written<'a>(
+    t: &'a Tables,
+    node_id: &str,
+    before: &Sent,
+    ids: &HashSet<String>,
+) -> Diff<'a> {
+    let mut diff = Diff {
+        changed: Vec::new(),
+        left: false,
+    };
+    for id in ids {
+        let now = t.tasks.get(id).filter(|x| x.node_id == node_id && live(x));
+        match (before.get(id), now) {
+            (Some(_), None) => diff.left = true,
+            (Some(f), Some(x)) if *f == sent_form(x) => {}
+            (_, Some(x)) => diff.changed.push(x),
+            (None, None) => {}
+        }
+    }
+    diff.changed.sort_by(|a, b| a.id.cmp(&b.id));
+    diff
+}
+
+/// Reads every live task of the node.
+fn diff_all<'a>(t: &'a Tables, node_id: &str, before: &Sent) -> Diff<'a> {
+    let mut still = 0;
+    let mut changed = Vec::new();
+    for x in assigned(t, node_id) {
+        match before.get(&x.id) {
+            Some(f) if *f == sent_form(x) => still += 1,
+            Some(_) => {
+                still += 1;
+                changed.push(x);
+            }
+            None => changed.push(x),
+        }
+    }
+    Diff {
+        changed,
+        left: still < before.len(),
+    }
+}
+
 /// The message that brings an agent holding `sent` up to date, or `None` when nothing it is
 /// told changed. Updates `sent` to what the message says. `changes` names the tasks written
 /// since the last call; only those are read (all of the node's when it says `all`).
@@ -68,52 +120,23 @@ fn next_message(
     changes: &TaskChanges,
 ) -> Option<AssignmentsMessage> {
     let (kind, tasks) = match sent {
-        Some(before) if !changes.all => {
-            let mut changed = Vec::new();
-            let mut left = false;
-            for id in &changes.ids {
-                let now = t.tasks.get(id).filter(|x| x.node_id == node_id && live(x));
-                match (before.get(id), now) {
-                    (Some(_), None) => left = true,
-                    (Some(f), Some(x)) if *f == sent_form(x) => {}
-                    (_, Some(x)) => changed.push(x),
-                    (None, None) => {}
-                }
-            }
-            if left {
-                // A task left the set: a complete set, as below.
-                (AssignmentsType::Complete, assigned(t, node_id).collect())
-            } else if changed.is_empty() {
-                return None;
-            } else {
-                changed.sort_by(|a, b| a.id.cmp(&b.id));
-                (AssignmentsType::Incremental, changed)
-            }
-        }
+        None => (AssignmentsType::Complete, assigned(t, node_id).collect()),
         Some(before) => {
-            let mut still = 0;
-            let mut changed = Vec::new();
-            for x in assigned(t, node_id) {
-                match before.get(&x.id) {
-                    Some(f) if *f == sent_form(x) => still += 1,
-                    Some(_) => {
-                        still += 1;
-                        changed.push(x);
-                    }
-                    None => changed.push(x),
-                }
-            }
-            if still < before.len() {
+            let diff = if changes.all {
+                diff_all(t, node_id, before)
+            } else {
+                diff_written(t, node_id, before, &changes.ids)
+            };
+            if diff.left {
                 // A task left the set: a complete set, so the agent also drops the secrets
                 // only that task used.
                 (AssignmentsType::Complete, assigned(t, node_id).collect())
-            } else if changed.is_empty() {
+            } else if diff.changed.is_empty() {
                 return None;
             } else {
-                (AssignmentsType::Incremental, changed)
+                (AssignmentsType::Incremental, diff.changed)
             }
         }
-        None => (AssignmentsType::Complete, assigned(t, node_id).collect()),
     };
     let tasks: Vec<Task> = tasks.into_iter().cloned().collect();
     let record = sent.get_or_insert_with(Sent::new);

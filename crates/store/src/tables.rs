@@ -67,22 +67,26 @@ impl<T: StoreItem> Table<T> {
 
     pub(crate) fn put(&mut self, item: T) -> Option<T> {
         let hash = self.hasher.hash_one(item.id());
-        // A row keeping its name is replaced where it is: no key copied, one lookup.
+        // An existing row is replaced where it is: its ID, and so its place in the order,
+        // stay; only a changed name moves in the name index.
         if let Some(row) = self.rows.find_mut(hash, |row| row.id() == item.id()) {
-            if row.unique_name() == item.unique_name() {
-                return Some(std::mem::replace(&mut **row, item));
+            let old = std::mem::replace(&mut **row, item);
+            if old.unique_name() != row.unique_name() {
+                release_name(&mut self.by_name, &old);
+                if let Some(name) = row.unique_name() {
+                    self.by_name.insert(name.to_string(), row.id().to_string());
+                }
             }
+            return Some(old);
         }
-        let id = item.id().to_string();
-        let old = self.remove(&id);
         if let Some(name) = item.unique_name() {
-            self.by_name.insert(name.to_string(), id.clone());
+            self.by_name.insert(name.to_string(), item.id().to_string());
         }
+        self.order.insert(item.id().to_string());
         let hasher = &self.hasher;
         self.rows
             .insert_unique(hash, Box::new(item), |row| hasher.hash_one(row.id()));
-        self.order.insert(id);
-        old
+        None
     }
 
     pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
@@ -90,12 +94,17 @@ impl<T: StoreItem> Table<T> {
         let entry = self.rows.find_entry(hash, |row| row.id() == id).ok()?;
         let (old, _) = entry.remove();
         self.order.remove(id);
-        if let Some(name) = old.unique_name() {
-            if self.by_name.get(name).is_some_and(|owner| owner == id) {
-                self.by_name.remove(name);
-            }
-        }
+        release_name(&mut self.by_name, &*old);
         Some(*old)
+    }
+}
+
+/// Drops `old`'s name from the index, unless another row holds it by now.
+fn release_name<T: StoreItem>(by_name: &mut HashMap<String, String>, old: &T) {
+    if let Some(name) = old.unique_name() {
+        if by_name.get(name).is_some_and(|owner| owner == old.id()) {
+            by_name.remove(name);
+        }
     }
 }
 

@@ -167,16 +167,16 @@ impl Orchestrator {
     pub(crate) fn plan(&mut self, now: i64) -> Vec<ServiceWrites> {
         let scope = self.scope(now);
         let store = self.store.clone();
-        let in_scope: Vec<String> = store.view(|t| {
-            if scope.all {
+        let in_scope: Vec<String> = if scope.all {
+            store.view(|t| {
                 let all: Vec<String> = t.services.iter().map(|s| s.id.clone()).collect();
                 self.updates.forget_except(&all);
                 self.wake.retain(|id, _| t.services.get(id).is_some());
                 all
-            } else {
-                scope.services.iter().cloned().collect()
-            }
-        });
+            })
+        } else {
+            scope.services.into_iter().collect()
+        };
         let mut plans = Vec::new();
         let mut orphans = ServiceWrites::default();
         for id in &in_scope {
@@ -187,8 +187,11 @@ impl Orchestrator {
                     }
                 }
                 // Tasks of a service removed since the last pass (their IDs come in scope
-                // through the removal and through their tasks' own changes).
-                None => reaper::stop_orphans(t, t.tasks_of_service(id), &mut orphans),
+                // through the removal and through their tasks' own changes). A full pass
+                // leaves them to its scan below, which would stop them a second time in
+                // the same write, and so have it refused.
+                None if !scope.all => reaper::stop_orphans(t, t.tasks_of_service(id), &mut orphans),
+                None => {}
             });
         }
         if scope.all {

@@ -252,22 +252,15 @@ fn the_web_view_shows_nodes_and_their_tasks_in_chromium() {
     // Each chromium run loads the page afresh and may shoot before its first snapshot has
     // drawn the cards (an empty page is ~7 KB): shoot again until the cards are in the picture.
     let shot = artifacts().join("web-view.png");
-    let mut sizes = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let drawn = loop {
-        let _ = std::fs::remove_file(&shot);
-        common(&[&format!("--screenshot={}", shot.display())]);
-        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-        sizes.push(size);
-        if size > 10_000 || std::time::Instant::now() > deadline {
-            break size > 10_000;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    assert!(
-        drawn,
-        "screenshot {} never showed the cards: sizes {sizes:?} bytes",
-        shot.display()
+    wait_for(
+        "a screenshot over 10 KB (the cards drawn)",
+        Duration::from_secs(60),
+        || {
+            let _ = std::fs::remove_file(&shot);
+            common(&[&format!("--screenshot={}", shot.display())]);
+            let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+            eprintln!("web view screenshot: {} is {size} bytes", shot.display());
+            (size > 10_000).then_some(size)
+        },
     );
-    eprintln!("web view screenshot: {} (sizes {sizes:?})", shot.display());
 }

@@ -14,15 +14,16 @@ mod rebalance;
 mod replicated;
 mod restart;
 mod scope;
+#[cfg(test)]
+mod scope_tests;
 pub mod task;
 mod update;
 
 use crate::component_loop::{run_loop, LoopConfig};
 use crate::proposer::Proposer;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use swarm_api::service_spec::Mode;
 use swarm_api::*;
 use swarm_store::{Store, Tables, Txn};
@@ -31,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 /// What one pass decided for one service.
 #[derive(Default)]
 pub(crate) struct ServiceWrites {
+    /// The service these writes are for; None for writes that span services (history
+    /// pruning, orphans).
+    pub service: Option<String>,
     pub txn: Txn,
     /// Ask for another pass by then (a restart delay or update delay runs out).
     pub wake_at_ms: Option<i64>,
@@ -90,8 +94,8 @@ pub struct Orchestrator {
     /// Per service: when its time-driven work (a delay) is due.
     wake: HashMap<String, i64>,
     last_full_pass: i64,
-    /// Set when a write of a pass was refused: the next pass covers everything.
-    refused: Arc<AtomicBool>,
+    /// Time between full passes, from how long the last one took (`scope::full_pass_every`).
+    full_pass_every: i64,
 }
 
 impl Orchestrator {
@@ -104,7 +108,7 @@ impl Orchestrator {
             rebalances: rebalance::Rebalances::default(),
             wake: HashMap::new(),
             last_full_pass: 0,
-            refused: Arc::new(AtomicBool::new(false)),
+            full_pass_every: scope::FULL_PASS_MS,
         }
     }
 
@@ -124,35 +128,66 @@ impl Orchestrator {
             // A delay running out soon: come back for it rather than wait for the tick.
             let soon = self.wake.values().any(|at| *at <= now + 500);
             let proposer = self.proposer.clone();
-            let refused = self.refused.clone();
+            let refusals = self.changes.refusals();
             async move {
-                let refusal = propose_all(proposer, plans).await;
-                if refusal {
-                    refused.store(true, Ordering::Relaxed);
-                }
+                let refusal = propose_all(proposer, plans, &refusals).await;
                 refusal || soon
             }
         })
         .await;
     }
 
-    /// What this pass covers: the services the watch stream names, those whose delay is due,
-    /// and everything now and then (`scope::FULL_PASS_MS`) or after a refused write.
+    /// What this pass covers: the services the watch stream names or whose writes were
+    /// refused, those whose delay is due, those a changed node concerns, and everything now
+    /// and then (`scope::full_pass_every`).
     fn scope(&mut self, now: i64) -> scope::Scope {
-        if self.refused.swap(false, Ordering::Relaxed) {
-            self.changes.everything();
-        }
         let mut scope = self.changes.take();
-        if now - self.last_full_pass >= scope::FULL_PASS_MS {
+        if now - self.last_full_pass >= self.full_pass_every {
             scope.all = true;
         }
         if scope.all {
             self.last_full_pass = now;
+            return scope;
         }
         for (id, _) in self.wake.iter().filter(|(_, at)| **at <= now) {
             scope.services.insert(id.clone());
         }
+        if !scope.nodes.is_empty() {
+            self.resolve_nodes(&mut scope);
+        }
         scope
+    }
+
+    /// Turns changed nodes into the services whose decisions they can change: those with
+    /// tasks on them (lost, drained, or no longer fit), those that place a task per node
+    /// (global services and jobs), and those in the middle of something (not quiet: an
+    /// update or rebalance spreading over the nodes). Before, any node change meant a pass
+    /// over every task of every service: at 1,000,000 tasks, seconds per joining node.
+    /// When many nodes changed at once (a failover's reconnections) it is everything.
+    fn resolve_nodes(&self, scope: &mut scope::Scope) {
+        let nodes = std::mem::take(&mut scope.nodes);
+        self.store.view(|t| {
+            if nodes.len().saturating_mul(8) > t.nodes.len() {
+                scope.all = true;
+                return;
+            }
+            for node in &nodes {
+                for task in t.tasks_of_node(node) {
+                    if !task.service_id.is_empty() && !scope.services.contains(&task.service_id) {
+                        scope.services.insert(task.service_id.clone());
+                    }
+                }
+            }
+            for service in t.services.iter_unordered() {
+                let per_node = matches!(
+                    service.spec.as_ref().and_then(|s| s.mode.as_ref()),
+                    Some(Mode::Global(_)) | Some(Mode::GlobalJob(_))
+                );
+                if per_node || !self.changes.is_quiet(&service.id) {
+                    scope.services.insert(service.id.clone());
+                }
+            }
+        });
     }
 
     /// One pass: a transaction per service in scope, plus history pruning and the stopping
@@ -165,6 +200,7 @@ impl Orchestrator {
     /// consistent view of its own tasks and the nodes; its writes carry the versions it read,
     /// so a change between two services' views is refused and planned again.
     pub(crate) fn plan(&mut self, now: i64) -> Vec<ServiceWrites> {
+        let started = Instant::now();
         let scope = self.scope(now);
         let store = self.store.clone();
         let in_scope: Vec<String> = if scope.all {
@@ -196,6 +232,8 @@ impl Orchestrator {
         }
         if scope.all {
             store.view(|t| reaper::stop_orphans(t, t.tasks.iter_unordered(), &mut orphans));
+            let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            self.full_pass_every = scope::full_pass_every(took);
         }
         if !orphans.txn.is_empty() {
             plans.push(orphans);
@@ -215,7 +253,10 @@ impl Orchestrator {
         // walk of the index costs a table lookup per task, which dominated the pass at 100,000
         // tasks when every step walked it again.
         let tasks: Vec<&Task> = t.tasks_of_service(&service.id).collect();
-        let mut plan = ServiceWrites::default();
+        let mut plan = ServiceWrites {
+            service: Some(service.id.clone()),
+            ..ServiceWrites::default()
+        };
         let spec = service.spec.clone().unwrap_or_default();
         let replaced = restart::reconcile(t, service, &tasks, &spec, now, &mut plan);
         match &spec.mode {
@@ -253,8 +294,13 @@ impl Orchestrator {
     }
 }
 
-/// Proposes each plan; returns whether a write was refused.
-async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<ServiceWrites>) -> bool {
+/// Proposes each plan; returns whether a write was refused. Each refusal is reported, so
+/// the next pass plans its service again (not every service).
+async fn propose_all(
+    proposer: Arc<dyn Proposer>,
+    plans: Vec<ServiceWrites>,
+    refusals: &scope::Refusals,
+) -> bool {
     let mut again = false;
     for plan in plans {
         if plan.txn.is_empty() {
@@ -262,7 +308,8 @@ async fn propose_all(proposer: Arc<dyn Proposer>, plans: Vec<ServiceWrites>) -> 
         }
         for batch in plan.txn.into_batches(MAX_ACTIONS_PER_BATCH) {
             if let Err(e) = proposer.propose(batch).await {
-                tracing::debug!(error = %e, "orchestrator write refused; will retry");
+                tracing::debug!(error = %e, service = ?plan.service, "orchestrator write refused; will retry");
+                refusals.refused(plan.service.as_deref());
                 again = true;
             }
         }

@@ -139,9 +139,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Encoded while nothing is applied: how long that holds the apply path back is worth
+        // knowing on a large store.
+        let started = std::time::Instant::now();
+        let bytes = self.store.snapshot_bytes();
+        tracing::info!(
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis(),
+            index = self.last_applied.map(|l| l.index).unwrap_or(0),
+            "snapshot encoded"
+        );
         SnapshotBuilder {
             snapshots: self.snapshots.clone(),
-            bytes: self.store.snapshot_bytes(),
+            bytes,
             last_applied: self.last_applied,
             membership: self.membership.clone(),
         }

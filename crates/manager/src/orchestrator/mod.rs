@@ -234,6 +234,11 @@ impl Orchestrator {
             store.view(|t| reaper::stop_orphans(t, t.tasks.iter_unordered(), &mut orphans));
             let took = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
             self.full_pass_every = scope::full_pass_every(took);
+            tracing::debug!(
+                took_ms = took,
+                next_in_ms = self.full_pass_every,
+                "full pass"
+            );
         }
         if !orphans.txn.is_empty() {
             plans.push(orphans);

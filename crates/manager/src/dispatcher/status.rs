@@ -7,26 +7,17 @@
 
 use super::sessions::Sessions;
 use crate::proposer::{Proposer, WriteError};
-use futures::stream::{FuturesUnordered, StreamExt};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use swarm_api::*;
 use swarm_store::{ApplyError, Store, Txn};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 pub(crate) const FLUSH_ITEMS: usize = 2_000;
 /// Reports queued before agents' calls wait (several flushes' worth: a burst of starts).
 pub(crate) const QUEUE_ITEMS: usize = 20_000;
 pub(crate) const FLUSH_AFTER: Duration = Duration::from_millis(100);
-/// Flushes written at once. A flush waits out a Raft round trip whose every hop queues behind
-/// thousands of agents' streams on a busy runtime; one flush at a time capped status writes
-/// at about 5,000 a second at 10,000 nodes, while the agents had long reported every task
-/// RUNNING. Concurrent flushes meet in the same Raft entries (group commit).
-pub(crate) const FLUSHES_IN_FLIGHT: usize = 4;
 
 pub(crate) struct Report {
     pub node_id: String,
@@ -34,69 +25,29 @@ pub(crate) struct Report {
     pub status: TaskStatus,
 }
 
-/// A flush in flight: the tasks it writes, then the nodes whose reports it dropped.
-type Flush = Pin<Box<dyn Future<Output = (Vec<String>, BTreeSet<String>)> + Send>>;
-
+/// Writes one flush at a time, on purpose. While a flush waits out its Raft round trip, the
+/// queue fills and the agents' calls wait; meanwhile each agent merges its tasks' newer states
+/// over the older ones (`swarm_agent`'s reporter keeps the latest per task), so a task's
+/// ACCEPTED … STARTING often never reach the log. Four flushes in flight were tried at
+/// 10,000 nodes × 1,000,000 tasks: every intermediate state was written, the agents' CPU rose
+/// by a third and all RUNNING came later (docs/benchmarks.md, "Session 13").
 pub(crate) async fn run(
     store: Store,
     proposer: Arc<dyn Proposer>,
     sessions: Arc<Sessions>,
     mut rx: mpsc::Receiver<Report>,
 ) {
-    // Polled by this task alone, so they end with it.
-    let mut flushes: FuturesUnordered<Flush> = FuturesUnordered::new();
-    // Tasks some flush in flight writes. A newer report of one is held until that flush
-    // ends: two flushes writing the same task at once would have one of them refused whole
-    // (each write carries the version it read).
-    let mut writing: HashSet<String> = HashSet::new();
-    let mut held: HashMap<String, Report> = HashMap::new();
-    let mut batch: Vec<Report> = Vec::new();
-    let mut deadline: Option<Instant> = None;
-    let mut closed = false;
-    loop {
-        let due =
-            closed || batch.len() >= FLUSH_ITEMS || deadline.is_some_and(|d| Instant::now() >= d);
-        if !batch.is_empty() && due && flushes.len() < FLUSHES_IN_FLIGHT {
-            let reports = std::mem::take(&mut batch);
-            deadline = None;
-            let ids: Vec<String> = reports.iter().map(|r| r.task_id.clone()).collect();
-            writing.extend(ids.iter().cloned());
-            let (store, proposer) = (store.clone(), proposer.clone());
-            flushes.push(Box::pin(async move {
-                let dropped = flush(&store, proposer.as_ref(), reports).await;
-                (ids, dropped)
-            }));
-            continue;
+    while let Some(first) = rx.recv().await {
+        let mut pending = vec![first];
+        let deadline = tokio::time::Instant::now() + FLUSH_AFTER;
+        while pending.len() < FLUSH_ITEMS {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(r)) => pending.push(r),
+                Ok(None) | Err(_) => break,
+            }
         }
-        if closed && batch.is_empty() && held.is_empty() && flushes.is_empty() {
-            return;
-        }
-        // The gathering deadline matters only while a flush could start; at the limit, the next
-        // flush to end is what is waited for.
-        let wait_until =
-            deadline.filter(|_| !batch.is_empty() && flushes.len() < FLUSHES_IN_FLIGHT);
-        tokio::select! {
-            r = rx.recv(), if !closed && batch.len() < FLUSH_ITEMS => match r {
-                Some(r) if writing.contains(&r.task_id) => drop(held.insert(r.task_id.clone(), r)),
-                Some(r) => {
-                    deadline.get_or_insert_with(|| Instant::now() + FLUSH_AFTER);
-                    batch.push(r);
-                }
-                None => closed = true,
-            },
-            Some((ids, dropped)) = flushes.next(), if !flushes.is_empty() => {
-                for id in ids {
-                    writing.remove(&id);
-                    if let Some(r) = held.remove(&id) {
-                        deadline.get_or_insert_with(|| Instant::now() + FLUSH_AFTER);
-                        batch.push(r);
-                    }
-                }
-                for node_id in dropped {
-                    sessions.end(&node_id);
-                }
-            },
-            _ = tokio::time::sleep_until(wait_until.unwrap_or_else(Instant::now)), if wait_until.is_some() => {},
+        for node_id in flush(&store, proposer.as_ref(), pending).await {
+            sessions.end(&node_id);
         }
     }
 }
@@ -254,116 +205,5 @@ mod tests {
         assert!(sessions.has("n2") && !sessions.has("n1"));
         drop(tx);
         writer.await.unwrap();
-    }
-
-    /// Holds each proposal until the test lets it through, then applies it.
-    struct Gate {
-        store: Store,
-        index: std::sync::atomic::AtomicU64,
-        held: mpsc::UnboundedSender<(StoreBatch, tokio::sync::oneshot::Sender<()>)>,
-    }
-
-    impl Proposer for Gate {
-        fn propose(&self, batch: StoreBatch) -> ProposeFuture {
-            let (go, wait) = tokio::sync::oneshot::channel();
-            let index = self.index.fetch_add(1, Ordering::SeqCst) + 1;
-            let store = self.store.clone();
-            let sent = self.held.send((batch.clone(), go));
-            Box::pin(async move {
-                sent.map_err(|_| WriteError::Unavailable("gate gone".into()))?;
-                wait.await
-                    .map_err(|_| WriteError::Unavailable("gate gone".into()))?;
-                store.apply(index, &batch).map_err(WriteError::from)
-            })
-        }
-    }
-
-    fn report(task_id: &str, node_id: &str, state: TaskState) -> Report {
-        let mut r = running(task_id, node_id);
-        r.status.state = state as i32;
-        r
-    }
-
-    type Held = mpsc::UnboundedReceiver<(StoreBatch, tokio::sync::oneshot::Sender<()>)>;
-
-    /// The next proposal, within 5 s (of paused time: at once if nothing else can happen).
-    async fn next_proposal(
-        held: &mut Held,
-        what: &str,
-    ) -> (StoreBatch, tokio::sync::oneshot::Sender<()>) {
-        tokio::time::timeout(Duration::from_secs(5), held.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no proposal: {what}"))
-            .unwrap()
-    }
-
-    fn task_ids(batch: &StoreBatch) -> Vec<String> {
-        batch
-            .actions
-            .iter()
-            .filter_map(|a| match a.object.as_ref()?.object.as_ref()? {
-                swarm_api::store_object::Object::Task(t) => Some(t.id.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Flushes overlap (a second is written while the first waits on its round trip), but a
-    /// task's newer report waits for the flush that writes its older one.
-    #[tokio::test(start_paused = true)]
-    async fn flushes_overlap_but_never_on_the_same_task() {
-        let store = Store::new();
-        let setup = Txn::new()
-            .create(assigned("t1", "n1"))
-            .create(assigned("t2", "n2"));
-        store.apply(1, &setup.into_batch()).unwrap();
-        let (held_tx, mut held) = mpsc::unbounded_channel();
-        let proposer = Arc::new(Gate {
-            store: store.clone(),
-            index: std::sync::atomic::AtomicU64::new(1),
-            held: held_tx,
-        });
-        let sessions = Arc::new(Sessions::default());
-        let (tx, rx) = mpsc::channel(16);
-        let owner = swarm_tasks::TaskOwner::new();
-        let writer = owner.spawn(run(store.clone(), proposer, sessions, rx));
-
-        tx.send(report("t1", "n1", TaskState::Preparing))
-            .await
-            .unwrap();
-        let (first, go_first) = next_proposal(&mut held, "the first flush").await;
-        assert_eq!(task_ids(&first), ["t1"]);
-
-        tx.send(report("t2", "n2", TaskState::Running))
-            .await
-            .unwrap();
-        let (second, go_second) =
-            next_proposal(&mut held, "a second flush while the first waits").await;
-        assert_eq!(
-            task_ids(&second),
-            ["t2"],
-            "a second flush while the first waits"
-        );
-
-        tx.send(report("t1", "n1", TaskState::Running))
-            .await
-            .unwrap();
-        // Time is paused: the wait ends at once if nothing else can happen.
-        let early = tokio::time::timeout(Duration::from_secs(5), held.recv()).await;
-        assert!(
-            early.is_err(),
-            "t1's newer report waits for the flush writing its older one"
-        );
-        go_first.send(()).unwrap();
-        let (third, go_third) = next_proposal(&mut held, "t1's newer report").await;
-        assert_eq!(task_ids(&third), ["t1"]);
-        go_second.send(()).unwrap();
-        go_third.send(()).unwrap();
-        drop(tx);
-        writer.await.unwrap();
-        let state =
-            |id: &str| store.view(|t| t.tasks.get(id).unwrap().status.clone().unwrap().state);
-        assert_eq!(state("t1"), TaskState::Running as i32);
-        assert_eq!(state("t2"), TaskState::Running as i32);
     }
 }

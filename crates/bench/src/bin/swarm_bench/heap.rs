@@ -1,6 +1,6 @@
 //! Heap bytes by thread group, so the manager's memory can be told apart from the 5,000
-//! agents' in one process (VmHWM covers them all). A global allocator wraps the system one
-//! and adds or subtracts each allocation's size to the counter of the group of the thread
+//! agents' in one process (VmHWM covers them all). A global allocator wraps the one `swarmd`
+//! uses (mimalloc) and adds or subtracts each allocation's size to the counter of the group of the thread
 //! that makes the call; `mark_manager_thread` puts a thread in the manager group (the
 //! managers' runtimes call it when they start a thread).
 //!
@@ -10,11 +10,13 @@
 //! TCP), so what a manager thread allocates is freed by a manager thread. It counts requested
 //! bytes, not pages: allocator overhead and fragmentation are in the RSS figure only.
 
-// The GlobalAlloc trait is unsafe to implement; the bodies only forward to `System` with the
-// caller's arguments, as its contract requires.
+// The GlobalAlloc trait is unsafe to implement; the bodies only forward to `swarmd`'s allocator
+// with the caller's arguments, as its contract requires.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+// The allocator `swarmd` uses (its `main.rs`), so the bench measures what runs in production.
+use mimalloc::MiMalloc as Inner;
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -39,7 +41,7 @@ fn add(delta: i64) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
+        let p = Inner.alloc(layout);
         if !p.is_null() {
             add(layout.size() as i64);
         }
@@ -47,12 +49,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
+        Inner.dealloc(ptr, layout);
         add(-(layout.size() as i64));
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
+        let p = Inner.alloc_zeroed(layout);
         if !p.is_null() {
             add(layout.size() as i64);
         }
@@ -60,7 +62,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
+        let p = Inner.realloc(ptr, layout, new_size);
         if !p.is_null() {
             add(new_size as i64 - layout.size() as i64);
         }

@@ -116,6 +116,49 @@ async fn a_drained_node_brings_in_its_services_and_the_global_ones_only() {
 }
 
 #[tokio::test]
+async fn a_new_node_brings_in_the_global_services_only() {
+    let (store, proposer, mut o) = settled().await;
+    proposer
+        .propose(Txn::new().create(fixtures::node("n10")).into_batch())
+        .await
+        .unwrap();
+    settle().await;
+    let scope = o.scope(now_ms());
+    assert!(!scope.all);
+    assert_eq!(
+        scope.services,
+        ids(&["g"]),
+        "no task is on it yet: only g places per node"
+    );
+    proposer
+        .propose(
+            Txn::new()
+                .update(
+                    store
+                        .view(|t| t.nodes.get("n10").cloned())
+                        .unwrap()
+                        .with_labels(&[("zone", "a")]),
+                )
+                .into_batch(),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    pass(&mut o).await;
+    let on_new = store.view(|t| {
+        t.tasks
+            .iter()
+            .filter(|x| {
+                x.service_id == "g"
+                    && x.node_id == "n10"
+                    && x.desired_state <= TaskState::Running as i32
+            })
+            .count()
+    });
+    assert_eq!(on_new, 1, "g got a task for the new node");
+}
+
+#[tokio::test]
 async fn many_nodes_changing_at_once_is_a_pass_over_everything() {
     let (store, proposer, mut o) = settled().await;
     let mut txn = Txn::new();

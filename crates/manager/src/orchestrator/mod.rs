@@ -145,15 +145,18 @@ impl Orchestrator {
         if now - self.last_full_pass >= self.full_pass_every {
             scope.all = true;
         }
+        if !scope.all {
+            for (id, _) in self.wake.iter().filter(|(_, at)| **at <= now) {
+                scope.services.insert(id.clone());
+            }
+            if !scope.nodes.is_empty() {
+                self.resolve_nodes(&mut scope);
+            }
+        }
+        // However it came about (the clock, the stream, many nodes at once), a full pass
+        // restarts the wait for the next.
         if scope.all {
             self.last_full_pass = now;
-            return scope;
-        }
-        for (id, _) in self.wake.iter().filter(|(_, at)| **at <= now) {
-            scope.services.insert(id.clone());
-        }
-        if !scope.nodes.is_empty() {
-            self.resolve_nodes(&mut scope);
         }
         scope
     }

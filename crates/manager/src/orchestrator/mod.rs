@@ -66,6 +66,12 @@ pub(crate) fn node_lost(t: &Tables, node_id: &str) -> bool {
 
 pub(crate) use swarm_api::state::observed;
 
+/// Whether the service places one task per eligible node (global services and global jobs)
+/// rather than a number of replicas.
+pub(crate) fn places_per_node(spec: &ServiceSpec) -> bool {
+    matches!(spec.mode, Some(Mode::Global(_)) | Some(Mode::GlobalJob(_)))
+}
+
 pub(crate) fn is_live(t: &Task) -> bool {
     t.desired_state <= TaskState::Running as i32
 }
@@ -182,10 +188,7 @@ impl Orchestrator {
                 }
             }
             for service in t.services.iter_unordered() {
-                let per_node = matches!(
-                    service.spec.as_ref().and_then(|s| s.mode.as_ref()),
-                    Some(Mode::Global(_)) | Some(Mode::GlobalJob(_))
-                );
+                let per_node = service.spec.as_ref().is_some_and(places_per_node);
                 if per_node || !self.changes.is_quiet(&service.id) {
                     scope.services.insert(service.id.clone());
                 }

@@ -50,10 +50,7 @@ pub(crate) fn reconcile(
     plan: &mut ServiceWrites,
 ) -> Replaced {
     let mut out = Replaced::default();
-    let global = matches!(
-        spec.mode,
-        Some(service_spec::Mode::Global(_)) | Some(service_spec::Mode::GlobalJob(_))
-    );
+    let global = super::places_per_node(spec);
     let job = matches!(
         spec.mode,
         Some(service_spec::Mode::ReplicatedJob(_)) | Some(service_spec::Mode::GlobalJob(_))

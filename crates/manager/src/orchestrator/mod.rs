@@ -300,7 +300,7 @@ impl Orchestrator {
             && !service.rebalance_requested
             && !self.updates.in_flight(&service.id);
         self.changes.set_quiet(&service.id, quiet);
-        reaper::prune_history(t, &[(service, tasks)], pruned);
+        reaper::prune_history(t, service, &tasks, pruned);
         (!plan.txn.is_empty() || plan.wake_at_ms.is_some()).then_some(plan)
     }
 }

@@ -34,10 +34,11 @@ pub(crate) fn stop_orphans<'a>(
     }
 }
 
-/// `services`: every service with its tasks, as the pass collected them.
+/// `tasks`: the service's tasks, as its pass collected them.
 pub(crate) fn prune_history(
     t: &Tables,
-    services: &[(&Service, Vec<&Task>)],
+    service: &Service,
+    tasks: &[&Task],
     plan: &mut ServiceWrites,
 ) {
     let limit = t
@@ -47,33 +48,29 @@ pub(crate) fn prune_history(
         .map(|o| o.task_history_retention_limit)
         .unwrap_or(defaults::TASK_HISTORY_RETENTION)
         .max(0) as usize;
-    for (service, tasks) in services {
-        let mut groups: HashMap<(u64, &str), (usize, Vec<&Task>)> = HashMap::new();
-        for task in tasks.iter().copied() {
-            let key = if task.slot > 0 {
-                (task.slot, "")
-            } else {
-                (0, task.node_id.as_str())
-            };
-            let g = groups.entry(key).or_default();
-            if holds_slot(service, task) {
-                g.0 += 1;
-            } else if finished(t, task) {
-                g.1.push(task);
-            }
+    let mut groups: HashMap<(u64, &str), (usize, Vec<&Task>)> = HashMap::new();
+    for task in tasks.iter().copied() {
+        let key = if task.slot > 0 {
+            (task.slot, "")
+        } else {
+            (0, task.node_id.as_str())
+        };
+        let g = groups.entry(key).or_default();
+        if holds_slot(service, task) {
+            g.0 += 1;
+        } else if finished(t, task) {
+            g.1.push(task);
         }
-        for (_, (live, mut dead)) in groups {
-            let keep = limit.saturating_sub(live);
-            if dead.len() <= keep {
-                continue;
-            }
-            // Newest first; drop the oldest beyond what may be kept.
-            dead.sort_by_key(|x| {
-                std::cmp::Reverse(x.meta.as_ref().map(|m| m.version).unwrap_or(0))
-            });
-            for task in dead.into_iter().skip(keep) {
-                plan.txn = std::mem::take(&mut plan.txn).remove(task.clone());
-            }
+    }
+    for (_, (live, mut dead)) in groups {
+        let keep = limit.saturating_sub(live);
+        if dead.len() <= keep {
+            continue;
+        }
+        // Newest first; drop the oldest beyond what may be kept.
+        dead.sort_by_key(|x| std::cmp::Reverse(x.meta.as_ref().map(|m| m.version).unwrap_or(0)));
+        for task in dead.into_iter().skip(keep) {
+            plan.txn = std::mem::take(&mut plan.txn).remove(task.clone());
         }
     }
 }

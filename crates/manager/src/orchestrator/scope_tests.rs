@@ -61,6 +61,20 @@ async fn pass(o: &mut Orchestrator) {
     assert!(!propose_all(o.proposer.clone(), plans, &refusals).await);
 }
 
+/// Writes a label on `node`: a change the orchestrator reads, so the node is named in the
+/// next scope again (a test that has taken the scope to look at it needs it back for a pass).
+async fn name_again(store: &Store, proposer: &MemoryProposer, node: &str) {
+    let n = store.view(|t| t.nodes.get(node).cloned()).unwrap();
+    proposer
+        .propose(
+            Txn::new()
+                .update(n.with_labels(&[("zone", "a")]))
+                .into_batch(),
+        )
+        .await
+        .unwrap();
+}
+
 fn ids(list: &[&str]) -> HashSet<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -92,21 +106,8 @@ async fn a_drained_node_brings_in_its_services_and_the_global_ones_only() {
     );
     assert_eq!(scope.services, ids(&["s1", "g"]));
 
-    // And a pass over that scope does the work: both tasks leave n1, s1's is replaced. (The
-    // scope was taken above; a label written on n1 names it again.)
-    proposer
-        .propose(
-            Txn::new()
-                .update(
-                    store
-                        .view(|t| t.nodes.get("n1").cloned())
-                        .unwrap()
-                        .with_labels(&[("zone", "a")]),
-                )
-                .into_batch(),
-        )
-        .await
-        .unwrap();
+    // And a pass over that scope does the work: both tasks leave n1, s1's is replaced.
+    name_again(&store, &proposer, "n1").await;
     settle().await;
     pass(&mut o).await;
     assert_eq!(live_on(&store, "n1"), HashSet::new());
@@ -130,19 +131,7 @@ async fn a_new_node_brings_in_the_global_services_only() {
         ids(&["g"]),
         "no task is on it yet: only g places per node"
     );
-    proposer
-        .propose(
-            Txn::new()
-                .update(
-                    store
-                        .view(|t| t.nodes.get("n10").cloned())
-                        .unwrap()
-                        .with_labels(&[("zone", "a")]),
-                )
-                .into_batch(),
-        )
-        .await
-        .unwrap();
+    name_again(&store, &proposer, "n10").await;
     settle().await;
     pass(&mut o).await;
     let on_new = store.view(|t| {

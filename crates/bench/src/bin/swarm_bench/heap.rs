@@ -1,8 +1,8 @@
 //! Heap bytes by thread group, so the manager's memory can be told apart from the 5,000
 //! agents' in one process (VmHWM covers them all). A global allocator wraps the one `swarmd`
-//! uses (mimalloc) and adds or subtracts each allocation's size to the counter of the group of the thread
-//! that makes the call; `mark_manager_thread` puts a thread in the manager group (the
-//! managers' runtimes call it when they start a thread).
+//! uses (mimalloc) and adds or subtracts each allocation's size to the counter of the group
+//! of the thread that makes the call; `mark_manager_thread` puts a thread in the manager
+//! group (the managers' runtimes call it when they start a thread).
 //!
 //! Owns only those counters; it must not change how memory is allocated.
 //!

@@ -41,6 +41,8 @@ const ALG_XCHACHA20_POLY1305: u8 = 1;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 2 + NONCE_LEN;
+/// What sealing adds to a plaintext (version, algorithm, nonce, tag).
+pub(crate) const SEAL_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 const KEY_LEN: usize = 32;
 
 /// The wrapped data key, inside the Raft dir (so a `--force-new-cluster` move takes it along
@@ -55,7 +57,11 @@ const HKDF_INFO: &[u8] = b"swarm-raft key-encryption key v1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Entry,
+    /// A whole snapshot in one record (`SWSNAP02` files, still read).
     Snapshot,
+    /// One frame of a snapshot file written in frames (`snapshot_file`); its number in the
+    /// file takes the term's place in the additional data.
+    SnapshotFrame,
     DataKey,
 }
 
@@ -64,6 +70,7 @@ impl Kind {
         match self {
             Kind::Entry => b"swarm-raft/entry",
             Kind::Snapshot => b"swarm-raft/snapshot",
+            Kind::SnapshotFrame => b"swarm-raft/snapshot-frame",
             Kind::DataKey => b"swarm-raft/data-key",
         }
     }

@@ -14,6 +14,13 @@ use crate::error::RaftError;
 /// the 4 MiB a gRPC peer accepts by default.
 const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 
+/// How long one InstallSnapshot call may take. The answer to the last chunk waits until the
+/// member has installed the snapshot (decoded, saved and loaded it: 29 s for a store of a
+/// million tasks on a loaded 2-vCPU machine), and a call that times out makes openraft start
+/// the whole transfer again from its first byte. A member that is gone fails its call at
+/// once; one that hangs only holds up its own replication stream.
+const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
+
 /// At most this many entries per AppendEntries; fewer entries keep each message small, and an
 /// oversize batch is split further by the network layer.
 const MAX_PAYLOAD_ENTRIES: u64 = 64;
@@ -176,9 +183,7 @@ impl RaftConfig {
             election_timeout_min: wait_min,
             // Also the leader lease; `quorum_window` relies on it.
             election_timeout_max: election,
-            // A chunk must arrive well within an election timeout or the follower would give up
-            // on the transfer while the leader is still healthy.
-            install_snapshot_timeout: election,
+            install_snapshot_timeout: INSTALL_SNAPSHOT_TIMEOUT_MS.max(election),
             max_payload_entries: MAX_PAYLOAD_ENTRIES,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_interval.max(1)),
             snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
@@ -207,6 +212,8 @@ mod tests {
         assert_eq!(o.election_timeout_min, 500);
         assert_eq!(o.election_timeout_max, 1000);
         assert_eq!(o.max_in_snapshot_log_to_keep, 500);
+        // The last chunk's call lasts as long as the install: never an election timeout.
+        assert_eq!(o.install_snapshot_timeout, INSTALL_SNAPSHOT_TIMEOUT_MS);
         assert_eq!(
             c.leader_lease(),
             Duration::from_millis(o.election_timeout_max)

@@ -66,15 +66,16 @@ pub(crate) struct SnapshotBuilder {
     snapshots: Arc<SnapshotDir>,
     /// The store encoded as a `StoreSnapshot` when the builder was made: the view is encoded
     /// directly rather than copied (`Store::snapshot_bytes`), so the only image in memory is
-    /// the bytes.
-    bytes: Vec<u8>,
+    /// the bytes. An error when the encoding thread failed.
+    bytes: Result<Vec<u8>, String>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let bytes = std::mem::take(&mut self.bytes);
+        let bytes = std::mem::replace(&mut self.bytes, Ok(Vec::new()))
+            .map_err(|e| StorageIOError::write_snapshot(None, AnyError::error(e)))?;
         let index = self.last_applied.map(|l| l.index).unwrap_or(0);
         let term = self.last_applied.map(|l| l.leader_id.term).unwrap_or(0);
         let meta = SnapshotMeta {
@@ -82,12 +83,54 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.membership.clone(),
             snapshot_id: format!("{term}-{index}"),
         };
+        let started = std::time::Instant::now();
         let bytes = save(&self.snapshots, &meta, bytes).await?;
+        tracing::info!(
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis(),
+            index,
+            "snapshot written"
+        );
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(bytes)),
         })
     }
+}
+
+/// Why a received snapshot was not installed.
+enum InstallError {
+    Decode(prost::DecodeError),
+    Save(std::io::Error),
+}
+
+/// Installs a received snapshot into `store` (on a blocking thread). Decoded first, so a
+/// snapshot that does not decode is never saved; saved before the store shows it, so a crash
+/// never brings back an older state; the received bytes dropped before the store is rebuilt,
+/// so the image is held at most twice (bytes and decoded) and never three times.
+fn install(
+    store: &Store,
+    dir: &SnapshotDir,
+    meta: &SnapshotMeta,
+    bytes: Vec<u8>,
+) -> Result<(), InstallError> {
+    let started = std::time::Instant::now();
+    let len = bytes.len();
+    let snap = StoreSnapshot::decode(bytes.as_slice()).map_err(InstallError::Decode)?;
+    let decoded_ms = started.elapsed().as_millis();
+    dir.save(meta, &bytes).map_err(InstallError::Save)?;
+    drop(bytes);
+    let saved_ms = started.elapsed().as_millis();
+    store.restore(snap);
+    tracing::info!(
+        bytes = len,
+        decoded_ms,
+        saved_ms,
+        ms = started.elapsed().as_millis(),
+        index = meta.last_log_id.map(|l| l.index).unwrap_or(0),
+        "snapshot installed"
+    );
+    Ok(())
 }
 
 /// Writes the snapshot file off the runtime's threads; hands the bytes back (moved, not
@@ -139,12 +182,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Encoded while nothing is applied: how long that holds the apply path back is worth
+        // Encoded while nothing is applied (openraft's state machine task waits here), on a
+        // blocking thread: at a million tasks it takes seconds, and the runtime's workers must
+        // go on answering heartbeats meanwhile. How long it holds the apply path back is worth
         // knowing on a large store.
         let started = std::time::Instant::now();
-        let bytes = self.store.snapshot_bytes();
+        let store = self.store.clone();
+        let bytes = tokio::task::spawn_blocking(move || store.snapshot_bytes())
+            .await
+            .map_err(|e| format!("encoding the snapshot: {e}"));
         tracing::info!(
-            bytes = bytes.len(),
+            bytes = bytes.as_ref().map_or(0, Vec::len),
             ms = started.elapsed().as_millis(),
             index = self.last_applied.map(|l| l.index).unwrap_or(0),
             "snapshot encoded"
@@ -167,13 +215,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
-        let snap = StoreSnapshot::decode(bytes.as_slice()).map_err(|e| {
-            StorageIOError::read_snapshot(Some(meta.signature()), AnyError::new(&e))
-        })?;
-        // Persist first: once the store shows the new state, a crash must not bring back an
-        // older one.
-        drop(save(&self.snapshots, meta, bytes).await?);
-        self.store.restore(snap);
+        let (store, dir, m) = (self.store.clone(), self.snapshots.clone(), meta.clone());
+        // Off the runtime's workers (decoding and loading a million tasks takes seconds, and
+        // heartbeats must still be answered); the state machine task waits, so nothing is
+        // applied meanwhile.
+        let installed = tokio::task::spawn_blocking(move || install(&store, &dir, &m, bytes))
+            .await
+            .map_err(std::io::Error::other);
+        let sig = Some(meta.signature());
+        match installed {
+            Ok(Ok(())) => {}
+            Ok(Err(InstallError::Decode(e))) => {
+                return Err(StorageIOError::read_snapshot(sig, AnyError::new(&e)).into())
+            }
+            Ok(Err(InstallError::Save(e))) | Err(e) => {
+                return Err(StorageIOError::write_snapshot(sig, AnyError::new(&e)).into())
+            }
+        }
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         Ok(())

@@ -35,6 +35,10 @@ use crate::state_machine::StateMachine;
 use crate::types::{NodeId, OpenRaft};
 use swarm_store::{GroupMembership, MembershipError, ProposeFuture, Proposer, WriteError};
 
+/// How long a leader waits for a new member to catch up before giving up on adding it (the
+/// joining manager asks again). Under the joining manager's own deadline for the whole join.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(100);
+
 /// How long shutdown waits for openraft's tasks to let go of the log file.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -268,9 +272,58 @@ impl RaftNode {
         let res = self
             .inner
             .raft
-            .add_learner(raft_id, BasicNode::new(addr), true)
+            .add_learner(raft_id, BasicNode::new(addr), false)
             .await;
-        res.map(|_| ()).map_err(membership_error)
+        res.map_err(membership_error)?;
+        self.wait_caught_up(raft_id).await
+    }
+
+    /// Waits until this leader has replicated to `raft_id` everything in its log now.
+    ///
+    /// openraft's own wait (`add_learner` with `blocking`) counts a learner as caught up once
+    /// it is within `replication_lag_threshold` entries (snapshot interval + slow-follower
+    /// entries, 10,500 by default) of the leader: with a shorter log, at once. A joining
+    /// manager was then promoted while it was still receiving and installing the snapshot,
+    /// and with two voters the leader had no quorum for as long as that took (36 s for a
+    /// 1M-task store).
+    async fn wait_caught_up(&self, raft_id: u64) -> Result<(), RaftError> {
+        let mut metrics = self.inner.raft.metrics();
+        let target = metrics.borrow().last_log_index.unwrap_or(0);
+        let waited = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
+            loop {
+                {
+                    let m = metrics.borrow_and_update();
+                    if m.membership_config
+                        .membership()
+                        .get_node(&raft_id)
+                        .is_none()
+                    {
+                        return Err(RaftError::Membership(format!(
+                            "member {raft_id:x} left while catching up"
+                        )));
+                    }
+                    let Some(repl) = &m.replication else {
+                        return Err(RaftError::NotLeader {
+                            leader_id: m.current_leader,
+                            leader_addr: None,
+                        });
+                    };
+                    let matched = repl.get(&raft_id).and_then(|l| l.map(|l| l.index));
+                    if matched.is_some_and(|i| i >= target) {
+                        return Ok(());
+                    }
+                }
+                if metrics.changed().await.is_err() {
+                    return Err(RaftError::Unavailable("raft stopped".into()));
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| {
+            Err(RaftError::Unavailable(format!(
+                "member {raft_id:x} did not catch up to index {target} within {CATCH_UP_TIMEOUT:?}"
+            )))
+        })
     }
 
     /// Replaces the set of voters; members not listed leave the cluster. Leader only.
@@ -291,14 +344,18 @@ impl RaftNode {
         let raft = &self.inner.raft;
         let mut attempts = 0;
         loop {
-            let res = match raft.add_learner(raft_id, BasicNode::new(addr), true).await {
-                Ok(_) => raft
-                    .change_membership(
+            let res = match raft.add_learner(raft_id, BasicNode::new(addr), false).await {
+                Ok(_) => {
+                    // Promoted only once caught up: a voter that is still installing the
+                    // snapshot would count toward quorum without being able to answer.
+                    self.wait_caught_up(raft_id).await?;
+                    raft.change_membership(
                         openraft::ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])),
                         false,
                     )
                     .await
-                    .map(|_| ()),
+                    .map(|_| ())
+                }
                 Err(e) => Err(e),
             };
             match res {
@@ -361,6 +418,38 @@ impl RaftNode {
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
         }
+    }
+
+    /// Takes a snapshot now, outside the `snapshot_interval` policy, and waits until it covers
+    /// everything applied when called; returns its last index. openraft then purges the log
+    /// behind it (keeping `log_entries_for_slow_followers`), so a member joining afterwards
+    /// is brought up from the snapshot: what benches and tests use to measure that path.
+    pub async fn snapshot_now(&self, timeout: Duration) -> Result<u64, RaftError> {
+        let applied = self.status().last_applied.unwrap_or(0);
+        self.inner
+            .raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| RaftError::Fatal(Box::new(e)))?;
+        let mut metrics = self.inner.raft.metrics();
+        let covered = tokio::time::timeout(timeout, async {
+            loop {
+                let at = metrics.borrow_and_update().snapshot.map(|l| l.index);
+                if let Some(i) = at.filter(|i| *i >= applied) {
+                    return Ok(i);
+                }
+                if metrics.changed().await.is_err() {
+                    return Err(RaftError::Unavailable("raft stopped".into()));
+                }
+            }
+        })
+        .await;
+        covered.unwrap_or_else(|_| {
+            Err(RaftError::Unavailable(format!(
+                "no snapshot covering index {applied} within {timeout:?}"
+            )))
+        })
     }
 
     /// Stops openraft and waits until the log file is released, so the same state dir can be

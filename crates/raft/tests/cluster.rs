@@ -259,3 +259,50 @@ async fn a_removed_learner_leaves_the_group() {
     .await;
     assert_eq!(m1.node.voters(), BTreeSet::from([1]));
 }
+
+/// A member is promoted to voter only once it holds what the leader had. openraft's own wait
+/// counts a learner as caught up within 10,500 entries of the leader, so a joining manager
+/// became a voter as soon as it first answered, while the snapshot was still on its way; with
+/// two voters the leader then had no quorum until the newcomer had installed it (36 s at a
+/// million tasks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_becomes_a_voter_only_once_caught_up() {
+    let m1 = start(1, 4).await;
+    m1.node.bootstrap().await.unwrap();
+    wait_leader(&m1.node).await;
+    // 12 MiB: the snapshot takes a while to stream and install.
+    for i in 0..12 {
+        m1.node.propose(big_secret(i)).await.unwrap();
+    }
+    eventually("a snapshot and the log behind it purged", || {
+        m1.node.status().purged_index.is_some()
+    })
+    .await;
+    let target = m1.node.status().last_log_index.unwrap();
+    let m2 = start(2, 4).await;
+    let leader = m1.node.clone();
+    let a2 = m2.addr.clone();
+    let adding = tokio::spawn(async move { leader.add_voter(2, &a2).await });
+    // Whenever the leader counts member 2 as a voter, member 2 already holds the log.
+    while !adding.is_finished() {
+        if m1.node.voters().contains(&2) {
+            let st = m2.node.status();
+            let held = st.last_log_index.max(st.snapshot_index).unwrap_or(0);
+            assert!(
+                held >= target,
+                "member 2 became a voter holding up to {held} of {target}"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    adding.await.unwrap().unwrap();
+    assert!(
+        m2.node.status().snapshot_index.is_some(),
+        "caught up from the snapshot"
+    );
+    assert_eq!(m1.node.voters(), BTreeSet::from([1, 2]));
+    eventually("member 2 holds every secret", || {
+        m2.store.view(|t| t.secrets.len()) == 12
+    })
+    .await;
+}

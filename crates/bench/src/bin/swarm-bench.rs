@@ -13,6 +13,8 @@
 //! - `failover` (needs `--managers 3`): during `scale`, once half the tasks run, the leader's
 //!   runtime is dropped (a crash: no goodbye); time until a survivor accepts a write, and
 //!   until the new leader's store shows every task RUNNING.
+//! - `join`: after `create`, the leader snapshots its store and one more manager joins; it
+//!   can only catch up from that snapshot. Times the snapshot, the join and the catch-up.
 //!
 //! Each manager runs on its own tokio runtime (threads named `mgr`), the agents on another
 //! (`agent`, and `lost` for the agents node-loss removes), the driver on the main thread, so
@@ -36,6 +38,8 @@ mod cluster;
 mod failover;
 #[path = "swarm_bench/heap.rs"]
 mod heap;
+#[path = "swarm_bench/join.rs"]
+mod join;
 #[path = "swarm_bench/metrics.rs"]
 mod metrics;
 #[path = "swarm_bench/phase.rs"]
@@ -64,6 +68,9 @@ use swarm_api::control_server::Control;
 use swarm_api::*;
 use tally::Tally;
 use tokio_util::sync::CancellationToken;
+
+/// How long each of the cluster's first managers may take to come up.
+const MANAGER_UP: Duration = Duration::from_secs(60);
 
 /// Counts heap bytes per thread group: the manager's apart from the agents'.
 #[global_allocator]
@@ -103,6 +110,20 @@ fn main() -> Result<()> {
                 .build()?,
         ));
     }
+    // The manager the join scenario adds, on a runtime of its own (heap and CPU apart).
+    let joiner_rt = if args.scenario == Scenario::Join {
+        Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.manager_threads)
+                .thread_name("joiner")
+                .on_thread_start(heap::mark_joiner_thread)
+                .thread_keep_alive(keep)
+                .enable_all()
+                .build()?,
+        )
+    } else {
+        None
+    };
     let agent_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.agent_threads)
         .thread_name("agent")
@@ -118,13 +139,14 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut lost_rt = Some(lost_rt);
-    let res = driver.block_on(run(&args, &mut mgr_rts, &agent_rt, &mut lost_rt));
+    let joiner = joiner_rt.as_ref().map(|r| r.handle().clone());
+    let res = driver.block_on(run(&args, &mut mgr_rts, joiner, &agent_rt, &mut lost_rt));
     // Stopping 10,000 sim tasks politely is not part of any figure: just go.
     if let Some(rt) = lost_rt {
         rt.shutdown_background();
     }
     agent_rt.shutdown_background();
-    for rt in mgr_rts.into_iter().flatten() {
+    for rt in mgr_rts.into_iter().flatten().chain(joiner_rt) {
         rt.shutdown_background();
     }
     res
@@ -134,6 +156,7 @@ async fn run(
     args: &Args,
     // Taken (and dropped) by failover to kill the leader; main drops what is left.
     mgr_rts: &mut [Option<tokio::runtime::Runtime>],
+    joiner_rt: Option<tokio::runtime::Handle>,
     agent_rt: &tokio::runtime::Runtime,
     // Taken (and dropped without a goodbye) by node-loss; a runtime can't be dropped in async
     // code otherwise, so main drops what is left.
@@ -164,7 +187,7 @@ async fn run(
             }),
         };
         managers.push(
-            h.spawn(async move { cluster::start_manager(mdir, tick, join).await })
+            h.spawn(async move { cluster::start_manager(mdir, tick, join, MANAGER_UP).await })
                 .await??,
         );
     }
@@ -316,9 +339,26 @@ async fn run(
     }
     // The manager whose store is read at the end (the leader).
     let mut leader_ix = 0;
+    // The manager the join scenario adds: kept running until the end.
+    let mut _joined = None;
 
     match args.scenario {
         Scenario::Scale => {}
+        Scenario::Join => {
+            let joiner_rt = joiner_rt.context("the join scenario's runtime")?;
+            let mdir = dir.path().join("managers").join("joiner");
+            let (v, m) = join::run(
+                leader,
+                &mgr_handles[0],
+                &joiner_rt,
+                mdir,
+                args.tick_ms,
+                timeout,
+            )
+            .await?;
+            _joined = Some(m);
+            phases.push(v);
+        }
         Scenario::Failover => {
             let kill = snap();
             let running = store.view(|t| {

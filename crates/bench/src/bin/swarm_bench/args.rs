@@ -11,6 +11,9 @@ pub enum Scenario {
     Update,
     NodeLoss,
     Failover,
+    /// After `create`: snapshot the leader's store, then add one more manager, which can only
+    /// catch up from that snapshot (the log behind it is purged).
+    Join,
 }
 
 #[derive(Parser, Debug)]

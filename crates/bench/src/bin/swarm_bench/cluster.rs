@@ -29,9 +29,6 @@ const CERT_EXPIRY_MS: i64 = 24 * 3600 * 1000;
 /// Node objects are written in batches of this many (one Raft entry each).
 const NODE_BATCH: usize = 500;
 
-/// How long a manager may take to come up (bootstrap, or join and catch up).
-const MANAGER_UP: Duration = Duration::from_secs(60);
-
 /// One running manager.
 pub struct Manager {
     pub addr: String,
@@ -61,8 +58,13 @@ pub fn issue(
 
 /// Starts one manager node on the current runtime (dropping that runtime is how the failover
 /// scenario kills it): a new cluster when `join` is None, else a member of the one it names.
-/// Returns once it serves as a Raft voter.
-pub async fn start_manager(dir: PathBuf, tick_ms: u64, join: Option<Join>) -> Result<Manager> {
+/// Returns once it serves as a Raft voter, or fails after `up_within`.
+pub async fn start_manager(
+    dir: PathBuf,
+    tick_ms: u64,
+    join: Option<Join>,
+    up_within: Duration,
+) -> Result<Manager> {
     let remote = std::net::TcpListener::bind("127.0.0.1:0")?;
     let mut cfg = NodeConfig::new(&dir);
     cfg.control_socket = ControlSocket::At(dir.join("control.sock"));
@@ -83,10 +85,10 @@ pub async fn start_manager(dir: PathBuf, tick_ms: u64, join: Option<Join>) -> Re
             ..Default::default()
         },
     );
-    let m = match tokio::time::timeout(MANAGER_UP, node.up()).await {
+    let m = match tokio::time::timeout(up_within, node.up()).await {
         Ok(Some(info)) => info.manager.context("a serving manager has its parts")?,
         Ok(None) => bail!("the manager node in {} stopped", dir.display()),
-        Err(_) => bail!("manager in {} not up within {MANAGER_UP:?}", dir.display()),
+        Err(_) => bail!("manager in {} not up within {up_within:?}", dir.display()),
     };
     Ok(Manager {
         addr: m.addr,

@@ -2,7 +2,8 @@
 //! agents' in one process (VmHWM covers them all). A global allocator wraps the one `swarmd`
 //! uses (mimalloc) and adds or subtracts each allocation's size to the counter of the group
 //! of the thread that makes the call; `mark_manager_thread` puts a thread in the manager
-//! group (the managers' runtimes call it when they start a thread).
+//! group (the managers' runtimes call it when they start a thread), `mark_joiner_thread` in
+//! the group of the manager the `join` scenario adds, so its cost is seen on its own.
 //!
 //! Owns only those counters; it must not change how memory is allocated.
 //!
@@ -20,21 +21,32 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+/// Which counter a thread's allocations go to.
+const OTHER: u8 = 0;
+const MANAGER: u8 = 1;
+/// The manager the `join` scenario adds, counted apart from the others.
+const JOINER: u8 = 2;
+
 thread_local! {
     // const-initialised and without a destructor, so it is safe to read inside the allocator.
-    static MANAGER: Cell<bool> = const { Cell::new(false) };
+    static GROUP: Cell<u8> = const { Cell::new(OTHER) };
 }
 
-static MANAGER_LIVE: AtomicI64 = AtomicI64::new(0);
-static MANAGER_PEAK: AtomicI64 = AtomicI64::new(0);
+/// Live and peak bytes per group (index = group; OTHER's are not kept).
+static LIVE: [AtomicI64; 3] = [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)];
+static PEAK: [AtomicI64; 3] = [AtomicI64::new(0), AtomicI64::new(0), AtomicI64::new(0)];
 
 pub struct Counting;
 
 fn add(delta: i64) {
-    if MANAGER.with(Cell::get) {
-        let now = MANAGER_LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
+    let g = usize::from(GROUP.with(Cell::get));
+    if g == usize::from(OTHER) {
+        return;
+    }
+    if let (Some(live), Some(peak)) = (LIVE.get(g), PEAK.get(g)) {
+        let now = live.fetch_add(delta, Ordering::Relaxed) + delta;
         if delta > 0 {
-            MANAGER_PEAK.fetch_max(now, Ordering::Relaxed);
+            peak.fetch_max(now, Ordering::Relaxed);
         }
     }
 }
@@ -72,13 +84,26 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Counts the calling thread's allocations as the manager's from now on.
 pub fn mark_manager_thread() {
-    MANAGER.with(|m| m.set(true));
+    GROUP.with(|g| g.set(MANAGER));
 }
 
-/// Manager heap bytes now and at their peak.
+/// Counts the calling thread's allocations as the joining manager's from now on.
+pub fn mark_joiner_thread() {
+    GROUP.with(|g| g.set(JOINER));
+}
+
+fn bytes(group: u8) -> (i64, i64) {
+    let g = usize::from(group);
+    let read = |a: &[AtomicI64; 3]| a.get(g).map_or(0, |x| x.load(Ordering::Relaxed));
+    (read(&LIVE), read(&PEAK))
+}
+
+/// Manager heap bytes now and at their peak (the joining manager's apart).
 pub fn manager_bytes() -> (i64, i64) {
-    (
-        MANAGER_LIVE.load(Ordering::Relaxed),
-        MANAGER_PEAK.load(Ordering::Relaxed),
-    )
+    bytes(MANAGER)
+}
+
+/// The joining manager's heap bytes now and at their peak.
+pub fn joiner_bytes() -> (i64, i64) {
+    bytes(JOINER)
 }

@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, EntryPayload, OptionalSend, RaftSnapshotBuilder, StorageIOError};
-use prost::Message;
-use swarm_api::StoreSnapshot;
-use swarm_store::Store;
+use swarm_store::{Store, Tables};
 
 use crate::error::{DiskError, RaftError};
 use crate::snapshot_file::SnapshotDir;
@@ -47,12 +45,13 @@ impl StateMachine {
             .map_err(|e| DiskError::io("snapshot", e))?;
         let found = loaded.is_some();
         if let Some((meta, data)) = loaded {
-            let snap =
-                StoreSnapshot::decode(data.as_slice()).map_err(|source| DiskError::Decode {
+            let tables =
+                Tables::from_snapshot_bytes(&data).map_err(|source| DiskError::Decode {
                     context: format!("snapshot {}", meta.snapshot_id),
                     source,
                 })?;
-            sm.store.restore(snap);
+            drop(data);
+            sm.store.restore_tables(tables);
             sm.last_applied = meta.last_log_id;
             sm.membership = meta.last_membership;
         }
@@ -106,8 +105,8 @@ enum InstallError {
 
 /// Installs a received snapshot into `store` (on a blocking thread). Decoded first, so a
 /// snapshot that does not decode is never saved; saved before the store shows it, so a crash
-/// never brings back an older state; the received bytes dropped before the store is rebuilt,
-/// so the image is held at most twice (bytes and decoded) and never three times.
+/// never brings back an older state. The bytes are decoded a row at a time straight into the
+/// new tables, so besides the bytes nothing holds the state but the tables themselves.
 fn install(
     store: &Store,
     dir: &SnapshotDir,
@@ -116,12 +115,12 @@ fn install(
 ) -> Result<(), InstallError> {
     let started = std::time::Instant::now();
     let len = bytes.len();
-    let snap = StoreSnapshot::decode(bytes.as_slice()).map_err(InstallError::Decode)?;
+    let tables = Tables::from_snapshot_bytes(&bytes).map_err(InstallError::Decode)?;
     let decoded_ms = started.elapsed().as_millis();
     dir.save(meta, &bytes).map_err(InstallError::Save)?;
     drop(bytes);
     let saved_ms = started.elapsed().as_millis();
-    store.restore(snap);
+    store.restore_tables(tables);
     tracing::info!(
         bytes = len,
         decoded_ms,

@@ -13,6 +13,7 @@ mod membership;
 mod node_load;
 mod proposer;
 mod snapshot_bytes;
+mod snapshot_restore;
 mod tables;
 mod txn;
 mod watch;
@@ -164,8 +165,14 @@ impl Store {
 
     /// Replaces every table with the snapshot's content.
     pub fn restore(&self, snap: StoreSnapshot) {
+        self.restore_tables(Tables::from_snapshot(snap));
+    }
+
+    /// Replaces every table with `tables` (built with [`Tables::from_snapshot_bytes`], which
+    /// needs no lock: the store goes on answering while a snapshot is decoded).
+    pub fn restore_tables(&self, new: Tables) {
         let mut tables = self.inner.tables.write();
-        *tables = Tables::from_snapshot(snap);
+        *tables = new;
         let _ = self.inner.events.send(Arc::new(Change::Restored));
         self.inner.changed.send_modify(|n| *n += 1);
     }

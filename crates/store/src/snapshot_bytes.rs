@@ -13,13 +13,13 @@ use prost::encoding::message;
 use prost::Message;
 
 /// `StoreSnapshot`'s field numbers.
-const NODES: u32 = 1;
-const SERVICES: u32 = 2;
-const TASKS: u32 = 3;
-const CLUSTERS: u32 = 4;
-const SECRETS: u32 = 5;
-const CONFIGS: u32 = 6;
-const NETWORKS: u32 = 7;
+pub(crate) const NODES: u32 = 1;
+pub(crate) const SERVICES: u32 = 2;
+pub(crate) const TASKS: u32 = 3;
+pub(crate) const CLUSTERS: u32 = 4;
+pub(crate) const SECRETS: u32 = 5;
+pub(crate) const CONFIGS: u32 = 6;
+pub(crate) const NETWORKS: u32 = 7;
 
 /// A first guess at the size, so the buffer rarely grows (each growth copies it): a task
 /// encodes to ~230 B.

@@ -131,6 +131,10 @@ fn tasks_of_the_previous_spec_and_a_restore_share_too() {
     let restored = Store::new();
     restored.restore(snap);
     assert!(spec_of_task(&restored, "t-new").ptr_eq(&spec_of_service(&restored, "s1")));
+    // And one rebuilding its tables from the bytes a row at a time.
+    let rows = Store::new();
+    rows.restore_tables(swarm_store::Tables::from_snapshot_bytes(&s.snapshot_bytes()).unwrap());
+    assert!(spec_of_task(&rows, "t-new").ptr_eq(&spec_of_service(&rows, "s1")));
     assert_eq!(
         spec_of_task(&restored, "t-old")
             .container

@@ -32,7 +32,7 @@ use crate::quorum::Quorum;
 use crate::service::RaftGrpc;
 use crate::snapshot_file::SnapshotDir;
 use crate::state_machine::StateMachine;
-use crate::types::{NodeId, OpenRaft};
+use crate::types::{LogId, NodeId, OpenRaft};
 use swarm_store::{GroupMembership, MembershipError, ProposeFuture, Proposer, WriteError};
 
 /// How long a leader waits for a new member to catch up before giving up on adding it (the
@@ -274,8 +274,8 @@ impl RaftNode {
             .raft
             .add_learner(raft_id, BasicNode::new(addr), false)
             .await;
-        res.map_err(membership_error)?;
-        self.wait_caught_up(raft_id).await
+        let added = res.map_err(membership_error)?;
+        self.wait_caught_up(raft_id, added.log_id).await
     }
 
     /// Waits until this leader has replicated to `raft_id` everything in its log now.
@@ -286,17 +286,26 @@ impl RaftNode {
     /// manager was then promoted while it was still receiving and installing the snapshot,
     /// and with two voters the leader had no quorum for as long as that took (36 s for a
     /// 1M-task store).
-    async fn wait_caught_up(&self, raft_id: u64) -> Result<(), RaftError> {
+    ///
+    /// `added` is the log id of the membership entry that added it: until the metrics show
+    /// that entry, a member missing from them has not left, it is not in them yet.
+    async fn wait_caught_up(&self, raft_id: u64, added: LogId) -> Result<(), RaftError> {
         let mut metrics = self.inner.raft.metrics();
-        let target = metrics.borrow().last_log_index.unwrap_or(0);
+        let target = metrics
+            .borrow()
+            .last_log_index
+            .unwrap_or(0)
+            .max(added.index);
         let waited = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
             loop {
                 {
                     let m = metrics.borrow_and_update();
-                    if m.membership_config
-                        .membership()
-                        .get_node(&raft_id)
-                        .is_none()
+                    let seen = *m.membership_config.log_id() >= Some(added);
+                    if seen
+                        && m.membership_config
+                            .membership()
+                            .get_node(&raft_id)
+                            .is_none()
                     {
                         return Err(RaftError::Membership(format!(
                             "member {raft_id:x} left while catching up"
@@ -345,10 +354,10 @@ impl RaftNode {
         let mut attempts = 0;
         loop {
             let res = match raft.add_learner(raft_id, BasicNode::new(addr), false).await {
-                Ok(_) => {
+                Ok(added) => {
                     // Promoted only once caught up: a voter that is still installing the
                     // snapshot would count toward quorum without being able to answer.
-                    self.wait_caught_up(raft_id).await?;
+                    self.wait_caught_up(raft_id, added.log_id).await?;
                     raft.change_membership(
                         openraft::ChangeMembers::AddVoterIds(BTreeSet::from([raft_id])),
                         false,

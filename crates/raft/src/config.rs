@@ -17,8 +17,8 @@ const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 /// How long one InstallSnapshot call may take. The answer to the last chunk waits until the
 /// member has installed the snapshot (decoded, saved and loaded it: 29 s for a store of a
 /// million tasks on a loaded 2-vCPU machine), and a call that times out makes openraft start
-/// the whole transfer again from its first byte. A member that is gone fails its call at
-/// once; one that hangs only holds up its own replication stream.
+/// the whole transfer again from its first byte. The other chunks' calls get a shorter
+/// deadline (`network`), so a member that stopped answering is given up on sooner.
 const INSTALL_SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
 
 /// At most this many entries per AppendEntries; fewer entries keep each message small, and an

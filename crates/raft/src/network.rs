@@ -63,6 +63,11 @@ pub(crate) const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// manager missed that again and again, and the follower fell thousands of entries behind.
 const SOFT_MESSAGE_LIMIT: usize = 1024 * 1024;
 
+/// How long an InstallSnapshot call carrying a chunk other than the last may take: 1 MiB of
+/// data, but on a loaded machine (the last chunk's call also waits for the install, so it has
+/// the whole `install_snapshot_timeout`; see `config`).
+const SNAPSHOT_CHUNK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What went wrong on the way to a peer, its cause kept for openraft's error chain.
 #[derive(Debug, thiserror::Error)]
 enum TransportError {
@@ -253,6 +258,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
     > {
+        // openraft gives every chunk the install timeout, which the last one needs (its answer
+        // waits for the install); the others only carry data, so a peer that stopped
+        // answering is given up on sooner.
+        let option = if rpc.done {
+            option
+        } else {
+            RPCOption::new(option.hard_ttl().min(SNAPSHOT_CHUNK_DEADLINE))
+        };
         let res: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> =
             self.call(Rpc::InstallSnapshot, &rpc, &option, 0)
                 .await

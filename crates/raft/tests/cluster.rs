@@ -280,11 +280,14 @@ async fn a_new_member_becomes_a_voter_only_once_caught_up() {
     .await;
     let target = m1.node.status().last_log_index.unwrap();
     let m2 = start(2, 4).await;
-    let leader = m1.node.clone();
-    let a2 = m2.addr.clone();
-    let adding = tokio::spawn(async move { leader.add_voter(2, &a2).await });
+    let adding = m1.node.add_voter(2, &m2.addr);
+    tokio::pin!(adding);
     // Whenever the leader counts member 2 as a voter, member 2 already holds the log.
-    while !adding.is_finished() {
+    let added = loop {
+        tokio::select! {
+            res = &mut adding => break res,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(1)) => {}
+        }
         if m1.node.voters().contains(&2) {
             let st = m2.node.status();
             let held = st.last_log_index.max(st.snapshot_index).unwrap_or(0);
@@ -293,9 +296,8 @@ async fn a_new_member_becomes_a_voter_only_once_caught_up() {
                 "member 2 became a voter holding up to {held} of {target}"
             );
         }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    adding.await.unwrap().unwrap();
+    };
+    added.unwrap();
     assert!(
         m2.node.status().snapshot_index.is_some(),
         "caught up from the snapshot"

@@ -97,32 +97,25 @@ fn main() -> Result<()> {
     swarm_ca::install_ring_provider();
     // Blocking threads keep living so their CPU time stays in the per-thread counters.
     let keep = Duration::from_secs(24 * 3600);
+    // A manager's runtime: its threads named `name`, their heap counted by `mark`.
+    let manager_rt = |name: &str, mark: fn()| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.manager_threads)
+            .thread_name(name)
+            .on_thread_start(mark)
+            .thread_keep_alive(keep)
+            .enable_all()
+            .build()
+    };
     // One runtime per manager, so failover can drop the leader's as a crash would.
     let mut mgr_rts = Vec::new();
     for _ in 0..args.managers {
-        mgr_rts.push(Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(args.manager_threads)
-                .thread_name("mgr")
-                .on_thread_start(heap::mark_manager_thread)
-                .thread_keep_alive(keep)
-                .enable_all()
-                .build()?,
-        ));
+        mgr_rts.push(Some(manager_rt("mgr", heap::mark_manager_thread)?));
     }
     // The manager the join scenario adds, on a runtime of its own (heap and CPU apart).
-    let joiner_rt = if args.scenario == Scenario::Join {
-        Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(args.manager_threads)
-                .thread_name("joiner")
-                .on_thread_start(heap::mark_joiner_thread)
-                .thread_keep_alive(keep)
-                .enable_all()
-                .build()?,
-        )
-    } else {
-        None
+    let joiner_rt = match args.scenario {
+        Scenario::Join => Some(manager_rt("joiner", heap::mark_joiner_thread)?),
+        _ => None,
     };
     let agent_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.agent_threads)

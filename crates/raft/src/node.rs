@@ -290,49 +290,61 @@ impl RaftNode {
     /// `added` is the log id of the membership entry that added it: until the metrics show
     /// that entry, a member missing from them has not left, it is not in them yet.
     async fn wait_caught_up(&self, raft_id: u64, added: LogId) -> Result<(), RaftError> {
-        let mut metrics = self.inner.raft.metrics();
-        let target = metrics
+        let target = self
+            .inner
+            .raft
+            .metrics()
             .borrow()
             .last_log_index
             .unwrap_or(0)
             .max(added.index);
-        let waited = tokio::time::timeout(CATCH_UP_TIMEOUT, async {
+        let waited = self.wait_metrics(CATCH_UP_TIMEOUT, |m| {
+            let seen = *m.membership_config.log_id() >= Some(added);
+            if seen
+                && m.membership_config
+                    .membership()
+                    .get_node(&raft_id)
+                    .is_none()
+            {
+                return Some(Err(RaftError::Membership(format!(
+                    "member {raft_id:x} left while catching up"
+                ))));
+            }
+            let Some(repl) = &m.replication else {
+                return Some(Err(RaftError::NotLeader {
+                    leader_id: m.current_leader,
+                    leader_addr: None,
+                }));
+            };
+            let matched = repl.get(&raft_id).and_then(|l| l.map(|l| l.index));
+            matched.filter(|i| *i >= target).map(|_| Ok(()))
+        });
+        waited.await.unwrap_or_else(|| {
+            Err(RaftError::Unavailable(format!(
+                "member {raft_id:x} did not catch up to index {target} within {CATCH_UP_TIMEOUT:?}"
+            )))
+        })
+    }
+
+    /// Reads openraft's metrics, now and at each change, until `check` has an answer; None
+    /// when `timeout` passes first. Raft stopping is an answer: `Unavailable`.
+    async fn wait_metrics<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&openraft::RaftMetrics<NodeId, BasicNode>) -> Option<Result<T, RaftError>>,
+    ) -> Option<Result<T, RaftError>> {
+        let mut metrics = self.inner.raft.metrics();
+        let answer = async {
             loop {
-                {
-                    let m = metrics.borrow_and_update();
-                    let seen = *m.membership_config.log_id() >= Some(added);
-                    if seen
-                        && m.membership_config
-                            .membership()
-                            .get_node(&raft_id)
-                            .is_none()
-                    {
-                        return Err(RaftError::Membership(format!(
-                            "member {raft_id:x} left while catching up"
-                        )));
-                    }
-                    let Some(repl) = &m.replication else {
-                        return Err(RaftError::NotLeader {
-                            leader_id: m.current_leader,
-                            leader_addr: None,
-                        });
-                    };
-                    let matched = repl.get(&raft_id).and_then(|l| l.map(|l| l.index));
-                    if matched.is_some_and(|i| i >= target) {
-                        return Ok(());
-                    }
+                if let Some(answer) = check(&metrics.borrow_and_update()) {
+                    return answer;
                 }
                 if metrics.changed().await.is_err() {
                     return Err(RaftError::Unavailable("raft stopped".into()));
                 }
             }
-        })
-        .await;
-        waited.unwrap_or_else(|_| {
-            Err(RaftError::Unavailable(format!(
-                "member {raft_id:x} did not catch up to index {target} within {CATCH_UP_TIMEOUT:?}"
-            )))
-        })
+        };
+        tokio::time::timeout(timeout, answer).await.ok()
     }
 
     /// Replaces the set of voters; members not listed leave the cluster. Leader only.
@@ -441,20 +453,11 @@ impl RaftNode {
             .snapshot()
             .await
             .map_err(|e| RaftError::Fatal(Box::new(e)))?;
-        let mut metrics = self.inner.raft.metrics();
-        let covered = tokio::time::timeout(timeout, async {
-            loop {
-                let at = metrics.borrow_and_update().snapshot.map(|l| l.index);
-                if let Some(i) = at.filter(|i| *i >= applied) {
-                    return Ok(i);
-                }
-                if metrics.changed().await.is_err() {
-                    return Err(RaftError::Unavailable("raft stopped".into()));
-                }
-            }
-        })
-        .await;
-        covered.unwrap_or_else(|_| {
+        let covered = self.wait_metrics(timeout, |m| {
+            let at = m.snapshot.map(|l| l.index);
+            at.filter(|i| *i >= applied).map(Ok)
+        });
+        covered.await.unwrap_or_else(|| {
             Err(RaftError::Unavailable(format!(
                 "no snapshot covering index {applied} within {timeout:?}"
             )))

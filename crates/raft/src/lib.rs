@@ -17,6 +17,7 @@ mod error;
 mod group_commit;
 mod inspect;
 mod leadership;
+mod log_file;
 mod log_schema;
 mod log_store;
 mod network;
@@ -36,6 +37,7 @@ pub use inspect::{
     SnapshotReport, StateReport, VoteReport,
 };
 pub use leadership::Leadership;
+pub use log_file::TEAR_LOG_WRITE_ENV;
 pub use network::{PeerConnectError, PeerConnector};
 pub use node::{RaftNode, RaftStatus};
 pub use route::RaftRoute;

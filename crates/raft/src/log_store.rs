@@ -20,7 +20,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::at_rest::DataKey;
 use crate::codec;
-use crate::error::{log_err, RaftError};
+use crate::error::{log_err, DiskError, RaftError};
+use crate::log_file::{Fault, LogBackend};
 use crate::log_schema::{
     decode_row, encode_row, COMMITTED_KEY, LOG, META, OLD_SCHEMA_VERSIONS, PURGED_KEY, SCHEMA_KEY,
     SCHEMA_VERSION, UPGRADABLE_SCHEMA_VERSIONS, VOTE_KEY,
@@ -52,9 +53,26 @@ const LOG_CACHE_BYTES: usize = 32 << 20;
 impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
     pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
+        let fault = Fault::from_env().map_err(|e| DiskError::io(path.display(), e))?;
+        LogStore::open_with(path, key, &fault)
+    }
+
+    /// As [`LogStore::open`], with a given fault plan (a test's torn write).
+    pub(crate) fn open_with(
+        path: &Path,
+        key: DataKey,
+        fault: &Fault,
+    ) -> Result<(LogStore, bool), RaftError> {
+        let backend = LogBackend::open(path, fault).map_err(log_err(path))?;
+        let shown = path.display().to_string();
+        let once = std::sync::Once::new();
         let db = redb::Builder::new()
             .set_cache_size(LOG_CACHE_BYTES)
-            .create(path)
+            // Called only for a file not closed cleanly (a crash, a torn write): say so once.
+            .set_repair_callback(move |_| {
+                once.call_once(|| tracing::warn!("{shown} was not closed cleanly: repairing it"));
+            })
+            .create_with_backend(backend)
             .map_err(log_err(path))?;
         let txn = db.begin_write().map_err(log_err(path))?;
         let has_state = {
@@ -128,6 +146,30 @@ impl LogStore {
             }
             .into()
         })
+    }
+
+    /// Seals and appends `entries` in one durable transaction: redb's default durability
+    /// fsyncs on commit, and only then may openraft count these entries as persisted. Sealing
+    /// happens on the blocking pool too, so large entries never stall the Raft core's task.
+    pub(crate) async fn write_entries(&self, entries: Vec<Entry>) -> Result<(), StorageError> {
+        let key = self.key.clone();
+        self.run(Op::WriteLogs, move |db| {
+            let mut rows = Vec::with_capacity(entries.len());
+            for e in &entries {
+                let bytes = encode_row(&key, e).map_err(redb::Error::Corrupted)?;
+                rows.push((e.get_log_id().index, bytes));
+            }
+            let txn = db.begin_write()?;
+            {
+                let mut log = txn.open_table(LOG)?;
+                for (index, bytes) in &rows {
+                    log.insert(*index, bytes.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn read_meta<T: DeserializeOwned + Send + 'static>(
@@ -270,29 +312,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let key = self.key.clone();
-        // One durable transaction for the whole batch: redb's default durability fsyncs on
-        // commit, and only then may openraft count these entries as persisted. Sealing happens
-        // on the blocking pool too, so large entries never stall the Raft core's task.
-        let res = self
-            .run(Op::WriteLogs, move |db| {
-                let mut rows = Vec::with_capacity(entries.len());
-                for e in &entries {
-                    let bytes = encode_row(&key, e).map_err(redb::Error::Corrupted)?;
-                    rows.push((e.get_log_id().index, bytes));
-                }
-                let txn = db.begin_write()?;
-                {
-                    let mut log = txn.open_table(LOG)?;
-                    for (index, bytes) in &rows {
-                        log.insert(*index, bytes.as_slice())?;
-                    }
-                }
-                txn.commit()?;
-                Ok(())
-            })
-            .await;
+        let res = self.write_entries(entries.into_iter().collect()).await;
         match &res {
             Ok(()) => callback.log_io_completed(Ok(())),
             Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
@@ -333,13 +353,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::types::Proposal;
     use openraft::{CommittedLeaderId, EntryPayload};
     use swarm_api::StoreBatch;
 
-    fn entry(term: u64, index: u64) -> Entry {
+    pub(crate) fn entry(term: u64, index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
             payload: EntryPayload::Normal(Proposal(vec![StoreBatch {
@@ -350,24 +370,7 @@ mod tests {
     }
 
     async fn append(store: &mut LogStore, entries: Vec<Entry>) {
-        let rows: Vec<(u64, Vec<u8>)> = entries
-            .iter()
-            .map(|e| (e.log_id.index, encode_row(&store.key, e).unwrap()))
-            .collect();
-        store
-            .run(Op::WriteLogs, move |db| {
-                let txn = db.begin_write()?;
-                {
-                    let mut log = txn.open_table(LOG)?;
-                    for (i, b) in &rows {
-                        log.insert(*i, b.as_slice())?;
-                    }
-                }
-                txn.commit()?;
-                Ok(())
-            })
-            .await
-            .unwrap();
+        store.write_entries(entries).await.unwrap();
     }
 
     #[tokio::test]

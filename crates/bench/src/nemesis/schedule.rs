@@ -62,11 +62,15 @@ pub enum FaultKind {
     /// A manager (the leader or a follower) demoted to a worker through another manager,
     /// promoted back at healing: Raft membership changes while the workload runs.
     Demote,
+    /// A manager killed and started again armed to tear one of its next Raft log writes
+    /// (only the first half lands) and die at once of SIGKILL; started again unarmed at
+    /// healing, it must recover its log with nothing acknowledged lost.
+    TornWrite,
 }
 
 impl FaultKind {
     /// The default mix: every run draws from these.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::KillLeader,
         FaultKind::KillFollower,
         FaultKind::PauseLeader,
@@ -77,6 +81,7 @@ impl FaultKind {
         FaultKind::RestartAll,
         FaultKind::DiskFull,
         FaultKind::Demote,
+        FaultKind::TornWrite,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +96,7 @@ impl FaultKind {
             FaultKind::RestartAll => "restart-all",
             FaultKind::DiskFull => "disk-full",
             FaultKind::Demote => "demote",
+            FaultKind::TornWrite => "torn-write",
         }
     }
 

@@ -99,6 +99,8 @@ pub struct Node {
     pub child: Option<Child>,
     /// Runs swarmd through this command (e.g. `ip netns exec NS`).
     pub prefix: Vec<String>,
+    /// Set in the environment of the next [`Node::spawn`] only (a fault to arm).
+    pub env_once: Vec<(String, String)>,
 }
 
 impl Node {
@@ -114,6 +116,7 @@ impl Node {
             args: args.to_vec(),
             child: None,
             prefix,
+            env_once: Vec::new(),
         };
         n.spawn();
         n
@@ -134,6 +137,7 @@ impl Node {
             None => Command::new(swarmd_bin()),
         };
         let child = cmd
+            .envs(std::mem::take(&mut self.env_once))
             .args(&self.args)
             .arg("--log-level")
             .arg("info,swarm_manager=debug")

@@ -8,8 +8,11 @@
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use swarm_bench::nemesis::schedule::{FaultKind, Planned};
+use swarm_raft::TEAR_LOG_WRITE_ENV;
 use swarm_testkit::process::netns::Mesh;
 use swarm_testkit::process::small_disk::SmallDisk;
 use swarm_testkit::process::{self, swarm, Ctl, Node};
@@ -45,7 +48,16 @@ enum Undo {
     Free(usize),
     /// Promote the (demoted) manager back.
     Promote(usize),
+    /// Wait for the armed manager to die of its torn write, then start it unarmed.
+    Torn(usize),
 }
+
+/// How long an armed manager is given, past the hold, to reach the write it tears.
+const TEAR_PATIENCE: Duration = Duration::from_secs(20);
+
+/// The armed write is drawn from `1..=TEAR_WRITES`: from its first start-up writes to a
+/// second or so of the workload's appends (a commit is about seven writes).
+const TEAR_WRITES: u64 = 300;
 
 impl Cluster {
     /// `keep`: leave the state directory (with every node's log) in place, for a post-mortem.
@@ -176,6 +188,15 @@ impl Cluster {
                 };
                 (target, Undo::Promote(i))
             }
+            FaultKind::TornWrite => {
+                let i = (plan.pick % n as u64) as usize;
+                let write = 1 + plan.pick2 % TEAR_WRITES;
+                let m = &mut self.managers[i];
+                m.kill9();
+                m.env_once = vec![(TEAR_LOG_WRITE_ENV.to_string(), write.to_string())];
+                m.spawn();
+                (format!("{} (write {write})", name(i)), Undo::Torn(i))
+            }
         };
         Ok(Injected {
             kind: plan.kind,
@@ -184,7 +205,8 @@ impl Cluster {
         })
     }
 
-    pub fn heal(&mut self, f: &Injected) -> Result<()> {
+    /// Undoes the fault; a torn write's outcome is added to its target.
+    pub fn heal(&mut self, f: &mut Injected) -> Result<()> {
         match &f.undo {
             Undo::Restart(who) => {
                 for &i in who {
@@ -200,17 +222,44 @@ impl Cluster {
             Undo::Promote(i) => {
                 // Through whichever manager answers: the demoted leader's successor may
                 // still be being elected. What does not come back shows in convergence.
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                let deadline = Instant::now() + Duration::from_secs(30);
                 while let Err(why) = self.role_change(*i, "promote") {
-                    if std::time::Instant::now() > deadline {
+                    if Instant::now() > deadline {
                         eprintln!("m{}: promoting it back failed for 30 s: {why}", i + 1);
                         break;
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    std::thread::sleep(Duration::from_millis(500));
                 }
+            }
+            Undo::Torn(i) => {
+                let outcome = self.await_tear(*i);
+                f.target.push_str(&format!(": {outcome}"));
+                self.managers[*i].spawn();
             }
         }
         Ok(())
+    }
+
+    /// Waits for armed manager `i` to die of its torn write (SIGKILL, which nothing else
+    /// sends it now), or kills it after [`TEAR_PATIENCE`]; says which.
+    fn await_tear(&mut self, i: usize) -> String {
+        let m = &mut self.managers[i];
+        let deadline = Instant::now() + TEAR_PATIENCE;
+        loop {
+            let status = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = status {
+                m.child = None;
+                return match status.signal() {
+                    Some(9) => "torn".to_string(),
+                    _ => format!("stopped otherwise ({status})"),
+                };
+            }
+            if Instant::now() > deadline {
+                m.kill9();
+                return format!("not torn within {TEAR_PATIENCE:?}; killed");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `swarmctl node demote|promote mN` through the first other manager that accepts it;

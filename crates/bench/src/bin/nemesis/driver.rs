@@ -134,9 +134,9 @@ pub fn run(o: &Options) -> Result<Run> {
             .leader
             .store(leader.map(|l| l + 1).unwrap_or(0), Ordering::SeqCst);
         let start_us = shared.now_us();
-        let injected = cluster.inject(p, leader)?;
+        let mut injected = cluster.inject(p, leader)?;
         std::thread::sleep(Duration::from_millis(p.hold_ms));
-        cluster.heal(&injected)?;
+        cluster.heal(&mut injected)?;
         check_interrupted()?;
         let healed_us = shared.now_us();
         let healed = Instant::now();

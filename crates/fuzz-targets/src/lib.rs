@@ -9,6 +9,7 @@ mod control;
 mod dns;
 mod engine_api;
 mod input;
+mod raft_disk;
 mod raft_rpc;
 mod runtime;
 pub mod seeds;
@@ -53,6 +54,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "ca_csr",
         run: ca::csr,
+    },
+    Target {
+        name: "raft_disk",
+        run: raft_disk::disk,
     },
 ];
 

@@ -133,6 +133,51 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             }
             v
         }
+        "raft_disk" => raft_disk(),
         _ => Vec::new(),
     }
+}
+
+/// A store's content with a row of every kind, as a snapshot holds it.
+fn store_content() -> Vec<u8> {
+    use swarm_testkit::fixtures as f;
+    StoreSnapshot {
+        nodes: vec![f::node("n1")],
+        services: vec![f::service("s1", "web")],
+        tasks: vec![f::task("t1", "s1"), f::task("t2", "s1")],
+        clusters: vec![Cluster::default()],
+        secrets: vec![f::secret("c1", "pw", b"x")],
+        configs: vec![f::config("g1", "conf", b"y")],
+        networks: vec![f::network("w1", "front", "10.0.9.0/24")],
+    }
+    .encode_to_vec()
+}
+
+/// Frames as `raft_disk::length_prefixed` cuts them.
+fn length_prefixed(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for p in parts {
+        v.extend_from_slice(&u16::try_from(p.len()).unwrap_or(u16::MAX).to_le_bytes());
+        v.extend_from_slice(p);
+    }
+    v
+}
+
+fn raft_disk() -> Vec<Vec<u8>> {
+    let index = 9u8;
+    let content = store_content();
+    let mut v = vec![with_selector(5, &content)];
+    if let Ok(s) = swarm_raft::fuzzing::samples(u64::from(index), &content) {
+        let at = |selector: u8, body: &[u8]| {
+            let mut b = vec![selector, index];
+            b.extend_from_slice(body);
+            b
+        };
+        let mut entry = vec![1u8];
+        entry.extend_from_slice(&s.entry_plaintext);
+        v.push(at(1, &entry));
+        v.push(at(2, &s.snapshot_file));
+        v.push(at(3, &length_prefixed(&s.snapshot_frames)));
+    }
+    v
 }

@@ -190,6 +190,11 @@ impl DataKey {
             })
     }
 
+    /// A key of the given bytes (fixed keys for the fuzz targets).
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> DataKey {
+        DataKey(Arc::new(Zeroizing::new(bytes)))
+    }
+
     pub(crate) fn seal(
         &self,
         kind: Kind,
@@ -332,7 +337,7 @@ impl KeyEncryptionKey {
         seal_with(&self.0, Kind::DataKey, 0, 0, key.0.as_slice())
     }
 
-    fn unwrap_key(&self, wrapped: &[u8]) -> Result<DataKey, SealError> {
+    pub(crate) fn unwrap_key(&self, wrapped: &[u8]) -> Result<DataKey, SealError> {
         let plain = open_with(&self.0, Kind::DataKey, 0, 0, wrapped)?;
         let bytes: [u8; KEY_LEN] = plain
             .as_slice()

@@ -14,6 +14,8 @@ mod at_rest;
 mod codec;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group_commit;
 mod inspect;
 mod leadership;

@@ -93,11 +93,7 @@ impl SnapshotDir {
         {
             let mut f = BufWriter::with_capacity(FRAME_BYTES + 64, File::create(&partial)?);
             f.write_all(MAGIC)?;
-            let header = FrameHeader {
-                meta: meta.clone(),
-                data_len: data.len() as u64,
-            };
-            let header = codec::encode(&header).map_err(io::Error::other)?;
+            let header = frame_header(meta, data.len() as u64).map_err(io::Error::other)?;
             if header.len() > FRAME_BYTES {
                 return Err(io::Error::other(format!(
                     "snapshot at index {index}: meta of {} bytes is over a frame",
@@ -170,7 +166,16 @@ fn file_name(index: u64) -> String {
     format!("{PREFIX}{index:020}{SUFFIX}")
 }
 
-fn write_frame(w: &mut impl Write, sealed: &[u8]) -> io::Result<()> {
+/// Frame 0's plaintext, for a store copy of `data_len` bytes.
+pub(crate) fn frame_header(meta: &SnapshotMeta, data_len: u64) -> Result<Vec<u8>, String> {
+    codec::encode(&FrameHeader {
+        meta: meta.clone(),
+        data_len,
+    })
+    .map_err(|e| e.to_string())
+}
+
+pub(crate) fn write_frame(w: &mut impl Write, sealed: &[u8]) -> io::Result<()> {
     let len = u32::try_from(sealed.len()).map_err(io::Error::other)?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(sealed)

@@ -5,6 +5,7 @@
 //! committed corpus and mutates it for a few seconds in CI. Owns no decoder of its own.
 
 mod ca;
+mod cli_flags;
 mod control;
 mod dns;
 mod engine_api;
@@ -58,6 +59,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "raft_disk",
         run: raft_disk::disk,
+    },
+    Target {
+        name: "cli_flags",
+        run: cli_flags::service_flags,
     },
 ];
 

@@ -134,6 +134,30 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             v
         }
         "raft_disk" => raft_disk(),
+        "cli_flags" => vec![
+            joined(&[
+                b"--name", b"web", b"--image", b"busybox", b"--replicas", b"3",
+                b"--cpu-limit", b"0.5", b"--memory-limit", b"64MiB",
+                b"--cpu-reservation", b"0.25", b"--memory-reservation", b"1g",
+                b"--mount", b"type=bind,source=/srv,target=/data,readonly",
+                b"--publish", b"8080:80/tcp", b"-p", b"published=53,target=53,protocol=udp,mode=host",
+                b"--env", b"A=1", b"--label", b"tier=front",
+                b"--constraint", b"node.role==worker", b"--placement-pref", b"spread=node.labels.zone",
+                b"--restart-condition", b"on-failure", b"--restart-delay", b"5s",
+                b"--restart-max-attempts", b"3", b"--restart-window", b"1m30s",
+            ]),
+            joined(&[
+                b"--update-parallelism", b"2", b"--update-delay", b"10s",
+                b"--update-on-failure", b"rollback", b"--update-order", b"start-first",
+                b"--update-monitor", b"500ms", b"--update-max-failure-ratio", b"0.2",
+                b"--rollback-parallelism", b"0", b"--health-cmd", b"curl -f localhost",
+                b"--health-interval", b"5s", b"--health-retries", b"3",
+                b"--stop-grace-period", b"20s", b"--stop-signal", b"SIGINT",
+                b"--secret", b"pw:pw.txt", b"--config", b"conf",
+                b"--network", b"front,alias=api", b"--endpoint-mode", b"dnsrr",
+                b"--mode", b"replicated-job", b"--max-concurrent", b"2",
+            ]),
+        ],
         _ => Vec::new(),
     }
 }

@@ -7,12 +7,12 @@ mod ago;
 mod client;
 mod cmd;
 mod converge;
-mod flags;
-mod ports;
 mod progress;
 mod resolve;
 mod table;
-mod units;
+
+// The flags' value parsers live in the library (`lib.rs`), shared with the fuzz targets.
+use swarmctl::{flags, ports, units};
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -16,13 +16,19 @@ use swarm_store::{Proposer, Store, Txn};
 use swarm_testkit::{fixtures, MemoryProposer};
 use tonic::Request;
 
-/// The cluster object (its root CA takes a key generation: made once).
-fn cluster() -> Option<&'static Cluster> {
+/// The cluster's root CA (a key generation: made once).
+pub(crate) fn root() -> Option<&'static swarm_ca::RootCa> {
+    static ROOT: OnceLock<Option<swarm_ca::RootCa>> = OnceLock::new();
+    ROOT.get_or_init(|| swarm_ca::RootCa::generate().ok())
+        .as_ref()
+}
+
+/// The cluster object, with [`root`] as its CA.
+pub(crate) fn cluster() -> Option<&'static Cluster> {
     static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
     CLUSTER
         .get_or_init(|| {
-            let root = swarm_ca::RootCa::generate().ok()?;
-            swarm_manager::objects::new_cluster(&root, "fuzz-cluster", Default::default()).ok()
+            swarm_manager::objects::new_cluster(root()?, "fuzz-cluster", Default::default()).ok()
         })
         .as_ref()
 }

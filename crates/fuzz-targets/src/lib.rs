@@ -10,6 +10,7 @@ mod control;
 mod dns;
 mod engine_api;
 mod input;
+mod node_rpc;
 mod raft_disk;
 mod raft_rpc;
 mod runtime;
@@ -63,6 +64,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "cli_flags",
         run: cli_flags::service_flags,
+    },
+    Target {
+        name: "node_rpc",
+        run: node_rpc::rpc,
     },
 ];
 

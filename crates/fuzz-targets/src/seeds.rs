@@ -134,6 +134,40 @@ pub fn seeds(name: &str) -> Vec<Vec<u8>> {
             v
         }
         "raft_disk" => raft_disk(),
+        "node_rpc" => {
+            // A selector of 8 or more swaps in w1's session or the worker token.
+            let report = UpdateTaskStatusRequest {
+                session_id: String::new(),
+                updates: vec![TaskStatusUpdate {
+                    task_id: "t1".into(),
+                    status: Some(TaskStatus {
+                        state: TaskState::Running as i32,
+                        message: "started".into(),
+                        ..Default::default()
+                    }),
+                }],
+            };
+            let mut v = vec![
+                with_selector(0, &SessionRequest::default().encode_to_vec()),
+                with_selector(9, &[]),
+                with_selector(10, &report.encode_to_vec()),
+                with_selector(11, &[]),
+                with_selector(12, &[]),
+                with_selector(5, &[]),
+            ];
+            if let Ok((_key, csr)) = swarm_ca::new_key_and_csr() {
+                let join = IssueNodeCertificateRequest {
+                    csr: csr.into_bytes(),
+                    token: String::new(),
+                    hostname: "w9".into(),
+                    addr: "10.0.0.9:4242".into(),
+                };
+                // 14: a join with the real token; 6: a renewal by w1 (no token).
+                v.push(with_selector(14, &join.encode_to_vec()));
+                v.push(with_selector(6, &join.encode_to_vec()));
+            }
+            v
+        }
         "cli_flags" => vec![
             joined(&[
                 b"--name", b"web", b"--image", b"busybox", b"--replicas", b"3",

@@ -40,6 +40,9 @@ struct World {
     ca: CaService,
     /// `w1`'s side of the handshake, as tonic hands it to every request on that connection.
     info: TlsConnectInfo<TcpConnectInfo>,
+    /// `w2`'s: session openings come from it, since a node's new session ends its old one
+    /// and `w1`'s must stay open for the other calls.
+    w2: TlsConnectInfo<TcpConnectInfo>,
     session_id: String,
     worker_token: String,
     /// `w1`'s open session, kept open for the whole run.
@@ -86,7 +89,8 @@ async fn make_world() -> Option<World> {
     );
     dispatcher.set_leader(true);
     let ca = CaService::new(store.clone(), proposer, route);
-    let info = handshake(root, &cluster.id).await?;
+    let info = handshake(root, &cluster.id, "w1").await?;
+    let w2 = handshake(root, &cluster.id, "w2").await?;
 
     let mut open = Request::new(SessionRequest::default());
     open.extensions_mut().insert(info.clone());
@@ -105,6 +109,7 @@ async fn make_world() -> Option<World> {
         dispatcher,
         ca,
         info,
+        w2,
         session_id: first.session_id,
         worker_token,
         _session: Mutex::new(Box::new(session)),
@@ -112,11 +117,12 @@ async fn make_world() -> Option<World> {
     })
 }
 
-/// One real mutual-TLS handshake on loopback: `w1` with its worker certificate against a
+/// One real mutual-TLS handshake on loopback: worker `node` with its certificate against a
 /// manager's server config; the server side's connection info is what tonic gives requests.
 async fn handshake(
     root: &swarm_ca::RootCa,
     cluster_id: &str,
+    node: &str,
 ) -> Option<TlsConnectInfo<TcpConnectInfo>> {
     let day = 86_400_000;
     let (m_cert, m_key) = root.issue("m1", NodeRole::Manager, cluster_id, day).ok()?;
@@ -124,7 +130,7 @@ async fn handshake(
         .ok()?
         .server_rustls_config()
         .ok()?;
-    let (w_cert, w_key) = root.issue("w1", NodeRole::Worker, cluster_id, day).ok()?;
+    let (w_cert, w_key) = root.issue(node, NodeRole::Worker, cluster_id, day).ok()?;
     let client = client_config(root.cert_pem(), &w_cert, &w_key)?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
@@ -202,7 +208,8 @@ async fn call(w: &World, which: u8, swap: bool, body: &[u8]) {
     };
     match which {
         0 => {
-            if let Some(r) = request::<SessionRequest>(w, body, |_| {}) {
+            if let Some(mut r) = request::<SessionRequest>(w, body, |_| {}) {
+                r.extensions_mut().insert(w.w2.clone());
                 if let Ok(s) = w.dispatcher.session(r).await {
                     first(s.into_inner()).await;
                 }
@@ -298,5 +305,8 @@ mod tests {
         }
         // The join seed, with the real token swapped in, added a node.
         assert_eq!(w.store.view(|t| t.nodes.len()), before + 1);
+        // A session opening (w2's) left w1's session open.
+        let beat = request::<HeartbeatRequest>(w, &[], |m| m.session_id.clone_from(&w.session_id));
+        block_on(w.dispatcher.heartbeat(beat.unwrap())).unwrap();
     }
 }

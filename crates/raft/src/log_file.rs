@@ -21,8 +21,8 @@ use std::sync::Arc;
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
-/// The environment variable that arms the fault: the number of the write to tear (1 = the
-/// first write after the log is opened).
+/// The environment variable that arms the fault: the number of the write to tear, counted
+/// from 1 over the process's writes to its log (a new log's formatting included).
 pub const TEAR_LOG_WRITE_ENV: &str = "SWARMD_FAULT_TEAR_LOG_WRITE";
 
 /// What happens after the torn write.

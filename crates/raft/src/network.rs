@@ -258,14 +258,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, Node, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        // openraft gives every chunk the install timeout, which the last one needs (its answer
-        // waits for the install); the others only carry data, so a peer that stopped
-        // answering is given up on sooner.
-        let option = if rpc.done {
-            option
-        } else {
-            RPCOption::new(option.hard_ttl().min(SNAPSHOT_CHUNK_DEADLINE))
-        };
+        let option = chunk_option(rpc.done, option);
         let res: Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> =
             self.call(Rpc::InstallSnapshot, &rpc, &option, 0)
                 .await
@@ -283,5 +276,41 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .await
             .map_err(|f| f.into_rpc(0))?;
         res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+/// The deadline of one InstallSnapshot call. openraft gives every chunk the install timeout,
+/// which the last one needs (its answer waits for the install); the others only carry data,
+/// so a peer that stopped answering is given up on sooner.
+fn chunk_option(last: bool, option: RPCOption) -> RPCOption {
+    if last {
+        option
+    } else {
+        RPCOption::new(option.hard_ttl().min(SNAPSHOT_CHUNK_DEADLINE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_the_last_snapshot_chunk_waits_for_the_install() {
+        let install = RPCOption::new(Duration::from_secs(120));
+        assert_eq!(
+            chunk_option(true, install.clone()).hard_ttl(),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            chunk_option(false, install).hard_ttl(),
+            SNAPSHOT_CHUNK_DEADLINE
+        );
+        // A shorter install timeout is never lengthened.
+        let short = RPCOption::new(Duration::from_secs(3));
+        assert_eq!(
+            chunk_option(false, short).hard_ttl(),
+            Duration::from_secs(3)
+        );
     }
 }

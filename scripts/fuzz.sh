@@ -18,5 +18,5 @@ for t in "${targets[@]}"; do
   # rss_limit: a decoder that allocates by a length prefix fails here, not in production.
   cargo +nightly fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-    | grep -E '^(#[0-9]+ +DONE|stat::|==[0-9]+==|SUMMARY|Done)|panicked|ERROR' || true
+    | grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::|==[0-9]+==|SUMMARY|Done)|panicked|ERROR' || true
 done

@@ -38,39 +38,38 @@ pub(crate) enum AfterTear {
 }
 
 /// The fault plan of one process's life: which write to tear, counted over every log file it
-/// opens (a new log is built under a temporary name first). Clones share the count.
+/// opens (a new log is built under a temporary name first). Clones share the count. An
+/// unarmed process has none, and its writes go straight to redb's backend, uncounted.
 #[derive(Debug, Clone)]
 pub(crate) struct Fault {
-    /// The write to tear (counted from 1), if armed.
-    tear_at: Option<u64>,
+    /// The write to tear, counted from 1.
+    tear_at: u64,
     after: AfterTear,
     writes: Arc<AtomicU64>,
     torn: Arc<AtomicBool>,
 }
 
 impl Fault {
-    /// Armed from the environment, or not at all. An unparsable value is refused, so a typo
+    /// The fault the environment arms, if any. An unparsable value is refused, so a typo
     /// cannot silently run unarmed.
-    pub(crate) fn from_env() -> std::io::Result<Fault> {
-        let tear_at = match std::env::var(TEAR_LOG_WRITE_ENV) {
-            Ok(v) => Some(v.trim().parse::<u64>().map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{TEAR_LOG_WRITE_ENV}={v:?}: not a write number: {e}"),
-                )
-            })?),
-            Err(_) => None,
+    pub(crate) fn from_env() -> std::io::Result<Option<Fault>> {
+        let Ok(v) = std::env::var(TEAR_LOG_WRITE_ENV) else {
+            return Ok(None);
         };
-        if let Some(n) = tear_at {
-            tracing::warn!(
-                write = n,
-                "fault injection armed: write {n} to the Raft log will be torn and the process killed"
-            );
-        }
-        Ok(Fault::new(tear_at, AfterTear::Kill))
+        let n = v.trim().parse::<u64>().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{TEAR_LOG_WRITE_ENV}={v:?}: not a write number: {e}"),
+            )
+        })?;
+        tracing::warn!(
+            write = n,
+            "fault injection armed: write {n} to the Raft log will be torn and the process killed"
+        );
+        Ok(Some(Fault::new(n, AfterTear::Kill)))
     }
 
-    pub(crate) fn new(tear_at: Option<u64>, after: AfterTear) -> Fault {
+    pub(crate) fn new(tear_at: u64, after: AfterTear) -> Fault {
         Fault {
             tear_at,
             after,
@@ -96,17 +95,34 @@ impl Fault {
         }
         Ok(())
     }
+
+    /// `data` written at `offset` through `inner`: whole, or torn if it is the armed write.
+    fn write(&self, inner: &FileBackend, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.dead()?;
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.tear_at != n {
+            return inner.write(offset, data);
+        }
+        self.torn.store(true, Ordering::SeqCst);
+        inner.write(offset, &data[..landed_len(data.len())])?;
+        if self.after == AfterTear::Kill {
+            // SIGKILL, not exit or abort: no destructor, no close, no core dump. Should it
+            // fail, the process still writes nothing more to this file (`dead`).
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+        self.dead()
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct LogBackend {
     inner: FileBackend,
-    fault: Fault,
+    fault: Option<Fault>,
 }
 
 impl LogBackend {
     /// The log at `path`, created first if there is none.
-    pub(crate) fn open(path: &Path, fault: &Fault) -> Result<LogBackend, redb::Error> {
+    pub(crate) fn open(path: &Path, fault: Option<&Fault>) -> Result<LogBackend, redb::Error> {
         if !path.exists() {
             create(path, fault)?;
         }
@@ -114,16 +130,21 @@ impl LogBackend {
         LogBackend::on(file, fault)
     }
 
-    fn on(file: File, fault: &Fault) -> Result<LogBackend, redb::Error> {
+    fn on(file: File, fault: Option<&Fault>) -> Result<LogBackend, redb::Error> {
         Ok(LogBackend {
             inner: FileBackend::new(file)?,
-            fault: fault.clone(),
+            fault: fault.cloned(),
         })
+    }
+
+    /// Nothing more may reach the file once its armed write was torn.
+    fn check_alive(&self) -> std::io::Result<()> {
+        self.fault.as_ref().map_or(Ok(()), Fault::dead)
     }
 }
 
 /// Formats an empty redb file under a temporary name, syncs it, and renames it to `path`.
-fn create(path: &Path, fault: &Fault) -> Result<(), redb::Error> {
+fn create(path: &Path, fault: Option<&Fault>) -> Result<(), redb::Error> {
     let tmp = path.with_extension("redb.new");
     // A crash's leftover never held state: it only gets the real name once formatted.
     let file = OpenOptions::new()
@@ -163,30 +184,20 @@ impl StorageBackend for LogBackend {
     }
 
     fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
-        self.fault.dead()?;
+        self.check_alive()?;
         self.inner.set_len(len)
     }
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        self.fault.dead()?;
+        self.check_alive()?;
         self.inner.sync_data()
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        let fault = &self.fault;
-        fault.dead()?;
-        let n = fault.writes.fetch_add(1, Ordering::SeqCst) + 1;
-        if fault.tear_at != Some(n) {
-            return self.inner.write(offset, data);
+        match &self.fault {
+            None => self.inner.write(offset, data),
+            Some(f) => f.write(&self.inner, offset, data),
         }
-        fault.torn.store(true, Ordering::SeqCst);
-        self.inner.write(offset, &data[..landed_len(data.len())])?;
-        if fault.after == AfterTear::Kill {
-            // SIGKILL, not exit or abort: no destructor, no close, no core dump. Should it
-            // fail, the process still writes nothing more to this file (`dead`).
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
-        }
-        fault.dead()
     }
 
     fn close(&self) -> Result<(), std::io::Error> {
@@ -241,7 +252,7 @@ mod tests {
     async fn one_life(path: &Path, fault: &Fault, key: &DataKey) -> (u64, u64) {
         let alive = || !fault.torn();
         let (mut acked, mut voted) = (0, 0);
-        let Ok((mut s, _)) = LogStore::open_with(path, key.clone(), fault) else {
+        let Ok((mut s, _)) = LogStore::open_with(path, key.clone(), Some(fault)) else {
             assert!(!alive(), "the log failed to open without a fault");
             return (0, 0);
         };
@@ -268,18 +279,18 @@ mod tests {
     #[tokio::test]
     async fn a_torn_final_write_at_any_point_loses_nothing_acknowledged() {
         let key = DataKey::generate().unwrap();
-        // How many writes a whole life makes, unarmed.
+        // How many writes a whole life makes, armed at a write it never reaches.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
-        let unarmed = Fault::new(None, AfterTear::Fail);
-        assert_eq!(one_life(&path, &unarmed, &key).await, (ENTRIES, ENTRIES));
-        let total = unarmed.writes();
+        let counting = Fault::new(u64::MAX, AfterTear::Fail);
+        assert_eq!(one_life(&path, &counting, &key).await, (ENTRIES, ENTRIES));
+        let total = counting.writes();
         assert!(total > ENTRIES, "{total} writes for {ENTRIES} commits");
 
         for n in 1..=total {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("log.redb");
-            let fault = Fault::new(Some(n), AfterTear::Fail);
+            let fault = Fault::new(n, AfterTear::Fail);
             let (acked, voted) = one_life(&path, &fault, &key).await;
             assert!(fault.torn(), "write {n} of {total} was not torn");
 

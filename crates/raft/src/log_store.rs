@@ -54,14 +54,14 @@ impl LogStore {
     /// Opens or creates the log file. Returns the store and whether it already held state.
     pub(crate) fn open(path: &Path, key: DataKey) -> Result<(LogStore, bool), RaftError> {
         let fault = Fault::from_env().map_err(|e| DiskError::io(path.display(), e))?;
-        LogStore::open_with(path, key, &fault)
+        LogStore::open_with(path, key, fault.as_ref())
     }
 
     /// As [`LogStore::open`], with a given fault plan (a test's torn write).
     pub(crate) fn open_with(
         path: &Path,
         key: DataKey,
-        fault: &Fault,
+        fault: Option<&Fault>,
     ) -> Result<(LogStore, bool), RaftError> {
         let backend = LogBackend::open(path, fault).map_err(log_err(path))?;
         let shown = path.display().to_string();

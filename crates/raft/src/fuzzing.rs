@@ -7,9 +7,9 @@
 //! refusals), and with the bytes sealed under the right key first, since a fuzzer cannot forge
 //! an AEAD tag and would otherwise never get past it to the decoding behind.
 
-use crate::at_rest::{DataKey, KeyEncryptionKey, Kind};
-use crate::log_schema::decode_row;
-use crate::snapshot_file::{decode_file, write_frame, MAGIC};
+use crate::at_rest::{DataKey, KeyEncryptionKey};
+use crate::log_schema::{decode_row, seal_row};
+use crate::snapshot_file::{decode_file, frame_header, write_frames, MAGIC};
 
 /// A fixed data key, so a failing input replays.
 pub fn fixed_key() -> DataKey {
@@ -29,12 +29,7 @@ pub fn log_entry_plaintext(
     index: u64,
     plain: &[u8],
 ) -> Result<(), String> {
-    let sealed = key
-        .seal(Kind::Entry, term, index, plain)
-        .map_err(|e| e.to_string())?;
-    let mut row = term.to_be_bytes().to_vec();
-    row.extend_from_slice(&sealed);
-    decode_row(key, index, &row).map(drop)
+    decode_row(key, index, &seal_row(key, term, index, plain)?).map(drop)
 }
 
 /// `bytes`, as the snapshot file named for `index`.
@@ -46,14 +41,18 @@ pub fn snapshot_file(key: &DataKey, index: u64, bytes: &[u8]) -> Result<(), Stri
 /// each sealed as the writer seals it: the framing, the header's decoding and the checks
 /// between frames, past the seal.
 pub fn snapshot_frames(key: &DataKey, index: u64, frames: &[&[u8]]) -> Result<(), String> {
+    decode_file(key, index, &file_of(key, index, frames.iter().copied())?).map(drop)
+}
+
+/// A snapshot file holding `frames`, as the writer writes one.
+fn file_of<'a>(
+    key: &DataKey,
+    index: u64,
+    frames: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>, String> {
     let mut file = MAGIC.to_vec();
-    for (n, plain) in (0u64..).zip(frames) {
-        let sealed = key
-            .seal(Kind::SnapshotFrame, n, index, plain)
-            .map_err(|e| e.to_string())?;
-        write_frame(&mut file, &sealed).map_err(|e| e.to_string())?;
-    }
-    decode_file(key, index, &file).map(drop)
+    write_frames(&mut file, key, index, frames).map_err(|e| e.to_string())?;
+    Ok(file)
 }
 
 /// `wrapped` as the `data-key` file, unwrapped with a KEK derived from `material`.
@@ -82,20 +81,12 @@ pub fn samples(index: u64, store_bytes: &[u8]) -> Result<Samples, String> {
         last_membership: StoredMembership::default(),
         snapshot_id: format!("1-1-{index}"),
     };
-    let header = crate::snapshot_file::frame_header(&meta, store_bytes.len() as u64)?;
-    let key = fixed_key();
-    let mut file = MAGIC.to_vec();
-    let mut frames = vec![header];
+    let mut frames = vec![frame_header(&meta, store_bytes.len() as u64)?];
     // As the writer cuts it: an empty store copy has no frame after the header.
     if !store_bytes.is_empty() {
         frames.push(store_bytes.to_vec());
     }
-    for (n, plain) in (0u64..).zip(&frames) {
-        let sealed = key
-            .seal(Kind::SnapshotFrame, n, index, plain)
-            .map_err(|e| e.to_string())?;
-        write_frame(&mut file, &sealed).map_err(|e| e.to_string())?;
-    }
+    let file = file_of(&fixed_key(), index, frames.iter().map(Vec::as_slice))?;
     Ok(Samples {
         entry_plaintext: crate::codec::encode(&entry).map_err(|e| e.to_string())?,
         snapshot_frames: frames,

@@ -40,9 +40,19 @@ pub(crate) fn encode_row(key: &DataKey, e: &Entry) -> Result<Vec<u8>, String> {
     let id = e.get_log_id();
     let term = id.leader_id.term;
     let plain = zeroize::Zeroizing::new(codec::encode(e).map_err(|err| err.to_string())?);
+    seal_row(key, term, id.index, &plain)
+}
+
+/// The stored row of an entry's encoded bytes `plain` at (`term`, `index`).
+pub(crate) fn seal_row(
+    key: &DataKey,
+    term: u64,
+    index: u64,
+    plain: &[u8],
+) -> Result<Vec<u8>, String> {
     let sealed = key
-        .seal(Kind::Entry, term, id.index, &plain)
-        .map_err(|err| format!("log entry {}: {err}", id.index))?;
+        .seal(Kind::Entry, term, index, plain)
+        .map_err(|err| format!("log entry {index}: {err}"))?;
     let mut row = Vec::with_capacity(TERM_LEN + sealed.len());
     row.extend_from_slice(&term.to_be_bytes());
     row.extend_from_slice(&sealed);

@@ -100,15 +100,8 @@ impl SnapshotDir {
                     header.len()
                 )));
             }
-            let seal = |n: u64, plain: &[u8]| {
-                self.key
-                    .seal(Kind::SnapshotFrame, n, index, plain)
-                    .map_err(|e| io::Error::other(format!("snapshot at index {index}: {e}")))
-            };
-            write_frame(&mut f, &seal(0, &header)?)?;
-            for (n, piece) in (1u64..).zip(data.chunks(FRAME_BYTES)) {
-                write_frame(&mut f, &seal(n, piece)?)?;
-            }
+            let frames = std::iter::once(header.as_slice()).chain(data.chunks(FRAME_BYTES));
+            write_frames(&mut f, &self.key, index, frames)?;
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }
         fs::rename(&partial, &final_path)?;
@@ -175,10 +168,23 @@ pub(crate) fn frame_header(meta: &SnapshotMeta, data_len: u64) -> Result<Vec<u8>
     .map_err(|e| e.to_string())
 }
 
-pub(crate) fn write_frame(w: &mut impl Write, sealed: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(sealed.len()).map_err(io::Error::other)?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(sealed)
+/// Seals each of `frames` (frame 0 the header) for the snapshot of `index` and writes it,
+/// length first, one at a time.
+pub(crate) fn write_frames<'a>(
+    w: &mut impl Write,
+    key: &DataKey,
+    index: u64,
+    frames: impl IntoIterator<Item = &'a [u8]>,
+) -> io::Result<()> {
+    for (n, plain) in (0u64..).zip(frames) {
+        let sealed = key
+            .seal(Kind::SnapshotFrame, n, index, plain)
+            .map_err(|e| io::Error::other(format!("snapshot at index {index}: {e}")))?;
+        let len = u32::try_from(sealed.len()).map_err(io::Error::other)?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(&sealed)?;
+    }
+    Ok(())
 }
 
 /// Opens the content of the snapshot file named for `index`: its meta and the prost-encoded

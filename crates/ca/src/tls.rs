@@ -45,6 +45,21 @@ impl NodeCredentials {
         )
     }
 
+    /// The same policy as [`Self::client_tls`] as a plain rustls config, for callers that run
+    /// their own `TlsConnector` (the fuzz targets' mutual-TLS handshake).
+    pub fn client_rustls_config(&self) -> Result<ClientConfig, CaError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| CaError::Tls(e.to_string()))?
+            .with_root_certificates(root_store(&self.root_pem)?)
+            .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+                certified_key(self)?,
+            )));
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(cfg)
+    }
+
     /// Client config for talking to managers: trusts only the cluster root, presents this
     /// node's certificate, and checks the server name every manager certificate carries.
     /// Use with an `https://host:port` endpoint (tonic only applies TLS to https URIs).
@@ -71,16 +86,21 @@ pub(crate) fn certified_key(creds: &NodeCredentials) -> Result<CertifiedKey, CaE
 /// come from nodes that have no certificate yet.
 pub(crate) fn client_verifier(roots_pem: &str) -> Result<Arc<dyn ClientCertVerifier>, CaError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    WebPkiClientVerifier::builder_with_provider(Arc::new(root_store(roots_pem)?), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| CaError::Tls(format!("client verifier: {e}")))
+}
+
+/// Every root of `roots_pem`, as rustls trusts them.
+fn root_store(roots_pem: &str) -> Result<RootCertStore, CaError> {
     let mut roots = RootCertStore::empty();
     for der in pem::certs_der(roots_pem)? {
         roots
             .add(CertificateDer::from(der))
             .map_err(|e| CaError::Tls(format!("root CA: {e}")))?;
     }
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| CaError::Tls(format!("client verifier: {e}")))
+    Ok(roots)
 }
 
 /// The remote API's server policy around a certificate resolver and a client verifier:

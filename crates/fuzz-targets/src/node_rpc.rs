@@ -92,8 +92,7 @@ async fn make_world() -> Option<World> {
     let info = handshake(root, &cluster.id, "w1").await?;
     let w2 = handshake(root, &cluster.id, "w2").await?;
 
-    let mut open = Request::new(SessionRequest::default());
-    open.extensions_mut().insert(info.clone());
+    let open = request::<SessionRequest>(&info, &[], |_| {})?;
     let mut session = dispatcher.session(open).await.ok()?.into_inner();
     let first = tokio::time::timeout(Duration::from_secs(5), session.next())
         .await
@@ -124,14 +123,14 @@ async fn handshake(
     cluster_id: &str,
     node: &str,
 ) -> Option<TlsConnectInfo<TcpConnectInfo>> {
-    let day = 86_400_000;
-    let (m_cert, m_key) = root.issue("m1", NodeRole::Manager, cluster_id, day).ok()?;
-    let server = swarm_ca::NodeCredentials::from_pems(m_cert, m_key, root.cert_pem().to_string())
-        .ok()?
+    let creds = |id: &str, role| {
+        let (cert, key) = root.issue(id, role, cluster_id, 86_400_000).ok()?;
+        swarm_ca::NodeCredentials::from_pems(cert, key, root.cert_pem().to_string()).ok()
+    };
+    let server = creds("m1", NodeRole::Manager)?
         .server_rustls_config()
         .ok()?;
-    let (w_cert, w_key) = root.issue(node, NodeRole::Worker, cluster_id, day).ok()?;
-    let client = client_config(root.cert_pem(), &w_cert, &w_key)?;
+    let client = creds(node, NodeRole::Worker)?.client_rustls_config().ok()?;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
     let addr = listener.local_addr().ok()?;
@@ -152,26 +151,6 @@ async fn handshake(
     info.peer_certs().is_some().then_some(info)
 }
 
-fn client_config(root_pem: &str, cert_pem: &str, key_pem: &str) -> Option<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut root_pem.as_bytes()) {
-        roots.add(c.ok()?).ok()?;
-    }
-    let chain = rustls_pemfile::certs(&mut cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes()).ok()??;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .ok()?;
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
-    Some(cfg)
-}
-
 pub fn rpc(data: &[u8]) {
     let Some(w) = world() else {
         return;
@@ -183,14 +162,14 @@ pub fn rpc(data: &[u8]) {
 
 /// `T` decoded from `body`, with the caller's TLS connection info, as tonic hands it over.
 fn request<T: Message + Default>(
-    w: &World,
+    caller: &TlsConnectInfo<TcpConnectInfo>,
     body: &[u8],
     fix: impl FnOnce(&mut T),
 ) -> Option<Request<T>> {
     let mut msg = T::decode(body).ok()?;
     fix(&mut msg);
     let mut r = Request::new(msg);
-    r.extensions_mut().insert(w.info.clone());
+    r.extensions_mut().insert(caller.clone());
     Some(r)
 }
 
@@ -208,27 +187,29 @@ async fn call(w: &World, which: u8, swap: bool, body: &[u8]) {
     };
     match which {
         0 => {
-            if let Some(mut r) = request::<SessionRequest>(w, body, |_| {}) {
-                r.extensions_mut().insert(w.w2.clone());
+            if let Some(r) = request::<SessionRequest>(&w.w2, body, |_| {}) {
                 if let Ok(s) = w.dispatcher.session(r).await {
                     first(s.into_inner()).await;
                 }
             }
         }
         1 => {
-            if let Some(r) = request::<HeartbeatRequest>(w, body, |m| session(&mut m.session_id)) {
+            if let Some(r) =
+                request::<HeartbeatRequest>(&w.info, body, |m| session(&mut m.session_id))
+            {
                 let _ = w.dispatcher.heartbeat(r).await;
             }
         }
         2 => {
             if let Some(r) =
-                request::<UpdateTaskStatusRequest>(w, body, |m| session(&mut m.session_id))
+                request::<UpdateTaskStatusRequest>(&w.info, body, |m| session(&mut m.session_id))
             {
                 let _ = w.dispatcher.update_task_status(r).await;
             }
         }
         3 => {
-            if let Some(r) = request::<AssignmentsRequest>(w, body, |m| session(&mut m.session_id))
+            if let Some(r) =
+                request::<AssignmentsRequest>(&w.info, body, |m| session(&mut m.session_id))
             {
                 if let Ok(s) = w.dispatcher.assignments(r).await {
                     first(s.into_inner()).await;
@@ -236,20 +217,22 @@ async fn call(w: &World, which: u8, swap: bool, body: &[u8]) {
             }
         }
         4 => {
-            if let Some(r) = request::<NetworksRequest>(w, body, |m| session(&mut m.session_id)) {
+            if let Some(r) =
+                request::<NetworksRequest>(&w.info, body, |m| session(&mut m.session_id))
+            {
                 if let Ok(s) = w.dispatcher.networks(r).await {
                     first(s.into_inner()).await;
                 }
             }
         }
         5 => {
-            if let Some(r) = request::<GetRootCaCertificateRequest>(w, body, |_| {}) {
+            if let Some(r) = request::<GetRootCaCertificateRequest>(&w.info, body, |_| {}) {
                 let _ = w.ca.get_root_ca_certificate(r).await;
             }
         }
         _ => {
             let room = w.store.view(|t| t.nodes.len()) < MAX_NODES;
-            if let Some(r) = request::<IssueNodeCertificateRequest>(w, body, |m| {
+            if let Some(r) = request::<IssueNodeCertificateRequest>(&w.info, body, |m| {
                 if swap && room {
                     m.token.clone_from(&w.worker_token);
                 }
@@ -270,8 +253,9 @@ mod tests {
     fn requests_reach_the_handlers_as_worker_w1() {
         let w = world().expect("the fuzz world");
         block_on(async {
-            let beat =
-                request::<HeartbeatRequest>(w, &[], |m| m.session_id.clone_from(&w.session_id));
+            let beat = request::<HeartbeatRequest>(&w.info, &[], |m| {
+                m.session_id.clone_from(&w.session_id)
+            });
             w.dispatcher.heartbeat(beat.unwrap()).await.unwrap();
 
             let report = |task: &str| UpdateTaskStatusRequest {
@@ -281,10 +265,11 @@ mod tests {
                     status: Some(TaskStatus::default()),
                 }],
             };
-            let own = request::<UpdateTaskStatusRequest>(w, &report("t1").encode_to_vec(), |_| {});
+            let own =
+                request::<UpdateTaskStatusRequest>(&w.info, &report("t1").encode_to_vec(), |_| {});
             w.dispatcher.update_task_status(own.unwrap()).await.unwrap();
             let foreign =
-                request::<UpdateTaskStatusRequest>(w, &report("t2").encode_to_vec(), |_| {});
+                request::<UpdateTaskStatusRequest>(&w.info, &report("t2").encode_to_vec(), |_| {});
             let refused = w
                 .dispatcher
                 .update_task_status(foreign.unwrap())
@@ -306,7 +291,8 @@ mod tests {
         // The join seed, with the real token swapped in, added a node.
         assert_eq!(w.store.view(|t| t.nodes.len()), before + 1);
         // A session opening (w2's) left w1's session open.
-        let beat = request::<HeartbeatRequest>(w, &[], |m| m.session_id.clone_from(&w.session_id));
+        let beat =
+            request::<HeartbeatRequest>(&w.info, &[], |m| m.session_id.clone_from(&w.session_id));
         block_on(w.dispatcher.heartbeat(beat.unwrap())).unwrap();
     }
 }

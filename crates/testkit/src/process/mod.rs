@@ -153,6 +153,13 @@ impl Node {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
 
+    /// How the process ended, if it has (it is then reaped and the node holds no child).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

@@ -246,9 +246,7 @@ impl Cluster {
         let m = &mut self.managers[i];
         let deadline = Instant::now() + TEAR_PATIENCE;
         loop {
-            let status = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if let Some(status) = status {
-                m.child = None;
+            if let Some(status) = m.exited() {
                 return match status.signal() {
                     Some(9) => "torn".to_string(),
                     _ => format!("stopped otherwise ({status})"),
@@ -293,14 +291,13 @@ impl Cluster {
             if !self.filled[i] {
                 continue;
             }
-            let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) else {
+            let Some(status) = m.exited() else {
                 continue;
             };
             eprintln!(
                 "m{} had stopped on its full disk ({status}): starting it again",
                 i + 1
             );
-            m.child = None;
             m.spawn();
             self.filled[i] = false;
         }
